@@ -1,0 +1,104 @@
+# aps-bpf build. `make` builds ./aps-bpf; `make test` provisions the test
+# bed and runs every test; `make demo` traces a bundled demo program.
+OUTPUT ?= .output
+PREFIX ?= /usr/local
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+CFLAGS ?= -g -O2
+WARN := -Wall -Wextra -Werror
+INCLUDES := -Iinclude -I$(OUTPUT)
+LIBS := -lbpf -lelf -lz
+
+# clang's own system include dirs, as -idirafter, for the BPF target
+CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+# everything but main.c is linked into the unit tests too
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+
+.PHONY: all clean install test unit integration testbed demo check-root
+all: aps-bpf
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/aps_events.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+		-Iinclude -Ivmlinux $(CLANG_BPF_SYS_INCLUDES) -MMD -MP \
+		-c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
+
+aps-bpf: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+install: aps-bpf
+	install -D -m 0755 aps-bpf $(DESTDIR)$(PREFIX)/bin/aps-bpf
+
+# ---- tests -------------------------------------------------------------
+# Unit tests of the pure parts, under ASan and UBSan.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS))
+
+$(OUTPUT)/san:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/san/%.o: user/%.c $(SKELS) | $(OUTPUT)/san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -Iuser -Itests/unit -MMD -MP $< $(SAN_LIB_OBJS) $(LIBS) -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)tests/unit/run.sh $(UNIT_BINS)
+
+testbed:
+	$(Q)tests/testbed.sh
+
+integration: aps-bpf
+	$(Q)python3 tests/integration/run.py
+
+# The whole suite: provisions the bed, then unit and integration tests.
+test: aps-bpf testbed
+	$(Q)python3 tests/run_all.py
+
+demo: aps-bpf
+	$(Q)tests/demo.sh
+
+clean:
+	rm -rf $(OUTPUT) aps-bpf
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/san/*.d $(OUTPUT)/tests/*.d)

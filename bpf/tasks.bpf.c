@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Task lifecycle probes on CPython's _asyncio module.
+ *
+ * A step costs one probe hit: the entry of task_step_impl. The end of a
+ * step is taken from the next event on the same thread (another step,
+ * the loop entering epoll_wait, the task's dealloc, or the return of an
+ * eager step), and what the step left the task doing is read from the
+ * task at that moment: its fields only change in its own steps.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "aps_events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct open_step {
+	__u64 task;
+	__u64 begin_ts;
+};
+
+struct thread_state {
+	__u32 depth;   /* open steps: 0 none, >1 eager steps nested */
+	__u32 pad;
+	struct open_step steps[APS_MAX_NEST];
+};
+
+struct pending_task {
+	__u64 create_ts;
+	__u64 creator;
+	__u32 tid;
+	__u32 stepped;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* target tgid -> layout; also the filter: no entry, no work */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct aps_layout);
+} layouts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, APS_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+/* tasks we have announced (or are about to): task address -> creation info */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, APS_MAX_TASKS);
+	__type(key, __u64);
+	__type(value, struct pending_task);
+} tasks SEC(".maps");
+
+/* a zeroed thread_state to insert (too large for the BPF stack) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct thread_state);
+} zero_thread SEC(".maps");
+
+struct aps_counters counters;
+
+static __always_inline void count(__u64 *c)
+{
+	__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline __u64 read_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		count(&counters.read_errors);
+	return v;
+}
+
+/* The n-th (1-based) integer argument. The registers are loaded at fixed
+ * offsets first: the verifier refuses a ctx access at a computed offset. */
+static __always_inline __u64 arg_n(struct pt_regs *ctx, int n)
+{
+	volatile __u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx);
+	volatile __u64 a3 = PT_REGS_PARM3(ctx), a4 = PT_REGS_PARM4(ctx);
+
+	switch (n) {
+	case 1: return a1;
+	case 2: return a2;
+	case 3: return a3;
+	case 4: return a4;
+	}
+	return 0;
+}
+
+static __always_inline void *reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		count(&counters.lost_events);
+	else
+		count(&counters.events);
+	return e;
+}
+
+static __always_inline void fill_hdr(struct aps_event_hdr *h, __u16 type,
+				     __u32 tid, __u64 ts, __u64 task)
+{
+	h->type = type;
+	h->flags = 0;
+	h->tid = tid;
+	h->ts_ns = ts;
+	h->task = task;
+}
+
+/* Copy a str (or an int, for deferred Task-N names) from the target. */
+static __always_inline void read_pystr(const struct aps_layout *l, __u64 obj,
+				       struct aps_pystr *s)
+{
+	__u64 type, flags = 0;
+	__u32 state = 0;
+	__s64 len = 0;
+	__u64 data, nbytes;
+	__u8 kind;
+
+	s->kind = 0;
+	s->is_int = 0;
+	s->truncated = 0;
+	s->nchars = 0;
+	s->value = 0;
+	if (!obj)
+		return;
+	type = read_ptr(obj + l->ob_type);
+	if (!type)
+		return;
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + l->tp_flags));
+	if (flags & (1ULL << 24)) {	/* Py_TPFLAGS_LONG_SUBCLASS */
+		__u64 tag = 0;
+		__u32 d[2] = {};
+
+		bpf_probe_read_user(&tag, sizeof(tag), (void *)(obj + l->long_size));
+		bpf_probe_read_user(d, sizeof(d), (void *)(obj + l->long_digits));
+		__u64 ndigits = l->long_tagged ? tag >> 3 : tag;
+		s->is_int = 1;
+		s->kind = 1;
+		if (ndigits == 0)
+			s->value = 0;
+		else if (ndigits == 1)
+			s->value = d[0];
+		else
+			s->value = d[0] | ((__u64)(d[1] & 0x3fffffff) << 30);
+		return;
+	}
+	if (!(flags & (1ULL << 28)))	/* Py_TPFLAGS_UNICODE_SUBCLASS */
+		return;
+	if (bpf_probe_read_user(&len, sizeof(len), (void *)(obj + l->unicode_length)) ||
+	    bpf_probe_read_user(&state, sizeof(state), (void *)(obj + l->unicode_state))) {
+		count(&counters.read_errors);
+		return;
+	}
+	if (!(state & (1 << 5)) || len < 0)	/* not compact: not copied */
+		return;
+	kind = (state >> 2) & 7;
+	if (kind != 1 && kind != 2 && kind != 4)
+		return;
+	data = obj + ((state & (1 << 6)) ? l->unicode_ascii_data : l->unicode_compact_data);
+	nbytes = (__u64)len * kind;
+	if (nbytes > APS_STR_MAX) {
+		nbytes = APS_STR_MAX;
+		s->truncated = 1;
+	}
+	s->kind = kind;
+	s->nchars = len;
+	barrier_var(nbytes);
+	if (nbytes > APS_STR_MAX)
+		return;
+	if (bpf_probe_read_user(s->data, nbytes, (void *)data))
+		count(&counters.read_errors);
+}
+
+static __always_inline void emit_task_new(const struct aps_layout *l, __u32 tid,
+					  __u64 ts, __u64 task,
+					  const struct pending_task *p)
+{
+	struct aps_ev_task_new *e = reserve(sizeof(*e));
+	__u64 coro, qualname;
+
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, APS_EV_TASK_NEW, tid, ts, task);
+	e->create_ts_ns = p ? p->create_ts : 0;
+	e->creator = p ? p->creator : 0;
+	e->create_tid = p ? p->tid : 0;
+	e->pad = 0;
+	coro = read_ptr(task + l->task_coro);
+	e->coro = coro;
+	read_pystr(l, read_ptr(task + l->task_name), &e->name);
+	qualname = coro ? read_ptr(coro + l->coro_qualname) : 0;
+	read_pystr(l, qualname, &e->coro_qualname);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Announce a task the first time it steps (or dies). */
+static __always_inline struct pending_task *
+announce(const struct aps_layout *l, __u32 tid, __u64 ts, __u64 task)
+{
+	struct pending_task *p = bpf_map_lookup_elem(&tasks, &task);
+	struct pending_task fresh = {};
+
+	if (p && p->stepped)
+		return p;
+	emit_task_new(l, tid, ts, task, p);
+	if (p) {
+		p->stepped = 1;
+		return p;
+	}
+	fresh.stepped = 1;
+	if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_ANY))
+		count(&counters.task_map_full);
+	return NULL;
+}
+
+/* Read what the step left the task doing, and emit STEP_END. */
+static __always_inline void close_step(const struct aps_layout *l, __u32 tid,
+				       __u64 ts, const struct open_step *s,
+				       __u8 boundary)
+{
+	struct aps_ev_step_end *e = reserve(sizeof(*e));
+	__u32 state = 0;
+	__u64 task = s->task;
+
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, APS_EV_STEP_END, tid, ts, task);
+	e->begin_ts_ns = s->begin_ts;
+	e->boundary = boundary;
+	e->waiter = 0;
+	e->waiter_type = 0;
+	e->exc_type = 0;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
+		count(&counters.read_errors);
+		e->result = APS_RES_UNKNOWN;
+	} else if (state == APS_FUT_PENDING) {
+		e->waiter = read_ptr(task + l->task_fut_waiter);
+		if (e->waiter) {
+			e->result = APS_RES_AWAITING;
+			e->waiter_type = read_ptr(e->waiter + l->ob_type);
+		} else {
+			e->result = APS_RES_YIELDED;
+		}
+	} else if (state == APS_FUT_CANCELLED) {
+		e->result = APS_RES_CANCELLED;
+	} else if (state == APS_FUT_FINISHED) {
+		__u64 exc = read_ptr(task + l->fut_exception);
+
+		e->result = exc ? APS_RES_RAISED : APS_RES_RETURNED;
+		e->exc_type = exc ? read_ptr(exc + l->ob_type) : 0;
+	} else {
+		e->result = APS_RES_UNKNOWN;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Close every open step of the thread. */
+static __always_inline void close_all(const struct aps_layout *l, __u32 tid,
+				      __u64 ts, struct thread_state *t,
+				      __u8 boundary)
+{
+	for (int i = APS_MAX_NEST - 1; i >= 0; i--) {
+		if (i < (int)t->depth)
+			close_step(l, tid, ts, &t->steps[i], boundary);
+	}
+	t->depth = 0;
+}
+
+static __always_inline const struct aps_layout *target_layout(__u32 *tid)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	*tid = (__u32)id;
+	return bpf_map_lookup_elem(&layouts, &tgid);
+}
+
+static __always_inline struct thread_state *thread_get(__u32 tid)
+{
+	struct thread_state *t = bpf_map_lookup_elem(&threads, &tid);
+	__u32 zero = 0;
+
+	if (t)
+		return t;
+	t = bpf_map_lookup_elem(&zero_thread, &zero);
+	if (!t)
+		return NULL;
+	t->depth = 0;
+	bpf_map_update_elem(&threads, &tid, t, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+SEC("uprobe")
+int step_begin(struct pt_regs *ctx)
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	struct pending_task *p;
+	struct aps_ev_step_begin *e;
+	__u64 ts, task, exc, waiter;
+	__u32 tid, depth;
+	bool nested = false;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	task = arg_n(ctx, l->step_task_arg);
+	exc = arg_n(ctx, l->step_exc_arg);
+	t = thread_get(tid);
+	if (!t)
+		return 0;
+	p = bpf_map_lookup_elem(&tasks, &task);
+	/* An eager first step runs inside its creator's step: it was
+	 * created on this thread after the open step began. */
+	if (t->depth > 0 && t->depth <= APS_MAX_NEST && p && !p->stepped &&
+	    p->tid == tid && p->create_ts >= t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].begin_ts)
+		nested = true;
+	if (!nested)
+		close_all(l, tid, ts, t, APS_BND_NEXT_STEP);
+	announce(l, tid, ts, task);
+
+	waiter = read_ptr(task + l->task_fut_waiter);
+	e = reserve(sizeof(*e));
+	if (e) {
+		fill_hdr(&e->hdr, APS_EV_STEP_BEGIN, tid, ts, task);
+		e->waiter = waiter;
+		e->exc = exc;
+		e->depth = t->depth;
+		e->pad = 0;
+		bpf_ringbuf_submit(e, 0);
+	}
+	depth = t->depth;
+	if (depth >= APS_MAX_NEST) {
+		count(&counters.nest_overflow);
+		return 0;
+	}
+	t->steps[depth & (APS_MAX_NEST - 1)].task = task;
+	t->steps[depth & (APS_MAX_NEST - 1)].begin_ts = ts;
+	t->depth = depth + 1;
+	return 0;
+}
+
+/* _asyncio_Task___init__(self, args, kwargs): remember who created it. */
+SEC("uprobe")
+int task_init(struct pt_regs *ctx)
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	struct pending_task p = {};
+	__u64 task = PT_REGS_PARM1(ctx);
+	__u32 tid;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	p.create_ts = bpf_ktime_get_ns();
+	p.tid = tid;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST)
+		p.creator = t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task;
+	/* __init__ on a live task re-initialises it: a new task to us. */
+	if (bpf_map_update_elem(&tasks, &task, &p, BPF_ANY))
+		count(&counters.task_map_full);
+	return 0;
+}
+
+/* TaskObj_dealloc(self) */
+SEC("uprobe")
+int task_dealloc(struct pt_regs *ctx)
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	struct pending_task *p;
+	struct aps_ev_task_destroy *e;
+	__u64 task = PT_REGS_PARM1(ctx);
+	__u64 ts;
+	__u32 tid, state = 0, stepped = 0;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST &&
+	    t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task == task)
+		close_all(l, tid, ts, t, APS_BND_DEALLOC);
+	p = bpf_map_lookup_elem(&tasks, &task);
+	if (p)
+		stepped = p->stepped;
+	if (!p || !p->stepped)
+		emit_task_new(l, tid, ts, task, p);
+	bpf_map_delete_elem(&tasks, &task);
+	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, APS_EV_TASK_DESTROY, tid, ts, task);
+	e->state = state;
+	e->stepped = stepped;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* swap_current_task(..., task): after an eager step, the creator is
+ * swapped back in; that ends the nested step. */
+SEC("uprobe")
+int swap_task(struct pt_regs *ctx)
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	__u64 task, ts;
+	__u32 tid, d;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t || t->depth < 2 || t->depth > APS_MAX_NEST)
+		return 0;
+	task = arg_n(ctx, l->swap_task_arg);
+	d = (t->depth - 1) & (APS_MAX_NEST - 1);
+	if (t->steps[d].task == task)
+		return 0;	/* swapping the eager task in: its step is next */
+	ts = bpf_ktime_get_ns();
+	close_step(l, tid, ts, &t->steps[d], APS_BND_EAGER_RETURN);
+	t->depth = d;
+	return 0;
+}
+
+/* The loop is about to wait for I/O: any open step has ended. Attached to
+ * sys_enter_epoll_wait, _pwait and _pwait2. */
+SEC("tracepoint")
+int loop_poll(void *ctx __attribute__((unused)))
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	__u32 tid;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t || t->depth == 0)
+		return 0;
+	close_all(l, tid, bpf_ktime_get_ns(), t, APS_BND_LOOP_POLL);
+	return 0;
+}

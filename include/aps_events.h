@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The contract between the BPF programs (bpf/) and userspace (user/).
+ * Plain fixed-size structs only: BPF includes this after vmlinux.h,
+ * userspace includes it before the skeleton.
+ */
+#ifndef APS_EVENTS_H
+#define APS_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define APS_STR_MAX 128        /* bytes of a Python str copied per string */
+#define APS_MAX_NEST 4         /* eager steps nested inside another step */
+#define APS_MAX_TASKS 131072   /* tasks tracked at once on the BPF side */
+#define APS_MAX_THREADS 4096
+
+/* fut_state values, the same in 3.10-3.14 */
+enum aps_fut_state {
+	APS_FUT_PENDING = 0,
+	APS_FUT_CANCELLED = 1,
+	APS_FUT_FINISHED = 2,
+};
+
+enum aps_event_type {
+	APS_EV_TASK_NEW = 1,   /* created while traced, or first seen (pre-existing) */
+	APS_EV_STEP_BEGIN = 2,
+	APS_EV_STEP_END = 3,
+	APS_EV_TASK_DESTROY = 4,
+};
+
+/* What a step left the task doing, read from the task when the step closes. */
+enum aps_step_result {
+	APS_RES_UNKNOWN = 0,
+	APS_RES_AWAITING = 1,  /* fut_waiter set: awaiting a future or a task */
+	APS_RES_YIELDED = 2,   /* pending, no waiter: bare yield, rescheduled */
+	APS_RES_RETURNED = 3,
+	APS_RES_RAISED = 4,
+	APS_RES_CANCELLED = 5,
+};
+
+/*
+ * Which event closed the step. Steps are closed lazily, by the next
+ * event on the same thread, so that a step costs one probe hit.
+ */
+enum aps_step_boundary {
+	APS_BND_NEXT_STEP = 1,    /* another task step began on this thread */
+	APS_BND_LOOP_POLL = 2,    /* the thread entered epoll_wait: loop idle */
+	APS_BND_DEALLOC = 3,      /* the task itself is being deallocated */
+	APS_BND_EAGER_RETURN = 4, /* an eager first step returned to its creator */
+	APS_BND_THREAD_EXIT = 5,  /* closed by userspace: thread/process gone */
+};
+
+/* A Python str (or, for deferred "Task-N" names, an int) copied from the target. */
+struct aps_pystr {
+	__u32 nchars;     /* length in characters, as the target says */
+	__u8 kind;        /* 0 none/unreadable, 1 latin-1, 2 UCS-2, 4 UCS-4 */
+	__u8 is_int;      /* value holds an int (3.12+: name is Task-<value>) */
+	__u8 truncated;   /* data holds fewer than nchars characters */
+	__u8 pad;
+	__u64 value;
+	__u8 data[APS_STR_MAX];
+};
+
+struct aps_event_hdr {
+	__u16 type;       /* enum aps_event_type */
+	__u16 flags;
+	__u32 tid;        /* kernel (global) thread id */
+	__u64 ts_ns;      /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 task;       /* TaskObj address in the target */
+};
+
+struct aps_ev_task_new {
+	struct aps_event_hdr hdr;
+	__u64 create_ts_ns;  /* 0: existed before we attached */
+	__u64 creator;       /* task whose step created it; 0 if none */
+	__u64 coro;
+	__u32 create_tid;
+	__u32 pad;
+	struct aps_pystr name;
+	struct aps_pystr coro_qualname;
+};
+
+struct aps_ev_step_begin {
+	struct aps_event_hdr hdr;
+	__u64 waiter;        /* future the task waited on (what woke it), or 0 */
+	__u64 exc;           /* exception thrown into the coroutine, or 0 */
+	__u32 depth;         /* >0: eager step nested in another step */
+	__u32 pad;
+};
+
+struct aps_ev_step_end {
+	struct aps_event_hdr hdr;
+	__u64 begin_ts_ns;
+	__u64 waiter;        /* APS_RES_AWAITING: the awaited object */
+	__u64 waiter_type;   /* its PyTypeObject* */
+	__u64 exc_type;      /* APS_RES_RAISED: the exception's PyTypeObject* */
+	__u8 result;         /* enum aps_step_result */
+	__u8 boundary;       /* enum aps_step_boundary */
+	__u8 pad[6];
+};
+
+struct aps_ev_task_destroy {
+	struct aps_event_hdr hdr;
+	__u32 state;         /* fut_state at dealloc */
+	__u32 stepped;       /* 1 if any step of this task was seen */
+};
+
+/*
+ * Per-interpreter layout, filled in by userspace from debug offsets or
+ * version tables, stored per target PID. Offsets are bytes; arg indexes
+ * are 1-based positions in the probed function's C signature.
+ */
+struct aps_layout {
+	__u8 step_task_arg;     /* task_step_impl: TaskObj * */
+	__u8 step_exc_arg;      /* task_step_impl: PyObject *exc */
+	__u8 swap_task_arg;     /* swap_current_task: PyObject *task */
+	__u8 long_tagged;       /* 3.12+: PyLongObject has lv_tag */
+	__u16 ob_type;
+	__u16 tp_name;
+	__u16 fut_state;
+	__u16 fut_exception;
+	__u16 task_fut_waiter;
+	__u16 task_coro;
+	__u16 task_name;
+	__u16 coro_qualname;
+	__u16 unicode_length;
+	__u16 unicode_state;
+	__u16 unicode_ascii_data;   /* sizeof(PyASCIIObject) */
+	__u16 unicode_compact_data; /* sizeof(PyCompactUnicodeObject) */
+	__u16 long_size;            /* ob_size (<3.12) or lv_tag (3.12+) */
+	__u16 long_digits;
+	__u16 tp_flags;
+	__u32 task_size;            /* sizeof(TaskObj), checked at attach */
+};
+
+/* Counters kept by BPF, read by userspace. */
+struct aps_counters {
+	__u64 events;
+	__u64 lost_events;     /* ring buffer full */
+	__u64 read_errors;     /* bpf_probe_read_user failed */
+	__u64 task_map_full;   /* task tracking map had no room */
+	__u64 nest_overflow;   /* eager nesting deeper than APS_MAX_NEST */
+};
+
+#endif /* APS_EVENTS_H */

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/* Subcommands. Each returns the process exit code: 0 ok, 1 error, 2 usage. */
+#ifndef APS_COMMANDS_H
+#define APS_COMMANDS_H
+
+int cmd_trace(int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Where the probes go: hook functions of _asyncio resolved to file offsets. */
+#ifndef APS_HOOKS_H
+#define APS_HOOKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <limits.h>
+#include "interp.h"
+#include "debuginfo.h"
+
+enum hook_id {
+	HOOK_STEP,	/* task_step_impl: every step, on every build */
+	HOOK_INIT,	/* _asyncio_Task___init__: creation, and the creator */
+	HOOK_DEALLOC,	/* TaskObj_dealloc: destruction */
+	HOOK_SWAP,	/* swap_current_task (3.12+): end of an eager step */
+	HOOK_COUNT,
+};
+
+struct hook {
+	const char *func;
+	bool required;
+	bool found;
+	uint64_t vaddr;		/* the function's address in the object */
+	uint64_t probe_vaddr;	/* where the probe sits (past endbr64 onto a push) */
+	uint64_t file_offset;	/* of probe_vaddr: what the uprobe takes */
+	const char *source;	/* "symtab", "dynsym", "debug file" */
+	uint8_t insn[16];	/* bytes at probe_vaddr */
+};
+
+struct hook_set {
+	struct hook h[HOOK_COUNT];
+	char obj_host_path[PATH_MAX + 64];	/* the object, as we open it */
+	char debug_path[PATH_MAX + 64];		/* "" when the object had symbols */
+	struct debuginfo_lookup lookup;
+};
+
+/* 0, or -ENOENT with a message in err naming the build-id and the fix. */
+int hooks_resolve(const struct interp *ip, struct hook_set *hs, char *err, size_t errlen);
+/* Offset of the probe point for a function's first bytes: skips an
+ * endbr64 when a push (which the kernel emulates) follows it. */
+unsigned hooks_probe_skip(const uint8_t *insn, size_t len);
+/* Instruction the kernel emulates instead of single-stepping (push/nop). */
+bool hooks_insn_emulated(const uint8_t *insn, size_t len);
+
+#endif

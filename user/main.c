@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+
+static const char usage[] =
+	"usage: aps-bpf COMMAND [OPTIONS] (PID | -- CMD [ARGS...])\n"
+	"\n"
+	"Shows what a live CPython (3.10-3.14) asyncio program is doing, from outside.\n"
+	"\n"
+	"commands:\n"
+	"  trace    stream task lifecycle events (created, step, done, ...)\n"
+	"\n"
+	"`aps-bpf COMMAND --help` for a command's options.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "trace"))
+		return cmd_trace(argc - 1, argv + 1);
+	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);
+	return 2;
+}

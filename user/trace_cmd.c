@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "commands.h"
+#include "layout_runtime.h"
+#include "memread.h"
+#include "target_session.h"
+#include "trace_print.h"
+
+static const char trace_usage[] =
+	"usage: aps-bpf trace [--json] [--duration SECONDS] [-v] PID\n"
+	"       aps-bpf trace [--json] [--duration SECONDS] [-v] -- CMD [ARGS...]\n"
+	"\n"
+	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
+	"created, step, step_end, done, destroyed. --json prints JSON lines\n"
+	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+struct trace_ctx {
+	struct session *s;
+};
+
+static int read_type_name(pid_t pid, uint64_t type, char *buf, size_t len)
+{
+	uint64_t name;
+	char raw[128];
+	size_t j = 0;
+	int err;
+
+	/* tp_name is at 24 on every supported build (PyVarObject head) */
+	err = mem_read(pid, type + 24, &name, sizeof(name));
+	if (!err)
+		err = mem_read_cstr(pid, name, raw, sizeof(raw));
+	if (err)
+		return err;
+	for (size_t i = 0; raw[i] && j + 5 < len; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
+		else
+			buf[j++] = (char)c;
+	}
+	buf[j] = '\0';
+	return 0;
+}
+
+static int check_first_task(void *ctx, uint64_t task)
+{
+	struct session *s = ctx;
+
+	return layout_validate_task(s->pid, &s->layout, task, s->err, sizeof(s->err));
+}
+
+static int parse_seconds(const char *arg, unsigned *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || v <= 0 || v > 1e6)
+		return -EINVAL;
+	*ms = (unsigned)(v * 1000);
+	return 0;
+}
+
+static int parse_pid(const char *arg, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > 0x3fffffff)
+		return -EINVAL;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct session s = {};
+	struct trace_printer p;
+	struct aps_counters c;
+	enum session_end why;
+	unsigned duration_ms = 0;
+	bool json = false, spawn;
+	int opt, err, rc = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+jd:vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j': json = true; break;
+		case 'v': s.verbose = true; break;
+		case 'd':
+			if (parse_seconds(optarg, &duration_ms)) {
+				fprintf(stderr, "aps-bpf: --duration wants seconds > 0, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': fputs(trace_usage, stdout); return 0;
+		default: fputs(trace_usage, stderr); return 2;
+		}
+	}
+	spawn = optind > 1 && !strcmp(argv[optind - 1], "--");
+	if (spawn && optind >= argc) {
+		fprintf(stderr, "aps-bpf: trace: no command after --\n%s", trace_usage);
+		return 2;
+	}
+	if (!spawn && (optind != argc - 1 || parse_pid(argv[optind], &s.pid))) {
+		fprintf(stderr, "aps-bpf: trace: %s\n%s",
+			optind >= argc ? "a PID or -- CMD is required" : "PID must be a positive number",
+			trace_usage);
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (spawn) {
+		err = session_spawn(&s, argv + optind);
+		if (err) {
+			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", argv[optind], strerror(-err));
+			return 1;
+		}
+	}
+	if (trace_printer_init(&p, stdout, json, s.pid)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		goto cleanup_nop;
+	}
+	p.read_type_name = read_type_name;
+	p.on_first_task = check_first_task;
+	p.first_task_ctx = &s;
+	err = session_load(&s, trace_printer_event, &p);
+	if (err)
+		goto fail;
+	session_release_child(&s);
+	err = session_resolve(&s, spawn);
+	if (err)
+		goto fail;
+	err = session_attach(&s);
+	if (err)
+		goto fail;
+	why = session_run(&s, duration_ms);
+	if (p.fatal) {
+		fprintf(stderr, "aps-bpf: %s\n", s.err);
+		goto cleanup;
+	}
+	if (why == SESSION_ERROR)
+		goto fail;
+	tracer_counters(s.tracer, &c);
+	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors);
+	if (why == SESSION_TARGET_EXECED)
+		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
+	rc = 0;
+	goto cleanup;
+fail:
+	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
+cleanup:
+	trace_printer_free(&p);
+cleanup_nop:
+	session_close(&s);
+	return rc;
+}

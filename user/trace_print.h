@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* `trace` output: one line per event, as text or JSON (docs/trace-json.md). */
+#ifndef APS_TRACE_PRINT_H
+#define APS_TRACE_PRINT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "model.h"
+
+#define TYPE_CACHE 64
+#define TID_CACHE 64
+
+struct trace_printer {
+	FILE *out;
+	bool json;
+	pid_t pid;
+	uint64_t t0;			/* ts of the attach, for relative text times */
+	struct model model;
+	uint64_t last_lost;
+	struct { uint64_t ptr; char name[128]; } types[TYPE_CACHE];
+	unsigned ntypes;
+	struct { uint32_t tid, ns_tid; } tids[TID_CACHE];
+	unsigned ntids;
+	/* set by the caller: resolves a type pointer (NULL in unit tests) */
+	int (*read_type_name)(pid_t pid, uint64_t type, char *buf, size_t len);
+	/* called once with the first task seen, to validate the layout */
+	int (*on_first_task)(void *ctx, uint64_t task);
+	void *first_task_ctx;
+	bool first_task_checked;
+	int fatal;			/* non-zero: stop (layout mismatch) */
+};
+
+int trace_printer_init(struct trace_printer *p, FILE *out, bool json, pid_t pid);
+void trace_printer_free(struct trace_printer *p);
+/* Ring-buffer callback. */
+int trace_printer_event(void *ctx, const void *data, size_t len);
+void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t ts);
+/* Close steps still open at the end (boundary "exit") and print the summary. */
+void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t ts,
+			  uint64_t lost, uint64_t read_errors);
+
+#endif

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "tracer.h"
+#include "tasks.skel.h"
+
+struct tracer {
+	struct tasks_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[HOOK_COUNT];
+	struct bpf_link *poll_links[3];
+	tracer_event_fn fn;
+	void *ctx;
+	pid_t pid;
+};
+
+static bool verbose_libbpf;
+
+static const char *const poll_syscalls[3] = {
+	"sys_enter_epoll_wait", "sys_enter_epoll_pwait", "sys_enter_epoll_pwait2",
+};
+
+/* libbpf finds tracepoint ids in tracefs; mount it where it is missing. */
+static void ensure_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK))
+		return;
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) && verbose_libbpf)
+		fprintf(stderr, "aps-bpf: cannot mount tracefs: %s\n", strerror(errno));
+}
+
+static int libbpf_print(enum libbpf_print_level level __attribute__((unused)),
+			const char *fmt, va_list args)
+{
+	if (!verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t len)
+{
+	struct tracer *t = ctx;
+
+	return t->fn(t->ctx, data, len);
+}
+
+int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
+		char *err, size_t errlen)
+{
+	struct tracer *t;
+	int rc;
+
+	verbose_libbpf = verbose;
+	libbpf_set_print(libbpf_print);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->fn = fn;
+	t->ctx = ctx;
+	t->skel = tasks_bpf__open();
+	if (!t->skel) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-rc));
+		goto cleanup;
+	}
+	rc = tasks_bpf__load(t->skel);
+	if (rc) {
+		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
+			snprintf(err, errlen, "cannot load BPF programs: %s; aps-bpf needs root, "
+				 "or CAP_BPF and CAP_PERFMON (and CAP_SYS_PTRACE to read the target)",
+				 strerror(-rc));
+		else
+			snprintf(err, errlen, "cannot load BPF programs: %s (the kernel refused them; -v shows libbpf's log)",
+				 strerror(-rc));
+		goto cleanup;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, t, NULL);
+	if (!t->rb) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open the ring buffer: %s", strerror(-rc));
+		goto cleanup;
+	}
+	*out = t;
+	return 0;
+cleanup:
+	tracer_close(t);
+	return rc;
+}
+
+static struct bpf_program *hook_prog(struct tracer *t, enum hook_id id)
+{
+	switch (id) {
+	case HOOK_STEP: return t->skel->progs.step_begin;
+	case HOOK_INIT: return t->skel->progs.task_init;
+	case HOOK_DEALLOC: return t->skel->progs.task_dealloc;
+	case HOOK_SWAP: return t->skel->progs.swap_task;
+	default: return NULL;
+	}
+}
+
+int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
+		  const struct hook_set *hs, char *err, size_t errlen)
+{
+	__u32 key = (__u32)ip->pid;
+	int rc;
+
+	t->pid = ip->pid;
+	rc = bpf_map_update_elem(bpf_map__fd(t->skel->maps.layouts), &key, &l->bpf, BPF_ANY);
+	if (rc) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot store the layout: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < HOOK_COUNT; i++) {
+		const struct hook *h = &hs->h[i];
+
+		if (!h->found)
+			continue;
+		if (i == HOOK_SWAP && !l->bpf.swap_task_arg)
+			continue;
+		t->links[i] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
+							 hs->obj_host_path, h->file_offset);
+		if (!t->links[i]) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot attach a uprobe to %s (%s+0x%llx): %s",
+				 h->func, hs->obj_host_path, (unsigned long long)h->file_offset,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	ensure_tracefs();
+	for (int i = 0; i < 3; i++) {
+		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
+								  "syscalls", poll_syscalls[i]);
+		if (!t->poll_links[i] && i == 0)
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
+				"a step followed by an idle loop ends at the next step\n",
+				poll_syscalls[i], strerror(errno));
+	}
+	return 0;
+}
+
+bool tracer_has_poll_boundary(const struct tracer *t)
+{
+	return t->poll_links[0] != NULL;
+}
+
+int tracer_poll(struct tracer *t, int timeout_ms)
+{
+	return ring_buffer__poll(t->rb, timeout_ms);
+}
+
+int tracer_drain(struct tracer *t)
+{
+	return ring_buffer__consume(t->rb);
+}
+
+void tracer_counters(const struct tracer *t, struct aps_counters *c)
+{
+	*c = t->skel->bss->counters;
+}
+
+void tracer_close(struct tracer *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < HOOK_COUNT; i++)
+		bpf_link__destroy(t->links[i]);
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(t->poll_links[i]);
+	ring_buffer__free(t->rb);
+	tasks_bpf__destroy(t->skel);
+	free(t);
+}

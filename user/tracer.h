@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Loading the BPF programs, attaching them to one target, reading events. */
+#ifndef APS_TRACER_H
+#define APS_TRACER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "aps_events.h"
+#include "hooks.h"
+#include "interp.h"
+#include "layout.h"
+
+struct tracer;
+typedef int (*tracer_event_fn)(void *ctx, const void *data, size_t len);
+
+/* Load the BPF object (needs CAP_BPF + CAP_PERFMON); 0 or -errno with a message. */
+int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
+		char *err, size_t errlen);
+/* Attach to one process; the layout goes into the per-PID map first. */
+int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
+		  const struct hook_set *hs, char *err, size_t errlen);
+/* Whether loop-idle detection (fentry on do_epoll_wait) is attached. */
+bool tracer_has_poll_boundary(const struct tracer *t);
+/* Poll the ring buffer; >=0 events handled, or -errno. */
+int tracer_poll(struct tracer *t, int timeout_ms);
+/* Handle whatever is left in the ring buffer. */
+int tracer_drain(struct tracer *t);
+void tracer_counters(const struct tracer *t, struct aps_counters *c);
+void tracer_close(struct tracer *t);
+
+#endif
