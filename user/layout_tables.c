@@ -21,6 +21,7 @@
 #define COMMON_BPF			\
 	.ob_type = 8,			\
 	.tp_name = 24,			\
+	.tp_flags = 168,		\
 	.fut_exception = 48,		\
 	.unicode_length = 16,		\
 	.unicode_state = 32,		\
