@@ -30,7 +30,10 @@ struct pending_task {
 	__u64 create_ts;
 	__u64 creator;
 	__u32 tid;
-	__u32 stepped;
+	__u64 name;		/* task_name pointer when announced */
+	__u8 announced;		/* TASK_NEW emitted */
+	__u8 stepped;		/* a step began */
+	__u16 pad;
 };
 
 struct {
@@ -187,87 +190,123 @@ static __always_inline void read_pystr(const struct aps_layout *l, __u64 obj,
 		count(&counters.read_errors);
 }
 
-static __always_inline void emit_task_new(const struct aps_layout *l, __u32 tid,
-					  __u64 ts, __u64 task,
-					  const struct pending_task *p)
+/* Emit TASK_NEW; returns the task_name pointer it read. */
+static __noinline __u64 emit_task_new(const struct aps_layout *l, __u64 ts, __u64 task,
+				      const struct pending_task *p, __u16 flags)
 {
 	struct aps_ev_task_new *e = reserve(sizeof(*e));
-	__u64 coro, qualname;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 coro, qualname, name;
 
 	if (!e)
-		return;
+		return 0;
 	fill_hdr(&e->hdr, APS_EV_TASK_NEW, tid, ts, task);
+	e->hdr.flags = flags;
 	e->create_ts_ns = p ? p->create_ts : 0;
 	e->creator = p ? p->creator : 0;
 	e->create_tid = p ? p->tid : 0;
 	e->pad = 0;
 	coro = read_ptr(task + l->task_coro);
 	e->coro = coro;
-	read_pystr(l, read_ptr(task + l->task_name), &e->name);
+	name = read_ptr(task + l->task_name);
+	read_pystr(l, name, &e->name);
 	qualname = coro ? read_ptr(coro + l->coro_qualname) : 0;
 	read_pystr(l, qualname, &e->coro_qualname);
 	bpf_ringbuf_submit(e, 0);
+	return name;
 }
 
-/* Announce a task the first time it steps (or dies). */
-static __always_inline struct pending_task *
-announce(const struct aps_layout *l, __u32 tid, __u64 ts, __u64 task)
+/* set_name() (or 3.12+'s lazy "Task-N" str) swapped the name object. */
+static __always_inline void check_rename(const struct aps_layout *l, __u64 ts,
+					 __u64 task, struct pending_task *p)
+{
+	__u64 name = read_ptr(task + l->task_name);
+
+	if (name && name != p->name)
+		p->name = emit_task_new(l, ts, task, p, APS_TASK_RENAMED);
+}
+
+/*
+ * Announce a task (TASK_NEW) before the first event that names it: its
+ * first step, the step end of a task awaiting it, or its dealloc. Its name
+ * and coroutine are set by then; at __init__ entry they are not.
+ */
+static __noinline void announce(const struct aps_layout *l, __u64 ts,
+				__u64 task, bool stepping)
 {
 	struct pending_task *p = bpf_map_lookup_elem(&tasks, &task);
 	struct pending_task fresh = {};
 
-	if (p && p->stepped)
-		return p;
-	emit_task_new(l, tid, ts, task, p);
-	if (p) {
-		p->stepped = 1;
-		return p;
+	if (p && p->announced) {
+		if (stepping)
+			p->stepped = 1;
+		check_rename(l, ts, task, p);
+		return;
 	}
-	fresh.stepped = 1;
+	if (p) {
+		p->name = emit_task_new(l, ts, task, p, 0);
+		p->announced = 1;
+		if (stepping)
+			p->stepped = 1;
+		return;
+	}
+	fresh.name = emit_task_new(l, ts, task, NULL, 0);
+	fresh.announced = 1;
+	fresh.stepped = stepping;
 	if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_ANY))
 		count(&counters.task_map_full);
-	return NULL;
+}
+
+/* The awaited object is a task we know, created but not yet announced. */
+static __always_inline bool unannounced_task(__u64 addr)
+{
+	struct pending_task *p = bpf_map_lookup_elem(&tasks, &addr);
+
+	return p && !p->announced;
 }
 
 /* Read what the step left the task doing, and emit STEP_END. */
-static __always_inline void close_step(const struct aps_layout *l, __u32 tid,
-				       __u64 ts, const struct open_step *s,
-				       __u8 boundary)
+static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 ts,
+				  const struct open_step *s, __u8 boundary)
 {
-	struct aps_ev_step_end *e = reserve(sizeof(*e));
+	__u64 task = s->task, begin_ts = s->begin_ts;
+	struct aps_ev_step_end *e;
+	__u64 waiter = 0, waiter_type = 0, exc_type = 0;
 	__u32 state = 0;
-	__u64 task = s->task;
+	__u8 result;
 
-	if (!e)
-		return;
-	fill_hdr(&e->hdr, APS_EV_STEP_END, tid, ts, task);
-	e->begin_ts_ns = s->begin_ts;
-	e->boundary = boundary;
-	e->waiter = 0;
-	e->waiter_type = 0;
-	e->exc_type = 0;
-	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
 		count(&counters.read_errors);
-		e->result = APS_RES_UNKNOWN;
+		result = APS_RES_UNKNOWN;
 	} else if (state == APS_FUT_PENDING) {
-		e->waiter = read_ptr(task + l->task_fut_waiter);
-		if (e->waiter) {
-			e->result = APS_RES_AWAITING;
-			e->waiter_type = read_ptr(e->waiter + l->ob_type);
-		} else {
-			e->result = APS_RES_YIELDED;
-		}
+		waiter = read_ptr(task + l->task_fut_waiter);
+		result = waiter ? APS_RES_AWAITING : APS_RES_YIELDED;
+		if (waiter)
+			waiter_type = read_ptr(waiter + l->ob_type);
 	} else if (state == APS_FUT_CANCELLED) {
-		e->result = APS_RES_CANCELLED;
+		result = APS_RES_CANCELLED;
 	} else if (state == APS_FUT_FINISHED) {
 		__u64 exc = read_ptr(task + l->fut_exception);
 
-		e->result = exc ? APS_RES_RAISED : APS_RES_RETURNED;
-		e->exc_type = exc ? read_ptr(exc + l->ob_type) : 0;
+		result = exc ? APS_RES_RAISED : APS_RES_RETURNED;
+		exc_type = exc ? read_ptr(exc + l->ob_type) : 0;
 	} else {
-		e->result = APS_RES_UNKNOWN;
+		result = APS_RES_UNKNOWN;
 	}
+	/* the edge must name a known task: announce it first */
+	if (waiter && unannounced_task(waiter))
+		announce(l, ts, waiter, false);
+	e = reserve(sizeof(*e));
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, APS_EV_STEP_END, tid, ts, task);
+	e->begin_ts_ns = begin_ts;
+	e->boundary = boundary;
+	e->result = result;
+	e->waiter = waiter;
+	e->waiter_type = waiter_type;
+	e->exc_type = exc_type;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -335,7 +374,7 @@ int step_begin(struct pt_regs *ctx)
 		nested = true;
 	if (!nested)
 		close_all(l, tid, ts, t, APS_BND_NEXT_STEP);
-	announce(l, tid, ts, task);
+	announce(l, ts, task, true);
 
 	waiter = read_ptr(task + l->task_fut_waiter);
 	e = reserve(sizeof(*e));
@@ -405,8 +444,10 @@ int task_dealloc(struct pt_regs *ctx)
 	p = bpf_map_lookup_elem(&tasks, &task);
 	if (p)
 		stepped = p->stepped;
-	if (!p || !p->stepped)
-		emit_task_new(l, tid, ts, task, p);
+	if (!p || !p->announced)
+		emit_task_new(l, ts, task, p, 0);
+	else
+		check_rename(l, ts, task, p);
 	bpf_map_delete_elem(&tasks, &task);
 	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
 	e = reserve(sizeof(*e));

@@ -71,6 +71,9 @@ struct aps_event_hdr {
 	__u64 task;       /* TaskObj address in the target */
 };
 
+/* aps_event_hdr.flags of APS_EV_TASK_NEW */
+#define APS_TASK_RENAMED 1	/* an announced task now has another name */
+
 struct aps_ev_task_new {
 	struct aps_event_hdr hdr;
 	__u64 create_ts_ns;  /* 0: existed before we attached */

@@ -117,9 +117,36 @@ static void end_line(struct trace_printer *p)
 	fputs(p->json ? "}\n" : "\n", p->out);
 }
 
+static void on_rename(struct trace_printer *p, const struct aps_ev_task_new *e)
+{
+	struct task *t = model_find(&p->model, e->hdr.task);
+	char name[APS_NAME_MAX], buf[JSON_STR];
+
+	if (!t)
+		return;
+	pystr_to_utf8(&e->name, "Task-", name, sizeof(name));
+	if (!strcmp(name, t->name))
+		return;		/* 3.12+: the int name became the same "Task-N" str */
+	head(p, "renamed", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
+	if (p->json) {
+		json_escape(name, buf, sizeof(buf));
+		fprintf(p->out, ",\"new_name\":\"%s\"", buf);
+	} else {
+		fprintf(p->out, "  -> %s", name);
+	}
+	end_line(p);
+	memcpy(t->name, name, sizeof(t->name));
+}
+
 static void on_task_new(struct trace_printer *p, const struct aps_ev_task_new *e)
 {
-	struct task *t = model_get(&p->model, e->hdr.task), *c;
+	struct task *t, *c;
+
+	if (e->hdr.flags & APS_TASK_RENAMED) {
+		on_rename(p, e);
+		return;
+	}
+	t = model_get(&p->model, e->hdr.task);
 	bool created = e->create_ts_ns != 0;
 	uint64_t ts = created ? e->create_ts_ns : e->hdr.ts_ns;
 
