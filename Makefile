@@ -32,7 +32,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 
-.PHONY: all clean install test unit integration testbed demo check-root
+.PHONY: all clean install test unit integration testbed demo packages
 all: aps-bpf
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
@@ -82,17 +82,24 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/
 unit: $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
 
-testbed:
+# Debian packages the build needs (clang, bpftool, libbpf-dev, ...).
+packages:
+	$(Q)tests/testbed.sh --packages-only
+
+testbed: packages
 	$(Q)tests/testbed.sh
 
 integration: aps-bpf
 	$(Q)python3 tests/integration/run.py
 
 # The whole suite: provisions the bed, then unit and integration tests.
-test: aps-bpf testbed
+# Packages first: on a fresh machine there is no clang to build with yet.
+test: testbed
+	$(Q)$(MAKE) --no-print-directory aps-bpf
 	$(Q)python3 tests/run_all.py
 
-demo: aps-bpf
+demo: packages
+	$(Q)$(MAKE) --no-print-directory aps-bpf
 	$(Q)tests/demo.sh
 
 clean:
