@@ -2,17 +2,20 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include "disasm.h"
 #include "elf_file.h"
 #include "hooks.h"
 
 static const struct {
 	const char *func;
 	bool required;
+	bool per_step;
 } hook_specs[HOOK_COUNT] = {
-	[HOOK_STEP] = { "task_step_impl", true },
-	[HOOK_INIT] = { "_asyncio_Task___init__", true },
-	[HOOK_DEALLOC] = { "TaskObj_dealloc", true },
-	[HOOK_SWAP] = { "swap_current_task", false },
+	[HOOK_STEP] = { "task_step_impl", true, true },
+	[HOOK_INIT] = { "_asyncio_Task___init__", true, false },
+	[HOOK_DEALLOC] = { "TaskObj_dealloc", true, false },
+	[HOOK_SWAP] = { "swap_current_task", false, false },
 };
 
 static bool is_push(const uint8_t *p, size_t len)
@@ -43,8 +46,28 @@ static int lookup(struct elf_file *ef, const char *func, struct hook *h, const c
 	if (elf_find_func(ef, func, &sym))
 		return -ENOENT;
 	h->vaddr = sym.vaddr;
+	h->size = sym.size;
 	h->source = sym.table == ELF_SYMTAB ? src : "dynsym";
 	return 0;
+}
+
+/* Probe every direct call/jmp to the function, if those are all its callers. */
+static bool place_at_call_sites(struct elf_file *obj, struct hook *h)
+{
+	struct call_sites cs;
+
+	if (disasm_call_sites(obj, h->vaddr, &cs) || cs.other_refs || cs.n == 0 ||
+	    cs.n > HOOK_MAX_PROBES)
+		return false;
+	for (int i = 0; i < cs.n; i++) {
+		if (elf_vaddr_to_offset(obj, cs.site[i], &h->file_offset[i]))
+			return false;
+		h->probe_vaddr[i] = cs.site[i];
+	}
+	h->nprobes = cs.n;
+	h->at_call_sites = true;
+	h->emulated = true;
+	return true;
 }
 
 static int place_probe(struct elf_file *obj, struct hook *h)
@@ -59,8 +82,14 @@ static int place_probe(struct elf_file *obj, struct hook *h)
 		memmove(h->insn, h->insn + skip, sizeof(h->insn) - skip);
 		memset(h->insn + sizeof(h->insn) - skip, 0, skip);
 	}
-	h->probe_vaddr = h->vaddr + skip;
-	return elf_vaddr_to_offset(obj, h->probe_vaddr, &h->file_offset);
+	h->emulated = hooks_insn_emulated(h->insn, sizeof(h->insn));
+	if (!h->emulated && h->per_step && !getenv("APS_PROBE_AT_ENTRY") &&
+	    place_at_call_sites(obj, h))
+		return 0;
+	h->nprobes = 1;
+	h->at_call_sites = false;
+	h->probe_vaddr[0] = h->vaddr + skip;
+	return elf_vaddr_to_offset(obj, h->probe_vaddr[0], &h->file_offset[0]);
 }
 
 static void explain_missing(const struct interp *ip, const struct hook_set *hs,
@@ -104,6 +133,7 @@ int hooks_resolve(const struct interp *ip, struct hook_set *hs, char *err, size_
 
 		h->func = hook_specs[i].func;
 		h->required = hook_specs[i].required;
+		h->per_step = hook_specs[i].per_step;
 		if (!lookup(&obj, h->func, h, "symtab")) {
 			h->found = true;
 			continue;

@@ -17,15 +17,27 @@ enum hook_id {
 	HOOK_COUNT,
 };
 
+#define HOOK_MAX_PROBES 16
+
 struct hook {
 	const char *func;
 	bool required;
 	bool found;
+	bool per_step;		/* hit on every task step: worth the cheapest probe point */
 	uint64_t vaddr;		/* the function's address in the object */
-	uint64_t probe_vaddr;	/* where the probe sits (past endbr64 onto a push) */
-	uint64_t file_offset;	/* of probe_vaddr: what the uprobe takes */
+	uint64_t size;
 	const char *source;	/* "symtab", "dynsym", "debug file" */
-	uint8_t insn[16];	/* bytes at probe_vaddr */
+	/*
+	 * Where the probes sit: the entry (past an endbr64 onto a push), or,
+	 * when the entry instruction would be single-stepped, every direct
+	 * call/jmp to the function (calls are emulated; args are in place).
+	 */
+	int nprobes;
+	bool at_call_sites;
+	bool emulated;		/* every probe instruction is emulated by the kernel */
+	uint64_t probe_vaddr[HOOK_MAX_PROBES];
+	uint64_t file_offset[HOOK_MAX_PROBES];
+	uint8_t insn[16];	/* bytes at the entry probe point */
 };
 
 struct hook_set {

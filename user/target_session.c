@@ -175,9 +175,16 @@ int session_attach(struct session *s)
 
 		if (!h->found || (i == HOOK_SWAP && !s->layout.bpf.swap_task_arg))
 			continue;
-		fprintf(stderr, "aps-bpf:   %-24s 0x%llx (%s%s)\n", h->func,
-			(unsigned long long)h->probe_vaddr, h->source,
-			h->probe_vaddr != h->vaddr ? ", past endbr64" : "");
+		fprintf(stderr, "aps-bpf:   %-24s 0x%llx (%s)", h->func,
+			(unsigned long long)h->vaddr, h->source);
+		if (h->at_call_sites) {
+			fprintf(stderr, ", probes at its %d call sites:", h->nprobes);
+			for (int j = 0; j < h->nprobes; j++)
+				fprintf(stderr, " 0x%llx", (unsigned long long)h->probe_vaddr[j]);
+		} else if (h->probe_vaddr[0] != h->vaddr) {
+			fprintf(stderr, ", probe past endbr64");
+		}
+		fprintf(stderr, "%s\n", h->emulated ? "" : " (single-stepped)");
 	}
 	if (s->hooks.debug_path[0])
 		fprintf(stderr, "aps-bpf:   symbols from %s\n", s->hooks.debug_path);

@@ -109,6 +109,8 @@ int cmd_trace(int argc, char **argv)
 	struct session s = {};
 	struct trace_printer p;
 	struct aps_counters c;
+	struct prog_stat stats[TRACER_NPROGS];
+	static char outbuf[1 << 20];
 	enum session_end why;
 	unsigned duration_ms = 0;
 	bool json = false, spawn;
@@ -140,6 +142,8 @@ int cmd_trace(int argc, char **argv)
 			trace_usage);
 		return 2;
 	}
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -176,7 +180,10 @@ int cmd_trace(int argc, char **argv)
 	if (why == SESSION_ERROR)
 		goto fail;
 	tracer_counters(s.tracer, &c);
-	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors);
+	if (tracer_prog_stats(s.tracer, stats))
+		memset(stats, 0, sizeof(stats));
+	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
+			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
 	rc = 0;

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "proc.h"
+#include "tracer.h"
 #include "trace_print.h"
 
 #define JSON_STR 1024
@@ -319,8 +320,11 @@ void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t t
 }
 
 void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t ts,
-			  uint64_t lost, uint64_t read_errors)
+			  uint64_t lost, uint64_t read_errors,
+			  const struct prog_stat *stats, int nstats)
 {
+	bool have_stats = false;
+
 	trace_printer_lost(p, lost, ts);
 	/* steps still open when the trace ends are closed here, marked "exit" */
 	for (uint32_t i = 0; i < p->model.cap; i++) {
@@ -338,12 +342,22 @@ void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t 
 		e.boundary = APS_BND_THREAD_EXIT;
 		on_step_end(p, &e);
 	}
+	for (int i = 0; i < nstats; i++)
+		have_stats |= stats[i].runs > 0;
 	if (p->json) {
 		fprintf(p->out, "{\"event\":\"summary\",\"ts_ns\":%" PRIu64 ",\"tid\":0,\"reason\":\"%s\","
 			"\"tasks\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"lost_events\":%" PRIu64
-			",\"read_errors\":%" PRIu64 ",\"bad_events\":%" PRIu64 "}\n",
+			",\"read_errors\":%" PRIu64 ",\"bad_events\":%" PRIu64,
 			ts, reason, p->model.tasks_seen, p->model.steps, lost, read_errors,
 			p->model.bad_events);
+		if (have_stats) {
+			fprintf(p->out, ",\"probe_runs\":{");
+			for (int i = 0; i < nstats; i++)
+				fprintf(p->out, "%s\"%s\":{\"runs\":%llu,\"ns\":%llu}", i ? "," : "",
+					stats[i].name, stats[i].runs, stats[i].run_ns);
+			fputc('}', p->out);
+		}
+		fputs("}\n", p->out);
 	} else {
 		fprintf(p->out, "-- %s: %" PRIu64 " tasks, %" PRIu64 " steps, %" PRIu64
 			" lost events, %" PRIu64 " read errors\n", reason, p->model.tasks_seen,

@@ -37,7 +37,9 @@ void trace_printer_free(struct trace_printer *p);
 int trace_printer_event(void *ctx, const void *data, size_t len);
 void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t ts);
 /* Close steps still open at the end (boundary "exit") and print the summary. */
+struct prog_stat;
 void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t ts,
-			  uint64_t lost, uint64_t read_errors);
+			  uint64_t lost, uint64_t read_errors,
+			  const struct prog_stat *stats, int nstats);
 
 #endif

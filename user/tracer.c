@@ -13,7 +13,7 @@
 struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[HOOK_COUNT];
+	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
 	struct bpf_link *poll_links[3];
 	tracer_event_fn fn;
 	void *ctx;
@@ -125,14 +125,16 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 			continue;
 		if (i == HOOK_SWAP && !l->bpf.swap_task_arg)
 			continue;
-		t->links[i] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
-							 hs->obj_host_path, h->file_offset);
-		if (!t->links[i]) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot attach a uprobe to %s (%s+0x%llx): %s",
-				 h->func, hs->obj_host_path, (unsigned long long)h->file_offset,
-				 strerror(-rc));
-			return rc;
+		for (int j = 0; j < h->nprobes && j < HOOK_MAX_PROBES; j++) {
+			t->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
+								    hs->obj_host_path, h->file_offset[j]);
+			if (!t->links[i][j]) {
+				rc = -errno;
+				snprintf(err, errlen, "cannot attach a uprobe to %s (%s+0x%llx): %s",
+					 h->func, hs->obj_host_path,
+					 (unsigned long long)h->file_offset[j], strerror(-rc));
+				return rc;
+			}
 		}
 	}
 	ensure_tracefs();
@@ -167,12 +169,34 @@ void tracer_counters(const struct tracer *t, struct aps_counters *c)
 	*c = t->skel->bss->counters;
 }
 
+int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS])
+{
+	struct bpf_program *progs[TRACER_NPROGS] = {
+		t->skel->progs.step_begin, t->skel->progs.task_init, t->skel->progs.task_dealloc,
+		t->skel->progs.swap_task, t->skel->progs.loop_poll,
+	};
+
+	for (int i = 0; i < TRACER_NPROGS; i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		out[i].name = bpf_program__name(progs[i]);
+		out[i].runs = out[i].run_ns = 0;
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
+			return -errno;
+		out[i].runs = info.run_cnt;
+		out[i].run_ns = info.run_time_ns;
+	}
+	return 0;
+}
+
 void tracer_close(struct tracer *t)
 {
 	if (!t)
 		return;
 	for (int i = 0; i < HOOK_COUNT; i++)
-		bpf_link__destroy(t->links[i]);
+		for (int j = 0; j < HOOK_MAX_PROBES; j++)
+			bpf_link__destroy(t->links[i][j]);
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(t->poll_links[i]);
 	ring_buffer__free(t->rb);

@@ -26,6 +26,13 @@ int tracer_poll(struct tracer *t, int timeout_ms);
 /* Handle whatever is left in the ring buffer. */
 int tracer_drain(struct tracer *t);
 void tracer_counters(const struct tracer *t, struct aps_counters *c);
+/* Run counts of our BPF programs (kernel.bpf_stats_enabled=1), by name. */
+struct prog_stat {
+	const char *name;
+	unsigned long long runs, run_ns;
+};
+#define TRACER_NPROGS 5
+int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS]);
 void tracer_close(struct tracer *t);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include "unit.h"
 #include "debuginfo.h"
+#include "disasm.h"
 #include "elf_file.h"
 #include "hooks.h"
 
@@ -104,6 +105,60 @@ TEST(not_elf)
 
 	CHECK(elf_file_open("/etc/passwd", &ef) == -ENOEXEC);
 	CHECK(elf_file_open("/nonexistent", &ef) == -ENOENT);
+}
+
+#define SID_314 "/var/cache/aps-bpf/sid-root/usr/lib/python3.14/lib-dynload/_asyncio.cpython-314-x86_64-linux-gnu.so"
+
+/* GCC 16's task_step_impl starts with `sub`: its three callers are probed instead */
+TEST(call_sites_of_task_step_impl_on_314)
+{
+	struct elf_file ef, dbg;
+	struct debuginfo_lookup info;
+	struct elf_sym sym, caller;
+	struct call_sites cs;
+	char path[4096];
+	uint8_t insn[4];
+
+	REQUIRE(elf_file_open(SID_314, &ef) == 0);
+	REQUIRE(debuginfo_find("/var/cache/aps-bpf/sid-root",
+			       "/usr/lib/python3.14/lib-dynload/_asyncio.cpython-314-x86_64-linux-gnu.so",
+			       &ef, path, sizeof(path), &info) == 0);
+	REQUIRE(elf_file_open(path, &dbg) == 0);
+	REQUIRE(elf_find_func(&dbg, "task_step_impl", &sym) == 0);
+	REQUIRE(elf_read_vaddr(&ef, sym.vaddr, insn, sizeof(insn)) == 0);
+	CHECK(!hooks_insn_emulated(insn, sizeof(insn)));
+	REQUIRE(disasm_call_sites(&ef, sym.vaddr, &cs) == 0);
+	CHECK(!cs.other_refs);
+	CHECK_EQ_INT(cs.n, 3);
+	/* one of them is in TaskStepMethWrapper_call, at an instruction boundary */
+	REQUIRE(elf_find_func(&dbg, "TaskStepMethWrapper_call", &caller) == 0);
+	bool in_wrapper = false;
+	for (int i = 0; i < cs.n; i++) {
+		REQUIRE(elf_read_vaddr(&ef, cs.site[i], insn, 1) == 0);
+		CHECK(insn[0] == 0xe8 || insn[0] == 0xe9);	/* call / jmp rel32 */
+		if (cs.site[i] >= caller.vaddr && cs.site[i] < caller.vaddr + caller.size) {
+			in_wrapper = true;
+			CHECK(disasm_is_boundary(&ef, caller.vaddr, caller.size, cs.site[i]));
+			CHECK(!disasm_is_boundary(&ef, caller.vaddr, caller.size, cs.site[i] + 1));
+		}
+	}
+	CHECK(in_wrapper);
+	elf_file_close(&dbg);
+	elf_file_close(&ef);
+}
+
+TEST(address_taken_function_has_other_refs)
+{
+	struct elf_file ef;
+	struct elf_sym sym;
+	struct call_sites cs;
+
+	/* TaskObj_dealloc is only reached through tp_dealloc: a pointer */
+	REQUIRE(elf_file_open(PYENV_312, &ef) == 0);
+	REQUIRE(elf_find_func(&ef, "TaskObj_dealloc", &sym) == 0);
+	REQUIRE(disasm_call_sites(&ef, sym.vaddr, &cs) == 0);
+	CHECK(cs.other_refs);
+	elf_file_close(&ef);
 }
 
 UNIT_MAIN()
