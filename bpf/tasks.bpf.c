@@ -104,6 +104,21 @@ static __always_inline __u64 arg_n(struct pt_regs *ctx, int n)
 	return 0;
 }
 
+/*
+ * Wake the consumer only once a batch is waiting: a wakeup per record
+ * costs the target more than the record. The consumer also polls on a
+ * timer, so a quiet trace is still printed promptly.
+ */
+#define WAKEUP_BYTES (256 << 10)
+
+static __always_inline void submit(void *e)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
+		      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(e, flags);
+}
+
 static __always_inline void *reserve(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
@@ -212,7 +227,7 @@ static __noinline __u64 emit_task_new(const struct aps_layout *l, __u64 ts, __u6
 	read_pystr(l, name, &e->name);
 	qualname = coro ? read_ptr(coro + l->coro_qualname) : 0;
 	read_pystr(l, qualname, &e->coro_qualname);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return name;
 }
 
@@ -307,7 +322,7 @@ static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 t
 	e->waiter_type = waiter_type;
 	e->exc_type = exc_type;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 }
 
 /* Close every open step of the thread. */
@@ -384,7 +399,7 @@ int step_begin(struct pt_regs *ctx)
 		e->exc = exc;
 		e->depth = t->depth;
 		e->pad = 0;
-		bpf_ringbuf_submit(e, 0);
+		submit(e);
 	}
 	depth = t->depth;
 	if (depth >= APS_MAX_NEST) {
@@ -456,7 +471,7 @@ int task_dealloc(struct pt_regs *ctx)
 	fill_hdr(&e->hdr, APS_EV_TASK_DESTROY, tid, ts, task);
 	e->state = state;
 	e->stepped = stepped;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
