@@ -233,6 +233,8 @@ enum session_end session_run(struct session *s, unsigned duration_ms)
 			why = SESSION_ERROR;
 			break;
 		}
+		if (s->on_tick)
+			s->on_tick(s, s->tick_ctx);
 		if (deadline && now_ms() >= deadline) {
 			why = SESSION_DURATION;
 			break;

@@ -30,6 +30,8 @@ struct session {
 	struct tracer *tracer;
 	bool verbose;
 	bool quiet;		/* no "attached" line */
+	void (*on_tick)(struct session *s, void *ctx);	/* after each poll */
+	void *tick_ctx;
 	char err[2048];
 };
 

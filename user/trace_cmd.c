@@ -71,6 +71,19 @@ static int check_first_task(void *ctx, uint64_t task)
 	return layout_validate_task(s->pid, &s->layout, task, s->err, sizeof(s->err));
 }
 
+/* Lost events are shown as they happen, not only in the summary. */
+static void show_lost(struct session *s, void *ctx)
+{
+	struct trace_printer *p = ctx;
+	struct aps_counters c;
+
+	tracer_counters(s->tracer, &c);
+	if (c.lost_events > p->last_lost) {
+		trace_printer_lost(p, c.lost_events, now_ns());
+		fflush(p->out);
+	}
+}
+
 static int parse_seconds(const char *arg, unsigned *ms)
 {
 	char *end;
@@ -162,6 +175,8 @@ int cmd_trace(int argc, char **argv)
 	p.read_type_name = read_type_name;
 	p.on_first_task = check_first_task;
 	p.first_task_ctx = &s;
+	s.on_tick = show_lost;
+	s.tick_ctx = &p;
 	err = session_load(&s, trace_printer_event, &p);
 	if (err)
 		goto fail;
