@@ -38,7 +38,7 @@ struct pending_task {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 16 << 20);	/* resized by userspace */
 } events SEC(".maps");
 
 /* target tgid -> layout; also the filter: no entry, no work */
@@ -109,11 +109,11 @@ static __always_inline __u64 arg_n(struct pt_regs *ctx, int n)
  * costs the target more than the record. The consumer also polls on a
  * timer, so a quiet trace is still printed promptly.
  */
-#define WAKEUP_BYTES (256 << 10)
+const volatile __u64 wakeup_bytes = 256 << 10;	/* set from the buffer size */
 
 static __always_inline void submit(void *e)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
 		      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 
 	bpf_ringbuf_submit(e, flags);

@@ -150,7 +150,7 @@ int session_resolve(struct session *s, bool wait_for_python)
 
 int session_load(struct session *s, tracer_event_fn fn, void *ctx)
 {
-	return tracer_load(&s->tracer, fn, ctx, s->verbose, s->err, sizeof(s->err));
+	return tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
 }
 
 int session_attach(struct session *s)

@@ -30,6 +30,7 @@ struct session {
 	struct tracer *tracer;
 	bool verbose;
 	bool quiet;		/* no "attached" line */
+	unsigned ringbuf_kb;	/* 0: default */
 	void (*on_tick)(struct session *s, void *ctx);	/* after each poll */
 	void *tick_ctx;
 	char err[2048];

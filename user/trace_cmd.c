@@ -14,12 +14,14 @@
 #include "trace_print.h"
 
 static const char trace_usage[] =
-	"usage: aps-bpf trace [--json] [--duration SECONDS] [-v] PID\n"
-	"       aps-bpf trace [--json] [--duration SECONDS] [-v] -- CMD [ARGS...]\n"
+	"usage: aps-bpf trace [--json] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
+	"       aps-bpf trace [--json] [--duration SECONDS] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
 	"\n"
 	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
 	"created, step, step_end, done, destroyed. --json prints JSON lines\n"
-	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n";
+	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n"
+	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
+	"that do not fit are counted and shown as lost.\n";
 
 static void on_signal(int sig)
 {
@@ -97,6 +99,19 @@ static int parse_seconds(const char *arg, unsigned *ms)
 	return 0;
 }
 
+static int parse_pow2_kb(const char *arg, unsigned *kb)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || v < 4 || v > (1ul << 20) || (v & (v - 1)))
+		return -EINVAL;
+	*kb = (unsigned)v;
+	return 0;
+}
+
 static int parse_pid(const char *arg, pid_t *pid)
 {
 	char *end;
@@ -116,6 +131,7 @@ int cmd_trace(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "ringbuf-kb", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -130,13 +146,20 @@ int cmd_trace(int argc, char **argv)
 	int opt, err, rc = 1;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+jd:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+jd:vhr:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
 		case 'v': s.verbose = true; break;
 		case 'd':
 			if (parse_seconds(optarg, &duration_ms)) {
 				fprintf(stderr, "aps-bpf: --duration wants seconds > 0, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			if (parse_pow2_kb(optarg, &s.ringbuf_kb)) {
+				fprintf(stderr, "aps-bpf: --ringbuf-kb wants a power of two from 4 to 1048576, got '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;

@@ -52,7 +52,7 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 }
 
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
-		char *err, size_t errlen)
+		unsigned ringbuf_kb, char *err, size_t errlen)
 {
 	struct tracer *t;
 	int rc;
@@ -69,6 +69,17 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 		rc = -errno;
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-rc));
 		goto cleanup;
+	}
+	if (!ringbuf_kb)
+		ringbuf_kb = TRACER_DEFAULT_RINGBUF_KB;
+	/* wake the consumer when a quarter is filled, at most every 256 KiB */
+	t->skel->rodata->wakeup_bytes = ringbuf_kb >= 1024 ? 256 << 10 : ringbuf_kb * 1024 / 4;
+	{
+		rc = bpf_map__set_max_entries(t->skel->maps.events, ringbuf_kb * 1024);
+		if (rc) {
+			snprintf(err, errlen, "ring buffer size %u KiB: %s", ringbuf_kb, strerror(-rc));
+			goto cleanup;
+		}
 	}
 	rc = tasks_bpf__load(t->skel);
 	if (rc) {

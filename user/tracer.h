@@ -13,9 +13,11 @@
 struct tracer;
 typedef int (*tracer_event_fn)(void *ctx, const void *data, size_t len);
 
+#define TRACER_DEFAULT_RINGBUF_KB (16 << 10)
+
 /* Load the BPF object (needs CAP_BPF + CAP_PERFMON); 0 or -errno with a message. */
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
-		char *err, size_t errlen);
+		unsigned ringbuf_kb, char *err, size_t errlen);
 /* Attach to one process; the layout goes into the per-PID map first. */
 int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
 		  const struct hook_set *hs, char *err, size_t errlen);
