@@ -22,8 +22,10 @@ struct open_step {
 
 struct thread_state {
 	__u32 depth;   /* open steps: 0 none, >1 eager steps nested */
-	__u32 pad;
+	__u32 npending;
 	struct open_step steps[APS_MAX_NEST];
+	/* created on this thread, announced at its next event (name set by then) */
+	__u64 pending[APS_MAX_PENDING];
 };
 
 struct pending_task {
@@ -71,6 +73,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct thread_state);
 } zero_thread SEC(".maps");
+
+/* type pointers whose name we have sent */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} types SEC(".maps");
 
 struct aps_counters counters;
 
@@ -280,6 +290,28 @@ static __always_inline bool unannounced_task(__u64 addr)
 	return p && !p->announced;
 }
 
+/* Send a type's name the first time we see the type. */
+static __noinline void note_type(const struct aps_layout *l, __u64 type)
+{
+	struct aps_ev_type_name *e;
+	__u8 one = 1;
+	__u64 name;
+
+	if (!type || bpf_map_lookup_elem(&types, &type))
+		return;
+	name = read_ptr(type + l->tp_name);
+	if (!name)
+		return;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, APS_EV_TYPE_NAME, (__u32)bpf_get_current_pid_tgid(), 0, type);
+	if (bpf_probe_read_user_str(e->name, sizeof(e->name), (void *)name) < 0)
+		e->name[0] = '\0';
+	submit(e);
+	bpf_map_update_elem(&types, &type, &one, BPF_ANY);
+}
+
 /* Read what the step left the task doing, and emit STEP_END. */
 static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 ts,
 				  const struct open_step *s, __u8 boundary)
@@ -290,7 +322,9 @@ static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 t
 	__u32 state = 0;
 	__u8 result;
 
-	if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
+	if (boundary == APS_BND_THREAD_EXIT) {
+		result = APS_RES_UNKNOWN;	/* cut by exit: it never ended */
+	} else if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
 		count(&counters.read_errors);
 		result = APS_RES_UNKNOWN;
 	} else if (state == APS_FUT_PENDING) {
@@ -311,6 +345,8 @@ static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 t
 	/* the edge must name a known task: announce it first */
 	if (waiter && unannounced_task(waiter))
 		announce(l, ts, waiter, false);
+	note_type(l, waiter_type);
+	note_type(l, exc_type);
 	e = reserve(sizeof(*e));
 	if (!e)
 		return;
@@ -323,6 +359,27 @@ static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 t
 	e->exc_type = exc_type;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	submit(e);
+}
+
+/* Announce the tasks created on this thread whose __init__ has set a name. */
+static __always_inline void flush_pending(const struct aps_layout *l, __u64 ts,
+					  struct thread_state *t)
+{
+	__u32 kept = 0;
+
+	if (!t->npending)
+		return;
+	for (int i = 0; i < APS_MAX_PENDING; i++) {
+		__u64 task = t->pending[i];
+
+		if (i >= (int)t->npending)
+			break;
+		if (read_ptr(task + l->task_name))
+			announce(l, ts, task, false);
+		else
+			t->pending[kept++ & (APS_MAX_PENDING - 1)] = task;
+	}
+	t->npending = kept;
 }
 
 /* Close every open step of the thread. */
@@ -387,6 +444,7 @@ int step_begin(struct pt_regs *ctx)
 	if (t->depth > 0 && t->depth <= APS_MAX_NEST && p && !p->stepped &&
 	    p->tid == tid && p->create_ts >= t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].begin_ts)
 		nested = true;
+	flush_pending(l, ts, t);
 	if (!nested)
 		close_all(l, tid, ts, t, APS_BND_NEXT_STEP);
 	announce(l, ts, task, true);
@@ -427,12 +485,18 @@ int task_init(struct pt_regs *ctx)
 		return 0;
 	p.create_ts = bpf_ktime_get_ns();
 	p.tid = tid;
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = thread_get(tid);
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST)
 		p.creator = t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task;
 	/* __init__ on a live task re-initialises it: a new task to us. */
 	if (bpf_map_update_elem(&tasks, &task, &p, BPF_ANY))
 		count(&counters.task_map_full);
+	if (!t)
+		return 0;
+	if (t->npending >= APS_MAX_PENDING)
+		flush_pending(l, p.create_ts, t);
+	if (t->npending < APS_MAX_PENDING)
+		t->pending[t->npending++ & (APS_MAX_PENDING - 1)] = task;
 	return 0;
 }
 
@@ -453,6 +517,8 @@ int task_dealloc(struct pt_regs *ctx)
 		return 0;
 	ts = bpf_ktime_get_ns();
 	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t)
+		flush_pending(l, ts, t);
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST &&
 	    t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task == task)
 		close_all(l, tid, ts, t, APS_BND_DEALLOC);
@@ -493,8 +559,10 @@ int swap_task(struct pt_regs *ctx)
 		return 0;
 	task = arg_n(ctx, l->swap_task_arg);
 	d = (t->depth - 1) & (APS_MAX_NEST - 1);
-	if (t->steps[d].task == task)
-		return 0;	/* swapping the eager task in: its step is next */
+	/* swapping back to the step below the top: the top eager step is over
+	 * (swapping a new eager task in is not: its step is about to nest) */
+	if (t->steps[(d - 1) & (APS_MAX_NEST - 1)].task != task)
+		return 0;
 	ts = bpf_ktime_get_ns();
 	close_step(l, tid, ts, &t->steps[d], APS_BND_EAGER_RETURN);
 	t->depth = d;
@@ -514,8 +582,33 @@ int loop_poll(void *ctx __attribute__((unused)))
 	if (!l)
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t || t->depth == 0)
+	if (!t || (t->depth == 0 && t->npending == 0))
 		return 0;
+	flush_pending(l, bpf_ktime_get_ns(), t);
 	close_all(l, tid, bpf_ktime_get_ns(), t, APS_BND_LOOP_POLL);
+	return 0;
+}
+
+/* The thread (sys_enter_exit) or the process (sys_enter_exit_group) is
+ * exiting: memory is still intact, so announce what is pending and mark
+ * open steps as cut. */
+SEC("tracepoint")
+int thread_exit(void *ctx __attribute__((unused)))
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	__u64 ts;
+	__u32 tid;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	flush_pending(l, ts, t);
+	close_all(l, tid, ts, t, APS_BND_THREAD_EXIT);
+	bpf_map_delete_elem(&threads, &tid);
 	return 0;
 }

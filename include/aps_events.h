@@ -15,6 +15,8 @@
 #define APS_MAX_NEST 4         /* eager steps nested inside another step */
 #define APS_MAX_TASKS 131072   /* tasks tracked at once on the BPF side */
 #define APS_MAX_THREADS 4096
+#define APS_MAX_PENDING 4      /* tasks created on a thread, not yet announced */
+#define APS_TYPE_NAME_MAX 64
 
 /* fut_state values, the same in 3.10-3.14 */
 enum aps_fut_state {
@@ -28,6 +30,7 @@ enum aps_event_type {
 	APS_EV_STEP_BEGIN = 2,
 	APS_EV_STEP_END = 3,
 	APS_EV_TASK_DESTROY = 4,
+	APS_EV_TYPE_NAME = 5,  /* first sight of a type: hdr.task is the PyTypeObject* */
 };
 
 /* What a step left the task doing, read from the task when the step closes. */
@@ -39,6 +42,8 @@ enum aps_step_result {
 	APS_RES_RAISED = 4,
 	APS_RES_CANCELLED = 5,
 };
+/* APS_RES_UNKNOWN in a STEP_END: the step never ended (the thread or the
+ * process exited during it, or the trace stopped). */
 
 /*
  * Which event closed the step. Steps are closed lazily, by the next
@@ -108,6 +113,11 @@ struct aps_ev_task_destroy {
 	struct aps_event_hdr hdr;
 	__u32 state;         /* fut_state at dealloc */
 	__u32 stepped;       /* 1 if any step of this task was seen */
+};
+
+struct aps_ev_type_name {
+	struct aps_event_hdr hdr;
+	char name[APS_TYPE_NAME_MAX];	/* tp_name, NUL-terminated, maybe cut */
 };
 
 /*

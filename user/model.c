@@ -108,6 +108,7 @@ int event_check(const void *data, size_t len)
 	case APS_EV_STEP_BEGIN: want = sizeof(struct aps_ev_step_begin); break;
 	case APS_EV_STEP_END: want = sizeof(struct aps_ev_step_end); break;
 	case APS_EV_TASK_DESTROY: want = sizeof(struct aps_ev_task_destroy); break;
+	case APS_EV_TYPE_NAME: want = sizeof(struct aps_ev_type_name); break;
 	default: return -1;
 	}
 	if (len < want)

@@ -14,12 +14,13 @@
 #include "trace_print.h"
 
 static const char trace_usage[] =
-	"usage: aps-bpf trace [--json] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
-	"       aps-bpf trace [--json] [--duration SECONDS] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
+	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
+	"       aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
 	"\n"
 	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
 	"created, step, step_end, done, destroyed. --json prints JSON lines\n"
 	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n"
+	"-o FILE: write the events to FILE instead of stdout (CMD keeps stdout).\n"
 	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
 	"that do not fit are counted and shown as lost.\n";
 
@@ -132,6 +133,7 @@ int cmd_trace(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "ringbuf-kb", required_argument, NULL, 'r' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -143,10 +145,12 @@ int cmd_trace(int argc, char **argv)
 	enum session_end why;
 	unsigned duration_ms = 0;
 	bool json = false, spawn;
+	const char *out_path = NULL;
+	FILE *out = stdout;
 	int opt, err, rc = 1;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+jd:vhr:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+jd:vhr:o:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
 		case 'v': s.verbose = true; break;
@@ -163,6 +167,7 @@ int cmd_trace(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'o': out_path = optarg; break;
 		case 'h': fputs(trace_usage, stdout); return 0;
 		default: fputs(trace_usage, stderr); return 2;
 		}
@@ -178,8 +183,15 @@ int cmd_trace(int argc, char **argv)
 			trace_usage);
 		return 2;
 	}
-	if (!isatty(STDOUT_FILENO))
-		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	if (out_path) {
+		out = fopen(out_path, "we");
+		if (!out) {
+			fprintf(stderr, "aps-bpf: cannot write %s: %s\n", out_path, strerror(errno));
+			return 1;
+		}
+	}
+	if (!isatty(fileno(out)))
+		setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -191,7 +203,7 @@ int cmd_trace(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (trace_printer_init(&p, stdout, json, s.pid)) {
+	if (trace_printer_init(&p, out, json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
@@ -232,5 +244,9 @@ cleanup:
 	trace_printer_free(&p);
 cleanup_nop:
 	session_close(&s);
+	if (out != stdout && fclose(out) && rc == 0) {
+		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path, strerror(errno));
+		rc = 1;
+	}
 	return rc;
 }

@@ -53,6 +53,30 @@ static const char *type_name(struct trace_printer *p, uint64_t type)
 	return p->types[slot].name[0] ? p->types[slot].name : NULL;
 }
 
+/* BPF sends a type's name once, the first time a step end names the type. */
+static void on_type_name(struct trace_printer *p, const struct aps_ev_type_name *e)
+{
+	unsigned slot = TYPE_CACHE;
+	size_t j = 0;
+
+	for (unsigned i = 0; i < p->ntypes && i < TYPE_CACHE; i++)
+		if (p->types[i].ptr == e->hdr.task)
+			slot = i;
+	if (slot == TYPE_CACHE)
+		slot = p->ntypes++ % TYPE_CACHE;
+	p->types[slot].ptr = e->hdr.task;
+	for (size_t i = 0; i < sizeof(e->name) && e->name[i] && j + 5 < sizeof(p->types[slot].name); i++) {
+		unsigned char c = (unsigned char)e->name[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			j += (size_t)snprintf(p->types[slot].name + j, sizeof(p->types[slot].name) - j,
+					      "\\x%02x", c);
+		else
+			p->types[slot].name[j++] = (char)c;
+	}
+	p->types[slot].name[j] = '\0';
+}
+
 static const char *result_name(uint8_t r)
 {
 	static const char *names[] = {
@@ -300,6 +324,7 @@ int trace_printer_event(void *ctx, const void *data, size_t len)
 	case APS_EV_STEP_BEGIN: on_step_begin(p, data); break;
 	case APS_EV_STEP_END: on_step_end(p, data); break;
 	case APS_EV_TASK_DESTROY: on_destroy(p, data); break;
+	case APS_EV_TYPE_NAME: on_type_name(p, data); break;
 	default: p->model.bad_events++; break;
 	}
 	/* a non-zero return stops ring_buffer__poll: used for fatal errors */

@@ -15,6 +15,7 @@ struct tracer {
 	struct ring_buffer *rb;
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
 	struct bpf_link *poll_links[3];
+	struct bpf_link *exit_links[2];
 	tracer_event_fn fn;
 	void *ctx;
 	pid_t pid;
@@ -157,6 +158,15 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 				"a step followed by an idle loop ends at the next step\n",
 				poll_syscalls[i], strerror(errno));
 	}
+	for (int i = 0; i < 2; i++) {
+		static const char *const exits[2] = { "sys_enter_exit", "sys_enter_exit_group" };
+
+		t->exit_links[i] = bpf_program__attach_tracepoint(t->skel->progs.thread_exit,
+								  "syscalls", exits[i]);
+		if (!t->exit_links[i])
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
+				"steps cut by an exit show as unknown\n", exits[i], strerror(errno));
+	}
 	return 0;
 }
 
@@ -184,7 +194,7 @@ int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS
 {
 	struct bpf_program *progs[TRACER_NPROGS] = {
 		t->skel->progs.step_begin, t->skel->progs.task_init, t->skel->progs.task_dealloc,
-		t->skel->progs.swap_task, t->skel->progs.loop_poll,
+		t->skel->progs.swap_task, t->skel->progs.loop_poll, t->skel->progs.thread_exit,
 	};
 
 	for (int i = 0; i < TRACER_NPROGS; i++) {
@@ -210,6 +220,8 @@ void tracer_close(struct tracer *t)
 			bpf_link__destroy(t->links[i][j]);
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(t->poll_links[i]);
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(t->exit_links[i]);
 	ring_buffer__free(t->rb);
 	tasks_bpf__destroy(t->skel);
 	free(t);

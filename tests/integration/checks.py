@@ -129,7 +129,11 @@ def _schema_problems(ev):
     elif kind == "step_end":
         if not _is_int(ev.get("duration_ns")):
             p.append("duration_ns is not an int")
-        if ev.get("result") not in RESULTS:
+        if ev.get("result") == "unknown":
+            # documented: only for a step that never ended (exit / trace stop)
+            if ev.get("boundary") != "exit":
+                p.append("result 'unknown' without boundary 'exit'")
+        elif ev.get("result") not in RESULTS:
             p.append(f"result {ev.get('result')!r} unknown")
         if ev.get("boundary") not in BOUNDARIES:
             p.append(f"boundary {ev.get('boundary')!r} unknown")
@@ -346,9 +350,13 @@ def check_endings(events, gt):
             if dones:
                 out.append(f"{t.label}: pending at exit but has {fmt(dones[0][1])}")
             if t.gt.get("running_at_exit") and t.ends \
-                    and t.ends[-1][1].get("boundary") != "exit":
+                    and (t.ends[-1][1].get("boundary") != "exit"
+                         or t.ends[-1][1].get("result") != "unknown"):
                 out.append(f"{t.label}: mid-step at exit, last step_end "
-                           f"{fmt(t.ends[-1][1])} has no boundary \"exit\"")
+                           f"{fmt(t.ends[-1][1])} is not result \"unknown\", boundary \"exit\"")
+            for _, e in t.ends:
+                if e.get("result") == "unknown" and not t.gt.get("running_at_exit"):
+                    out.append(f"{t.label}: step cut by exit, but it was not running: {fmt(e)}")
             continue
         want = _ending(end)
         if len(dones) != 1:

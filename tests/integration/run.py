@@ -162,7 +162,7 @@ class Bed:
         return r.stdout.strip()
 
 
-def load_bed(labels):
+def load_bed(labels, ap):
     if os.path.exists(BED_FILE):
         with open(BED_FILE) as f:
             entries = json.load(f)
@@ -172,7 +172,7 @@ def load_bed(labels):
     if labels:
         unknown = set(labels) - {b.label for b in beds}
         if unknown:
-            sys.exit(f"run.py: no such bed label(s): {', '.join(sorted(unknown))}; "
+            ap.error(f"no such bed label(s): {', '.join(sorted(unknown))}; "
                      f"known: {', '.join(b.label for b in beds)}")
         beds = [b for b in beds if b.label in labels]
     return beds
@@ -414,6 +414,57 @@ def t_trace_cmd(ctx, bed):
     check_trace(out_path, load_gt(gt_host))
 
 
+def t_lost(ctx, bed):
+    """A slow consumer: aps-bpf's stdout is a pipe nobody reads while 200k
+    steps run, so it blocks on write and its 16 KiB ring buffer overflows.
+    The losses are counted in BPF, shown as `lost` lines, and add up to the
+    summary; the steps that got through are all there."""
+    need_aps()
+    workload = os.path.join(REPO, "bench", "sleep0_workload.py")
+    target = subprocess.Popen(bed.argv + [workload], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        line = target.stdout.readline().split()
+        if not line or line[0] != b"READY":
+            raise Fail(f"workload did not start: {line!r}")
+        tr = subprocess.Popen([APS, "trace", "--json", "--ringbuf-kb", "16", line[1].decode()],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        time.sleep(0.2)
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        # attach is announced on stderr; stdout stays unread until the end
+        while time.monotonic() < deadline:
+            l = tr.stderr.readline()
+            if not l or l.startswith(b"aps-bpf: attached"):
+                break
+        target.stdin.write(b"go\n")
+        target.stdin.flush()
+        target.wait(SCENARIO_TIMEOUT)
+        out, err = tr.communicate(timeout=SCENARIO_TIMEOUT)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    out_path = os.path.join(ctx.workdir, f"lost-{bed.label}.jsonl")
+    with open(out_path, "wb") as f:
+        f.write(out)
+    ctx.keep(out_path)
+    if tr.returncode:
+        raise Fail(f"aps-bpf exited {tr.returncode}", err.decode(errors="replace"))
+    events, problems = checks.parse_lines(out.decode(errors="replace"))
+    if problems or not events or events[-1].get("event") != "summary":
+        raise Fail("no summary line", "\n".join(problems))
+    summary = events[-1]
+    lost_lines = [e for e in events if e.get("event") == "lost"]
+    shown = sum(e["count"] for e in lost_lines)
+    steps = sum(1 for e in events if e.get("event") == "step")
+    if summary["lost_events"] <= 0:
+        raise Fail("no events lost although the consumer was blocked")
+    if shown != summary["lost_events"]:
+        raise Fail(f"lost lines add up to {shown}, the summary says {summary['lost_events']}")
+    if steps != summary["steps"] or not 0 < steps < 200000:
+        raise Fail(f"{steps} step lines, summary steps {summary['steps']}: "
+                   "with losses there must be fewer than 200000")
+
+
 def build_id(path):
     r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True)
     m = re.search(r"Build ID:\s*([0-9a-fA-F]{40})\b", r.stdout)
@@ -557,6 +608,11 @@ def all_tests(beds):
     b312 = bed_with(beds, (3, 12))
     if b312:
         tests.append((f"trace-cmd:basic@{b312.label}", t_trace_cmd, (b312,)))
+        tests.append((f"lost:{b312.label}", t_lost, (b312,)))
+    b314 = next((b for b in beds if b.version == (3, 14)), None)
+    if b314:
+        # `chroot DIR python3.14`: aps-bpf waits through the exec chain
+        tests.append((f"trace-cmd:basic@{b314.label}", t_trace_cmd, (b314,)))
     for bed in beds:
         if bed.is_system_python():
             tests.append((f"nodebug:{bed.label}", t_nodebug, (bed,)))
@@ -573,13 +629,23 @@ def all_tests(beds):
     return tests
 
 
+REQUIRED_VERSIONS = [(3, 10), (3, 11), (3, 12), (3, 13), (3, 14)]
+
+
 def missing_tests(beds, labels):
-    """Tests the brief requires on interpreters the bed lacks: FAIL."""
+    """Interpreters the bed must have but lacks (only checked on a full
+    run, without --bed): each is a FAIL, not a skip."""
     out = []
-    if not labels and not bed_with(beds, (3, 12)):
+    if labels:
+        return out
+    for v in REQUIRED_VERSIONS:
+        if not any(b.version == v for b in beds):
+            out.append(("bed:python%d.%d" % v, "no %d.%d interpreter in the bed" % v))
+    if not bed_with(beds, (3, 11), system=True):
+        out.append(("bed:debian-3.11", "no Debian /usr/bin/python3.11 in the bed "
+                    "(greenlet_mix and nodebug run on it)"))
+    if not bed_with(beds, (3, 12)):
         out.append(("trace-cmd:basic", "no pyenv 3.12 interpreter in the bed"))
-    if not labels and not any(b.is_system_python() for b in beds):
-        out.append(("nodebug", "no Debian-packaged interpreter in the bed"))
     return out
 
 
@@ -594,7 +660,7 @@ def main():
 
     if os.geteuid() != 0:
         print("run.py: must run as root", file=sys.stderr)
-    beds = load_bed(args.bed)
+    beds = load_bed(args.bed, ap)
     ctx = Ctx(args.v)
     tests = [t for t in all_tests(beds) if not args.k or any(k in t[0] for k in args.k)]
     missing = [m for m in missing_tests(beds, args.bed)
@@ -628,6 +694,9 @@ def main():
         print(f"outputs kept in {ctx.workdir}")
     else:
         shutil.rmtree(ctx.workdir, ignore_errors=True)
+        for bed in beds:
+            if bed.chrooted:
+                shutil.rmtree(bed.host_path(ROOT_SCENARIO_DIR), ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

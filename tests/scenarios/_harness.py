@@ -66,7 +66,6 @@ import weakref
 
 NO_WAIT = os.environ.get("APS_SCENARIO_NO_WAIT") == "1"
 VERIFY = os.environ.get("APS_SCENARIO_VERIFY") == "1"
-PY = sys.version_info[:2]
 
 # Coroutines that asyncio.run creates tasks for at shutdown, and the
 # condition under which each of them finishes in its first step.
@@ -90,10 +89,9 @@ class ScenarioError(Exception):
 
 
 class _Rec:
-    def __init__(self, task, loop, coro=None):
+    def __init__(self, task, coro=None):
         self.task = task
         self.addr = hex(id(task))
-        self.loop = loop
         self.tid = threading.get_native_id()
         # 3.12+: get_coro() is None once an eager task finished eagerly
         coro = coro if coro is not None else task.get_coro()
@@ -103,8 +101,7 @@ class _Rec:
         self.waits = []
         self.eager = False
         self.nested_first = False
-        self.destroyed = False
-        self.weak = None
+        self.weak = None        # set by Truth.release()
 
 
 class Truth:
@@ -119,11 +116,11 @@ class Truth:
         self.observer = _Observer() if VERIFY else None
 
     # -- recording tasks ----------------------------------------------------
-    def _rec(self, task, loop=None, coro=None):
+    def _rec(self, task, coro=None):
         with self.lock:
             rec = self.recs.get(id(task))
             if rec is None:
-                rec = _Rec(task, loop or task.get_loop(), coro)
+                rec = _Rec(task, coro)
                 self.recs[id(task)] = rec
                 self.order.append(rec)
             return rec
@@ -133,7 +130,7 @@ class Truth:
         creator defaults to the task whose step is running now; pass coro
         for eager tasks (their get_coro() is None once they finished)."""
         loop = loop or task.get_loop()
-        rec = self._rec(task, loop, coro)
+        rec = self._rec(task, coro)
         with self.lock:
             if rec.tracked:
                 return task
@@ -156,7 +153,7 @@ class Truth:
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
         # asyncio.run created the main task outside any task step.
-        rec = self._rec(main, loop)
+        rec = self._rec(main)
         with self.lock:
             rec.tracked = True
             rec.creator = None
