@@ -181,34 +181,31 @@ static int match_exact(const char *name, const GElf_Sym *sym, void *arg)
 	return 1;
 }
 
-int elf_find_func(struct elf_file *ef, const char *name, struct elf_sym *out)
+/* name of kind stt in the first table, then the second */
+static int find_sym(struct elf_file *ef, const char *name, int stt, Elf64_Word first,
+		    Elf64_Word second, struct elf_sym *out)
 {
 	struct find_arg a = { .name = name, .out = out };
 
-	if (for_each_sym(ef, SHT_SYMTAB, STT_FUNC, match_exact, &a)) {
-		out->table = ELF_SYMTAB;
+	if (for_each_sym(ef, first, stt, match_exact, &a)) {
+		out->table = first == SHT_SYMTAB ? ELF_SYMTAB : ELF_DYNSYM;
 		return 0;
 	}
-	if (for_each_sym(ef, SHT_DYNSYM, STT_FUNC, match_exact, &a)) {
-		out->table = ELF_DYNSYM;
+	if (for_each_sym(ef, second, stt, match_exact, &a)) {
+		out->table = second == SHT_SYMTAB ? ELF_SYMTAB : ELF_DYNSYM;
 		return 0;
 	}
 	return -ENOENT;
 }
 
+int elf_find_func(struct elf_file *ef, const char *name, struct elf_sym *out)
+{
+	return find_sym(ef, name, STT_FUNC, SHT_SYMTAB, SHT_DYNSYM, out);
+}
+
 int elf_find_object(struct elf_file *ef, const char *name, struct elf_sym *out)
 {
-	struct find_arg a = { .name = name, .out = out };
-
-	if (for_each_sym(ef, SHT_DYNSYM, STT_OBJECT, match_exact, &a)) {
-		out->table = ELF_DYNSYM;
-		return 0;
-	}
-	if (for_each_sym(ef, SHT_SYMTAB, STT_OBJECT, match_exact, &a)) {
-		out->table = ELF_SYMTAB;
-		return 0;
-	}
-	return -ENOENT;
+	return find_sym(ef, name, STT_OBJECT, SHT_DYNSYM, SHT_SYMTAB, out);
 }
 
 static int match_clone(const char *name, const GElf_Sym *sym, void *arg)

@@ -88,31 +88,25 @@ class TestCorrect(unittest.TestCase):
         self.assertEqual(evs, [{"event": "summary"}])
         self.assertEqual(len(problems), 2)
 
-    def test_pending_task_at_exit(self):
+    @staticmethod
+    def cut_at_exit(result):
+        """Main is mid-step when the process exits; its cut step reads `result`."""
         gt = gt_two_tasks()
-        main = gt["tasks"][0]
-        main.update(end=None, running_at_exit=True, destroyed=False)
+        gt["tasks"][0].update(end=None, running_at_exit=True, destroyed=False)
         gt["tasks"][1]["destroyed"] = False
         evs = [e for e in events_two_tasks()
                if not (e.get("task") == MAIN and e["event"] in ("done", "destroyed"))
                and not (e.get("task") == CHILD and e["event"] == "destroyed")]
         for e in evs:
             if e["event"] == "step_end" and e["task"] == MAIN and e["result"] == "returned":
-                e.update(result="unknown", boundary="exit")
-        self.assertEqual(failed(evs, gt), {})
+                e.update(result=result, boundary="exit")
+        return evs, gt
+
+    def test_pending_task_at_exit(self):
+        self.assertEqual(failed(*self.cut_at_exit("unknown")), {})
 
     def test_pending_task_at_exit_not_unknown_fails(self):
-        gt = gt_two_tasks()
-        main = gt["tasks"][0]
-        main.update(end=None, running_at_exit=True, destroyed=False)
-        gt["tasks"][1]["destroyed"] = False
-        evs = [e for e in events_two_tasks()
-               if not (e.get("task") == MAIN and e["event"] in ("done", "destroyed"))
-               and not (e.get("task") == CHILD and e["event"] == "destroyed")]
-        for e in evs:
-            if e["event"] == "step_end" and e["task"] == MAIN and e["result"] == "returned":
-                e.update(result="yielded", boundary="exit")
-        self.assertIn("check_endings", failed(evs, gt))
+        self.assertIn("check_endings", failed(*self.cut_at_exit("yielded")))
 
 
 class TestBroken(unittest.TestCase):
