@@ -225,6 +225,19 @@ static void on_step_begin(struct trace_printer *p, const struct aps_ev_step_begi
 		t->step_begin_ts = e->hdr.ts_ns;
 		t->tid = e->hdr.tid;
 	}
+	/* task_wakeup runs the step at once: the step says what woke it */
+	if (e->waiter) {
+		head(p, "woken", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
+		if (p->json) {
+			fprintf(p->out, ",\"by\":\"0x%" PRIx64 "\",\"by_task\":%s", (uint64_t)e->waiter,
+				w ? "true" : "false");
+			json_str_or_null(p, "by_name", w ? w->name : NULL);
+			fprintf(p->out, ",\"throw\":%s", e->exc ? "true" : "false");
+		} else {
+			fprintf(p->out, "  by %s%s", w ? w->name : "future", e->exc ? " (exception)" : "");
+		}
+		end_line(p);
+	}
 	head(p, "step", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
 	if (p->json) {
 		if (e->waiter)
@@ -234,8 +247,6 @@ static void on_step_begin(struct trace_printer *p, const struct aps_ev_step_begi
 		fprintf(p->out, ",\"throw\":%s,\"nested\":%s", e->exc ? "true" : "false",
 			e->depth ? "true" : "false");
 	} else {
-		if (e->waiter)
-			fprintf(p->out, "  woken by %s", w ? w->name : "future");
 		if (e->exc)
 			fprintf(p->out, "  (throw)");
 		if (e->depth)

@@ -11,7 +11,7 @@ event lists in test_checks.py.
 """
 import json
 
-TASK_EVENTS = ("created", "seen", "step", "step_end", "done", "destroyed")
+TASK_EVENTS = ("created", "seen", "renamed", "woken", "step", "step_end", "done", "destroyed")
 EVENTS = TASK_EVENTS + ("lost", "summary")
 RESULTS = ("awaiting", "yielded", "returned", "raised", "cancelled")
 ENDINGS = ("returned", "raised", "cancelled")
@@ -433,6 +433,25 @@ def check_awaits(events, gt):
     return _cap(out)
 
 
+def check_woken_lines(events, gt):
+    """A `woken` line precedes exactly the steps with a woken_by, naming the
+    same object, task and throw flag."""
+    out = []
+    for i, ev in enumerate(events):
+        if ev.get("event") == "step":
+            prev = events[i - 1] if i > 0 else {}
+            if ev.get("woken_by"):
+                if prev.get("event") != "woken" or prev.get("task") != ev.get("task") \
+                        or prev.get("by") != ev.get("woken_by") or prev.get("throw") != ev.get("throw"):
+                    out.append(f"step woken by {ev.get('woken_by')} not preceded by its woken line: "
+                               f"{fmt(prev) if prev else 'start'} / {fmt(ev)}")
+        elif ev.get("event") == "woken":
+            nxt = events[i + 1] if i + 1 < len(events) else {}
+            if nxt.get("event") != "step" or nxt.get("task") != ev.get("task"):
+                out.append(f"woken line not followed by the task's step: {fmt(ev)}")
+    return out
+
+
 def check_woken_by(events, gt):
     """step.woken_by: null for a first step and after a bare yield, else
     the address the previous step_end was awaiting."""
@@ -519,6 +538,7 @@ TRACE_CHECKS = (
     check_waits,
     check_awaits,
     check_woken_by,
+    check_woken_lines,
     check_throw,
     check_nested,
     check_destroyed,

@@ -41,7 +41,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SCENARIOS = os.path.join(REPO, "tests", "scenarios")
 APS = os.path.join(REPO, "aps-bpf")
 BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
-ROOT_SCENARIO_DIR = "/tmp/aps-tests"     # inside a chroot bed
+ROOT_SCENARIO_DIR = f"/tmp/aps-tests-{os.getpid()}"  # inside a chroot bed; one per run
 
 sys.path.insert(0, HERE)
 import checks  # noqa: E402

@@ -47,6 +47,10 @@ def step(ts, task, woken_by=None, throw=False, nested=False):
     return ev("step", ts, task, woken_by=woken_by, throw=throw, nested=nested)
 
 
+def woken(ts, task, by, by_name, throw=False):
+    return ev("woken", ts, task, by=by, by_task=by_name is not None, by_name=by_name, throw=throw)
+
+
 def step_end(ts, task, dur, result, boundary="next_step", **kw):
     return ev("step_end", ts, task, duration_ns=dur, result=result,
               boundary=boundary, **kw)
@@ -65,6 +69,7 @@ def events_two_tasks():
         step(160, CHILD),
         step_end(170, CHILD, 10, "raised", exception="ValueError"),
         ev("done", 170, CHILD, result="raised", exception="ValueError"),
+        woken(180, MAIN, CHILD, "child"),
         step(180, MAIN, woken_by=CHILD, throw=False),
         step_end(190, MAIN, 10, "returned", boundary="loop_poll"),
         ev("done", 190, MAIN, result="returned"),
@@ -206,8 +211,14 @@ class TestBroken(unittest.TestCase):
 
     def test_throw_wrong(self):
         evs = events_two_tasks()
-        evs[9]["throw"] = True
+        for e in evs:
+            if e["event"] in ("step", "woken") and e.get("woken_by", e.get("by")) == CHILD:
+                e["throw"] = True
         self.assertFails(evs, "check_throw")
+
+    def test_missing_woken_line(self):
+        evs = [e for e in events_two_tasks() if e["event"] != "woken"]
+        self.assertFails(evs, "check_woken_lines")
 
     def test_lost_events(self):
         evs = events_two_tasks()
