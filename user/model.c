@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
@@ -63,6 +64,8 @@ static int grow(struct model *m)
 	bigger.tasks_seen = m->tasks_seen;
 	bigger.steps = m->steps;
 	bigger.bad_events = m->bad_events;
+	memcpy(bigger.types, m->types, sizeof(m->types));
+	bigger.ntypes = m->ntypes;
 	free(m->slots);
 	*m = bigger;
 	return 0;
@@ -121,4 +124,222 @@ int event_check(const void *data, size_t len)
 			return -1;
 	}
 	return h->type;
+}
+
+const char *model_type_name(const struct model *m, uint64_t type)
+{
+	if (!type)
+		return NULL;
+	for (unsigned i = 0; i < m->ntypes && i < MODEL_TYPE_CACHE; i++)
+		if (m->types[i].ptr == type)
+			return m->types[i].name[0] ? m->types[i].name : NULL;
+	return NULL;
+}
+
+static void apply_type_name(struct model *m, const struct aps_ev_type_name *e)
+{
+	unsigned slot = MODEL_TYPE_CACHE;
+	size_t j = 0;
+	char *out;
+
+	for (unsigned i = 0; i < m->ntypes && i < MODEL_TYPE_CACHE; i++)
+		if (m->types[i].ptr == e->hdr.task)
+			slot = i;
+	if (slot == MODEL_TYPE_CACHE)
+		slot = m->ntypes++ % MODEL_TYPE_CACHE;
+	m->types[slot].ptr = e->hdr.task;
+	out = m->types[slot].name;
+	/* tp_name is untrusted: printable ASCII, the rest escaped */
+	for (size_t i = 0; i < sizeof(e->name) && e->name[i] && j + 5 < MODEL_TYPE_NAME; i++) {
+		unsigned char c = (unsigned char)e->name[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			j += (size_t)snprintf(out + j, MODEL_TYPE_NAME - j, "\\x%02x", c);
+		else
+			out[j++] = (char)c;
+	}
+	out[j] = '\0';
+}
+
+static void emit(model_event_fn fn, void *ctx, struct model_event *ev)
+{
+	if (fn)
+		fn(ctx, ev);
+}
+
+static void apply_task_new(struct model *m, const struct aps_ev_task_new *e,
+			   model_event_fn fn, void *ctx)
+{
+	struct model_event ev = { .ts = e->hdr.ts_ns, .tid = e->hdr.tid, .addr = e->hdr.task };
+	char name[APS_NAME_MAX], old[APS_NAME_MAX];
+	struct task *t;
+
+	if (e->hdr.flags & APS_TASK_RENAMED) {
+		t = model_find(m, e->hdr.task);
+		if (!t || t->destroyed)
+			return;
+		pystr_to_utf8(&e->name, "Task-", name, sizeof(name));
+		if (!strcmp(name, t->name))
+			return;	/* 3.12+: the int name became the same "Task-N" str */
+		memcpy(old, t->name, sizeof(old));
+		memcpy(t->name, name, sizeof(t->name));
+		ev.kind = MEV_RENAMED;
+		ev.task = t;
+		ev.old_name = old;
+		emit(fn, ctx, &ev);
+		return;
+	}
+	t = model_get(m, e->hdr.task);
+	if (!t) {
+		m->bad_events++;
+		return;
+	}
+	m->tasks_seen++;
+	t->creator = e->creator;
+	t->create_ts = e->create_ts_ns;
+	t->first_seen_ts = e->hdr.ts_ns;
+	t->coro = e->coro;
+	t->tid = e->create_ts_ns ? e->create_tid : e->hdr.tid;
+	t->state = TASK_SCHEDULED;
+	pystr_to_utf8(&e->name, "Task-", t->name, sizeof(t->name));
+	pystr_to_utf8(&e->coro_qualname, NULL, t->coro_name, sizeof(t->coro_name));
+	ev.kind = e->create_ts_ns ? MEV_CREATED : MEV_SEEN;
+	ev.ts = e->create_ts_ns ? e->create_ts_ns : e->hdr.ts_ns;
+	ev.tid = t->tid;
+	ev.task = t;
+	ev.other_addr = e->creator;
+	ev.other = e->creator ? model_find(m, e->creator) : NULL;
+	emit(fn, ctx, &ev);
+}
+
+static void apply_step_begin(struct model *m, const struct aps_ev_step_begin *e,
+			     model_event_fn fn, void *ctx)
+{
+	struct model_event ev = { .ts = e->hdr.ts_ns, .tid = e->hdr.tid, .addr = e->hdr.task };
+	struct task *t = model_find(m, e->hdr.task);
+
+	m->steps++;
+	if (t) {
+		t->steps++;
+		t->step_begin_ts = e->hdr.ts_ns;
+		t->tid = e->hdr.tid;
+		t->state = TASK_RUNNING;
+		t->awaiting = 0;
+	}
+	ev.task = t;
+	ev.throw_ = e->exc != 0;
+	ev.nested = e->depth != 0;
+	ev.other_addr = e->waiter;
+	ev.other = e->waiter ? model_find(m, e->waiter) : NULL;
+	if (e->waiter) {
+		ev.kind = MEV_WOKEN;
+		emit(fn, ctx, &ev);
+	}
+	ev.kind = MEV_STEP;
+	emit(fn, ctx, &ev);
+}
+
+static bool finished(uint8_t r)
+{
+	return r == APS_RES_RETURNED || r == APS_RES_RAISED || r == APS_RES_CANCELLED;
+}
+
+static void end_step(struct model *m, const struct aps_ev_step_end *e, model_event_fn fn, void *ctx)
+{
+	struct model_event ev = { .ts = e->hdr.ts_ns, .tid = e->hdr.tid, .addr = e->hdr.task };
+	struct task *t = model_find(m, e->hdr.task);
+	uint64_t dur = e->hdr.ts_ns >= e->begin_ts_ns ? e->hdr.ts_ns - e->begin_ts_ns : 0;
+
+	ev.task = t;
+	ev.duration_ns = dur;
+	ev.result = e->result;
+	ev.boundary = e->boundary;
+	ev.exception = e->result == APS_RES_RAISED ? model_type_name(m, e->exc_type) : NULL;
+	if (e->result == APS_RES_AWAITING) {
+		ev.other_addr = e->waiter;
+		ev.other = model_find(m, e->waiter);
+		ev.other_type = model_type_name(m, e->waiter_type);
+	}
+	if (t) {
+		t->busy_ns += dur;
+		if (dur > t->max_step_ns)
+			t->max_step_ns = dur;
+		t->step_begin_ts = 0;
+		t->last_step_end_ts = e->hdr.ts_ns;
+		t->result = e->result;
+		switch (e->result) {
+		case APS_RES_AWAITING:
+			t->state = TASK_AWAITING;
+			t->awaiting = e->waiter;
+			t->await_since_ts = e->hdr.ts_ns;
+			break;
+		case APS_RES_YIELDED:
+			t->state = TASK_SCHEDULED;
+			break;
+		case APS_RES_UNKNOWN:
+			t->state = TASK_UNKNOWN;
+			break;
+		default:
+			t->state = TASK_DONE;
+			t->done_ts = e->hdr.ts_ns;
+			snprintf(t->exception, sizeof(t->exception), "%s",
+				 ev.exception ? ev.exception : e->result == APS_RES_RAISED ? "?" : "");
+		}
+	}
+	ev.kind = MEV_STEP_END;
+	emit(fn, ctx, &ev);
+	if (finished(e->result)) {
+		ev.kind = MEV_DONE;
+		emit(fn, ctx, &ev);
+	}
+}
+
+static void apply_destroy(struct model *m, const struct aps_ev_task_destroy *e,
+			  model_event_fn fn, void *ctx)
+{
+	struct model_event ev = { .kind = MEV_DESTROYED, .ts = e->hdr.ts_ns, .tid = e->hdr.tid,
+				  .addr = e->hdr.task };
+	struct task *t = model_find(m, e->hdr.task);
+
+	ev.task = t;
+	emit(fn, ctx, &ev);
+	if (t) {
+		t->destroyed = true;
+		t->destroyed_ts = e->hdr.ts_ns;
+		t->step_begin_ts = 0;
+	}
+}
+
+int model_apply(struct model *m, const void *data, size_t len, model_event_fn fn, void *ctx)
+{
+	switch (event_check(data, len)) {
+	case APS_EV_TASK_NEW: apply_task_new(m, data, fn, ctx); break;
+	case APS_EV_STEP_BEGIN: apply_step_begin(m, data, fn, ctx); break;
+	case APS_EV_STEP_END: end_step(m, data, fn, ctx); break;
+	case APS_EV_TASK_DESTROY: apply_destroy(m, data, fn, ctx); break;
+	case APS_EV_TYPE_NAME: apply_type_name(m, data); break;
+	default:
+		m->bad_events++;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void model_close_open_steps(struct model *m, uint64_t ts, model_event_fn fn, void *ctx)
+{
+	for (uint32_t i = 0; i < m->cap; i++) {
+		struct task *t = &m->slots[i];
+		struct aps_ev_step_end e = {};
+
+		if (!t->used || !t->step_begin_ts || t->destroyed)
+			continue;
+		e.hdr.type = APS_EV_STEP_END;
+		e.hdr.tid = t->tid;
+		e.hdr.ts_ns = ts > t->step_begin_ts ? ts : t->step_begin_ts;
+		e.hdr.task = t->addr;
+		e.begin_ts_ns = t->step_begin_ts;
+		e.result = APS_RES_UNKNOWN;
+		e.boundary = APS_BND_THREAD_EXIT;
+		end_step(m, &e, fn, ctx);
+	}
 }

@@ -1,12 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* The task model: what we know of each task, rebuilt from events. */
+/*
+ * The task model: what we know of each task, rebuilt from BPF records.
+ * Live tracing and (later) replays feed it the same records; views read
+ * it and the typed model events it reports, never the raw records.
+ */
 #ifndef APS_MODEL_H
 #define APS_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "aps_events.h"
 #include "escape.h"
+
+#define MODEL_TYPE_CACHE 256
+#define MODEL_TYPE_NAME 96
+
+enum task_state {
+	TASK_UNKNOWN = 0,
+	TASK_RUNNING,		/* a step is open */
+	TASK_AWAITING,		/* suspended on a future or a task */
+	TASK_SCHEDULED,		/* created, or yielded: waiting for the loop */
+	TASK_DONE,		/* returned, raised or cancelled */
+};
 
 struct task {
 	uint64_t addr;
@@ -14,15 +30,21 @@ struct task {
 	uint64_t create_ts;		/* 0: existed before we attached */
 	uint64_t first_seen_ts;
 	uint64_t coro;
-	uint32_t tid;			/* thread of its last event */
+	uint32_t tid;			/* thread of its last step (or creation) */
 	uint32_t steps;
-	uint64_t busy_ns;
+	uint64_t busy_ns;		/* sum of step durations */
 	uint64_t max_step_ns;
 	uint64_t step_begin_ts;		/* of the open step, 0 if none */
+	uint64_t last_step_end_ts;
+	uint64_t awaiting;		/* TASK_AWAITING: what */
+	uint64_t await_since_ts;
+	uint64_t done_ts, destroyed_ts;
+	uint8_t state;			/* enum task_state */
 	uint8_t result;			/* enum aps_step_result of the last step end */
-	bool done, destroyed, used;
+	bool destroyed, used;
 	char name[APS_NAME_MAX];
 	char coro_name[APS_NAME_MAX];
+	char exception[MODEL_TYPE_NAME];	/* type name, when it raised */
 };
 
 struct model {
@@ -32,7 +54,39 @@ struct model {
 	uint64_t tasks_seen;
 	uint64_t steps;
 	uint64_t bad_events;
+	struct { uint64_t ptr; char name[MODEL_TYPE_NAME]; } types[MODEL_TYPE_CACHE];
+	unsigned ntypes;
 };
+
+enum model_ev_kind {
+	MEV_CREATED = 1,	/* created while traced (ts is the creation time) */
+	MEV_SEEN,		/* existed before we attached */
+	MEV_RENAMED,
+	MEV_WOKEN,		/* the awaited object completed; the step follows */
+	MEV_STEP,
+	MEV_STEP_END,
+	MEV_DONE,
+	MEV_DESTROYED,
+};
+
+/* What one record changed, for printers; pointers valid during the callback. */
+struct model_event {
+	enum model_ev_kind kind;
+	uint64_t ts;
+	uint32_t tid;			/* kernel tid */
+	uint64_t addr;			/* the task */
+	struct task *task;		/* NULL if never announced */
+	uint64_t other_addr;		/* creator / woken by / awaiting */
+	struct task *other;		/* that, if it is a known task */
+	const char *other_type;		/* awaiting: the awaited object's type name */
+	const char *exception;		/* raised: the exception's type name */
+	const char *old_name;		/* renamed */
+	uint64_t duration_ns;		/* step_end */
+	uint8_t result, boundary;	/* step_end, done */
+	bool throw_, nested;		/* step, woken */
+};
+
+typedef void (*model_event_fn)(void *ctx, const struct model_event *ev);
 
 int model_init(struct model *m, uint32_t cap_hint);
 void model_free(struct model *m);
@@ -42,5 +96,11 @@ struct task *model_get(struct model *m, uint64_t addr);
 
 /* Validate a raw ring-buffer record: its type if well-formed, else -1. */
 int event_check(const void *data, size_t len);
+/* Apply one record; fn (may be NULL) hears each change. -EINVAL if malformed. */
+int model_apply(struct model *m, const void *data, size_t len, model_event_fn fn, void *ctx);
+/* Close the steps still open at ts (the trace ends): result unknown, boundary exit. */
+void model_close_open_steps(struct model *m, uint64_t ts, model_event_fn fn, void *ctx);
+/* The name BPF sent for a type pointer, or NULL. */
+const char *model_type_name(const struct model *m, uint64_t type);
 
 #endif

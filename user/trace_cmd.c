@@ -9,7 +9,6 @@
 #include <unistd.h>
 #include "commands.h"
 #include "layout_runtime.h"
-#include "memread.h"
 #include "target_session.h"
 #include "trace_print.h"
 
@@ -41,31 +40,6 @@ static uint64_t now_ns(void)
 struct trace_ctx {
 	struct session *s;
 };
-
-static int read_type_name(pid_t pid, uint64_t type, char *buf, size_t len)
-{
-	uint64_t name;
-	char raw[128];
-	size_t j = 0;
-	int err;
-
-	/* tp_name is at 24 on every supported build (PyVarObject head) */
-	err = mem_read(pid, type + 24, &name, sizeof(name));
-	if (!err)
-		err = mem_read_cstr(pid, name, raw, sizeof(raw));
-	if (err)
-		return err;
-	for (size_t i = 0; raw[i] && j + 5 < len; i++) {
-		unsigned char c = (unsigned char)raw[i];
-
-		if (c < 0x20 || c >= 0x7f)
-			j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
-		else
-			buf[j++] = (char)c;
-	}
-	buf[j] = '\0';
-	return 0;
-}
 
 static int check_first_task(void *ctx, uint64_t task)
 {
@@ -207,7 +181,6 @@ int cmd_trace(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
-	p.read_type_name = read_type_name;
 	p.on_first_task = check_first_task;
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;

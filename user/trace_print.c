@@ -3,8 +3,8 @@
 #include <inttypes.h>
 #include <string.h>
 #include "proc.h"
-#include "tracer.h"
 #include "trace_print.h"
+#include "tracer.h"
 
 #define JSON_STR 1024
 
@@ -35,48 +35,6 @@ static uint32_t ns_tid(struct trace_printer *p, uint32_t tid)
 	return p->tids[slot].ns_tid;
 }
 
-static const char *type_name(struct trace_printer *p, uint64_t type)
-{
-	unsigned slot;
-
-	if (!type)
-		return NULL;
-	for (unsigned i = 0; i < p->ntypes && i < TYPE_CACHE; i++)
-		if (p->types[i].ptr == type)
-			return p->types[i].name[0] ? p->types[i].name : NULL;
-	slot = p->ntypes++ % TYPE_CACHE;
-	p->types[slot].ptr = type;
-	p->types[slot].name[0] = '\0';
-	if (p->read_type_name &&
-	    p->read_type_name(p->pid, type, p->types[slot].name, sizeof(p->types[slot].name)))
-		p->types[slot].name[0] = '\0';
-	return p->types[slot].name[0] ? p->types[slot].name : NULL;
-}
-
-/* BPF sends a type's name once, the first time a step end names the type. */
-static void on_type_name(struct trace_printer *p, const struct aps_ev_type_name *e)
-{
-	unsigned slot = TYPE_CACHE;
-	size_t j = 0;
-
-	for (unsigned i = 0; i < p->ntypes && i < TYPE_CACHE; i++)
-		if (p->types[i].ptr == e->hdr.task)
-			slot = i;
-	if (slot == TYPE_CACHE)
-		slot = p->ntypes++ % TYPE_CACHE;
-	p->types[slot].ptr = e->hdr.task;
-	for (size_t i = 0; i < sizeof(e->name) && e->name[i] && j + 5 < sizeof(p->types[slot].name); i++) {
-		unsigned char c = (unsigned char)e->name[i];
-
-		if (c < 0x20 || c >= 0x7f)
-			j += (size_t)snprintf(p->types[slot].name + j, sizeof(p->types[slot].name) - j,
-					      "\\x%02x", c);
-		else
-			p->types[slot].name[j++] = (char)c;
-	}
-	p->types[slot].name[j] = '\0';
-}
-
 static const char *result_name(uint8_t r)
 {
 	static const char *names[] = {
@@ -97,32 +55,19 @@ static const char *boundary_name(uint8_t b)
 	return b >= APS_BND_NEXT_STEP && b <= APS_BND_THREAD_EXIT ? names[b] : "unknown";
 }
 
-static bool finished(uint8_t r)
+static const char *event_name(enum model_ev_kind k)
 {
-	return r == APS_RES_RETURNED || r == APS_RES_RAISED || r == APS_RES_CANCELLED;
-}
-
-/* Print the common head of a task event. */
-static void head(struct trace_printer *p, const char *event, uint64_t ts, uint32_t tid,
-		 const struct task *t, uint64_t addr)
-{
-	char buf[JSON_STR];
-	const char *name = t ? t->name : "?";
-
-	if (p->json) {
-		fprintf(p->out, "{\"event\":\"%s\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"task\":\"0x%" PRIx64 "\"",
-			event, ts, ns_tid(p, tid), addr);
-		json_escape(name, buf, sizeof(buf));
-		fprintf(p->out, ",\"name\":\"%s\"", buf);
-		json_escape(t ? t->coro_name : "?", buf, sizeof(buf));
-		fprintf(p->out, ",\"coro\":\"%s\"", buf);
-		return;
+	switch (k) {
+	case MEV_CREATED: return "created";
+	case MEV_SEEN: return "seen";
+	case MEV_RENAMED: return "renamed";
+	case MEV_WOKEN: return "woken";
+	case MEV_STEP: return "step";
+	case MEV_STEP_END: return "step_end";
+	case MEV_DONE: return "done";
+	case MEV_DESTROYED: return "destroyed";
 	}
-	if (!p->t0)
-		p->t0 = ts;
-	fprintf(p->out, "%12.6f  tid %-7u %-9s 0x%-14" PRIx64 " %s",
-		ts >= p->t0 ? (double)(ts - p->t0) / 1e9 : -(double)(p->t0 - ts) / 1e9,
-		ns_tid(p, tid), event, addr, name);
+	return "?";
 }
 
 static void json_str_or_null(struct trace_printer *p, const char *key, const char *s)
@@ -137,75 +82,149 @@ static void json_str_or_null(struct trace_printer *p, const char *key, const cha
 	fprintf(p->out, ",\"%s\":\"%s\"", key, buf);
 }
 
-static void end_line(struct trace_printer *p)
+static void json_addr_or_null(struct trace_printer *p, const char *key, uint64_t addr)
 {
-	fputs(p->json ? "}\n" : "\n", p->out);
+	if (addr)
+		fprintf(p->out, ",\"%s\":\"0x%" PRIx64 "\"", key, addr);
+	else
+		fprintf(p->out, ",\"%s\":null", key);
 }
 
-static void on_rename(struct trace_printer *p, const struct aps_ev_task_new *e)
+/* The common head of a task event. */
+static void head(struct trace_printer *p, const struct model_event *ev)
 {
-	struct task *t = model_find(&p->model, e->hdr.task);
-	char name[APS_NAME_MAX], buf[JSON_STR];
+	const struct task *t = ev->task;
+	const char *name = ev->old_name ? ev->old_name : t ? t->name : "?";
 
-	if (!t)
-		return;
-	pystr_to_utf8(&e->name, "Task-", name, sizeof(name));
-	if (!strcmp(name, t->name))
-		return;		/* 3.12+: the int name became the same "Task-N" str */
-	head(p, "renamed", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
 	if (p->json) {
-		json_escape(name, buf, sizeof(buf));
-		fprintf(p->out, ",\"new_name\":\"%s\"", buf);
-	} else {
-		fprintf(p->out, "  -> %s", name);
+		fprintf(p->out, "{\"event\":\"%s\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"task\":\"0x%" PRIx64 "\"",
+			event_name(ev->kind), ev->ts, ns_tid(p, ev->tid), ev->addr);
+		json_str_or_null(p, "name", name);
+		json_str_or_null(p, "coro", t ? t->coro_name : "?");
+		return;
 	}
-	end_line(p);
-	memcpy(t->name, name, sizeof(t->name));
+	if (!p->t0)
+		p->t0 = ev->ts;
+	fprintf(p->out, "%12.6f  tid %-7u %-9s 0x%-14" PRIx64 " %s",
+		ev->ts >= p->t0 ? (double)(ev->ts - p->t0) / 1e9 : -(double)(p->t0 - ev->ts) / 1e9,
+		ns_tid(p, ev->tid), event_name(ev->kind), ev->addr, name);
 }
 
-static void on_task_new(struct trace_printer *p, const struct aps_ev_task_new *e)
+static void print_created(struct trace_printer *p, const struct model_event *ev)
 {
-	struct task *t, *c;
-
-	if (e->hdr.flags & APS_TASK_RENAMED) {
-		on_rename(p, e);
-		return;
-	}
-	t = model_get(&p->model, e->hdr.task);
-	bool created = e->create_ts_ns != 0;
-	uint64_t ts = created ? e->create_ts_ns : e->hdr.ts_ns;
-
-	if (!t) {
-		p->model.bad_events++;
-		return;
-	}
-	p->model.tasks_seen++;
-	t->creator = e->creator;
-	t->create_ts = e->create_ts_ns;
-	t->first_seen_ts = e->hdr.ts_ns;
-	t->coro = e->coro;
-	t->tid = e->hdr.tid;
-	pystr_to_utf8(&e->name, "Task-", t->name, sizeof(t->name));
-	pystr_to_utf8(&e->coro_qualname, NULL, t->coro_name, sizeof(t->coro_name));
-	c = e->creator ? model_find(&p->model, e->creator) : NULL;
-	head(p, created ? "created" : "seen", ts, created ? e->create_tid : e->hdr.tid, t,
-	     e->hdr.task);
 	if (p->json) {
-		if (created) {
-			if (e->creator)
-				fprintf(p->out, ",\"creator\":\"0x%" PRIx64 "\"", (uint64_t)e->creator);
-			else
-				fprintf(p->out, ",\"creator\":null");
-			json_str_or_null(p, "creator_name", c ? c->name : NULL);
+		if (ev->kind == MEV_CREATED) {
+			json_addr_or_null(p, "creator", ev->other_addr);
+			json_str_or_null(p, "creator_name", ev->other ? ev->other->name : NULL);
 		}
-	} else {
-		fprintf(p->out, "  coro=%s", t->coro_name);
-		if (c)
-			fprintf(p->out, "  by %s", c->name);
+		return;
 	}
-	end_line(p);
-	if (!p->first_task_checked && p->on_first_task) {
-		int rc = p->on_first_task(p->first_task_ctx, e->hdr.task);
+	fprintf(p->out, "  coro=%s", ev->task->coro_name);
+	if (ev->other)
+		fprintf(p->out, "  by %s", ev->other->name);
+}
+
+static void print_woken(struct trace_printer *p, const struct model_event *ev)
+{
+	if (p->json) {
+		fprintf(p->out, ",\"by\":\"0x%" PRIx64 "\",\"by_task\":%s", ev->other_addr,
+			ev->other ? "true" : "false");
+		json_str_or_null(p, "by_name", ev->other ? ev->other->name : NULL);
+		fprintf(p->out, ",\"throw\":%s", ev->throw_ ? "true" : "false");
+		return;
+	}
+	fprintf(p->out, "  by %s%s", ev->other ? ev->other->name : "future",
+		ev->throw_ ? " (exception)" : "");
+}
+
+static void print_step(struct trace_printer *p, const struct model_event *ev)
+{
+	if (p->json) {
+		json_addr_or_null(p, "woken_by", ev->other_addr);
+		fprintf(p->out, ",\"throw\":%s,\"nested\":%s", ev->throw_ ? "true" : "false",
+			ev->nested ? "true" : "false");
+		return;
+	}
+	if (ev->throw_)
+		fprintf(p->out, "  (throw)");
+	if (ev->nested)
+		fprintf(p->out, "  (eager, nested)");
+}
+
+static void print_step_end(struct trace_printer *p, const struct model_event *ev)
+{
+	bool raised = ev->result == APS_RES_RAISED;
+
+	if (p->json) {
+		fprintf(p->out, ",\"duration_ns\":%" PRIu64 ",\"result\":\"%s\",\"boundary\":\"%s\"",
+			ev->duration_ns, result_name(ev->result), boundary_name(ev->boundary));
+		if (ev->result == APS_RES_AWAITING) {
+			fprintf(p->out, ",\"awaiting\":\"0x%" PRIx64 "\",\"awaiting_task\":%s",
+				ev->other_addr, ev->other ? "true" : "false");
+			json_str_or_null(p, "awaiting_name", ev->other ? ev->other->name : NULL);
+			json_str_or_null(p, "awaiting_type", ev->other_type);
+		}
+		if (raised)
+			json_str_or_null(p, "exception", ev->exception ? ev->exception : "?");
+		return;
+	}
+	fprintf(p->out, "  %.1fus  %s", (double)ev->duration_ns / 1e3, result_name(ev->result));
+	if (ev->result == APS_RES_AWAITING) {
+		if (ev->other)
+			fprintf(p->out, " task %s", ev->other->name);
+		else
+			fprintf(p->out, " %s 0x%" PRIx64, ev->other_type ? ev->other_type : "future",
+				ev->other_addr);
+	}
+	if (raised)
+		fprintf(p->out, " %s", ev->exception ? ev->exception : "?");
+}
+
+static void print_done(struct trace_printer *p, const struct model_event *ev)
+{
+	bool raised = ev->result == APS_RES_RAISED;
+
+	if (p->json) {
+		fprintf(p->out, ",\"result\":\"%s\"", result_name(ev->result));
+		json_str_or_null(p, "exception", raised ? (ev->exception ? ev->exception : "?") : NULL);
+		return;
+	}
+	fprintf(p->out, "  %s", result_name(ev->result));
+	if (raised)
+		fprintf(p->out, " %s", ev->exception ? ev->exception : "?");
+}
+
+static void print_renamed(struct trace_printer *p, const struct model_event *ev)
+{
+	char buf[JSON_STR];
+
+	if (p->json) {
+		json_escape(ev->task->name, buf, sizeof(buf));
+		fprintf(p->out, ",\"new_name\":\"%s\"", buf);
+		return;
+	}
+	fprintf(p->out, "  -> %s", ev->task->name);
+}
+
+static void print_event(void *ctx, const struct model_event *ev)
+{
+	struct trace_printer *p = ctx;
+
+	head(p, ev);
+	switch (ev->kind) {
+	case MEV_CREATED:
+	case MEV_SEEN: print_created(p, ev); break;
+	case MEV_RENAMED: print_renamed(p, ev); break;
+	case MEV_WOKEN: print_woken(p, ev); break;
+	case MEV_STEP: print_step(p, ev); break;
+	case MEV_STEP_END: print_step_end(p, ev); break;
+	case MEV_DONE: print_done(p, ev); break;
+	case MEV_DESTROYED: break;
+	}
+	fputs(p->json ? "}\n" : "\n", p->out);
+	if ((ev->kind == MEV_CREATED || ev->kind == MEV_SEEN) && !p->first_task_checked &&
+	    p->on_first_task) {
+		int rc = p->on_first_task(p->first_task_ctx, ev->addr);
 
 		if (rc != -EAGAIN)
 			p->first_task_checked = true;
@@ -214,130 +233,11 @@ static void on_task_new(struct trace_printer *p, const struct aps_ev_task_new *e
 	}
 }
 
-static void on_step_begin(struct trace_printer *p, const struct aps_ev_step_begin *e)
-{
-	struct task *t = model_find(&p->model, e->hdr.task);
-	struct task *w = e->waiter ? model_find(&p->model, e->waiter) : NULL;
-
-	p->model.steps++;
-	if (t) {
-		t->steps++;
-		t->step_begin_ts = e->hdr.ts_ns;
-		t->tid = e->hdr.tid;
-	}
-	/* task_wakeup runs the step at once: the step says what woke it */
-	if (e->waiter) {
-		head(p, "woken", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
-		if (p->json) {
-			fprintf(p->out, ",\"by\":\"0x%" PRIx64 "\",\"by_task\":%s", (uint64_t)e->waiter,
-				w ? "true" : "false");
-			json_str_or_null(p, "by_name", w ? w->name : NULL);
-			fprintf(p->out, ",\"throw\":%s", e->exc ? "true" : "false");
-		} else {
-			fprintf(p->out, "  by %s%s", w ? w->name : "future", e->exc ? " (exception)" : "");
-		}
-		end_line(p);
-	}
-	head(p, "step", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
-	if (p->json) {
-		if (e->waiter)
-			fprintf(p->out, ",\"woken_by\":\"0x%" PRIx64 "\"", (uint64_t)e->waiter);
-		else
-			fprintf(p->out, ",\"woken_by\":null");
-		fprintf(p->out, ",\"throw\":%s,\"nested\":%s", e->exc ? "true" : "false",
-			e->depth ? "true" : "false");
-	} else {
-		if (e->exc)
-			fprintf(p->out, "  (throw)");
-		if (e->depth)
-			fprintf(p->out, "  (eager, nested)");
-	}
-	end_line(p);
-}
-
-static void print_done(struct trace_printer *p, const struct aps_ev_step_end *e,
-		       const struct task *t, const char *exc)
-{
-	head(p, "done", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
-	if (p->json) {
-		fprintf(p->out, ",\"result\":\"%s\"", result_name(e->result));
-		json_str_or_null(p, "exception", e->result == APS_RES_RAISED ? (exc ? exc : "?") : NULL);
-	} else {
-		fprintf(p->out, "  %s", result_name(e->result));
-		if (e->result == APS_RES_RAISED)
-			fprintf(p->out, " %s", exc ? exc : "?");
-	}
-	end_line(p);
-}
-
-static void on_step_end(struct trace_printer *p, const struct aps_ev_step_end *e)
-{
-	struct task *t = model_find(&p->model, e->hdr.task);
-	struct task *w = e->waiter ? model_find(&p->model, e->waiter) : NULL;
-	uint64_t dur = e->hdr.ts_ns >= e->begin_ts_ns ? e->hdr.ts_ns - e->begin_ts_ns : 0;
-	const char *exc = e->result == APS_RES_RAISED ? type_name(p, e->exc_type) : NULL;
-	const char *wtype = e->result == APS_RES_AWAITING ? type_name(p, e->waiter_type) : NULL;
-
-	if (t) {
-		t->busy_ns += dur;
-		if (dur > t->max_step_ns)
-			t->max_step_ns = dur;
-		t->step_begin_ts = 0;
-		t->result = e->result;
-	}
-	head(p, "step_end", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
-	if (p->json) {
-		fprintf(p->out, ",\"duration_ns\":%" PRIu64 ",\"result\":\"%s\",\"boundary\":\"%s\"",
-			dur, result_name(e->result), boundary_name(e->boundary));
-		if (e->result == APS_RES_AWAITING) {
-			fprintf(p->out, ",\"awaiting\":\"0x%" PRIx64 "\",\"awaiting_task\":%s", (uint64_t)e->waiter,
-				w ? "true" : "false");
-			json_str_or_null(p, "awaiting_name", w ? w->name : NULL);
-			json_str_or_null(p, "awaiting_type", wtype);
-		}
-		if (e->result == APS_RES_RAISED)
-			json_str_or_null(p, "exception", exc ? exc : "?");
-	} else {
-		fprintf(p->out, "  %.1fus  %s", (double)dur / 1e3, result_name(e->result));
-		if (e->result == APS_RES_AWAITING) {
-			if (w)
-				fprintf(p->out, " task %s", w->name);
-			else
-				fprintf(p->out, " %s 0x%" PRIx64, wtype ? wtype : "future", (uint64_t)e->waiter);
-		}
-		if (e->result == APS_RES_RAISED)
-			fprintf(p->out, " %s", exc ? exc : "?");
-	}
-	end_line(p);
-	if (finished(e->result)) {
-		if (t)
-			t->done = true;
-		print_done(p, e, t, exc);
-	}
-}
-
-static void on_destroy(struct trace_printer *p, const struct aps_ev_task_destroy *e)
-{
-	struct task *t = model_find(&p->model, e->hdr.task);
-
-	head(p, "destroyed", e->hdr.ts_ns, e->hdr.tid, t, e->hdr.task);
-	end_line(p);
-	if (t)
-		t->destroyed = true;
-}
-
 int trace_printer_event(void *ctx, const void *data, size_t len)
 {
 	struct trace_printer *p = ctx;
 
-	switch (event_check(data, len)) {
-	case APS_EV_TASK_NEW: on_task_new(p, data); break;
-	case APS_EV_STEP_BEGIN: on_step_begin(p, data); break;
-	case APS_EV_STEP_END: on_step_end(p, data); break;
-	case APS_EV_TASK_DESTROY: on_destroy(p, data); break;
-	case APS_EV_TYPE_NAME: on_type_name(p, data); break;
-	default: p->model.bad_events++; break;
-	}
+	model_apply(&p->model, data, len, print_event, p);
 	/* a non-zero return stops ring_buffer__poll: used for fatal errors */
 	return p->fatal;
 }
@@ -362,42 +262,28 @@ void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t 
 	bool have_stats = false;
 
 	trace_printer_lost(p, lost, ts);
-	/* steps still open when the trace ends are closed here, marked "exit" */
-	for (uint32_t i = 0; i < p->model.cap; i++) {
-		struct task *t = &p->model.slots[i];
-		struct aps_ev_step_end e = {};
-
-		if (!t->used || !t->step_begin_ts || t->destroyed)
-			continue;
-		e.hdr.type = APS_EV_STEP_END;
-		e.hdr.tid = t->tid;
-		e.hdr.ts_ns = ts > t->step_begin_ts ? ts : t->step_begin_ts;
-		e.hdr.task = t->addr;
-		e.begin_ts_ns = t->step_begin_ts;
-		e.result = APS_RES_UNKNOWN;
-		e.boundary = APS_BND_THREAD_EXIT;
-		on_step_end(p, &e);
-	}
+	model_close_open_steps(&p->model, ts, print_event, p);
 	for (int i = 0; i < nstats; i++)
 		have_stats |= stats[i].runs > 0;
-	if (p->json) {
-		fprintf(p->out, "{\"event\":\"summary\",\"ts_ns\":%" PRIu64 ",\"tid\":0,\"reason\":\"%s\","
-			"\"tasks\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"lost_events\":%" PRIu64
-			",\"read_errors\":%" PRIu64 ",\"bad_events\":%" PRIu64,
-			ts, reason, p->model.tasks_seen, p->model.steps, lost, read_errors,
-			p->model.bad_events);
-		if (have_stats) {
-			fprintf(p->out, ",\"probe_runs\":{");
-			for (int i = 0; i < nstats; i++)
-				fprintf(p->out, "%s\"%s\":{\"runs\":%llu,\"ns\":%llu}", i ? "," : "",
-					stats[i].name, stats[i].runs, stats[i].run_ns);
-			fputc('}', p->out);
-		}
-		fputs("}\n", p->out);
-	} else {
+	if (!p->json) {
 		fprintf(p->out, "-- %s: %" PRIu64 " tasks, %" PRIu64 " steps, %" PRIu64
 			" lost events, %" PRIu64 " read errors\n", reason, p->model.tasks_seen,
 			p->model.steps, lost, read_errors);
+		fflush(p->out);
+		return;
 	}
+	fprintf(p->out, "{\"event\":\"summary\",\"ts_ns\":%" PRIu64 ",\"tid\":0,\"reason\":\"%s\","
+		"\"tasks\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"lost_events\":%" PRIu64
+		",\"read_errors\":%" PRIu64 ",\"bad_events\":%" PRIu64,
+		ts, reason, p->model.tasks_seen, p->model.steps, lost, read_errors,
+		p->model.bad_events);
+	if (have_stats) {
+		fprintf(p->out, ",\"probe_runs\":{");
+		for (int i = 0; i < nstats; i++)
+			fprintf(p->out, "%s\"%s\":{\"runs\":%llu,\"ns\":%llu}", i ? "," : "",
+				stats[i].name, stats[i].runs, stats[i].run_ns);
+		fputc('}', p->out);
+	}
+	fputs("}\n", p->out);
 	fflush(p->out);
 }

@@ -8,7 +8,6 @@
 #include <sys/types.h>
 #include "model.h"
 
-#define TYPE_CACHE 64
 #define TID_CACHE 64
 
 struct trace_printer {
@@ -18,12 +17,8 @@ struct trace_printer {
 	uint64_t t0;			/* ts of the attach, for relative text times */
 	struct model model;
 	uint64_t last_lost;
-	struct { uint64_t ptr; char name[128]; } types[TYPE_CACHE];
-	unsigned ntypes;
 	struct { uint32_t tid, ns_tid; } tids[TID_CACHE];
 	unsigned ntids;
-	/* set by the caller: resolves a type pointer (NULL in unit tests) */
-	int (*read_type_name)(pid_t pid, uint64_t type, char *buf, size_t len);
 	/* called once with the first task seen, to validate the layout */
 	int (*on_first_task)(void *ctx, uint64_t task);
 	void *first_task_ctx;
