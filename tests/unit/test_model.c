@@ -2,6 +2,7 @@
 /* The task model, event validation and layout decoding. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "unit.h"
 #include "layout_runtime.h"
 #include "model.h"
@@ -106,6 +107,118 @@ TEST(version_table_covers_the_bed)
 	}
 	CHECK(layout_table_lookup(3, 9) == NULL);
 	CHECK(layout_table_lookup(3, 15) == NULL);
+}
+
+/* ---- model_apply on canned records ---------------------------------- */
+
+struct seen {
+	int n;
+	enum model_ev_kind kind[16];
+	char name[16][APS_NAME_MAX + 1];
+	uint64_t other[16];
+	const char *exc[16];
+	uint64_t dur[16];
+};
+
+static void record(void *ctx, const struct model_event *ev)
+{
+	struct seen *s = ctx;
+
+	if (s->n >= 16)
+		return;
+	s->kind[s->n] = ev->kind;
+	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", ev->old_name ? ev->old_name :
+		 ev->task ? ev->task->name : "?");
+	s->other[s->n] = ev->other_addr;
+	s->exc[s->n] = ev->exception;
+	s->dur[s->n] = ev->duration_ns;
+	s->n++;
+}
+
+static struct aps_ev_task_new new_task(uint64_t addr, const char *name, uint64_t creator)
+{
+	struct aps_ev_task_new e = { .hdr = { .type = APS_EV_TASK_NEW, .tid = 7, .ts_ns = 100,
+					      .task = addr },
+				     .create_ts_ns = 90, .creator = creator, .create_tid = 7 };
+
+	e.name.kind = 1;
+	e.name.nchars = (uint32_t)strlen(name);
+	memcpy(e.name.data, name, strlen(name));
+	e.coro_qualname.kind = 1;
+	e.coro_qualname.nchars = 4;
+	memcpy(e.coro_qualname.data, "main", 4);
+	return e;
+}
+
+TEST(model_apply_lifecycle)
+{
+	struct model m;
+	struct seen s = {};
+	struct aps_ev_task_new a = new_task(0x1000, "parent", 0), b = new_task(0x2000, "child", 0x1000);
+	struct aps_ev_step_begin sb = { .hdr = { .type = APS_EV_STEP_BEGIN, .tid = 7, .ts_ns = 200,
+						 .task = 0x1000 }, .waiter = 0x2000 };
+	struct aps_ev_type_name tn = { .hdr = { .type = APS_EV_TYPE_NAME, .task = 0xbeef } };
+	struct aps_ev_step_end se = { .hdr = { .type = APS_EV_STEP_END, .tid = 7, .ts_ns = 250,
+					       .task = 0x1000 }, .begin_ts_ns = 200,
+				      .result = APS_RES_RAISED, .exc_type = 0xbeef,
+				      .boundary = APS_BND_LOOP_POLL };
+	struct task *t;
+
+	REQUIRE(model_init(&m, 4) == 0);
+	memcpy(tn.name, "ValueError\x1b", 12);
+	CHECK(model_apply(&m, &a, sizeof(a), record, &s) == 0);
+	CHECK(model_apply(&m, &b, sizeof(b), record, &s) == 0);
+	CHECK(model_apply(&m, &sb, sizeof(sb), record, &s) == 0);
+	CHECK(model_apply(&m, &tn, sizeof(tn), record, &s) == 0);
+	CHECK(model_apply(&m, &se, sizeof(se), record, &s) == 0);
+	REQUIRE(s.n == 6);
+	CHECK_EQ_INT(s.kind[0], MEV_CREATED);
+	CHECK_EQ_INT(s.kind[1], MEV_CREATED);
+	CHECK_EQ_INT(s.other[1], 0x1000);	/* creator */
+	CHECK_EQ_INT(s.kind[2], MEV_WOKEN);	/* a waiter at step begin: woken, then step */
+	CHECK_EQ_INT(s.other[2], 0x2000);
+	CHECK_EQ_INT(s.kind[3], MEV_STEP);
+	CHECK_EQ_INT(s.kind[4], MEV_STEP_END);
+	CHECK_EQ_INT(s.dur[4], 50);
+	CHECK_EQ_STR(s.exc[4], "ValueError\\x1b");	/* escaped */
+	CHECK_EQ_INT(s.kind[5], MEV_DONE);
+	t = model_find(&m, 0x1000);
+	REQUIRE(t != NULL);
+	CHECK_EQ_INT(t->state, TASK_DONE);
+	CHECK_EQ_INT(t->steps, 1);
+	CHECK_EQ_INT(t->busy_ns, 50);
+	CHECK_EQ_STR(t->exception, "ValueError\\x1b");
+	/* a malformed record is counted, not applied */
+	se.boundary = 99;
+	CHECK(model_apply(&m, &se, sizeof(se), record, &s) == -EINVAL);
+	CHECK_EQ_INT(m.bad_events, 1);
+	model_free(&m);
+}
+
+TEST(model_apply_rename_and_close_at_exit)
+{
+	struct model m;
+	struct seen s = {};
+	struct aps_ev_task_new a = new_task(0x1000, "Task-3", 0), r = new_task(0x1000, "worker", 0);
+	struct aps_ev_step_begin sb = { .hdr = { .type = APS_EV_STEP_BEGIN, .tid = 7, .ts_ns = 200,
+						 .task = 0x1000 } };
+
+	REQUIRE(model_init(&m, 4) == 0);
+	r.hdr.flags = APS_TASK_RENAMED;
+	model_apply(&m, &a, sizeof(a), record, &s);
+	model_apply(&m, &r, sizeof(r), record, &s);
+	model_apply(&m, &r, sizeof(r), record, &s);	/* same name again: no event */
+	model_apply(&m, &sb, sizeof(sb), record, &s);
+	model_close_open_steps(&m, 300, record, &s);
+	REQUIRE(s.n == 4);
+	CHECK_EQ_INT(s.kind[1], MEV_RENAMED);
+	CHECK_EQ_STR(s.name[1], "Task-3");	/* the old name */
+	CHECK_EQ_INT(s.kind[2], MEV_STEP);
+	CHECK_EQ_STR(s.name[2], "worker");
+	CHECK_EQ_INT(s.kind[3], MEV_STEP_END);
+	CHECK_EQ_INT(s.dur[3], 100);
+	CHECK_EQ_INT(model_find(&m, 0x1000)->state, TASK_UNKNOWN);
+	model_free(&m);
 }
 
 UNIT_MAIN()
