@@ -29,6 +29,8 @@ int model_init(struct model *m, uint32_t cap_hint)
 
 void model_free(struct model *m)
 {
+	for (uint32_t i = 0; m->slots && i < m->cap; i++)
+		free(m->slots[i].hist);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
@@ -46,20 +48,28 @@ struct task *model_find(struct model *m, uint64_t addr)
 	return NULL;
 }
 
-static int grow(struct model *m)
+/* Rehash into a table for cap_hint tasks, keeping those keep() accepts. */
+static int rebuild(struct model *m, uint32_t cap_hint, bool (*keep)(const struct task *, uint64_t),
+		   uint64_t arg)
 {
 	struct model bigger;
-	int err = model_init(&bigger, m->cap);
+	int err = model_init(&bigger, cap_hint);
 
 	if (err)
 		return err;
+	bigger.keep_hists = m->keep_hists;
 	for (uint32_t i = 0; i < m->cap; i++) {
 		struct task *t = &m->slots[i], *n;
 
 		if (!t->used)
 			continue;
+		if (!keep(t, arg)) {
+			free(t->hist);
+			continue;
+		}
 		n = model_get(&bigger, t->addr);
 		*n = *t;
+		bigger.destroyed += t->destroyed;
 	}
 	bigger.tasks_seen = m->tasks_seen;
 	bigger.steps = m->steps;
@@ -71,6 +81,32 @@ static int grow(struct model *m)
 	return 0;
 }
 
+static bool keep_all(const struct task *t, uint64_t arg)
+{
+	(void)t;
+	(void)arg;
+	return true;
+}
+
+static bool keep_recent(const struct task *t, uint64_t cutoff)
+{
+	return !t->destroyed || t->destroyed_ts >= cutoff;
+}
+
+static int grow(struct model *m)
+{
+	return rebuild(m, m->cap, keep_all, 0);
+}
+
+int model_sweep(struct model *m, uint64_t ts, uint64_t keep_ns)
+{
+	uint64_t cutoff = ts > keep_ns ? ts - keep_ns : 0;
+
+	if (m->destroyed < 1024 || m->destroyed * 4 < m->live)
+		return 0;
+	return rebuild(m, m->live - m->destroyed, keep_recent, cutoff);
+}
+
 struct task *model_get(struct model *m, uint64_t addr)
 {
 	struct task *t = model_find(m, addr);
@@ -78,9 +114,11 @@ struct task *model_get(struct model *m, uint64_t addr)
 
 	if (t) {
 		if (t->destroyed) {
+			free(t->hist);
 			memset(t, 0, sizeof(*t));
 			t->used = true;
 			t->addr = addr;
+			m->destroyed--;
 		}
 		return t;
 	}
@@ -264,6 +302,12 @@ static void end_step(struct model *m, const struct aps_ev_step_end *e, model_eve
 		t->busy_ns += dur;
 		if (dur > t->max_step_ns)
 			t->max_step_ns = dur;
+		if (m->keep_hists && e->result != APS_RES_UNKNOWN) {
+			if (!t->hist)
+				t->hist = calloc(1, sizeof(*t->hist));
+			if (t->hist)
+				hist_add(t->hist, dur);
+		}
 		t->step_begin_ts = 0;
 		t->last_step_end_ts = e->hdr.ts_ns;
 		t->result = e->result;
@@ -303,7 +347,8 @@ static void apply_destroy(struct model *m, const struct aps_ev_task_destroy *e,
 
 	ev.task = t;
 	emit(fn, ctx, &ev);
-	if (t) {
+	if (t && !t->destroyed) {
+		m->destroyed++;
 		t->destroyed = true;
 		t->destroyed_ts = e->hdr.ts_ns;
 		t->step_begin_ts = 0;

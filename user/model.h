@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "aps_events.h"
 #include "escape.h"
+#include "hist.h"
 
 #define MODEL_TYPE_CACHE 256
 #define MODEL_TYPE_NAME 96
@@ -45,6 +46,7 @@ struct task {
 	char name[APS_NAME_MAX];
 	char coro_name[APS_NAME_MAX];
 	char exception[MODEL_TYPE_NAME];	/* type name, when it raised */
+	struct hist *hist;		/* step durations (model.keep_hists), else NULL */
 };
 
 struct model {
@@ -54,6 +56,8 @@ struct model {
 	uint64_t tasks_seen;
 	uint64_t steps;
 	uint64_t bad_events;
+	uint32_t destroyed;		/* destroyed tasks still in the table */
+	bool keep_hists;		/* keep a step histogram per task */
 	struct { uint64_t ptr; char name[MODEL_TYPE_NAME]; } types[MODEL_TYPE_CACHE];
 	unsigned ntypes;
 };
@@ -100,6 +104,9 @@ int event_check(const void *data, size_t len);
 int model_apply(struct model *m, const void *data, size_t len, model_event_fn fn, void *ctx);
 /* Close the steps still open at ts (the trace ends): result unknown, boundary exit. */
 void model_close_open_steps(struct model *m, uint64_t ts, model_event_fn fn, void *ctx);
+/* Drop tasks destroyed before ts - keep_ns (bounded memory on long runs).
+ * Task pointers are invalid afterwards. */
+int model_sweep(struct model *m, uint64_t ts, uint64_t keep_ns);
 /* The name BPF sent for a type pointer, or NULL. */
 const char *model_type_name(const struct model *m, uint64_t type);
 

@@ -48,7 +48,7 @@ static int check_first_task(void *ctx, uint64_t task)
 	return layout_validate_task(s->pid, &s->layout, task, s->err, sizeof(s->err));
 }
 
-/* Lost events are shown as they happen, not only in the summary. */
+/* Each poll: lost events are shown as they happen; old dead tasks dropped. */
 static void show_lost(struct session *s, void *ctx)
 {
 	struct trace_printer *p = ctx;
@@ -59,6 +59,8 @@ static void show_lost(struct session *s, void *ctx)
 		trace_printer_lost(p, c.lost_events, now_ns());
 		fflush(p->out);
 	}
+	/* tasks destroyed a minute ago are not named by new events any more */
+	model_sweep(&p->model, now_ns(), 60ull * 1000000000);
 }
 
 static int parse_seconds(const char *arg, unsigned *ms)

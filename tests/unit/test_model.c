@@ -28,6 +28,41 @@ TEST(model_find_get_grow)
 	model_free(&m);
 }
 
+TEST(model_sweep_drops_old_destroyed_tasks)
+{
+	struct model m;
+
+	REQUIRE(model_init(&m, 4) == 0);
+	m.keep_hists = true;
+	for (uint64_t i = 1; i <= 3000; i++) {
+		struct aps_ev_task_new n = { .hdr = { .type = APS_EV_TASK_NEW, .ts_ns = i, .task = i * 64 } };
+		struct aps_ev_step_begin b = { .hdr = { .type = APS_EV_STEP_BEGIN, .ts_ns = i, .task = i * 64 } };
+		struct aps_ev_step_end e = { .hdr = { .type = APS_EV_STEP_END, .ts_ns = i + 5, .task = i * 64 },
+					     .begin_ts_ns = i, .result = APS_RES_RETURNED,
+					     .boundary = APS_BND_LOOP_POLL };
+		struct aps_ev_task_destroy d = { .hdr = { .type = APS_EV_TASK_DESTROY, .ts_ns = i * 1000,
+							  .task = i * 64 } };
+
+		model_apply(&m, &n, sizeof(n), NULL, NULL);
+		model_apply(&m, &b, sizeof(b), NULL, NULL);
+		model_apply(&m, &e, sizeof(e), NULL, NULL);
+		if (i <= 2500)	/* the last 500 stay alive */
+			model_apply(&m, &d, sizeof(d), NULL, NULL);
+	}
+	CHECK_EQ_INT(m.destroyed, 2500);
+	REQUIRE(model_find(&m, 64)->hist != NULL);
+	CHECK_EQ_INT(model_find(&m, 64)->hist->count, 1);
+	/* keep the tasks destroyed in the last 500 us: 2001..2500 */
+	REQUIRE(model_sweep(&m, 2500 * 1000, 500 * 1000) == 0);
+	CHECK_EQ_INT(m.destroyed, 501);
+	CHECK(model_find(&m, 64) == NULL);
+	CHECK(model_find(&m, 2000 * 64) != NULL);
+	CHECK(model_find(&m, 3000 * 64) != NULL);
+	CHECK_EQ_INT(m.live, 1001);
+	CHECK_EQ_INT(m.tasks_seen, 3000);
+	model_free(&m);
+}
+
 TEST(model_reuses_a_destroyed_address)
 {
 	struct model m;
