@@ -4,5 +4,7 @@
 #define APS_COMMANDS_H
 
 int cmd_trace(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

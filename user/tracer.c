@@ -177,7 +177,13 @@ bool tracer_has_poll_boundary(const struct tracer *t)
 
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
-	return ring_buffer__poll(t->rb, timeout_ms);
+	int n = ring_buffer__poll(t->rb, timeout_ms), m;
+
+	if (n < 0)
+		return n;
+	/* records submitted without a wakeup are there too: take them now */
+	m = ring_buffer__consume(t->rb);
+	return m < 0 ? m : n + m;
 }
 
 int tracer_drain(struct tracer *t)
