@@ -5,6 +5,5 @@
 
 int cmd_trace(int argc, char **argv);
 int cmd_top(int argc, char **argv);
-int cmd_doctor(int argc, char **argv);
 
 #endif

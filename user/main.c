@@ -11,7 +11,6 @@ static const char usage[] =
 	"commands:\n"
 	"  trace    stream task lifecycle events (created, step, done, ...)\n"
 	"  top      live per-task / per-coroutine / per-loop timing\n"
-	"  doctor   how each hook is found (symbols, debug file, debuginfod, symbol-free), probe costs\n"
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
 
@@ -29,8 +28,6 @@ int main(int argc, char **argv)
 		return cmd_trace(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "doctor"))
-		return cmd_doctor(argc - 1, argv + 1);
 	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);
 	return 2;
 }
