@@ -11,6 +11,7 @@ static const char usage[] =
 	"commands:\n"
 	"  trace    stream task lifecycle events (created, step, done, ...)\n"
 	"  top      live per-task / per-coroutine / per-loop timing\n"
+	"  check    health check: fail if a step blocked the loop or a task waited too long\n"
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
 
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "trace"))
 		return cmd_trace(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
 	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);
