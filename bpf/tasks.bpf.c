@@ -15,18 +15,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct open_step {
-	__u64 task;
-	__u64 begin_ts;
-};
-
-struct thread_state {
-	__u32 depth;   /* open steps: 0 none, >1 eager steps nested */
-	__u32 npending;
-	struct open_step steps[APS_MAX_NEST];
-	/* created on this thread, announced at its next event (name set by then) */
-	__u64 pending[APS_MAX_PENDING];
-};
+#define open_step aps_open_step
+#define thread_state aps_thread_state
 
 struct pending_task {
 	__u64 create_ts;

@@ -148,6 +148,23 @@ struct aps_layout {
 	__u32 task_size;            /* sizeof(TaskObj), checked at attach */
 };
 
+/*
+ * Per-thread state, in the BPF `threads` map (key: kernel tid). Userspace
+ * reads it to see steps while they run (the blocking detector).
+ */
+struct aps_open_step {
+	__u64 task;
+	__u64 begin_ts;
+};
+
+struct aps_thread_state {
+	__u32 depth;		/* open steps: 0 none, >1 eager steps nested */
+	__u32 npending;
+	struct aps_open_step steps[APS_MAX_NEST];
+	/* created on this thread, announced at its next event (name set by then) */
+	__u64 pending[APS_MAX_PENDING];
+};
+
 /* Counters kept by BPF, read by userspace. */
 struct aps_counters {
 	__u64 events;

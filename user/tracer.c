@@ -196,6 +196,25 @@ void tracer_counters(const struct tracer *t, struct aps_counters *c)
 	*c = t->skel->bss->counters;
 }
 
+int tracer_open_steps(const struct tracer *t, tracer_open_step_fn fn, void *ctx)
+{
+	int fd = bpf_map__fd(t->skel->maps.threads);
+	__u32 key, next, *prev = NULL;
+	struct aps_thread_state st;
+	int n = 0;
+
+	/* bounded: the map holds at most APS_MAX_THREADS entries */
+	while (n < APS_MAX_THREADS && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		n++;
+		if (bpf_map_lookup_elem(fd, &key, &st) || st.depth == 0 || st.depth > APS_MAX_NEST)
+			continue;
+		fn(ctx, key, st.steps[st.depth - 1].task, st.steps[st.depth - 1].begin_ts);
+	}
+	return 0;
+}
+
 int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS])
 {
 	struct bpf_program *progs[TRACER_NPROGS] = {

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "aps_events.h"
 #include "hooks.h"
 #include "interp.h"
@@ -28,6 +29,11 @@ int tracer_poll(struct tracer *t, int timeout_ms);
 /* Handle whatever is left in the ring buffer. */
 int tracer_drain(struct tracer *t);
 void tracer_counters(const struct tracer *t, struct aps_counters *c);
+/* The step running on each traced thread now: fn(ctx, tid, task, begin_ts)
+ * for the innermost open step of every thread that has one. */
+typedef void (*tracer_open_step_fn)(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts);
+int tracer_open_steps(const struct tracer *t, tracer_open_step_fn fn, void *ctx);
+
 /* Run counts of our BPF programs (kernel.bpf_stats_enabled=1), by name. */
 struct prog_stat {
 	const char *name;
