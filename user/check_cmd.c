@@ -154,16 +154,36 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 		c->noff + c->more == 1 ? "" : "s");
 	for (size_t i = 0; i < c->noff; i++) {
 		const struct offender *o = &c->off[i];
+		uint64_t longest = o->dur;
+		size_t count = 0;
 
-		if (o->kind == 's')
-			fprintf(out, "  step of %s (%s, tid %u) ran %s > --max-step\n", o->name, o->coro,
-				o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
-		else if (o->kind == 'r')
+		if (o->kind == 's') {
+			/* one line per task: how many steps, the longest */
+			bool first = true;
+
+			for (size_t j = 0; j < c->noff; j++) {
+				const struct offender *p = &c->off[j];
+
+				if (p->kind != 's' || p->task != o->task || strcmp(p->name, o->name))
+					continue;
+				if (j < i)
+					first = false;
+				count++;
+				if (p->dur > longest)
+					longest = p->dur;
+			}
+			if (!first)
+				continue;
+			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
+				o->coro, o->tid, count, count == 1 ? "" : "s",
+				top_fmt_dur(longest, d, sizeof(d)));
+		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
 				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
-		else
+		} else {
 			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
 				o->coro, o->tid, o->on, top_fmt_dur(o->dur, d, sizeof(d)));
+		}
 	}
 	if (c->more)
 		fprintf(out, "  ... and %zu more\n", c->more);
