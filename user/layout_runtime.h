@@ -30,7 +30,9 @@ int layout_for_target(struct interp *ip, struct py_layout *out, char *err, size_
 
 
 /* Check the layout against a live task: walk its type to _asyncio.Task
- * and compare tp_basicsize. 0, -EAGAIN (unreadable now), or -EINVAL. */
+ * and compare tp_basicsize. 0; -EAGAIN when the object is unreadable or no
+ * longer a task (freed since the event: try a later one); -EINVAL when the
+ * size differs. */
 int layout_validate_task(pid_t pid, const struct py_layout *l, uint64_t task,
 			 char *err, size_t errlen);
 #endif

@@ -229,7 +229,8 @@ enum session_end session_run(struct session *s, unsigned duration_ms)
 		}
 		err = tracer_poll(s->tracer, 100);
 		if (err < 0 && err != -EINTR) {
-			snprintf(s->err, sizeof(s->err), "reading events: %s", strerror(-err));
+			if (!s->err[0])	/* a handler may have said why already */
+				snprintf(s->err, sizeof(s->err), "reading events: %s", strerror(-err));
 			why = SESSION_ERROR;
 			break;
 		}

@@ -222,10 +222,12 @@ static void print_event(void *ctx, const struct model_event *ev)
 	case MEV_DESTROYED: break;
 	}
 	fputs(p->json ? "}\n" : "\n", p->out);
-	if ((ev->kind == MEV_CREATED || ev->kind == MEV_SEEN) && !p->first_task_checked &&
-	    p->on_first_task) {
+	/* check the layout on live tasks until one is readable (bounded) */
+	if ((ev->kind == MEV_CREATED || ev->kind == MEV_SEEN || ev->kind == MEV_STEP) &&
+	    !p->first_task_checked && p->on_first_task && p->layout_checks < 1000) {
 		int rc = p->on_first_task(p->first_task_ctx, ev->addr);
 
+		p->layout_checks++;
 		if (rc != -EAGAIN)
 			p->first_task_checked = true;
 		if (rc && rc != -EAGAIN)

@@ -23,6 +23,7 @@ struct trace_printer {
 	int (*on_first_task)(void *ctx, uint64_t task);
 	void *first_task_ctx;
 	bool first_task_checked;
+	unsigned layout_checks;
 	int fatal;			/* non-zero: stop (layout mismatch) */
 };
 

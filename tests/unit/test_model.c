@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 #include "unit.h"
 #include "layout_runtime.h"
 #include "model.h"
@@ -127,6 +128,31 @@ TEST(debug_offsets_cookie)
 	CHECK_EQ_INT(got, 0x030d00f0);
 	raw[0] = 'X';
 	CHECK(layout_decode_debug_offsets(raw, sizeof(raw), &got) == -EINVAL);
+}
+
+/* Fake objects in our own memory: process_vm_readv on ourselves. */
+TEST(live_layout_validation)
+{
+	const struct py_layout *l = layout_table_lookup(3, 12);
+	static uint64_t task[32], base[64], sub[64];
+	static const char base_name[] = "_asyncio.Task", sub_name[] = "mypkg.MyTask";
+	char err[512] = "";
+
+	REQUIRE(l != NULL);
+	task[l->bpf.ob_type / 8] = (uint64_t)(uintptr_t)sub;
+	sub[l->bpf.tp_name / 8] = (uint64_t)(uintptr_t)sub_name;
+	sub[l->tp_base / 8] = (uint64_t)(uintptr_t)base;
+	base[l->bpf.tp_name / 8] = (uint64_t)(uintptr_t)base_name;
+	base[l->tp_basicsize / 8] = l->bpf.task_size;
+	/* a subclass: walks to _asyncio.Task and checks its size */
+	CHECK(layout_validate_task(getpid(), l, (uint64_t)(uintptr_t)task, err, sizeof(err)) == 0);
+	base[l->tp_basicsize / 8] = l->bpf.task_size + 8;
+	CHECK(layout_validate_task(getpid(), l, (uint64_t)(uintptr_t)task, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "layout mismatch") != NULL);
+	/* not a task (freed and reused): try another one, no verdict */
+	sub[l->tp_base / 8] = 0;
+	CHECK(layout_validate_task(getpid(), l, (uint64_t)(uintptr_t)task, err, sizeof(err)) == -EAGAIN);
+	CHECK(layout_validate_task(getpid(), l, 8, err, sizeof(err)) == -EAGAIN);
 }
 
 TEST(version_table_covers_the_bed)
