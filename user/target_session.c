@@ -227,7 +227,7 @@ enum session_end session_run(struct session *s, unsigned duration_ms)
 			why = SESSION_INTERRUPTED;
 			break;
 		}
-		err = tracer_poll(s->tracer, 100);
+		err = tracer_poll(s->tracer, s->poll_ms > 0 ? s->poll_ms : 100);
 		if (err < 0 && err != -EINTR) {
 			if (!s->err[0])	/* a handler may have said why already */
 				snprintf(s->err, sizeof(s->err), "reading events: %s", strerror(-err));

@@ -31,6 +31,7 @@ struct session {
 	bool verbose;
 	bool quiet;		/* no "attached" line */
 	unsigned ringbuf_kb;	/* 0: default */
+	int poll_ms;		/* ring buffer poll timeout = tick period; 0: 100 */
 	void (*on_tick)(struct session *s, void *ctx);	/* after each poll */
 	void *tick_ctx;
 	char err[2048];
