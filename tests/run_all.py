@@ -50,6 +50,8 @@ def main():
     runs = [
         ("unit", ["make", "--no-print-directory", "unit"]),
         ("integration", [sys.executable, "tests/integration/run.py"]),
+        ("symbol-free", [sys.executable, "tests/integration/test_symfree.py"]),
+        ("debuginfod", [sys.executable, "tests/integration/test_debuginfod.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

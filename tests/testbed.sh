@@ -21,7 +21,7 @@ MULTIARCH="$(uname -m)-linux-gnu"
 
 PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
-	python3-greenlet util-linux)
+	python3-greenlet util-linux libdebuginfod-dev debuginfod)
 
 export DEBIAN_FRONTEND=noninteractive
 

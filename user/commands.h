@@ -6,5 +6,6 @@
 int cmd_trace(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

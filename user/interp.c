@@ -9,6 +9,7 @@
 #include "interp.h"
 #include "memread.h"
 #include "proc.h"
+#include "symfree.h"
 
 bool interp_parse_name(const char *base, int *major, int *minor)
 {
@@ -65,21 +66,47 @@ static bool is_asyncio_module(const char *base)
 	return !strncmp(base, "_asyncio.", 9) && n > 3 && !strcmp(base + n - 3, ".so");
 }
 
-/* Does the object define task_step_impl (in itself or its debug info)? */
-static bool has_asyncio_code(const struct interp *ip, const char *target_path)
+/*
+ * Does the object hold the _asyncio C code? task_step_impl or
+ * PyInit__asyncio in its symbols; or, deep (an executable or libpython
+ * stripped of everything, _asyncio built in), a type named
+ * "_asyncio.Task". Results are cached by path and inode: the caller polls.
+ */
+static bool has_asyncio_code(const struct interp *ip, const char *target_path, uint64_t inode,
+			     bool deep)
 {
+	static struct {
+		char path[PATH_MAX];
+		uint64_t inode;
+		bool deep, yes;
+	} cache[128];
+	static unsigned ncache;
 	struct elf_file ef;
 	struct elf_sym sym;
 	char host[PATH_MAX + 64];
 	bool yes;
 
+	for (unsigned i = 0; i < ncache && i < 128; i++)
+		if (cache[i].inode == inode && cache[i].deep >= deep && !strcmp(cache[i].path, target_path))
+			return cache[i].yes;
 	if (interp_host_path(ip, target_path, host, sizeof(host)) ||
-	    elf_file_open(host, &ef))
-		return false;
-	yes = !elf_find_func(&ef, "task_step_impl", &sym) ||
-	      !elf_find_object(&ef, "PyInit__asyncio", &sym) ||
-	      !elf_find_func(&ef, "PyInit__asyncio", &sym);
-	elf_file_close(&ef);
+	    elf_file_open(host, &ef)) {
+		yes = false;
+	} else {
+		yes = !elf_find_func(&ef, "task_step_impl", &sym) ||
+		      !elf_find_object(&ef, "PyInit__asyncio", &sym) ||
+		      !elf_find_func(&ef, "PyInit__asyncio", &sym) ||
+		      (deep && symfree_has_asyncio(&ef));
+		elf_file_close(&ef);
+	}
+	if (inode && strlen(target_path) < PATH_MAX) {
+		unsigned i = ncache++ % 128;
+
+		snprintf(cache[i].path, sizeof(cache[i].path), "%s", target_path);
+		cache[i].inode = inode;
+		cache[i].deep = deep;
+		cache[i].yes = yes;
+	}
 	return yes;
 }
 
@@ -113,11 +140,40 @@ static int predict_asyncio(struct interp *ip, const char *exe)
 	return err;
 }
 
+/*
+ * No _asyncio*.so is mapped: the code may be linked into the executable
+ * or libpython (looked at deeply, without symbols), or be an extension
+ * module under another name (it exports PyInit__asyncio).
+ */
+static void find_asyncio_anywhere(struct interp *ip, const struct proc_maps *maps,
+				  const int *obj, int nobj, const char *rootlink, const char *exe)
+{
+	char tpath[PATH_MAX];
+
+	for (int pass = 0; pass < 2 && !ip->asyncio_mapped; pass++) {
+		for (int k = 0; k < nobj; k++) {
+			const struct proc_map *m = &maps->v[obj[k]];
+			bool mine;
+
+			interp_target_path(rootlink, m->path, tpath, sizeof(tpath));
+			mine = !strcmp(tpath, ip->runtime_obj) || !strcmp(tpath, exe);
+			/* pass 0: the interpreter's own objects; pass 1: the others */
+			if (mine != (pass == 0) || !has_asyncio_code(ip, tpath, m->inode, mine))
+				continue;
+			snprintf(ip->asyncio_obj, sizeof(ip->asyncio_obj), "%s", tpath);
+			ip->asyncio_mapped = true;
+			ip->asyncio_builtin = mine;
+			break;
+		}
+	}
+}
+
 int interp_detect(pid_t pid, struct interp *ip)
 {
 	char link[PATH_MAX], exe[PATH_MAX], tpath[PATH_MAX], rootlink[PATH_MAX] = "/";
 	struct proc_maps maps;
-	int err, exe_major = 0, exe_minor = 0;
+	int err, exe_major = 0, exe_minor = 0, nobj = 0;
+	int obj[256];			/* maps index of each distinct mapped object */
 	ssize_t n;
 
 	memset(ip, 0, sizeof(*ip));
@@ -144,6 +200,8 @@ int interp_detect(pid_t pid, struct interp *ip)
 			continue;
 		interp_target_path(rootlink, m->path, tpath, sizeof(tpath));
 		b = base_name(tpath);
+		if (nobj < 256 && (nobj == 0 || strcmp(maps.v[obj[nobj - 1]].path, m->path)))
+			obj[nobj++] = i;
 		if (is_asyncio_module(b) && !ip->asyncio_mapped) {
 			snprintf(ip->asyncio_obj, sizeof(ip->asyncio_obj), "%s", tpath);
 			ip->asyncio_mapped = true;
@@ -165,23 +223,22 @@ int interp_detect(pid_t pid, struct interp *ip)
 		if (!strcmp(tpath, ip->runtime_obj) && m->start < ip->runtime_map_start)
 			ip->runtime_map_start = m->start;
 	}
-	proc_maps_free(&maps);
 	if (!ip->runtime_obj[0]) {
+		proc_maps_free(&maps);
 		if (!proc_alive(pid))
 			return -ESRCH;
 		return -ENOEXEC;
 	}
 	(void)exe_major;
 	(void)exe_minor;
-	if (!interp_supported(ip->major, ip->minor))
+	if (!interp_supported(ip->major, ip->minor)) {
+		proc_maps_free(&maps);
 		return -EPROTONOSUPPORT;
+	}
+	if (!ip->asyncio_mapped)
+		find_asyncio_anywhere(ip, &maps, obj, nobj, rootlink, exe);
+	proc_maps_free(&maps);
 	if (ip->asyncio_mapped)
 		return 0;
-	if (has_asyncio_code(ip, ip->runtime_obj)) {
-		snprintf(ip->asyncio_obj, sizeof(ip->asyncio_obj), "%s", ip->runtime_obj);
-		ip->asyncio_mapped = true;
-		ip->asyncio_builtin = true;
-		return 0;
-	}
 	return predict_asyncio(ip, exe) ? -EAGAIN : 0;
 }

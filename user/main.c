@@ -12,6 +12,7 @@ static const char usage[] =
 	"  trace    stream task lifecycle events (created, step, done, ...)\n"
 	"  top      live per-task / per-coroutine / per-loop timing\n"
 	"  check    health check: fail if a step blocked the loop or a task waited too long\n"
+	"  doctor   how each hook is found (symbols, debug file, debuginfod, symbol-free), probe costs\n"
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
 
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "doctor"))
+		return cmd_doctor(argc - 1, argv + 1);
 	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);
 	return 2;
 }

@@ -21,7 +21,8 @@ static const char trace_usage[] =
 	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n"
 	"-o FILE: write the events to FILE instead of stdout (CMD keeps stdout).\n"
 	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
-	"that do not fit are counted and shown as lost.\n";
+	"that do not fit are counted and shown as lost.\n"
+	"--no-debuginfod: never fetch debug files from the DEBUGINFOD_URLS servers.\n";
 
 static void on_signal(int sig)
 {
@@ -110,6 +111,7 @@ int cmd_trace(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "ringbuf-kb", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "no-debuginfod", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -125,6 +127,7 @@ int cmd_trace(int argc, char **argv)
 	FILE *out = stdout;
 	int opt, err, rc = 1;
 
+	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+jd:vhr:o:", opts, NULL)) != -1) {
 		switch (opt) {
@@ -144,6 +147,7 @@ int cmd_trace(int argc, char **argv)
 			}
 			break;
 		case 'o': out_path = optarg; break;
+		case 'D': s.hooks.opts.no_debuginfod = true; break;
 		case 'h': fputs(trace_usage, stdout); return 0;
 		default: fputs(trace_usage, stderr); return 2;
 		}

@@ -475,8 +475,10 @@ def build_id(path):
 
 def t_nodebug(ctx, bed):
     """Debug symbols hidden (tmpfs over the root's /usr/lib/debug, in a
-    private mount namespace the target lives in): aps-bpf must refuse,
-    naming the _asyncio build-id and the package or file to install."""
+    private mount namespace the target lives in), no debuginfod, symbol-free
+    mode off (APS_TEST_NO_SYMFREE; it is tested in test_symfree.py): aps-bpf
+    must refuse, naming the _asyncio build-id and the package or file to
+    install."""
     need_aps()
     bed.probe()
     module = bed.asyncio_module()
@@ -492,7 +494,9 @@ def t_nodebug(ctx, bed):
     tr = None
     try:
         pid = sc.read_ready()
-        tr = Proc([APS, "trace", "--json", str(pid)], stdout=subprocess.DEVNULL,
+        env = dict(os.environ, APS_TEST_NO_SYMFREE="1")
+        env.pop("DEBUGINFOD_URLS", None)
+        tr = Proc([APS, "trace", "--json", str(pid)], stdout=subprocess.DEVNULL, env=env,
                   watch="aps-bpf: attached")
         attached = tr.wait_for_line(BADINPUT_TIMEOUT)
         rc = tr.wait(BADINPUT_TIMEOUT)
