@@ -52,6 +52,7 @@ def main():
         ("integration", [sys.executable, "tests/integration/run.py"]),
         ("symbol-free", [sys.executable, "tests/integration/test_symfree.py"]),
         ("debuginfod", [sys.executable, "tests/integration/test_debuginfod.py"]),
+        ("timing", [sys.executable, "tests/integration/test_timing.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

@@ -5,6 +5,9 @@
 
 int cmd_trace(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_pstree(int argc, char **argv);
+int cmd_blocked(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 

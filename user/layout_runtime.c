@@ -86,6 +86,22 @@ static int runtime_live_addr(const struct interp *ip, uint64_t vaddr, uint64_t *
 	return 0;
 }
 
+int layout_runtime_addr(const struct interp *ip, uint64_t *addr)
+{
+	char host[PATH_MAX + 64];
+	struct elf_file ef;
+	uint64_t vaddr;
+	int err = interp_host_path(ip, ip->runtime_obj, host, sizeof(host));
+
+	if (err || (err = elf_file_open(host, &ef)))
+		return err;
+	err = elf_find_section(&ef, ".PyRuntime", &vaddr, NULL, NULL);
+	elf_file_close(&ef);
+	if (err)
+		return err;
+	return runtime_live_addr(ip, vaddr, addr);
+}
+
 /* 3.11+: Py_Version; 3.13+: _Py_DebugOffsets too, validated live. */
 static int read_live_version(struct interp *ip, char *err, size_t errlen)
 {

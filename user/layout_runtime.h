@@ -24,6 +24,9 @@ int layout_check_asyncio_debug(const struct py_layout *l, const struct asyncio_d
 /* Decode the head of _Py_DebugOffsets: cookie and PY_VERSION_HEX. */
 int layout_decode_debug_offsets(const void *raw, size_t len, uint64_t *version_hex);
 
+/* The live address of _PyRuntime (start of the .PyRuntime section). */
+int layout_runtime_addr(const struct interp *ip, uint64_t *addr);
+
 /* Build the layout for ip (may set ip->micro); 0 or -errno with a message. */
 int layout_for_target(struct interp *ip, struct py_layout *out, char *err, size_t errlen);
 

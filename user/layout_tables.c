@@ -35,6 +35,33 @@
 	.sw_task = 16,			\
 	.source = SRC
 
+/*
+ * Snapshot offsets (struct py_snap_layout), from the DWARF of the same
+ * builds (gdb `ptype /o`, docs/layouts.md); the same in every build:
+ */
+#define COMMON_SNAP			\
+	.tp_dictoffset = 288,		\
+	.list_item = 24,		\
+	.set_used = 24,			\
+	.set_mask = 32,			\
+	.set_table = 40,		\
+	.dict_keys = 32,		\
+	.dict_values = 40,		\
+	.wr_object = 16,		\
+	.meth_func = 16,		\
+	.meth_self = 24,		\
+	.func_qualname = 40,		\
+	.func_closure = 72,		\
+	.cell_ref = 16,			\
+	.partial_fn = 16,		\
+	.partial_args = 24,		\
+	.fut_callback0 = 24,		\
+	.fut_callbacks = 40,		\
+	.bytes_size = 16,		\
+	.bytes_data = 32,		\
+	.md_state = 32,			\
+	.ts_next = 8
+
 static const struct py_layout layouts[] = {
 	{
 		/* 3.10.13: task_step_impl(task, exc); ob_size */
@@ -55,6 +82,20 @@ static const struct py_layout layouts[] = {
 			.task_size = 192,
 		},
 		COMMON_USER,
+		.snap = {
+			COMMON_SNAP,
+			.ht_cached_keys = 872, .tuple_item = 24,
+			.dk_nentries = 32, .dk_indices = 40, .dv_values = 0,
+			.co_firstlineno = 40, .co_filename = 104, .co_qualname = 0,
+			.co_linetable = 120, .co_code = 48, .co_code_adaptive = 0,
+			.gen_frame = 16,
+			/* PyFrameObject */
+			.fr_code = 32, .fr_instr = 96, .fr_stack = 80,
+			.fr_localsplus = 64, .fr_state = 108,
+			.rl_loop = 16,
+			.rt_interp_head = 32, .is_next = 0, .is_threads_head = 8,
+			.is_modules = 856, .ts_native_tid = 0, .ts_dict = 152,
+		},
 	},
 	{
 		/* 3.11.7 and Debian 3.11.2: identical */
@@ -75,6 +116,18 @@ static const struct py_layout layouts[] = {
 			.task_size = 176,
 		},
 		COMMON_USER,
+		.snap = {
+			COMMON_SNAP,
+			.ht_cached_keys = 872, .tuple_item = 24,
+			.dk_nentries = 24, .dk_indices = 32, .dv_values = 0,
+			.co_firstlineno = 72, .co_filename = 112, .co_qualname = 128,
+			.co_linetable = 136, .co_code_adaptive = 184,
+			.gen_frame_state = 75, .gen_iframe = 80,
+			.fr_code = 32, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
+			.rl_loop = 16,
+			.rt_interp_head = 40, .is_next = 0, .is_threads_head = 16,
+			.is_modules = 888, .ts_native_tid = 160, .ts_dict = 128,
+		},
 	},
 	{
 		/* 3.12.1: (state, task, exc); swap(state, loop, task); lv_tag */
@@ -95,6 +148,18 @@ static const struct py_layout layouts[] = {
 			.task_size = 176,
 		},
 		COMMON_USER,
+		.snap = {
+			COMMON_SNAP,
+			.ht_cached_keys = 880, .tuple_item = 24,
+			.dk_nentries = 24, .dk_indices = 32, .dv_values = 0,
+			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
+			.co_linetable = 136, .co_code_adaptive = 192,
+			.gen_frame_state = 67, .gen_iframe = 72,
+			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
+			.st_scheduled_tasks = 56, .st_eager_tasks = 64,
+			.rt_interp_head = 40, .is_next = 0, .is_threads_head = 72,
+			.is_modules = 944, .ts_native_tid = 144, .ts_dict = 112,
+		},
 	},
 	{
 		/* 3.13.0: no dict/weakreflist in TaskObj, bitfield flags */
@@ -115,6 +180,19 @@ static const struct py_layout layouts[] = {
 			.task_size = 144,
 		},
 		COMMON_USER,
+		.snap = {
+			COMMON_SNAP,
+			.ht_cached_keys = 880, .tuple_item = 24,
+			.dk_nentries = 24, .dk_indices = 32, .dv_values = 8,
+			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
+			.co_linetable = 136, .co_code_adaptive = 200,
+			.gen_frame_state = 67, .gen_iframe = 72,
+			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
+			.st_scheduled_tasks = 56, .st_eager_tasks = 64,
+			.rt_interp_head = 632, .is_next = 7264, .is_threads_head = 7344,
+			.is_modules = 7656, .ts_native_tid = 160, .ts_dict = 128,
+			.ts_running_loop = 304,
+		},
 	},
 	{
 		/* 3.14.10: swap_current_task(loop, task); matches .AsyncioDebug */
@@ -135,6 +213,21 @@ static const struct py_layout layouts[] = {
 			.task_size = 168,
 		},
 		COMMON_USER,
+		.snap = {
+			COMMON_SNAP,
+			.ht_cached_keys = 880, .tuple_item = 32,
+			.dk_nentries = 24, .dk_indices = 32, .dv_values = 8,
+			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
+			.co_linetable = 136, .co_code_adaptive = 208,
+			.gen_frame_state = 67, .gen_iframe = 72,
+			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 80,
+			.task_awaited_by = 96, .task_is_task = 108,
+			.task_awaited_by_is_set = 109, .task_node = 152,
+			.rt_interp_head = 808, .is_next = 7272, .is_threads_head = 7344,
+			.is_modules = 7688, .is_tasks_head = 10880,
+			.ts_native_tid = 160, .ts_dict = 128,
+			.ts_running_loop = 864, .ts_tasks_head = 880,
+		},
 	},
 };
 

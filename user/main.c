@@ -10,7 +10,10 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  trace    stream task lifecycle events (created, step, done, ...)\n"
+	"  ps       the tasks alive now: a table, as Python 3.14's `-m asyncio ps`\n"
+	"  pstree   the tasks alive now: who awaits whom, with coroutine frames\n"
 	"  top      live per-task / per-coroutine / per-loop timing\n"
+	"  blocked  steps that blocked the event loop, with the Python stack while blocked\n"
 	"  check    health check: fail if a step blocked the loop or a task waited too long\n"
 	"  doctor   how each hook is found (symbols, debug file, debuginfod, symbol-free), probe costs\n"
 	"\n"
@@ -30,6 +33,12 @@ int main(int argc, char **argv)
 		return cmd_trace(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ps"))
+		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "pstree"))
+		return cmd_pstree(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "blocked"))
+		return cmd_blocked(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "doctor"))
