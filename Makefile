@@ -32,7 +32,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 
-.PHONY: all clean install test unit integration testbed demo packages
+.PHONY: all clean install test unit integration testbed demo packages fuzz
 all: aps-bpf
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
@@ -81,6 +81,27 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/
 
 unit: $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
+
+# ---- fuzzing: the recording reader (libFuzzer) -------------------------
+# `make fuzz` builds tests/fuzz/fuzz_reader.c with clang's libFuzzer, ASan
+# and UBSan, and runs it FUZZ_RUNS times over tests/fuzz/corpus/ (new
+# inputs go to a scratch dir; crashes to $(OUTPUT)/fuzz/). Needs clang's
+# runtime (libclang-rt-*-dev, with clang on Debian).
+FUZZ_CC ?= clang
+FUZZ_RUNS ?= 10000
+FUZZ_SRCS := tests/fuzz/fuzz_reader.c user/rec_codec.c user/rec_model.c user/rec_reader.c \
+	user/varint.c user/model.c user/hist.c user/escape.c
+
+$(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/fuzz/fuzz_reader: $(FUZZ_SRCS) $(wildcard user/rec_*.h user/model.h user/hist.h user/escape.h user/varint.h) include/aps_events.h | $(OUTPUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(WARN) -Iinclude -Iuser $(FUZZ_SRCS) -lz -o $@
+
+fuzz: $(OUTPUT)/fuzz/fuzz_reader
+	$(Q)tests/fuzz/run.sh $< $(FUZZ_RUNS) tests/fuzz/corpus $(OUTPUT)/fuzz/artifacts
 
 # Debian packages the build needs (clang, bpftool, libbpf-dev, ...).
 packages:

@@ -40,7 +40,14 @@ def workload_path(label):
     return WORKLOAD
 
 
-def run_once(argv, traced):
+TOOLS = {
+    "trace": ["trace", "--json"],
+    "top": ["top", "-b", "--json", "--delay", "1"],
+    "blocked": ["blocked", "--threshold", "100ms"],
+}
+
+
+def run_once(argv, traced, tool="trace"):
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().split()
     assert line and line[0] == "READY", line
@@ -48,7 +55,7 @@ def run_once(argv, traced):
     tracer, out, counts = None, None, None
     if traced:
         out = tempfile.NamedTemporaryFile(prefix="aps-bench-", suffix=".jsonl")
-        tracer = subprocess.Popen([APS, "trace", "--json", str(pid)], stdout=out,
+        tracer = subprocess.Popen([APS] + TOOLS[tool] + [str(pid)], stdout=out,
                                   stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -64,10 +71,11 @@ def run_once(argv, traced):
         if tracer.returncode:
             raise SystemExit(f"aps-bpf failed: {tracer.stderr.read()}")
         out.seek(0)
-        summary = json.loads(out.read().splitlines()[-1])
-        counts = {k: v["runs"] for k, v in summary.get("probe_runs", {}).items()}
-        if summary["lost_events"]:
-            print(f"  (lost {summary['lost_events']} events)", flush=True)
+        if tool == "trace":
+            summary = json.loads(out.read().splitlines()[-1])
+            counts = {k: v["runs"] for k, v in summary.get("probe_runs", {}).items()}
+            if summary["lost_events"]:
+                print(f"  (lost {summary['lost_events']} events)", flush=True)
     elapsed, steps = float(res[1]), int(res[2])
     return elapsed * 1e9 / steps, steps, counts
 
@@ -76,6 +84,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--bed", action="append", help="labels (default: all)")
+    ap.add_argument("--tool", choices=sorted(TOOLS), default="trace",
+                    help="what runs on the target while traced (default trace)")
     args = ap.parse_args()
     subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=False)
     results = {}
@@ -84,7 +94,7 @@ def main():
         base, traced, hits = [], [], []
         for _ in range(args.reps):
             b, _, _ = run_once(argv, False)
-            t, steps, counts = run_once(argv, True)
+            t, steps, counts = run_once(argv, True, args.tool)
             base.append(b)
             traced.append(t)
             if counts:
@@ -97,11 +107,12 @@ def main():
             "probe_runs_per_step": hits[-1] if hits else None,
         }
         r = results[label]
-        print(f"{label:12s} untraced {r['untraced_ns_per_step']:6d} ns/step  traced {r['traced_ns_per_step']:6d}"
+        print(f"{args.tool:7s} {label:12s} untraced {r['untraced_ns_per_step']:6d} ns/step  traced {r['traced_ns_per_step']:6d}"
               f"  added {r['added_ns_per_step']:5d} ns  x{r['ratio']:.2f}  runs/step "
               + (", ".join(f"{k}={v:.3f}" for k, v in sorted(r['probe_runs_per_step'].items()))
                  if r['probe_runs_per_step'] else "?"), flush=True)
-    json.dump(results, open(os.path.join(ROOT, "bench", "step_cost.json"), "w"), indent=1)
+    with open(os.path.join(ROOT, "bench", f"step_cost_{args.tool}.json"), "w") as f:
+        json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def main():
         ("symbol-free", [sys.executable, "tests/integration/test_symfree.py"]),
         ("debuginfod", [sys.executable, "tests/integration/test_debuginfod.py"]),
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
+        ("record", [sys.executable, "tests/integration/test_record.py"]),
+        ("fuzz", ["make", "--no-print-directory", "fuzz"]),
     ]
     passed = failed = 0
     for title, argv in runs:

@@ -19,7 +19,7 @@ PYENV=/root/.pyenv/versions
 PYENV_VERSIONS=(3.10.13 3.11.7 3.12.1 3.13.0)
 MULTIARCH="$(uname -m)-linux-gnu"
 
-PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
+PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod)
 

@@ -4,11 +4,14 @@
 #define APS_COMMANDS_H
 
 int cmd_trace(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_pstree(int argc, char **argv);
-int cmd_blocked(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_blocked(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -10,6 +10,9 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  trace    stream task lifecycle events (created, step, done, ...)\n"
+	"  record   save the events to a file (or keep the last minute: --flight)\n"
+	"  replay   print a recording as trace did, or a window of it\n"
+	"  export   a recording as a Perfetto / Chrome trace (trace-event JSON)\n"
 	"  ps       the tasks alive now: a table, as Python 3.14's `-m asyncio ps`\n"
 	"  pstree   the tasks alive now: who awaits whom, with coroutine frames\n"
 	"  top      live per-task / per-coroutine / per-loop timing\n"
@@ -31,14 +34,20 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "trace"))
 		return cmd_trace(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "record"))
+		return cmd_record(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "export"))
+		return cmd_export(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "blocked"))
+		return cmd_blocked(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ps"))
 		return cmd_ps(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pstree"))
 		return cmd_pstree(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "blocked"))
-		return cmd_blocked(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "doctor"))

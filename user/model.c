@@ -29,7 +29,8 @@ int model_init(struct model *m, uint32_t cap_hint)
 
 void model_free(struct model *m)
 {
-	for (uint32_t i = 0; m->slots && i < m->cap; i++)
+	/* histograms exist only with keep_hists: skip touching every slot */
+	for (uint32_t i = 0; m->keep_hists && m->slots && i < m->cap; i++)
 		free(m->slots[i].hist);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));

@@ -58,7 +58,10 @@ static int read_task(struct pyreader *r, uint64_t addr, struct raw_task *t)
 	t->waiter = get_u64(buf, b->task_fut_waiter);
 	t->coro = get_u64(buf, b->task_coro);
 	t->name = get_u64(buf, b->task_name);
-	return t->state <= APS_FUT_FINISHED ? 0 : -EINVAL;
+	if (t->state > APS_FUT_FINISHED)
+		return -EINVAL;
+	/* a pending task has a loop and a coroutine, unless half made or unmade */
+	return t->state != APS_FUT_PENDING || (t->loop && t->coro) ? 0 : -EAGAIN;
 }
 
 static bool same_task(const struct raw_task *a, const struct raw_task *b)
@@ -68,20 +71,21 @@ static bool same_task(const struct raw_task *a, const struct raw_task *b)
 }
 
 /* A str, or (3.12+, until get_name()) the int of "Task-<n>" */
-static void task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
+static int task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
 {
 	struct pytype t;
 	int64_t v;
+	int err = pyr_typeof(r, obj, &t);
 
-	if (!pyr_typeof(r, obj, &t)) {
-		if ((t.flags & PYR_TPF_UNICODE) && !pyr_str(r, obj, out, len))
-			return;
-		if ((t.flags & PYR_TPF_LONG) && !pyr_long(r, obj, &v)) {
-			snprintf(out, len, "Task-%" PRId64, v);
-			return;
-		}
+	if (err)
+		return err;
+	if (t.flags & PYR_TPF_UNICODE)
+		return pyr_str(r, obj, out, len);
+	if ((t.flags & PYR_TPF_LONG) && !(err = pyr_long(r, obj, &v))) {
+		snprintf(out, len, "Task-%" PRId64, v);
+		return 0;
 	}
-	snprintf(out, len, "?");
+	return err ? err : -EINVAL;
 }
 
 /*
@@ -106,7 +110,9 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 		err = read_task(c->r, addr, &a);
 		if (err)
 			return err;
-		task_name(c->r, a.name, name, sizeof(name));
+		/* a task without a readable name is being made or destroyed */
+		if (task_name(c->r, a.name, name, sizeof(name)))
+			continue;
 		err = coro_stack_read(c->s->codes, a.coro, frames, SNAP_MAX_FRAMES, &n, &sig1);
 		if (err == -ENOMEM || err == -E2BIG)
 			return err;
