@@ -52,6 +52,7 @@ def main():
         ("integration", [sys.executable, "tests/integration/run.py"]),
         ("symbol-free", [sys.executable, "tests/integration/test_symfree.py"]),
         ("debuginfod", [sys.executable, "tests/integration/test_debuginfod.py"]),
+        ("views", [sys.executable, "tests/integration/test_views.py"]),
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),

@@ -18,7 +18,7 @@
 #include "py_runtime.h"
 #include "pyread.h"
 
-#define REG_MAX_TASKS 65536
+#define REG_MAX_TASKS (1 << 21)	/* 2M tasks: far past what a process holds */
 #define REG_MAX_THREADS 4096
 #define REG_MAX_INTERPS 16
 

@@ -30,7 +30,7 @@ static const char ps_usage[] =
 	"                    waiting, busy time, steps and the longest step are known\n"
 	"                    for the tasks seen in the window (else shown as ?)\n"
 	"  --collapse N      pstree: fold N or more sibling leaf tasks with the same\n"
-	"                    frames into one line [x N like NAME]\n"
+	"                    frames into one line [\u00d7 N like NAME]\n"
 	"  --fail-on-cycle   pstree: exit 3 if the await graph has a cycle (deadlock)\n"
 	"Cycles are printed after the tree (3.14 refuses to print any tree).\n"
 	"Exit status: 0 ok, 1 error, 2 usage, 3 cycle found with --fail-on-cycle.\n";
@@ -93,6 +93,11 @@ static int resolve_only(struct session *s)
 	if (err) {
 		session_explain(s, err);
 		return err;
+	}
+	if (!s->ip.asyncio_mapped) {
+		snprintf(s->err, sizeof(s->err), "no asyncio tasks: process %d (Python %d.%d) has not imported asyncio",
+			 s->pid, s->ip.major, s->ip.minor);
+		return -EAGAIN;
 	}
 	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
 }
@@ -180,7 +185,18 @@ static int run(int argc, char **argv, bool tree)
 		err = resolve_only(&s);
 	}
 	if (err == -EAGAIN) {
-		printf("%s\n", s.err);
+		/* no tasks at all: the table says so; json/csv stay parseable (empty) */
+		if (o.format == VIEW_TABLE) {
+			printf("%s\n", s.err);
+		} else {
+			fprintf(stderr, "aps-bpf: %s\n", s.err);
+			snap.major = s.ip.major;
+			snap.minor = s.ip.minor;
+			if (tree)
+				view_pstree(stdout, &snap, &o);
+			else
+				view_ps(stdout, &snap, &o);
+		}
 		rc = 0;
 		goto cleanup;
 	}

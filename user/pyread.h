@@ -15,7 +15,7 @@
 #include "layout.h"
 
 #define PYR_TYPE_CACHE 128
-#define PYR_MAX_ITEMS 65536	/* entries of one container we look at */
+#define PYR_MAX_ITEMS (1 << 21)	/* entries of one container we look at */
 #define PYR_STR_CHARS 1024	/* characters of one str we decode */
 
 /* Py_TPFLAGS_* bits, the same in 3.10-3.14 */

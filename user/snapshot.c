@@ -10,7 +10,7 @@
 #include "py_runtime.h"
 #include "snapshot.h"
 
-#define READ_BUDGET 4000000	/* memory reads for one snapshot */
+#define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
 #define TASK_RETRIES 3		/* reads of a task that keeps moving */
 #define MAX_LOOPS 256
 

@@ -201,15 +201,33 @@ static void json_opt_ns(FILE *out, const char *key, int64_t v)
 
 /* ---- ps ------------------------------------------------------------------ */
 
+/* s left-aligned in width characters (code points, as Python's :<N), no cut */
+static void put_padded(FILE *out, const char *s, int width)
+{
+	int chars = 0;
+
+	for (const char *p = s; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	fputs(s, out);
+	for (; chars < width; chars++)
+		fputc(' ', out);
+}
+
 static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
 {
+	static const int width[10] = { 10, 20, 20, 50, 50, 15, 15, 10, 10, 10 };
+
 	if (o->format == VIEW_CSV) {
 		for (int i = 0; i < 10; i++)
 			csv_field(out, f[i], i == 9);
 		return;
 	}
-	fprintf(out, "%-10s %-20s %-20s %-50s %-50s %-15s %-15s %-10s %-10s %-10s\n", f[0], f[1],
-		f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]);
+	for (int i = 0; i < 10; i++) {
+		if (i)
+			fputc(' ', out);
+		put_padded(out, f[i], width[i]);
+	}
+	fputc('\n', out);
 }
 
 static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_opts *o,

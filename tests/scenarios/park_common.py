@@ -116,6 +116,15 @@ def _describe_loop(loop):
              "awaiters": [hex(a) for a in aw]} for t, name, _tid, aw in mine]
 
 
+def describe(tasks, tid):
+    """Tasks whose loop does not run (their thread has exited): described
+    from another thread, with the tid they are expected to show (0)."""
+    with _lock:
+        ents = [_tasks[id(t)] for t in tasks]
+    return [{"id": hex(id(t)), "name": name, "tid": tid, "frames": frames_of(t),
+             "awaiters": [hex(a) for a in aw]} for t, name, _tid, aw in ents]
+
+
 def _all_parked(loop):
     for t in asyncio.all_tasks(loop):
         if t.done() or getattr(t, "_fut_waiter", None) is None:

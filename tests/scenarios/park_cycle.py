@@ -6,6 +6,9 @@ rest of a tree that is not in the cycle.
     └── normal              asyncio.sleep(3600)
     cycle.A                 awaits task cycle.B  (after both have started)
     cycle.B                 awaits task cycle.A
+    ring.X                  awaits task ring.Y: a second cycle that no task
+    ring.Y                  awaits task ring.X  outside it leads to
+    tri.P -> tri.Q -> tri.R -> tri.P   a cycle of three, each awaiting the next
 """
 import asyncio
 
@@ -31,6 +34,15 @@ async def main():
     owner = pc.me()
     a = box["A"] = pc.spawn(ping("B"), "cycle.A")
     b = box["B"] = pc.spawn(ping("A"), "cycle.B")
+    x = box["X"] = pc.spawn(ping("Y"), "ring.X")
+    y = box["Y"] = pc.spawn(ping("X"), "ring.Y")
+    pc.edge(x, y)
+    pc.edge(y, x)
+    tri = {}
+    for me_, nxt in (("P", "Q"), ("Q", "R"), ("R", "P")):
+        tri[me_] = box[me_] = pc.spawn(ping(nxt), "tri." + me_)
+    for me_, nxt in (("P", "Q"), ("Q", "R"), ("R", "P")):
+        pc.edge(tri[nxt], tri[me_])
     into = pc.spawn(await_it(a), "into.cycle")
     normal = pc.spawn(sleeper(), "normal")
     pc.edge(b, a)

@@ -1,10 +1,11 @@
 """park_escape: tasks whose names hold terminal escape sequences and control
-characters, parked under main (gather)."""
+characters, and one 1000-character name, parked under main (gather)."""
 import asyncio
 
 import park_common as pc
 
-NAMES = ["\x1b]0;pwned\x07", "two\nlines", "tab\there\r", "bell\x07\x1b[31mred"]
+NAMES = ["\x1b]0;pwned\x07", "two\nlines", "tab\there\r", "bell\x07\x1b[31mred",
+         "long-" + "0123456789" * 100]
 
 
 async def leaf():
