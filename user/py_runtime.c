@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "memread.h"
 #include "proc.h"
 #include "py_runtime.h"
+#include "symfree.h"
 
 #define ASYNCIO_DEBUG_SIZE 104	/* 13 u64 */
 
@@ -270,6 +272,17 @@ static int find_all_tasks(const struct interp *ip, uint64_t bias, struct py_runt
 				 sizeof(rt->symbols), &look) == 0 &&
 	    elf_file_open(rt->symbols, &dbg) == 0)
 		rc = elf_find_object(&dbg, "all_tasks", &sym);
+	if (rc && !getenv("APS_TEST_NO_SYMFREE")) {
+		/* no symbols: the static _register_task() and _unregister_task() read */
+		char how[256];
+		uint64_t vaddr;
+
+		if (symfree_find_all_tasks(&obj, &vaddr, how, sizeof(how)) == 0) {
+			sym.vaddr = vaddr;
+			snprintf(rt->symbols, sizeof(rt->symbols), "symbol-free: %s", how);
+			rc = 0;
+		}
+	}
 	if (rc) {
 		hint = debuginfo_package_hint(ip->asyncio_obj, pkg, sizeof(pkg));
 		snprintf(err, errlen, "%s has no symbol for all_tasks and no matching debug file "

@@ -33,6 +33,8 @@ protocol, checks).
 """
 import argparse
 import os
+import time
+import json
 import re
 import shutil
 import subprocess
@@ -279,6 +281,60 @@ def t_renamed(ctx, bed):
 
 # ---- runner ----------------------------------------------------------------
 
+def t_views(ctx, bed, scen):
+    """ps/pstree with no symbols anywhere (stripped _asyncio first on the
+    path, debug files hidden): the tasks, awaiter edges and frame functions
+    the program records of itself (EXPECT of the park scenarios)."""
+    run.need_aps()
+    st = stripped(bed)
+    env = dict(os.environ, PYTHONPATH=st.dir_inside, PYTHONDONTWRITEBYTECODE="1")
+    p = subprocess.Popen(st.hide_debug() + bed.argv + [bed.scenario_path(scen)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        expect, pid = None, None
+        deadline = time.time() + 60
+        while time.time() < deadline and pid is None:
+            line = p.stdout.readline()
+            if not line:
+                raise Fail(f"{scen} exited: {p.stderr.read()[-300:]}")
+            if line.startswith("EXPECT "):
+                expect = json.loads(line[7:])
+            elif line.startswith("READY "):
+                pid = int(line.split()[1])
+        if expect is None or pid is None:
+            raise Fail(f"{scen} did not print EXPECT and READY")
+        env_aps = tracer_env()
+        r = subprocess.run([run.APS, "ps", "--format", "json", str(pid)], capture_output=True,
+                           text=True, env=env_aps, timeout=120)
+        if r.returncode:
+            raise Fail(f"ps exited {r.returncode}: {r.stderr.strip()[-300:]}")
+        ps = json.loads(r.stdout)
+        rt = subprocess.run([run.APS, "pstree", "--format", "json", str(pid)], capture_output=True,
+                            text=True, env=env_aps, timeout=120)
+        if rt.returncode:
+            raise Fail(f"pstree exited {rt.returncode}: {rt.stderr.strip()[-300:]}")
+        json.loads(rt.stdout)
+    finally:
+        p.kill()
+        p.wait()
+    got = {t["task_id"]: t for t in ps["tasks"]}
+    want = {t["id"]: t for t in expect["tasks"]}
+    if set(got) != set(want):
+        raise Fail(f"tasks differ: missing {sorted(set(want) - set(got))}, "
+                   f"extra {sorted(set(got) - set(want))}")
+    for tid, w in want.items():
+        g = got[tid]
+        if w["name"] is not None and g["task_name"] != w["name"]:
+            raise Fail(f"{tid}: name {g['task_name']!r}, expected {w['name']!r}")
+        if {a["id"] for a in g["awaiters"]} != set(w["awaiters"]):
+            raise Fail(f"{w['name'] or tid}: awaiters {[a['id'] for a in g['awaiters']]}, "
+                       f"expected {w['awaiters']}")
+        gf = [f["func"] for f in g["coroutine_stack"]]
+        wf = [f["func"] for f in w["frames"]]
+        if gf != wf:
+            raise Fail(f"{w['name'] or tid}: frames {gf}, expected {wf}")
+
+
 def all_tests(beds):
     tests = []
     for scen, on in run.SCENARIOS_ON.items():
@@ -296,6 +352,11 @@ def all_tests(beds):
             tests.append((f"symfree-bad:{hook}@{b312.label}", t_bad, (b312, hook)))
     for bed in beds:
         tests.append((f"symfree-renamed@{bed.label}", t_renamed, (bed,)))
+    for bed in beds:
+        for scen in ("park_gather", "park_await_task", "park_taskgroups"):
+            if scen == "park_taskgroups" and bed.version < (3, 11):
+                continue
+            tests.append((f"symfree-views:{scen}@{bed.label}", t_views, (bed, scen)))
     return tests
 
 
