@@ -75,7 +75,7 @@ static int cmp_pair(const void *a, const void *b)
 int awaiters_index(struct await_index *ix, const uint64_t *tasks, const uint64_t *waiters,
 		   size_t n)
 {
-	ix->n = 0;
+	memset(ix, 0, sizeof(*ix));
 	ix->v = malloc((n ? n : 1) * sizeof(*ix->v));
 	if (!ix->v)
 		return -ENOMEM;
@@ -90,8 +90,9 @@ int awaiters_index(struct await_index *ix, const uint64_t *tasks, const uint64_t
 void awaiters_index_free(struct await_index *ix)
 {
 	free(ix->v);
-	ix->v = NULL;
-	ix->n = 0;
+	free(ix->memo);
+	addr_map_free(&ix->memo_index);
+	memset(ix, 0, sizeof(*ix));
 }
 
 /* The tasks waiting on fut; how many. */
@@ -192,7 +193,7 @@ static void follow_callback(struct pyreader *r, const struct await_index *ix, ui
 			if (pyr_typeof(r, cells[i], &t) || !pyr_is(&t, "cell") ||
 			    pyr_ptr(r, cells[i] + s->cell_ref, &v))
 				continue;
-			if (v != f->self && is_kind(r, v, PYR_FUTURE))
+			if (is_kind(r, v, PYR_FUTURE))
 				chase_future(r, ix, v, depth, f);
 		}
 	} else if (pyr_is(&t, "functools.partial")) {
@@ -218,8 +219,42 @@ static void chase_future(struct pyreader *r, const struct await_index *ix, uint6
 		follow_callback(r, ix, cbs[i], depth + 1, f);
 }
 
-int awaiters_derived(struct pyreader *r, const struct await_index *ix, uint64_t task,
-		     uint64_t *out, size_t max, size_t *n)
+/* follow_callback() of a task's callback, remembered by callback object */
+static void follow_memo(struct pyreader *r, struct await_index *ix, uint64_t cb, struct found *f)
+{
+	uint64_t w[AWAITERS_MAX];
+	struct found m = { .out = w, .max = AWAITERS_MAX };
+	struct await_memo *e;
+	int32_t idx;
+
+	if (addr_map_get(&ix->memo_index, cb, &idx)) {
+		for (uint32_t i = 0; i < ix->memo[idx].n; i++)
+			add(f, ix->memo[idx].w[i]);
+		return;
+	}
+	follow_callback(r, ix, cb, 0, &m);
+	for (size_t i = 0; i < m.n; i++)
+		add(f, w[i]);
+	if (m.n > 8)
+		return;		/* too many to remember: read again next time */
+	if (ix->nmemo == ix->memo_cap) {
+		size_t cap = ix->memo_cap ? ix->memo_cap * 2 : 64;
+
+		e = realloc(ix->memo, cap * sizeof(*e));
+		if (!e)
+			return;
+		ix->memo = e;
+		ix->memo_cap = cap;
+	}
+	if (addr_map_put(&ix->memo_index, cb, (int32_t)ix->nmemo))
+		return;
+	e = &ix->memo[ix->nmemo++];
+	e->n = (uint32_t)m.n;
+	memcpy(e->w, w, m.n * sizeof(w[0]));
+}
+
+int awaiters_derived(struct pyreader *r, struct await_index *ix, uint64_t task, uint64_t *out,
+		     size_t max, size_t *n)
 {
 	struct found f = { .self = task, .out = out, .max = max };
 	uint64_t cbs[MAX_CALLBACKS];
@@ -230,7 +265,7 @@ int awaiters_derived(struct pyreader *r, const struct await_index *ix, uint64_t 
 	waiters_of(ix, task, &f);
 	err = callbacks_of(r, task, cbs, &k);
 	for (size_t i = 0; !err && i < k; i++)
-		follow_callback(r, ix, cbs[i], 0, &f);
+		follow_memo(r, ix, cbs[i], &f);
 	*n = f.n;
 	return err;
 }

@@ -19,16 +19,27 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "addr_map.h"
 #include "pyread.h"
 
 #define AWAITERS_MAX 64		/* awaiters kept per task */
 
-/* Who waits on which future: (fut_waiter, task) pairs of the pending tasks. */
+/*
+ * Who waits on which future: (fut_waiter, task) pairs of the pending
+ * tasks; and what each done callback resolved to (children of one gather
+ * share its callback).
+ */
 struct await_index {
 	struct await_pair {
 		uint64_t fut, task;
 	} *v;
 	size_t n;
+	struct await_memo {
+		uint32_t n;
+		uint64_t w[8];
+	} *memo;
+	size_t nmemo, memo_cap;
+	struct addr_map memo_index;
 };
 
 /* 3.14: the recorded awaiters of task (futures only; *n may be 0). */
@@ -39,7 +50,7 @@ int awaiters_index(struct await_index *ix, const uint64_t *tasks, const uint64_t
 		   size_t n);
 void awaiters_index_free(struct await_index *ix);
 /* 3.10-3.13: the derived awaiters of task (deduplicated). */
-int awaiters_derived(struct pyreader *r, const struct await_index *ix, uint64_t task,
-		     uint64_t *out, size_t max, size_t *n);
+int awaiters_derived(struct pyreader *r, struct await_index *ix, uint64_t task, uint64_t *out,
+		     size_t max, size_t *n);
 
 #endif

@@ -319,7 +319,8 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		err = code_get(c, g.code, &code);
 		if (err)
 			return err;
-		chain[depth].qualname = code->qualname ? code->qualname : qualname_310(c, g.qualname);
+		chain[depth].qualname = code->qualname ? code->qualname
+						       : qualname_310(c, g.qualname);
 		chain[depth].filename = code->filename;
 		chain[depth].line = lt_addr2line(c->r->minor, code->table, code->table_len,
 						 code->firstlineno, g.addr);

@@ -421,7 +421,7 @@ int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t
 	used = get_u64(head, s->set_used);
 	mask = get_u64(head, s->set_mask);
 	table = get_u64(head, s->set_table);
-	if (mask < 7 || mask >= (1 << 20) || (mask & (mask + 1)) || used > mask + 1 ||
+	if (mask < 7 || mask >= 4ULL * PYR_MAX_ITEMS || (mask & (mask + 1)) || used > mask + 1 ||
 	    !pyr_addr_ok(table))
 		return -EINVAL;
 	for (uint64_t i = 0; i <= mask && *n < max; i += CHUNK) {

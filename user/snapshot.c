@@ -20,6 +20,12 @@ struct raw_task {
 	uint32_t state;
 };
 
+/* Errors that end the snapshot (others drop one object). */
+static bool fatal(int err)
+{
+	return err == -ENOMEM || err == -E2BIG || err == -ESRCH;
+}
+
 struct snap_ctx {
 	struct pyreader *r;
 	struct snapshot *s;
@@ -114,16 +120,18 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 		if (task_name(c->r, a.name, name, sizeof(name)))
 			continue;
 		err = coro_stack_read(c->s->codes, a.coro, frames, SNAP_MAX_FRAMES, &n, &sig1);
-		if (err == -ENOMEM || err == -E2BIG)
+		if (fatal(err))
 			return err;
 		if (read_task(c->r, addr, &b) || !same_task(&a, &b))
 			continue;
 		stable = true;
 		*raw = a;
 		memcpy(st->name, name, sizeof(st->name));
-		st->stack_ok = !err &&
-			       !coro_stack_read(c->s->codes, a.coro, again, SNAP_MAX_FRAMES, &n2, &sig2) &&
-			       sig1 == sig2 && n == n2;
+		if (!err)
+			err = coro_stack_read(c->s->codes, a.coro, again, SNAP_MAX_FRAMES, &n2, &sig2);
+		if (fatal(err))
+			return err;
+		st->stack_ok = !err && sig1 == sig2 && n == n2;
 	}
 	if (!stable)
 		return -EAGAIN;
@@ -176,7 +184,7 @@ static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 		return 0;
 	*idx = -1;
 	err = read_one(c, addr, &st, &raw);
-	if (err == -ENOMEM || err == -E2BIG)
+	if (fatal(err))
 		return err;
 	if (err)
 		return 0;	/* a Future, or gone */
@@ -213,7 +221,7 @@ static int link_awaiters(struct snap_ctx *c)
 			err = awaiters_recorded(c->r, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
 		else
 			err = awaiters_derived(c->r, &ix, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
-		if (err == -ENOMEM || err == -E2BIG)
+		if (fatal(err))
 			break;
 		err = 0;
 		if (!n)
@@ -290,7 +298,7 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		goto cleanup;
 	for (size_t i = 0; i < refs.n; i++) {
 		rc = read_one(&c, refs.v[i].addr, &st, &raw);
-		if (rc == -ENOMEM || rc == -E2BIG)
+		if (fatal(rc))
 			break;
 		if (rc) {
 			out->dropped++;		/* no longer a task: freed under us */
@@ -319,6 +327,8 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	}
 	assign_tids(&c, &rt);
 cleanup:
+	if (rc == -ESRCH)
+		snprintf(err, errlen, "process %d exited", ip->pid);
 	if (c.r)
 		out->reads = c.r->reads;
 	task_refs_free(&refs);

@@ -14,7 +14,52 @@ import subprocess
 import sys
 import types
 
-SAMPLE = 'import asyncio\n\n\nasync def worker(queue, results):\n    total = 0\n    while True:\n        item = await queue.get()\n        try:\n            if item is None:\n                break\n            total += item\n            results.append(item * 2)\n        except ValueError as exc:\n            results.append(exc)\n        finally:\n            queue.task_done()\n    return total\n\n\ndef far_lines(x):\n    a = x + 1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n    b = a * 2  # a line far (> 64 lines) below the previous one\n    return [i * b for i in range(x) if i % 2] + [b]\n\n\ndef long_columns(value):\n    return {"a_rather_long_key_name_number_one": value, "a_rather_long_key_name_number_two": value * 2, "and_three": value + 3, "four": (value, value), "five_is_past_column_256": [value, value - 1, value - 2, value - 3]}\n\n\ndef wide_line(value):\n    return (value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value, value)\n\n\ndef backwards(n):\n    out = []\n    for i in range(n):\n        for j in range(i):\n            if (i + j) % 3 == 0:\n                continue\n            out.append((i, j))\n    return out\n\n'
+# far_lines: a line far below the previous one; wide_line: over 254 bytes
+# of bytecode on one line (3.10 splits such entries); long_columns: columns
+# past 255 (the LONG form)
+SAMPLE = """import asyncio
+
+
+async def worker(queue, results):
+    total = 0
+    while True:
+        item = await queue.get()
+        try:
+            if item is None:
+                break
+            total += item
+            results.append(item * 2)
+        except ValueError as exc:
+            results.append(exc)
+        finally:
+            queue.task_done()
+    return total
+
+
+def far_lines(x):
+    a = x + 1@GAP@
+    b = a * 2  # a line far (> 64 lines) below the previous one
+    return [i * b for i in range(x) if i % 2] + [b]
+
+
+def long_columns(value):
+    return {"a_rather_long_key_name_number_one": value, "a_rather_long_key_name_number_two": value * 2, "and_three": value + 3, "four": (value, value), "five_is_past_column_256": [value, value - 1, value - 2, value - 3]}
+
+
+def wide_line(value):
+    return (@WIDE@)
+
+
+def backwards(n):
+    out = []
+    for i in range(n):
+        for j in range(i):
+            if (i + j) % 3 == 0:
+                continue
+            out.append((i, j))
+    return out
+
+""".replace("@GAP@", "\n" * 150).replace("@WIDE@", ", ".join(["value"] * 140))
 
 NAMES = ("worker", "far_lines", "long_columns", "backwards", "<listcomp>")
 
