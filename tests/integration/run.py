@@ -653,6 +653,46 @@ def missing_tests(beds, labels):
     return out
 
 
+def run_tests(ctx, tests, verbose):
+    """Run [(name, fn, args)], printing PASS/FAIL lines; (passed, failed).
+    A harness error is a FAIL too. The other integration scripts use it."""
+    passed = failed = 0
+    for name, fn, fargs in tests:
+        try:
+            fn(ctx, *fargs)
+        except Fail as f:
+            failed += 1
+            print(f"FAIL {name}: {f}", flush=True)
+            if verbose and f.details:
+                print("    " + f.details.replace("\n", "\n    "), flush=True)
+        except Exception as e:      # a bug in the harness: still a FAIL
+            failed += 1
+            print(f"FAIL {name}: harness error {type(e).__name__}: {e}", flush=True)
+            if verbose:
+                import traceback
+                traceback.print_exc(file=sys.stdout)
+        else:
+            passed += 1
+            print(f"PASS {name}", flush=True)
+    return passed, failed
+
+
+def finish(ctx, beds, passed, failed, verbose):
+    """Notes, keep or clean the outputs, the closing count; the exit status."""
+    if verbose:
+        for n in ctx.notes:
+            print(f"note: {n}")
+    if failed:
+        print(f"outputs kept in {ctx.workdir}")
+    else:
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+        for bed in beds:
+            if bed.chrooted:
+                shutil.rmtree(bed.host_path(ROOT_SCENARIO_DIR), ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTR",
@@ -674,35 +714,10 @@ def main():
     for name, reason in missing:
         print(f"FAIL {name}: {reason}", flush=True)
         failed += 1
-    for name, fn, fargs in tests:
-        try:
-            fn(ctx, *fargs)
-        except Fail as f:
-            failed += 1
-            print(f"FAIL {name}: {f}", flush=True)
-            if args.v and f.details:
-                print("    " + f.details.replace("\n", "\n    "), flush=True)
-        except Exception as e:      # a bug in the harness: still a FAIL
-            failed += 1
-            print(f"FAIL {name}: harness error {type(e).__name__}: {e}", flush=True)
-            if args.v:
-                import traceback
-                traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print(f"PASS {name}", flush=True)
-    if args.v:
-        for n in ctx.notes:
-            print(f"note: {n}")
-    if failed:
-        print(f"outputs kept in {ctx.workdir}")
-    else:
-        shutil.rmtree(ctx.workdir, ignore_errors=True)
-        for bed in beds:
-            if bed.chrooted:
-                shutil.rmtree(bed.host_path(ROOT_SCENARIO_DIR), ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    p, f = run_tests(ctx, tests, args.v)
+    passed += p
+    failed += f
+    return finish(ctx, beds, passed, failed, args.v)
 
 
 if __name__ == "__main__":

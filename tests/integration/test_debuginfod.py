@@ -306,33 +306,14 @@ def main():
                     print(f"FAIL {name}: {f}", flush=True)
                     failed += 1
                 tests = []
-        for name, fn, fargs in tests:
-            try:
-                fn(ctx, *fargs)
-            except Fail as f:
-                failed += 1
-                print(f"FAIL {name}: {f}", flush=True)
-                if args.v and f.details:
-                    print("    " + f.details.replace("\n", "\n    "), flush=True)
-            except Exception as e:  # a bug in the harness: still a FAIL
-                failed += 1
-                print(f"FAIL {name}: harness error {type(e).__name__}: {e}", flush=True)
-                if args.v:
-                    import traceback
-                    traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print(f"PASS {name}", flush=True)
+        p, f = run.run_tests(ctx, tests, args.v)
+        passed += p
+        failed += f
     finally:
         if ctx.server:
             ctx.server.stop()
             shutil.rmtree(ctx.server.tmp, ignore_errors=True)
-    if failed:
-        print(f"outputs kept in {ctx.workdir}")
-    else:
-        shutil.rmtree(ctx.workdir, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run.finish(ctx, beds, passed, failed, args.v)
 
 
 if __name__ == "__main__":

@@ -555,35 +555,10 @@ def main():
     ctx = run.Ctx(args.v)
     tests = [t for t in all_tests(beds) if not args.k or any(k in t[0] for k in args.k)]
     passed = failed = 0
-    for name, fn, fargs in tests:
-        try:
-            fn(ctx, *fargs)
-        except Fail as f:
-            failed += 1
-            print(f"FAIL {name}: {f}", flush=True)
-            if args.v and f.details:
-                print("    " + f.details.replace("\n", "\n    "), flush=True)
-        except Exception as e:      # a bug in the harness: still a FAIL
-            failed += 1
-            print(f"FAIL {name}: harness error {type(e).__name__}: {e}", flush=True)
-            if args.v:
-                import traceback
-                traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print(f"PASS {name}", flush=True)
-    if args.v:
-        for n in ctx.notes:
-            print(f"note: {n}")
-    if failed:
-        print(f"outputs kept in {ctx.workdir}")
-    else:
-        shutil.rmtree(ctx.workdir, ignore_errors=True)
-        for bed in beds:
-            if bed.chrooted:
-                shutil.rmtree(bed.host_path(run.ROOT_SCENARIO_DIR), ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    p, f = run.run_tests(ctx, tests, args.v)
+    passed += p
+    failed += f
+    return run.finish(ctx, beds, passed, failed, args.v)
 
 
 if __name__ == "__main__":

@@ -373,32 +373,13 @@ def main():
     tests = [t for t in all_tests(beds) if not args.k or any(k in t[0] for k in args.k)]
     passed = failed = 0
     try:
-        for name, fn, fargs in tests:
-            try:
-                fn(ctx, *fargs)
-            except Fail as f:
-                failed += 1
-                print(f"FAIL {name}: {f}", flush=True)
-                if args.v and f.details:
-                    print("    " + f.details.replace("\n", "\n    "), flush=True)
-            except Exception as e:  # a bug in the harness: still a FAIL
-                failed += 1
-                print(f"FAIL {name}: harness error {type(e).__name__}: {e}", flush=True)
-                if args.v:
-                    import traceback
-                    traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print(f"PASS {name}", flush=True)
+        p, f = run.run_tests(ctx, tests, args.v)
+        passed += p
+        failed += f
     finally:
         for st in _stripped.values():
             shutil.rmtree(st.bed.host_path(COPY_DIR), ignore_errors=True)
-    if failed:
-        print(f"outputs kept in {ctx.workdir}")
-    else:
-        shutil.rmtree(ctx.workdir, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run.finish(ctx, beds, passed, failed, args.v)
 
 
 if __name__ == "__main__":
