@@ -10,7 +10,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
 INCLUDES := -Iinclude -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lcapstone -lm -ldebuginfod
+LIBS := -lbpf -lelf -lz -lcapstone -lm -ldebuginfod -lpthread
 
 # clang's own system include dirs, as -idirafter, for the BPF target
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -90,7 +90,7 @@ unit: $(UNIT_BINS)
 FUZZ_CC ?= clang
 FUZZ_RUNS ?= 10000
 FUZZ_SRCS := tests/fuzz/fuzz_reader.c user/rec_codec.c user/rec_model.c user/rec_reader.c \
-	user/varint.c user/model.c user/hist.c user/escape.c
+	user/rec_tasks.c user/rec_blocked.c user/varint.c user/model.c user/hist.c user/escape.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <limits.h>
+#include "blocked_capture.h"
 #include "commands.h"
 #include "duration.h"
 #include "proc.h"
@@ -34,12 +34,7 @@ static const char blocked_usage[] =
 	"threshold. Runs until Ctrl-C, --duration, or the target exits.\n";
 
 struct blocked_step {
-	uint32_t tid;
-	uint64_t task, begin_ts, crossed_ts;
-	struct thread_stack stack;
-	int stack_err;
-	char state;		/* the thread's scheduler state then: R running, S sleeping... */
-	char wchan[64];		/* where the kernel had it waiting, if it was */
+	struct blocked_capture cap;
 	bool used;
 };
 
@@ -71,143 +66,29 @@ static uint64_t now_ns(void)
 static struct blocked_step *find_pending(struct blocked_ctx *c, uint64_t task, uint64_t begin_ts)
 {
 	for (int i = 0; i < MAX_PENDING; i++)
-		if (c->pending[i].used && c->pending[i].task == task &&
-		    c->pending[i].begin_ts == begin_ts)
+		if (c->pending[i].used && c->pending[i].cap.task == task &&
+		    c->pending[i].cap.begin_ts == begin_ts)
 			return &c->pending[i];
 	return NULL;
-}
-
-/* Line `line` of a source file of the target (through its root), stripped
- * and escaped; "" when unreadable. Bounded: 1 MiB scanned, 200 bytes kept. */
-static void source_line(pid_t pid, const char *file, int line, char *out, size_t len)
-{
-	char path[PATH_MAX + 64], buf[4096];
-	struct aps_pystr s = { .kind = 1 };
-	size_t scanned = 0;
-	FILE *f;
-	char *p;
-
-	out[0] = '\0';
-	if (line <= 0 || file[0] != '/' || proc_root_path(pid, file, path, sizeof(path)))
-		return;
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	for (int n = 1; fgets(buf, sizeof(buf), f) && scanned < (1 << 20); n++) {
-		scanned += strlen(buf);
-		if (n < line)
-			continue;
-		buf[strcspn(buf, "\r\n")] = '\0';
-		for (p = buf; *p == ' ' || *p == '\t'; p++)
-			;
-		s.nchars = (uint32_t)strlen(p);
-		s.truncated = s.nchars > APS_STR_MAX;
-		memcpy(s.data, p, s.truncated ? APS_STR_MAX : s.nchars);
-		pystr_to_utf8(&s, NULL, out, len);
-		break;
-	}
-	fclose(f);
-}
-
-/* The thread's state and kernel wait channel at the crossing. */
-static void thread_wait(pid_t pid, uint32_t tid, struct blocked_step *b)
-{
-	char path[96], buf[512], *p;
-	FILE *f;
-
-	b->state = '?';
-	snprintf(path, sizeof(path), "/proc/%d/task/%u/stat", pid, tid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
-			b->state = p[2];
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/task/%u/wchan", pid, tid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(b->wchan, sizeof(b->wchan), f))
-			b->wchan[strcspn(b->wchan, "\n")] = '\0';
-		fclose(f);
-		for (p = b->wchan; *p; p++)
-			if (*p < 0x20 || *p >= 0x7f)
-				*p = '?';
-		if (!strcmp(b->wchan, "0"))
-			b->wchan[0] = '\0';
-	}
-}
-
-static void print_stack(struct blocked_ctx *c, const struct blocked_step *b)
-{
-	char esc[3][1024], src[512];
-
-	if (c->json) {
-		fputs(",\"stack\":", c->out);
-		if (!b) {
-			fputs("null", c->out);
-			return;
-		}
-		fputc('[', c->out);
-		for (uint32_t i = 0; i < b->stack.n; i++) {
-			const struct stack_frame *f = &b->stack.f[i];
-
-			json_escape(f->func, esc[0], sizeof(esc[0]));
-			json_escape(f->file, esc[1], sizeof(esc[1]));
-			source_line(c->s.pid, f->file, f->line, src, sizeof(src));
-			json_escape(src, esc[2], sizeof(esc[2]));
-			fprintf(c->out, "%s{\"func\":\"%s\",\"file\":\"%s\",\"line\":%d,\"source\":\"%s\"}",
-				i ? "," : "", esc[0], esc[1], f->line, esc[2]);
-		}
-		fprintf(c->out, "],\"thread_state\":\"%c\",\"wchan\":\"%s\"", b->state, b->wchan);
-		return;
-	}
-	if (!b) {
-		fprintf(c->out, "    (stack not taken: the step ended before aps-bpf looked)\n");
-		return;
-	}
-	if (b->stack_err) {
-		fprintf(c->out, "    (stack unreadable: %s)\n", strerror(-b->stack_err));
-		return;
-	}
-	fprintf(c->out, "    stack when it crossed the threshold, innermost first (thread %s%s%s):\n",
-		b->state == 'R' ? "running" : b->state == 'S' || b->state == 'D' ? "waiting" : "state ?",
-		b->wchan[0] ? " in " : "", b->wchan);
-	for (uint32_t i = 0; i < b->stack.n; i++) {
-		fprintf(c->out, "      %s  %s:%d\n", b->stack.f[i].func, b->stack.f[i].file,
-			b->stack.f[i].line);
-		source_line(c->s.pid, b->stack.f[i].file, b->stack.f[i].line, src, sizeof(src));
-		if (src[0])
-			fprintf(c->out, "          %s\n", src);
-	}
-	if (b->stack.truncated)
-		fprintf(c->out, "      ...\n");
 }
 
 static void report(struct blocked_ctx *c, const struct model_event *ev, struct blocked_step *b)
 {
 	const struct task *t = ev->task;
-	char d[32], esc[2][1024];
-	uint32_t ns_tid = proc_ns_tid(c->s.pid, ev->tid);
+	struct blocked_report r = {
+		.begin_ts = ev->ts - ev->duration_ns,
+		.duration_ns = ev->duration_ns,
+		.task = ev->addr,
+		.ns_tid = proc_ns_tid(c->s.pid, ev->tid),
+		.name = t ? t->name : NULL,
+		.coro = t ? t->coro_name : NULL,
+		.ended = ev->result != APS_RES_UNKNOWN,
+	};
 
 	c->reported++;
 	if (!b)
 		c->missed_stacks++;
-	if (c->json) {
-		json_escape(t ? t->name : "?", esc[0], sizeof(esc[0]));
-		json_escape(t ? t->coro_name : "?", esc[1], sizeof(esc[1]));
-		fprintf(c->out, "{\"event\":\"blocked\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"task\":\"0x%" PRIx64
-			"\",\"name\":\"%s\",\"coro\":\"%s\",\"duration_ns\":%" PRIu64 ",\"ended\":%s",
-			ev->ts - ev->duration_ns, ns_tid, ev->addr, esc[0], esc[1], ev->duration_ns,
-			ev->result == APS_RES_UNKNOWN ? "false" : "true");
-		print_stack(c, b);
-		fputs("}\n", c->out);
-	} else {
-		fprintf(c->out, "blocked %s: task %s (%s), tid %u%s\n",
-			top_fmt_dur(ev->duration_ns, d, sizeof(d)), t ? t->name : "?",
-			t ? t->coro_name : "?", ns_tid,
-			ev->result == APS_RES_UNKNOWN ? ", still running at exit" : "");
-		print_stack(c, b);
-	}
+	blocked_print(c->out, c->json, &r, b ? &b->cap : NULL);
 	fflush(c->out);
 	if (b)
 		b->used = false;
@@ -243,14 +124,8 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 		;
 	if (b == c->pending + MAX_PENDING)
 		return;		/* that many at once: the next look will retry */
-	memset(b, 0, sizeof(*b));
 	b->used = true;
-	b->tid = tid;
-	b->task = task;
-	b->begin_ts = begin_ts;
-	b->crossed_ts = now;
-	b->stack_err = thread_stack_read(&c->reader, proc_ns_tid(c->s.pid, tid), &b->stack);
-	thread_wait(c->s.pid, tid, b);
+	blocked_capture_take(&c->reader, c->s.pid, tid, task, begin_ts, now, &b->cap);
 }
 
 static void on_tick(struct session *s, void *ctx)

@@ -129,3 +129,11 @@ void json_escape(const char *in, char *out, size_t len)
 	}
 	out[pos] = '\0';
 }
+
+int escape_is_clean(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}

@@ -19,4 +19,7 @@ void pystr_to_utf8(const struct aps_pystr *s, const char *int_prefix, char *out,
 /* Escape an already-safe UTF-8 string for a JSON string body. */
 void json_escape(const char *in, char *out, size_t len);
 
+/* No control character (C0, DEL) in the n bytes of s: what escaped strings are. */
+int escape_is_clean(const char *s, size_t n);
+
 #endif

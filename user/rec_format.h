@@ -61,7 +61,8 @@ enum rec_kind {
 	REC_SNAPSHOT = 9,	/* the model's live tasks (right after SEGMENT) */
 	REC_LOST = 10,		/* events the ring buffer dropped */
 	REC_END = 11,		/* the recording ended cleanly: why, totals */
-	REC_ATTACH = 12,	/* reserved: tasks alive at attach, from memory */
+	REC_TASKS = 12,		/* tasks read from memory (user/rec_tasks.h); starts a frame */
+	REC_BLOCKED = 13,	/* a step over the blocked threshold: its thread's stack */
 };
 
 #define REC_OP_KIND 0x0f

@@ -11,6 +11,7 @@
 #include <zlib.h>
 #include "rec_model.h"
 #include "rec_reader.h"
+#include "rec_tasks.h"
 #include "varint.h"
 
 static uint16_t rd16(const uint8_t *p)
@@ -132,9 +133,40 @@ static int parse_segment(const uint8_t *p, const uint8_t *end, struct rec_segmen
 	return 0;
 }
 
+/* A frame that starts with a TASKS record: its times. 1 if so, 0 if not. */
+static int frame_tasks(const uint8_t *p, const uint8_t *end, struct rec_tasks_info *t)
+{
+	uint64_t len;
+
+	if (p >= end || *p++ != REC_TASKS || varint_get(&p, end, &len) || len > (uint64_t)(end - p))
+		return 0;
+	return rec_tasks_times(p, (size_t)len, &t->t0, &t->t1) ? 0 : 1;
+}
+
+static int index_tasks(struct rec_reader *r, size_t off, const uint8_t *p, uint32_t len,
+		       uint32_t *cap)
+{
+	struct rec_tasks_info t = { .off = off };
+
+	if (!frame_tasks(p, p + len, &t))
+		return 0;
+	if (r->ntasks == *cap) {
+		uint32_t ncap = *cap ? *cap * 2 : 16;
+		struct rec_tasks_info *v = realloc(r->tasks, sizeof(*v) * ncap);
+
+		if (!v)
+			return -ENOMEM;
+		r->tasks = v;
+		*cap = ncap;
+	}
+	r->tasks[r->ntasks++] = t;
+	return 0;
+}
+
 static int index_frames(struct rec_reader *r)
 {
 	size_t off = r->data_start, cap = 0;
+	uint32_t tasks_cap = 0;
 
 	r->valid_end = off;
 	while (off < r->size) {
@@ -189,6 +221,8 @@ static int index_frames(struct rec_reader *r)
 			snprintf(r->problem, sizeof(r->problem), "first frame at offset %zu starts no segment",
 				 off);
 			break;
+		} else if (index_tasks(r, off, f + REC_FRAME_HDR, len, &tasks_cap)) {
+			return -ENOMEM;
 		}
 		off += REC_FRAME_HDR + (size_t)len;
 		r->valid_end = off;
@@ -256,6 +290,7 @@ void rec_reader_close(struct rec_reader *r)
 	if (r->mapped && r->data)
 		munmap((void *)r->data, r->size);
 	free(r->segs);
+	free(r->tasks);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -304,6 +339,33 @@ int rec_cursor_seek_segment(struct rec_cursor *c, uint32_t i)
 	if (i >= r->nsegs)
 		return -EINVAL;
 	c->next_frame = r->segs[i].off;
+	return 0;
+}
+
+int64_t rec_reader_tasks_before(const struct rec_reader *r, uint64_t ts)
+{
+	int64_t best = -1;
+
+	/* in file order; reads end in time order, but a clock can only be trusted so far */
+	for (uint32_t i = 0; i < r->ntasks; i++)
+		if (r->tasks[i].t1 <= ts && (best < 0 || r->tasks[i].t1 >= r->tasks[best].t1))
+			best = i;
+	return best;
+}
+
+int rec_reader_tasks_body(const struct rec_reader *r, uint32_t i, const uint8_t **body, size_t *len)
+{
+	const uint8_t *p, *end;
+	uint64_t n;
+
+	if (i >= r->ntasks)
+		return -1;
+	p = r->data + r->tasks[i].off + REC_FRAME_HDR;
+	end = p + rd32(r->data + r->tasks[i].off + 4);
+	if (p >= end || *p++ != REC_TASKS || varint_get(&p, end, &n) || n > (uint64_t)(end - p))
+		return -1;
+	*body = p;
+	*len = (size_t)n;
 	return 0;
 }
 
@@ -367,9 +429,17 @@ static int ext_record(struct rec_cursor *c, unsigned kind, const uint8_t *body, 
 		it->kind = REC_ITEM_END;
 		it->ts = it->end.ts;
 		return 1;
-	case REC_ATTACH:
-		it->kind = REC_ITEM_ATTACH;
-		it->ts = 0;
+	case REC_TASKS:
+		if (rec_tasks_times(body, len, &v[0], &v[1]))
+			return malformed(c, "TASKS record");
+		it->kind = REC_ITEM_TASKS;
+		it->ts = v[1];
+		return 1;
+	case REC_BLOCKED:
+		if (varint_get(&q, end, &v[0]))
+			return malformed(c, "BLOCKED record");
+		it->kind = REC_ITEM_BLOCKED;
+		it->ts = v[0];
 		return 1;
 	}
 	return 0;	/* a newer writer's record: skipped */
@@ -568,6 +638,15 @@ int rec_player_run(struct rec_player *pl, uint64_t to, rec_event_fn on_event,
 		case REC_ITEM_END:
 			pl->ended = true;
 			pl->end = it->end;
+			break;
+		case REC_ITEM_TASKS:
+		case REC_ITEM_BLOCKED:
+			if (it->ts > to) {
+				pl->have_item = true;
+				return pl->err;
+			}
+			if (pl->on_item)
+				pl->on_item(pl->item_ctx, it);
 			break;
 		default:
 			/* SEGMENT, SNAPSHOT: the model already holds that state */

@@ -23,6 +23,12 @@ struct rec_segment_info {
 	uint32_t seq, flags;
 };
 
+/* A TASKS record that starts a frame (the writer puts each one so). */
+struct rec_tasks_info {
+	size_t off;			/* its frame */
+	uint64_t t0, t1;		/* the memory read began, ended */
+};
+
 struct rec_reader {
 	const uint8_t *data;
 	size_t size;
@@ -33,6 +39,8 @@ struct rec_reader {
 	uint64_t frames;
 	struct rec_segment_info *segs;
 	uint32_t nsegs;
+	struct rec_tasks_info *tasks;
+	uint32_t ntasks;
 	char problem[160];		/* why reading stopped before the end, or "" */
 };
 
@@ -43,6 +51,10 @@ int rec_reader_open_mem(struct rec_reader *r, const uint8_t *p, size_t n, char *
 void rec_reader_close(struct rec_reader *r);
 /* The segment to start from to know the state at ts: the last one before it. */
 uint32_t rec_reader_segment_at(const struct rec_reader *r, uint64_t ts);
+/* The latest TASKS record whose read ended by ts: its index, or -1. */
+int64_t rec_reader_tasks_before(const struct rec_reader *r, uint64_t ts);
+/* Its body: 0, or -1 if malformed. */
+int rec_reader_tasks_body(const struct rec_reader *r, uint32_t i, const uint8_t **body, size_t *len);
 
 enum rec_item_kind {
 	REC_ITEM_EVENT = 1,	/* a BPF record: event, len */
@@ -50,7 +62,8 @@ enum rec_item_kind {
 	REC_ITEM_SNAPSHOT,	/* body, body_len */
 	REC_ITEM_LOST,		/* lost */
 	REC_ITEM_END,		/* end */
-	REC_ITEM_ATTACH,	/* body, body_len (reserved) */
+	REC_ITEM_TASKS,		/* body, body_len: user/rec_tasks.h; ts: the read's end */
+	REC_ITEM_BLOCKED,	/* body, body_len: user/rec_blocked.h; ts: threshold crossed */
 };
 
 struct rec_item {
@@ -103,6 +116,9 @@ struct rec_player {
 	uint64_t events;		/* records applied */
 	uint64_t sweep_ts;		/* model_sweep cadence */
 	int err;			/* -1 malformed data, -ENOMEM */
+	/* optional: hears the TASKS and BLOCKED records rec_player_run passes */
+	void (*on_item)(void *ctx, const struct rec_item *it);
+	void *item_ctx;
 };
 
 int rec_player_init(struct rec_player *pl, const struct rec_reader *r, struct model *m);

@@ -212,7 +212,7 @@ int rec_writer_lost(struct rec_writer *w, uint64_t ts, uint64_t count, uint64_t 
 	return err ? err : maybe_flush(w);
 }
 
-int rec_writer_attach(struct rec_writer *w, const void *body, size_t len)
+int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len)
 {
 	int err;
 
@@ -223,7 +223,26 @@ int rec_writer_attach(struct rec_writer *w, const void *body, size_t len)
 		if (err)
 			return err;
 	}
-	err = put_ext(w, REC_ATTACH, body, len);
+	err = rec_writer_flush(w);
+	if (!err)
+		err = put_ext(w, REC_TASKS, body, len);
+	if (!err)
+		w->tasks_bytes += len;
+	return err ? err : rec_writer_flush(w);
+}
+
+int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len)
+{
+	int err;
+
+	if (w->err)
+		return w->err;
+	if (!w->in_segment) {
+		err = rec_writer_segment(w, w->last_ts, REC_SEG_START);
+		if (err)
+			return err;
+	}
+	err = put_ext(w, REC_BLOCKED, body, len);
 	return err ? err : maybe_flush(w);
 }
 

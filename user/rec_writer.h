@@ -42,6 +42,7 @@ struct rec_writer {
 	uint64_t event_bytes;		/* their encoded bytes */
 	uint64_t bytes;			/* everything handed to the sink */
 	uint64_t frames, snapshot_bytes;
+	uint64_t tasks_bytes;		/* TASKS bodies */
 	int err;			/* first error, sticky */
 };
 
@@ -57,8 +58,13 @@ int rec_writer_segment(struct rec_writer *w, uint64_t ts, unsigned flags);
 int rec_writer_event(struct rec_writer *w, const void *data, size_t len);
 /* count events lost since the previous LOST record, total since the start. */
 int rec_writer_lost(struct rec_writer *w, uint64_t ts, uint64_t count, uint64_t total);
-/* Reserved hook: the tasks alive at attach (user/snapshot.h), opaque body. */
-int rec_writer_attach(struct rec_writer *w, const void *body, size_t len);
+/*
+ * A TASKS record (body from rec_tasks_encode): the pending frame is flushed
+ * so the record starts a frame of its own, where readers index it.
+ */
+int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len);
+/* A BLOCKED record (body from rec_blocked_encode). */
+int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len);
 /* The END record; flushes. */
 int rec_writer_end(struct rec_writer *w, const struct rec_end *e);
 /* Hand the pending frame to the sink. */

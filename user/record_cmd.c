@@ -14,9 +14,13 @@
 #include "commands.h"
 #include "layout_runtime.h"
 #include "proc.h"
+#include "blocked_capture.h"
+#include "rec_blocked.h"
 #include "rec_flight.h"
+#include "rec_tasks.h"
 #include "rec_writer.h"
 #include "target_session.h"
+#include "task_sampler.h"
 #include "trace_print.h"
 
 static const char record_usage[] =
@@ -38,6 +42,15 @@ static const char record_usage[] =
 	"  --flight-mb N         memory for the window, MiB (default 256): older data goes\n"
 	"  --on-blocked DURATION with --flight: dump when a task step takes longer (e.g.\n"
 	"                        200ms), seen when the step ends; at most once a window\n"
+	"  --blocked DURATION    keep the Python stack of every step that runs longer\n"
+	"                        (e.g. 100ms), taken while it runs, as `blocked` shows\n"
+	"                        it: `replay FILE blocked` prints them\n"
+	"  --tasks-every PERIOD  read every task from memory (names, coroutine stacks,\n"
+	"                        who awaits whom) at attach and then at most this often\n"
+	"                        while tasks change (default 1s; never more than 5%% of\n"
+	"                        the recorder's time): `replay FILE ps|pstree --at T`\n"
+	"                        shows the stacks of the last read before T\n"
+	"  --no-tasks            no memory reads: replays know tasks from events only\n"
 	"  --trace, --trace-json also print the events on stdout, as `trace` does\n"
 	"  --ringbuf-kb N        ring buffer size, a power of two >= 4 (default 16384)\n"
 	"  -q, --quiet           no status line, no final report\n"
@@ -49,6 +62,9 @@ static const char record_usage[] =
 #define FLUSH_EVERY_NS 100000000ull
 #define STATUS_EVERY_NS 500000000ull
 #define SWEEP_KEEP_NS 60000000000ull
+#define TASKS_EVERY_NS 1000000000ull
+#define TASKS_DUTY 20			/* a read every >= 20x its duration: <= 5% */
+#define BLOCKED_SEEN 64			/* steps whose stack was taken, remembered */
 
 static volatile sig_atomic_t dump_requested;
 
@@ -87,6 +103,19 @@ struct recorder {
 	uint64_t blocked_ns;
 	bool blocked_pending;
 	uint64_t blocked_task, blocked_dur, last_blocked_dump;
+	/* memory reads of all tasks (TASKS records) */
+	struct task_sampler sampler;
+	bool tasks_on;
+	uint64_t tasks_every, next_tasks, tasks_events;	/* writer's events at the last start */
+	uint32_t tasks_written, tasks_failed;
+	bool tasks_attach;		/* the next read is the attach one */
+	/* --blocked: stacks of long steps (BLOCKED records) */
+	uint64_t stack_ns;
+	struct thread_stack_reader stacks;
+	bool stacks_ready;
+	struct { uint64_t task, begin_ts; } stack_seen[BLOCKED_SEEN];
+	unsigned nstack_seen;
+	uint64_t stacks_taken;
 	/* first task: the layout is checked against it */
 	bool first_task_checked;
 	int fatal;
@@ -249,14 +278,107 @@ static void write_lost(struct recorder *r, uint64_t now)
 	r->last_lost = c.lost_events;
 }
 
+/* ---- memory reads of all tasks ------------------------------------------------------ */
+
+static void start_tasks_read(struct recorder *r, uint64_t now)
+{
+	int err = task_sampler_start(&r->sampler);
+
+	if (err && err != -EBUSY) {
+		r->tasks_failed++;
+		r->next_tasks = now + r->tasks_every;
+		return;
+	}
+	r->tasks_events = r->w.events;
+}
+
+/* A finished read goes to the file; the next is due after the period and the duty limit. */
+static void collect_tasks_read(struct recorder *r, bool wait)
+{
+	struct task_sampler *ts = &r->sampler;
+	struct rec_buf b = {};
+	uint64_t took;
+	int err;
+
+	if (!task_sampler_collect(ts, wait))
+		return;
+	took = ts->t1 - ts->t0;
+	r->next_tasks = ts->t1 + (r->tasks_every > took * TASKS_DUTY ? r->tasks_every : took * TASKS_DUTY);
+	if (ts->err) {
+		if (!r->tasks_failed++ && r->s->verbose)
+			fprintf(stderr, "aps-bpf: reading tasks from memory: %s\n",
+				ts->errmsg[0] ? ts->errmsg : strerror(-ts->err));
+		snapshot_free(&ts->snap);
+		return;
+	}
+	err = rec_tasks_encode(&ts->snap, ts->t0, ts->t1, r->tasks_attach ? REC_TASKS_ATTACH : 0, &b);
+	if (!err)
+		err = rec_writer_tasks(&r->w, b.p, b.len);
+	if (err)
+		write_failed(r, err);
+	else
+		r->tasks_written++;
+	r->tasks_attach = false;
+	rec_buf_free(&b);
+	snapshot_free(&ts->snap);
+}
+
+/* Each tick: collect a finished read; start one when due and tasks have changed. */
+static void tasks_tick(struct recorder *r, uint64_t now)
+{
+	if (!r->tasks_on)
+		return;
+	collect_tasks_read(r, false);
+	if (!r->sampler.running && now >= r->next_tasks && r->w.events != r->tasks_events)
+		start_tasks_read(r, now);
+}
+
+/* ---- --blocked: stacks of long steps ------------------------------------------------- */
+
+static bool stack_taken(struct recorder *r, uint64_t task, uint64_t begin_ts)
+{
+	for (unsigned i = 0; i < BLOCKED_SEEN && i < r->nstack_seen; i++)
+		if (r->stack_seen[i].task == task && r->stack_seen[i].begin_ts == begin_ts)
+			return true;
+	return false;
+}
+
+/* A step is running on tid: if it just got too old, keep its stack in the file. */
+static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
+{
+	static struct blocked_capture cap;
+	struct recorder *r = ctx;
+	uint64_t now = now_ns();
+	struct rec_buf b = {};
+	unsigned slot;
+	int err;
+
+	if (now < begin_ts || now - begin_ts < r->stack_ns || stack_taken(r, task, begin_ts))
+		return;
+	slot = r->nstack_seen++ % BLOCKED_SEEN;
+	r->stack_seen[slot].task = task;
+	r->stack_seen[slot].begin_ts = begin_ts;
+	blocked_capture_take(&r->stacks, r->s->pid, tid, task, begin_ts, now, &cap);
+	err = rec_blocked_encode(&cap, &b);
+	if (!err)
+		err = rec_writer_blocked(&r->w, b.p, b.len);
+	if (err)
+		write_failed(r, err);
+	else
+		r->stacks_taken++;
+	rec_buf_free(&b);
+}
+
 static void on_tick(struct session *s, void *ctx)
 {
 	struct recorder *r = ctx;
 	uint64_t now = now_ns();
 	int err;
 
-	(void)s;
 	write_lost(r, now);
+	tasks_tick(r, now);
+	if (r->stacks_ready)
+		tracer_open_steps(s->tracer, on_open_step, r);
 	if (!r->flight) {
 		if (now >= r->last_flush + FLUSH_EVERY_NS) {
 			err = rec_writer_flush(&r->w);
@@ -345,18 +467,6 @@ static void fill_header(struct recorder *r, uint64_t start)
 	read_cmdline(r->s->pid, h->cmdline, sizeof(h->cmdline));
 }
 
-/*
- * Hook: the tasks alive when we attached, read from the target's memory
- * (user/snapshot.h), go here as an ATTACH record once their encoding is
- * settled, and into the model so the first snapshot names them. Until
- * then they appear as `seen` when they first step, as in `trace`.
- */
-static int write_attach_snapshot(struct recorder *r)
-{
-	(void)r;
-	return 0;
-}
-
 /* ---- options ---------------------------------------------------------------------- */
 
 /* "60s", "200ms", "1.5", "2m", "500us": ns. */
@@ -424,6 +534,9 @@ int cmd_record(int argc, char **argv)
 		{ "flight", required_argument, NULL, 'F' },
 		{ "flight-mb", required_argument, NULL, 'M' },
 		{ "on-blocked", required_argument, NULL, 'B' },
+		{ "blocked", required_argument, NULL, 'S' },
+		{ "tasks-every", required_argument, NULL, 'T' },
+		{ "no-tasks", no_argument, NULL, 'N' },
 		{ "trace", no_argument, NULL, 't' },
 		{ "trace-json", no_argument, NULL, 'j' },
 		{ "ringbuf-kb", required_argument, NULL, 'r' },
@@ -439,7 +552,7 @@ int cmd_record(int argc, char **argv)
 	enum session_end why;
 	uint64_t duration_ns = 0, window_ns = 0, start;
 	unsigned long flight_mb = 256, kb;
-	bool spawn, json = false;
+	bool spawn, json = false, no_tasks = false;
 	int opt, err, rc = 1, fd = -1;
 
 	memset(&r, 0, sizeof(r));
@@ -465,6 +578,17 @@ int cmd_record(int argc, char **argv)
 			if (parse_duration(optarg, &r.blocked_ns))
 				return usage_error("--on-blocked wants a duration (e.g. 200ms), got '%s'", optarg);
 			break;
+		case 'S':
+			if (parse_duration(optarg, &r.stack_ns) || r.stack_ns < 1000000)
+				return usage_error("--blocked wants a duration of at least 1ms (e.g. 100ms), got '%s'",
+						   optarg);
+			break;
+		case 'T':
+			if (parse_duration(optarg, &r.tasks_every) || r.tasks_every < 10000000)
+				return usage_error("--tasks-every wants a period of at least 10ms (e.g. 1s), got '%s'",
+						   optarg);
+			break;
+		case 'N': no_tasks = true; break;
 		case 't': r.printing = true; break;
 		case 'j': r.printing = json = true; break;
 		case 'r':
@@ -489,8 +613,17 @@ int cmd_record(int argc, char **argv)
 	if (!spawn && (optind != argc - 1 || parse_pid(argv[optind], &s.pid)))
 		return usage_error("%s", optind >= argc ? "a PID or -- CMD is required"
 							 : "PID must be a positive number");
+	if (no_tasks && r.tasks_every)
+		return usage_error("%s", "--no-tasks and --tasks-every do not go together");
 	r.flight = window_ns != 0;
 	r.s = &s;
+	r.tasks_on = !no_tasks;
+	if (!r.tasks_every)
+		r.tasks_every = TASKS_EVERY_NS;
+	if (!r.stack_ns && r.blocked_ns)
+		r.stack_ns = r.blocked_ns;	/* a dump for a long step shows its stack */
+	if (r.stack_ns)	/* look often enough to catch a step soon after it crosses */
+		s.poll_ms = r.stack_ns / 4000000 < 20 ? (int)(r.stack_ns / 4000000) ?: 1 : 20;
 	s.quiet = r.quiet;
 
 	/* fail early on an unwritable FILE; a flight recorder writes it later */
@@ -556,8 +689,13 @@ int cmd_record(int argc, char **argv)
 		goto fail;
 	session_release_child(&s);
 	err = session_resolve(&s, spawn);
+	if (!err && r.stack_ns) {
+		err = thread_stack_reader_init(&r.stacks, &s.ip, &s.layout, s.err, sizeof(s.err));
+		r.stacks_ready = !err;
+	}
 	if (err)
 		goto fail;
+	task_sampler_init(&r.sampler, &s.ip, &s.layout);
 	err = session_attach(&s);
 	if (err)
 		goto fail;
@@ -579,8 +717,12 @@ int cmd_record(int argc, char **argv)
 	}
 	/* the first segment starts now, even if no event ever comes */
 	err = rec_writer_segment(&r.w, start, REC_SEG_START);
-	if (!err)
-		err = write_attach_snapshot(&r);
+	if (!err && r.tasks_on) {
+		/* the tasks alive now, read while the events already flow */
+		r.tasks_attach = true;
+		r.tasks_events = UINT64_MAX;
+		start_tasks_read(&r, start);
+	}
 	if (!err)
 		err = rec_writer_flush(&r.w);
 	if (err) {
@@ -598,6 +740,8 @@ int cmd_record(int argc, char **argv)
 	if (why == SESSION_ERROR)
 		goto fail;
 
+	if (r.tasks_on)
+		collect_tasks_read(&r, true);
 	start = now_ns();	/* now: the end */
 	write_lost(&r, start);
 	if (r.flight) {
@@ -629,9 +773,13 @@ int cmd_record(int argc, char **argv)
 	}
 	if (!r.quiet && !r.flight)
 		fprintf(stderr, "aps-bpf: recorded %" PRIu64 " events to %s: %" PRIu64
-			" bytes, %.1f bytes/event, %" PRIu64 " lost\n", r.w.events, r.path,
-			r.file.bytes + r.hdr_len, r.w.events ? (double)r.w.bytes / (double)r.w.events : 0.0,
-			r.last_lost);
+			" bytes, %.1f bytes/event, %" PRIu64 " lost; %u task reads from memory%s\n",
+			r.w.events, r.path, r.file.bytes + r.hdr_len,
+			r.w.events ? (double)(r.w.bytes - r.w.tasks_bytes) / (double)r.w.events : 0.0,
+			r.last_lost, r.tasks_written, r.tasks_failed ? " (some failed: -v tells why)" : "");
+	if (!r.quiet && r.stack_ns)
+		fprintf(stderr, "aps-bpf: %" PRIu64 " stack%s of steps over %.0f ms kept\n", r.stacks_taken,
+			r.stacks_taken == 1 ? "" : "s", (double)r.stack_ns / 1e6);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; recording ended\n", s.pid);
 	rc = 0;
@@ -641,6 +789,12 @@ fail:
 	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 cleanup:
 cleanup_nop:
+	if (r.sampler.running) {
+		task_sampler_collect(&r.sampler, true);
+		snapshot_free(&r.sampler.snap);
+	}
+	if (r.stacks_ready)
+		thread_stack_reader_free(&r.stacks);
 	session_close(&s);
 	if (r.printer_ready)
 		trace_printer_free(&r.p);

@@ -8,23 +8,39 @@
 #include <string.h>
 #include <unistd.h>
 #include "commands.h"
+#include "duration.h"
 #include "rec_reader.h"
+#include "replay_views.h"
 #include "trace_print.h"
 
 static const char replay_usage[] =
 	"usage: aps-bpf replay FILE [trace] [--json] [--from T] [--to T] [-o OUT]\n"
+	"       aps-bpf replay FILE ps [--at T] [--format table|csv|json]\n"
+	"       aps-bpf replay FILE pstree [--at T] [--format text|json] [--collapse N]\n"
+	"                                  [--fail-on-cycle]\n"
+	"       aps-bpf replay FILE top [--from T] [--to T] [--json] [--sort KEY] [--by task|coro]\n"
+	"       aps-bpf replay FILE blocked [--threshold DURATION] [--from T] [--to T] [--json]\n"
 	"       aps-bpf replay FILE info [--json]\n"
 	"\n"
 	"Replay a recording made by `aps-bpf record` through the same task model\n"
-	"as a live trace.\n"
-	"  trace   print the events as `aps-bpf trace` printed them live (default);\n"
-	"          --json: JSON lines (docs/trace-json.md)\n"
-	"  info    what the file holds: target, times, segments, events, bytes/event\n"
+	"and views as live.\n"
+	"  trace    print the events as `aps-bpf trace` printed them live (default);\n"
+	"           --json: JSON lines (docs/trace-json.md)\n"
+	"  ps, pstree  the tasks at T (default: the end) as live ps/pstree show them,\n"
+	"           with state, age and waiting from the events: the last memory\n"
+	"           read before T (record --tasks-every) gives the coroutine stacks and\n"
+	"           edges; tasks that stepped after it show their coroutine and the\n"
+	"           task they await (stderr says how many)\n"
+	"  top      the `top -b` report over the window\n"
+	"  blocked  steps of --threshold (default 100ms) or longer, with the stacks\n"
+	"           `record --blocked` took\n"
+	"  info     what the file holds: target, times, segments, events, bytes/event\n"
 	"\n"
 	"  --from T, --to T   only the events from/to T: seconds from the recording's\n"
 	"                     start (1.5, 250ms) or a wall-clock time HH:MM:SS[.fff].\n"
 	"                     Tasks created before --from are known (from the snapshot\n"
 	"                     that starts each segment of the file).\n"
+	"  --at T             the instant for ps/pstree (as --from)\n"
 	"  -o OUT             write to OUT instead of stdout\n";
 
 struct replay {
@@ -167,6 +183,7 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 	struct rec_cursor c;
 	struct rec_item *it = malloc(sizeof(*it));
 	uint64_t kinds[6] = {}, events = 0, lost = 0, first = 0, last = 0, snap_bytes = 0;
+	uint64_t reads = 0, read_bytes = 0, stacks = 0;
 	struct rec_end end = {};
 	bool ended = false;
 	char wall[64];
@@ -193,6 +210,8 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 		case REC_ITEM_LOST: lost += it->lost.count; break;
 		case REC_ITEM_END: end = it->end; ended = true; break;
 		case REC_ITEM_SNAPSHOT: snap_bytes += it->body_len; break;
+		case REC_ITEM_TASKS: reads++; read_bytes += it->body_len; break;
+		case REC_ITEM_BLOCKED: stacks++; break;
 		default: break;
 		}
 	}
@@ -220,8 +239,10 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			",\"step_end\":%" PRIu64 ",\"task_destroy\":%" PRIu64 ",\"type_name\":%" PRIu64,
 			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5]);
 		fprintf(out, ",\"bytes_per_event\":%.3f,\"snapshot_bytes\":%" PRIu64 ",\"lost\":%" PRIu64,
-			events ? (double)(r->valid_end - r->data_start) / (double)events : 0.0, snap_bytes,
-			lost);
+			events ? (double)(r->valid_end - r->data_start - read_bytes) / (double)events : 0.0,
+			snap_bytes, lost);
+		fprintf(out, ",\"memory_reads\":%" PRIu64 ",\"memory_read_bytes\":%" PRIu64
+			",\"blocked_stacks\":%" PRIu64, reads, read_bytes, stacks);
 		if (ended) {
 			json_kv_str(out, "end_reason", end.reason, true);
 			fprintf(out, ",\"end_ns\":%" PRIu64 ",\"read_errors\":%" PRIu64, end.ts,
@@ -248,8 +269,12 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			", step_end %" PRIu64 ", task_destroy %" PRIu64 ", type_name %" PRIu64 ")\n",
 			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5]);
 		if (events)
-			fprintf(out, "bytes/event: %.2f (all data: frames, snapshots included)\n",
-				(double)(r->valid_end - r->data_start) / (double)events);
+			fprintf(out, "bytes/event: %.2f (all data but the memory reads: frames, snapshots)\n",
+				(double)(r->valid_end - r->data_start - read_bytes) / (double)events);
+		fprintf(out, "task reads:  %" PRIu64 " from memory (%" PRIu64 " bytes), for ps/pstree --at\n",
+			reads, read_bytes);
+		if (stacks)
+			fprintf(out, "stacks:      %" PRIu64 " of blocking steps (record --blocked)\n", stacks);
 		fprintf(out, "lost:        %" PRIu64 " events\n", lost);
 		if (ended)
 			fprintf(out, "ended:       %s\n", end.reason);
@@ -263,6 +288,41 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 	return rc < 0 ? 1 : 0;
 }
 
+static int usage(const char *fmt, const char *arg)
+{
+	fputs("aps-bpf: replay: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", replay_usage);
+	return 2;
+}
+
+static bool known_view(const char *v)
+{
+	static const char *const views[] = { "trace", "ps", "pstree", "top", "blocked", "info" };
+
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++)
+		if (!strcmp(v, views[i]))
+			return true;
+	return false;
+}
+
+static int parse_format(const char *arg, const char *view, enum view_format *f)
+{
+	bool tree = !strcmp(view, "pstree");
+
+	if (strcmp(view, "ps") && !tree)
+		return -EINVAL;
+	if (!strcmp(arg, "json"))
+		*f = VIEW_JSON;
+	else if (!tree && !strcmp(arg, "csv"))
+		*f = VIEW_CSV;
+	else if (!strcmp(arg, tree ? "text" : "table"))
+		*f = VIEW_TABLE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -270,17 +330,30 @@ int cmd_replay(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "collapse", required_argument, NULL, 'c' },
+		{ "fail-on-cycle", no_argument, NULL, 'C' },
+		{ "threshold", required_argument, NULL, 'T' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "by", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	static char outbuf[1 << 20];
 	const char *path = NULL, *view = "trace", *from_s = NULL, *to_s = NULL, *out_path = NULL;
+	const char *at_s = NULL, *format_s = NULL;
+	struct view_opts vo = { .format = VIEW_TABLE };
+	struct top_view tv;
 	struct rec_reader r;
-	uint64_t from, to;
-	bool json = false;
+	uint64_t from, to, at, threshold = 100000000;
+	bool json = false, fail_on_cycle = false;
+	char *end;
+	long v;
 	FILE *out = stdout;
 	int opt, rc, npos = 0;
 
+	top_view_init(&tv);
 	optind = 1;
 	/* FILE and VIEW may come before or after the options (GNU getopt permutes) */
 	while ((opt = getopt_long(argc, argv, "jo:h", opts, NULL)) != -1) {
@@ -289,6 +362,28 @@ int cmd_replay(int argc, char **argv)
 		case 'f': from_s = optarg; break;
 		case 't': to_s = optarg; break;
 		case 'o': out_path = optarg; break;
+		case 'a': at_s = optarg; break;
+		case 'F': format_s = optarg; break;
+		case 'c':
+			v = strtol(optarg, &end, 10);
+			if (end == optarg || *end || v < 2 || v > 100000000)
+				return usage("--collapse wants a number >= 2, got '%s'", optarg);
+			vo.collapse = (unsigned)v;
+			break;
+		case 'C': fail_on_cycle = true; break;
+		case 'T':
+			if (duration_parse(optarg, &threshold) || !threshold)
+				return usage("--threshold wants a duration (e.g. 100ms), got '%s'", optarg);
+			break;
+		case 's':
+			if (top_sort_name(optarg, &tv.sort))
+				return usage("--sort wants busy, max, steps, age or waiting, got '%s'", optarg);
+			break;
+		case 'b':
+			if (strcmp(optarg, "task") && strcmp(optarg, "coro"))
+				return usage("--by wants task or coro, got '%s'", optarg);
+			tv.by_coro = !strcmp(optarg, "coro");
+			break;
 		case 'h': fputs(replay_usage, stdout); return 0;
 		default: fputs(replay_usage, stderr); return 2;
 		}
@@ -303,16 +398,25 @@ int cmd_replay(int argc, char **argv)
 			replay_usage);
 		return 2;
 	}
-	if (strcmp(view, "trace") && strcmp(view, "info")) {
-		fprintf(stderr, "aps-bpf: replay: unknown view '%s' (trace, info)\n%s", view, replay_usage);
-		return 2;
-	}
+	if (!known_view(view))
+		return usage("unknown view '%s' (trace, ps, pstree, top, blocked, info)", view);
+	if (format_s && parse_format(format_s, view, &vo.format))
+		return usage("--format: '%s' is not one of this view's formats", format_s);
+	if (at_s && strcmp(view, "ps") && strcmp(view, "pstree"))
+		return usage("--at goes with ps and pstree (%s)", view);
 	if (open_reader(&r, path))
 		return 1;
 	if (parse_window(&r, from_s, to_s, &from, &to)) {
 		rec_reader_close(&r);
 		return 2;
 	}
+	if (at_s && rec_parse_time(&r, at_s, &at)) {
+		fprintf(stderr, "aps-bpf: replay: --at wants seconds or HH:MM:SS[.fff], got '%s'\n", at_s);
+		rec_reader_close(&r);
+		return 2;
+	}
+	if (!at_s)
+		at = replay_end_ts(&r);
 	if (out_path) {
 		out = fopen(out_path, "we");
 		if (!out) {
@@ -323,10 +427,18 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (!isatty(fileno(out)))
 		setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
-	if (!strcmp(view, "info"))
+	if (!strcmp(view, "info")) {
 		rc = view_info(&r, path, out, json);
-	else
+	} else if (!strcmp(view, "ps") || !strcmp(view, "pstree")) {
+		rc = replay_view_tasks(&r, out, !strcmp(view, "pstree"), at, &vo, fail_on_cycle);
+	} else if (!strcmp(view, "top")) {
+		tv.json = json;
+		rc = replay_view_top(&r, out, &tv, from, to);
+	} else if (!strcmp(view, "blocked")) {
+		rc = replay_view_blocked(&r, out, json, threshold, from, to);
+	} else {
 		rc = view_trace(&r, out, json, from, to, from_s || to_s);
+	}
 	if (fflush(out) || (out != stdout && fclose(out))) {
 		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
 		rc = 1;

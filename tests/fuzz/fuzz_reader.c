@@ -13,7 +13,9 @@
 #include "model.h"
 #include "rec_codec.h"
 #include "rec_model.h"
+#include "rec_blocked.h"
 #include "rec_reader.h"
+#include "rec_tasks.h"
 
 static struct rec_codec enc;
 
@@ -85,6 +87,17 @@ static void fix_crcs(uint8_t *d, size_t size)
 
 static void read_all(const uint8_t *data, size_t size);
 
+/* TASKS and BLOCKED bodies: malformed or not, never a crash or a leak. */
+static void decode_bodies(const uint8_t *p, size_t n)
+{
+	static struct blocked_capture b;
+	struct rec_tasks t;
+
+	rec_tasks_decode(p, n, &t);
+	rec_tasks_free(&t);
+	rec_blocked_decode(p, n, &b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *copy;
@@ -119,10 +132,11 @@ static void read_all(const uint8_t *data, size_t size)
 		init = true;
 	}
 	if (size < REC_MAGIC_LEN || memcmp(data, REC_MAGIC, REC_MAGIC_LEN)) {
-		/* not a file: the bytes as a SNAPSHOT body */
+		/* not a file: the bytes as a SNAPSHOT, TASKS and BLOCKED body */
 		if (!model_init(&model, 16))
 			rec_model_restore(&model, data, size, &ts);
 		model_free(&model);
+		decode_bodies(data, size);
 		return;
 	}
 	if (rec_reader_open_mem(&r, data, size, err, sizeof(err)))
@@ -131,9 +145,12 @@ static void read_all(const uint8_t *data, size_t size)
 	if (it && !rec_cursor_init(&c, &r)) {
 		int n = 0;
 
-		while (rec_cursor_next(&c, it) > 0 && n++ < 100000)
+		while (rec_cursor_next(&c, it) > 0 && n++ < 100000) {
 			if (it->kind == REC_ITEM_EVENT)
 				check_stable(it);
+			else if (it->kind == REC_ITEM_TASKS || it->kind == REC_ITEM_BLOCKED)
+				decode_bodies(it->body, it->body_len);
+		}
 		rec_cursor_free(&c);
 	}
 	free(it);

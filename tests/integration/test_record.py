@@ -27,6 +27,22 @@ Tests (names; -k selects by substring):
                          recorded steps (count, task, duration to the ns),
                          paired flows, markers for creation, cancellation and
                          exceptions
+  replay-at@BED          park_phases.py parks three task trees in turn;
+                         `record --tasks-every 200ms` runs throughout, and
+                         at each phase a live `pstree` and `ps --format json`
+                         are taken: `replay F pstree --at T` and `replay F ps
+                         --at T` for those instants equal them (the timing
+                         annotations aside), and hold the program's own
+                         tasks and edges
+  replay-events@BED      the same with one memory read (at attach): at the
+                         later phases the tasks and direct task awaits come
+                         from events: names, renames, ended and new tasks,
+                         and who awaits whom where a task awaits a task
+  replay-blocked@BED     `record --blocked 100ms` of timing_blocking.py:
+                         `replay F blocked` reports the 3 blocking steps with
+                         the stack and source line `blocked` shows live
+  replay-top@BED         `replay F top --json` over a recording equals the
+                         steps and busy time the replayed trace holds
   badinput:...           usage errors, a file that is not a recording
 
 Output: one `PASS name` / `FAIL name: reason` line per test, then
@@ -36,6 +52,7 @@ scenarios, processes, checks) come from run.py and checks.py.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -53,6 +70,11 @@ RECORD_EXIT_TIMEOUT = 20
 FLIGHT_WINDOW = 1.0
 WORKLOAD = os.path.join(REPO, "bench", "sleep0_workload.py")
 FLIGHT_WORKLOAD = os.path.join(HERE, "flight_workload.py")
+PHASES = os.path.join(REPO, "tests", "scenarios", "park_phases.py")
+BLOCKING = os.path.join(REPO, "tests", "scenarios", "timing_blocking.py")
+PARK_COMMON = os.path.join(REPO, "tests", "scenarios", "park_common.py")
+ANNOTATION = re.compile(r" \[[^\]]*\]$")
+PS_TIMING = ("state", "age_ns", "waiting_ns", "busy_ns", "steps", "max_step_ns")
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -170,12 +192,13 @@ def check_gt(events, gt, what):
 class Workload:
     """A READY/go program outside the scenario harness (bench, flight)."""
 
-    def __init__(self, bed, script):
+    def __init__(self, bed, script, helpers=()):
         path = script
         if bed.chrooted:
             inside = f"{run.ROOT_SCENARIO_DIR}/{os.path.basename(script)}"
             os.makedirs(bed.host_path(run.ROOT_SCENARIO_DIR), exist_ok=True)
-            shutil.copy(script, bed.host_path(inside))
+            for f in (script,) + tuple(helpers):
+                shutil.copy(f, bed.host_path(f"{run.ROOT_SCENARIO_DIR}/{os.path.basename(f)}"))
             path = inside
         self.p = subprocess.Popen(bed.argv + [path], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, cwd=REPO)
@@ -500,6 +523,214 @@ def t_perfetto(ctx, bed):
             raise Fail(f"no {mark!r} marker (basic cancels a task and has one raise)")
 
 
+def read_phase(w, n, timeout=30):
+    """The program's PHASE n line: its pending tasks and edges."""
+    import select
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([w.p.stdout], [], [], 0.2)
+        if not r:
+            continue
+        line = w.p.stdout.readline().decode(errors="replace").split(" ", 2)
+        if len(line) == 3 and line[0] == "PHASE" and line[1] == str(n):
+            return json.loads(line[2])
+        if not line or not line[0]:
+            break
+    raise Fail(f"park_phases did not reach phase {n} within {timeout}s")
+
+
+def untimed_ps(text, what):
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        raise Fail(f"{what} is not JSON: {e}")
+    rows = [{k: v for k, v in t.items() if k not in PS_TIMING} for t in obj["tasks"]]
+    return sorted(rows, key=lambda t: t["task_id"])
+
+
+def tree_lines(text):
+    return [ANNOTATION.sub("", line) for line in text.splitlines()]
+
+
+def check_truth(rows, truth, what):
+    """The program's own pending tasks and edges are in the ps rows."""
+    names = {r["task_name"] for r in rows}
+    missing = set(truth["tasks"]) - names
+    if missing:
+        raise Fail(f"{what}: tasks {sorted(missing)} missing (has {sorted(names)})")
+    by_name = {r["task_name"]: r for r in rows}
+    for child, awaiters in truth["edges"].items():
+        got = sorted(a["name"] for a in by_name[child]["awaiters"] if a["is_task"])
+        if got != awaiters:
+            raise Fail(f"{what}: {child} awaited by {got}, the program says {awaiters}")
+
+
+def record_phases(ctx, bed, tag, extra):
+    """Record park_phases; at each phase a live pstree and ps. [(T, truth, tree, ps)], path."""
+    run.need_aps()
+    bed.probe()
+    rec_path = os.path.join(ctx.workdir, f"{tag}-{bed.label}.rec")
+    w = Workload(bed, PHASES, helpers=(PARK_COMMON,))
+    rec = None
+    instants = []
+    try:
+        truth = read_phase(w, 1)
+        rec = recorder(w.pid, rec_path, extra)
+        wait_attached(rec, "aps-bpf record")
+        for n in (1, 2, 3):
+            if n > 1:
+                w.say("next")
+                truth = read_phase(w, n)
+            time.sleep(0.8)     # a memory read after the tree settled (--tasks-every 200ms)
+            t0 = time.monotonic_ns()
+            tree, _ = aps("pstree", str(w.pid))
+            ps, _ = aps("ps", "--format", "json", str(w.pid))
+            t1 = time.monotonic_ns()
+            instants.append(((t0 + t1) // 2, truth, tree, ps))
+            time.sleep(0.3)
+        rec.p.send_signal(signal.SIGINT)
+        wait_exit(rec, "aps-bpf record")
+    finally:
+        w.kill()
+        if rec:
+            rec.stop()
+    ctx.keep(rec_path)
+    return instants, rec_path
+
+
+def replay_at(rec_path, start_ns, t, view, *extra):
+    at = f"{(t - start_ns) / 1e9:.3f}"
+    return aps("replay", rec_path, view, "--at", at, *extra)
+
+
+def t_replay_at(ctx, bed):
+    """replay ps/pstree --at three instants equal the live views then."""
+    instants, rec_path = record_phases(ctx, bed, "replay-at", ["--tasks-every", "200ms"])
+    start = info(rec_path)["start_ns"]
+    for n, (t, truth, live_tree, live_ps) in enumerate(instants, 1):
+        rtree, rerr = replay_at(rec_path, start, t, "pstree")
+        if tree_lines(rtree) != tree_lines(live_tree):
+            raise Fail(f"phase {n}: replay pstree --at differs from the live pstree",
+                       f"live:\n{live_tree}\nreplay:\n{rtree}\n{rerr}")
+        rps, _ = replay_at(rec_path, start, t, "ps", "--format", "json")
+        live_rows, rows = untimed_ps(live_ps, "live ps"), untimed_ps(rps, "replay ps")
+        if rows != live_rows:
+            raise Fail(f"phase {n}: replay ps --at differs from the live ps",
+                       f"live:\n{live_rows}\nreplay:\n{rows}\n")
+        check_truth(rows, truth, f"phase {n}")
+        if "stepped since" in rerr:
+            raise Fail(f"phase {n}: tasks shown from events though the tree was read after "
+                       f"it settled: {rerr.strip()}")
+    ctx.note(f"replay-at@{bed.label}: 3 instants, {info(rec_path)['bytes']} bytes")
+
+
+def t_replay_events(ctx, bed):
+    """One memory read at attach; later phases from events."""
+    instants, rec_path = record_phases(ctx, bed, "replay-events", ["--tasks-every", "1h"])
+    start = info(rec_path)["start_ns"]
+    for n, (t, truth, live_tree, live_ps) in enumerate(instants, 1):
+        rps, rerr = replay_at(rec_path, start, t, "ps", "--format", "json")
+        rows, live_rows = untimed_ps(rps, "replay ps"), untimed_ps(live_ps, "live ps")
+        names = sorted(r["task_name"] for r in rows)
+        live_names = sorted(r["task_name"] for r in live_rows)
+        if names != live_names:
+            raise Fail(f"phase {n}: replay has tasks {names}, live {live_names}")
+        if n == 1:
+            if rows != live_rows:
+                raise Fail("phase 1 (the attach read): replay ps differs from live")
+            continue
+        if "stepped since" not in rerr:
+            raise Fail(f"phase {n}: stderr does not say tasks come from events: {rerr.strip()}")
+        by_name = {r["task_name"]: r for r in rows}
+        direct = {"gamma": ["beta"], "epsilon": ["delta"]} if n == 2 else {"gamma-renamed": ["beta"]}
+        for child, awaiters in direct.items():
+            got = sorted(a["name"] for a in by_name[child]["awaiters"])
+            if got != awaiters:
+                raise Fail(f"phase {n}: {child} awaited by {got}, the program says {awaiters}")
+        tid = {r["task_name"]: r["tid"] for r in live_rows}
+        wrong = [r["task_name"] for r in rows if r["tid"] != tid[r["task_name"]]]
+        if wrong:
+            raise Fail(f"phase {n}: wrong tids for {wrong}")
+    ctx.note(f"replay-events@{bed.label}: ok")
+
+
+def t_replay_blocked(ctx, bed):
+    """record --blocked keeps the stacks; replay blocked shows them."""
+    run.need_aps()
+    bed.probe()
+    rec_path = os.path.join(ctx.workdir, f"blocked-{bed.label}.rec")
+    s = Workload(bed, BLOCKING)
+    rec = None
+    try:
+        rec = recorder(s.pid, rec_path, ["--blocked", "100ms"])
+        wait_attached(rec, "aps-bpf record")
+        s.say("go")
+        s.finish()
+        wait_exit(rec, "aps-bpf record")
+    finally:
+        s.kill()
+        if rec:
+            rec.stop()
+    ctx.keep(rec_path)
+    out, err = aps("replay", rec_path, "blocked", "--threshold", "200ms", "--json")
+    reports = json_lines(out, "replay blocked")
+    if len(reports) != 3:
+        raise Fail(f"{len(reports)} blocking steps replayed, the program blocks 3 times", out)
+    for r in reports:
+        if not 0.24e9 <= r["duration_ns"] <= 0.36e9 * 1.5:
+            raise Fail(f"a blocking step of {r['duration_ns'] / 1e6:.1f} ms, expected ~300 ms")
+        funcs = [f["func"] for f in r["stack"] or []]
+        if funcs[:2] != ["slow_sync_call", "bad_handler"]:
+            raise Fail(f"stack {funcs}, expected slow_sync_call <- bad_handler", out)
+        if "time.sleep" not in r["stack"][0]["source"]:
+            raise Fail(f"source line {r['stack'][0]['source']!r} is not the time.sleep call")
+    if r["name"] == "ticker":
+        raise Fail("the ticker was reported")
+    ctx.note(f"replay-blocked@{bed.label}: 3 steps with stacks")
+
+
+def t_replay_top(ctx, bed):
+    """replay top --json: steps and busy time per task as the trace holds them."""
+    run.need_aps()
+    bed.probe()
+    rec_path = os.path.join(ctx.workdir, f"top-{bed.label}.rec")
+    s = Workload(bed, BLOCKING)
+    rec = None
+    try:
+        rec = recorder(s.pid, rec_path)
+        wait_attached(rec, "aps-bpf record")
+        s.say("go")
+        s.finish()
+        wait_exit(rec, "aps-bpf record")
+    finally:
+        s.kill()
+        if rec:
+            rec.stop()
+    ctx.keep(rec_path)
+    events = replay_json(rec_path)
+    coro_of, steps, busy = {}, {}, {}
+    for e in events:     # in order: an address is reused by later tasks
+        if e.get("event") in ("created", "seen"):
+            coro_of[e["task"]] = e["coro"]
+        elif e.get("event") == "step_end":
+            c = coro_of.get(e["task"], "?")
+            steps[c] = steps.get(c, 0) + 1
+            busy[c] = busy.get(c, 0) + e["duration_ns"]
+    out, _ = aps("replay", rec_path, "top", "--json")
+    try:
+        top = json.loads(out)
+    except ValueError as e:
+        raise Fail(f"replay top --json is not JSON: {e}", out)
+    rows = {c["coro"]: c for c in top["coros"]}
+    got = {c: (r["steps"], r["busy_ns"]) for c, r in rows.items()}
+    want = {c: (steps[c], busy[c]) for c in steps}
+    if got != want:
+        raise Fail(f"replay top per coroutine {got}; the replayed trace {want}", out)
+    if want.get("bad_handler", (0,))[0] != 4:
+        raise Fail(f"bad_handler steps {want.get('bad_handler')}: timing_blocking steps it 4 times")
+    ctx.note(f"replay-top@{bed.label}: {len(rows)} coroutines")
+
+
 def t_badinput(ctx):
     run.need_aps()
     run.expect_failure([APS, "record", "1"], r"-o FILE", code=2)
@@ -508,6 +739,10 @@ def t_badinput(ctx):
                        r"--flight", code=2)
     run.expect_failure([APS, "replay"], r"FILE", code=2)
     run.expect_failure([APS, "replay", "/nonexistent.rec"], r"cannot open", code=1)
+    run.expect_failure([APS, "replay", "/nonexistent.rec", "nosuchview"], r"unknown view", code=2)
+    run.expect_failure([APS, "replay", "/nonexistent.rec", "top", "--at", "1"], r"--at goes", code=2)
+    run.expect_failure([APS, "record", "-o", "/tmp/x.rec", "--no-tasks", "--tasks-every", "1s",
+                        "1"], r"do not go together", code=2)
     run.expect_failure([APS, "replay", os.path.join(REPO, "README.md")],
                        r"not an aps-bpf recording", code=1)
     run.expect_failure([APS, "export", os.path.join(REPO, "README.md"), "-o", "/tmp/x.json"],
@@ -535,7 +770,13 @@ def all_tests(beds):
             (f"record-kill@{main_bed.label}", t_record_kill, (main_bed,)),
             (f"flight@{main_bed.label}", t_flight, (main_bed,)),
             (f"perfetto@{main_bed.label}", t_perfetto, (main_bed,)),
+            (f"replay-top@{main_bed.label}", t_replay_top, (main_bed,)),
         ]
+    for bed in beds:
+        tests.append((f"replay-at@{bed.label}", t_replay_at, (bed,)))
+        tests.append((f"replay-blocked@{bed.label}", t_replay_blocked, (bed,)))
+    if main_bed:
+        tests.append((f"replay-events@{main_bed.label}", t_replay_events, (main_bed,)))
     b314 = next((b for b in beds if b.version == (3, 14)), None)
     if b314:
         tests.append((f"flight@{b314.label}", t_flight, (b314,)))
