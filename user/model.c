@@ -13,6 +13,41 @@ static uint32_t hash_addr(uint64_t a)
 	return (uint32_t)a;
 }
 
+static const char empty_str[] = "";
+
+int model_set_str(const char **field, const char *s)
+{
+	char *copy = NULL;
+
+	if (s && *s) {
+		copy = strdup(s);
+		if (!copy)
+			s = NULL;
+	}
+	if (*field && *field != empty_str)
+		free((char *)*field);
+	*field = copy ? copy : empty_str;
+	return s && *s && !copy ? -ENOMEM : 0;
+}
+
+/* A slot's own memory: its strings and histogram. */
+static void task_release(struct task *t)
+{
+	model_set_str(&t->name, NULL);
+	model_set_str(&t->coro_name, NULL);
+	model_set_str(&t->exception, NULL);
+	free(t->hist);
+	t->hist = NULL;
+}
+
+static void task_reset(struct task *t, uint64_t addr)
+{
+	memset(t, 0, sizeof(*t));
+	t->used = true;
+	t->addr = addr;
+	t->name = t->coro_name = t->exception = empty_str;
+}
+
 int model_init(struct model *m, uint32_t cap_hint)
 {
 	uint32_t cap = 1024;
@@ -29,9 +64,9 @@ int model_init(struct model *m, uint32_t cap_hint)
 
 void model_free(struct model *m)
 {
-	/* histograms exist only with keep_hists: skip touching every slot */
-	for (uint32_t i = 0; m->keep_hists && m->slots && i < m->cap; i++)
-		free(m->slots[i].hist);
+	for (uint32_t i = 0; m->slots && i < m->cap; i++)
+		if (m->slots[i].used)
+			task_release(&m->slots[i]);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
@@ -65,11 +100,15 @@ static int rebuild(struct model *m, uint32_t cap_hint, bool (*keep)(const struct
 		if (!t->used)
 			continue;
 		if (!keep(t, arg)) {
-			free(t->hist);
+			task_release(t);
 			continue;
 		}
 		n = model_get(&bigger, t->addr);
-		*n = *t;
+		if (!n) {
+			model_free(&bigger);
+			return -ENOMEM;
+		}
+		*n = *t;	/* the strings move with it */
 		bigger.destroyed += t->destroyed;
 	}
 	bigger.tasks_seen = m->tasks_seen;
@@ -108,6 +147,17 @@ int model_sweep(struct model *m, uint64_t ts, uint64_t keep_ns)
 	return rebuild(m, m->live - m->destroyed, keep_recent, cutoff);
 }
 
+/*
+ * Linear probing: fill a small table to 3/4, a big one to 7/8 (a slot is
+ * ~160 bytes: 100k tasks fit 2^17 slots, 21 MB, rather than 2^18).
+ */
+static bool model_full(const struct model *m)
+{
+	uint64_t used = (uint64_t)m->live + 1;
+
+	return m->cap < (1u << 16) ? used * 4 > (uint64_t)m->cap * 3 : used * 8 > (uint64_t)m->cap * 7;
+}
+
 struct task *model_get(struct model *m, uint64_t addr)
 {
 	struct task *t = model_find(m, addr);
@@ -115,24 +165,20 @@ struct task *model_get(struct model *m, uint64_t addr)
 
 	if (t) {
 		if (t->destroyed) {
-			free(t->hist);
-			memset(t, 0, sizeof(*t));
-			t->used = true;
-			t->addr = addr;
+			task_release(t);
+			task_reset(t, addr);
 			m->destroyed--;
 		}
 		return t;
 	}
-	if ((m->live + 1) * 4 > m->cap * 3 && grow(m))
+	if (model_full(m) && grow(m))
 		return NULL;
 	mask = m->cap - 1;
 	for (uint32_t i = hash_addr(addr) & mask;; i = (i + 1) & mask) {
 		t = &m->slots[i];
 		if (t->used)
 			continue;
-		memset(t, 0, sizeof(*t));
-		t->used = true;
-		t->addr = addr;
+		task_reset(t, addr);
 		m->live++;
 		return t;
 	}
@@ -220,8 +266,8 @@ static void apply_task_new(struct model *m, const struct aps_ev_task_new *e,
 		pystr_to_utf8(&e->name, "Task-", name, sizeof(name));
 		if (!strcmp(name, t->name))
 			return;	/* 3.12+: the int name became the same "Task-N" str */
-		memcpy(old, t->name, sizeof(old));
-		memcpy(t->name, name, sizeof(t->name));
+		snprintf(old, sizeof(old), "%s", t->name);
+		model_set_str(&t->name, name);
 		ev.kind = MEV_RENAMED;
 		ev.task = t;
 		ev.old_name = old;
@@ -240,8 +286,10 @@ static void apply_task_new(struct model *m, const struct aps_ev_task_new *e,
 	t->coro = e->coro;
 	t->tid = e->create_ts_ns ? e->create_tid : e->hdr.tid;
 	t->state = TASK_SCHEDULED;
-	pystr_to_utf8(&e->name, "Task-", t->name, sizeof(t->name));
-	pystr_to_utf8(&e->coro_qualname, NULL, t->coro_name, sizeof(t->coro_name));
+	pystr_to_utf8(&e->name, "Task-", name, sizeof(name));
+	model_set_str(&t->name, name);
+	pystr_to_utf8(&e->coro_qualname, NULL, name, sizeof(name));
+	model_set_str(&t->coro_name, name);
 	ev.kind = e->create_ts_ns ? MEV_CREATED : MEV_SEEN;
 	ev.ts = e->create_ts_ns ? e->create_ts_ns : e->hdr.ts_ns;
 	ev.tid = t->tid;
@@ -327,8 +375,8 @@ static void end_step(struct model *m, const struct aps_ev_step_end *e, model_eve
 		default:
 			t->state = TASK_DONE;
 			t->done_ts = e->hdr.ts_ns;
-			snprintf(t->exception, sizeof(t->exception), "%s",
-				 ev.exception ? ev.exception : e->result == APS_RES_RAISED ? "?" : "");
+			model_set_str(&t->exception, ev.exception ? ev.exception
+							: e->result == APS_RES_RAISED ? "?" : "");
 		}
 	}
 	ev.kind = MEV_STEP_END;

@@ -43,9 +43,10 @@ struct task {
 	uint8_t state;			/* enum task_state */
 	uint8_t result;			/* enum aps_step_result of the last step end */
 	bool destroyed, used;
-	char name[APS_NAME_MAX];
-	char coro_name[APS_NAME_MAX];
-	char exception[MODEL_TYPE_NAME];	/* type name, when it raised */
+	/* strings owned by the task (model_set_str), never NULL: "" if unknown */
+	const char *name;
+	const char *coro_name;
+	const char *exception;		/* type name, when it raised */
 	struct hist *hist;		/* step durations (model.keep_hists), else NULL */
 };
 
@@ -107,6 +108,9 @@ void model_close_open_steps(struct model *m, uint64_t ts, model_event_fn fn, voi
 /* Drop tasks destroyed before ts - keep_ns (bounded memory on long runs).
  * Task pointers are invalid afterwards. */
 int model_sweep(struct model *m, uint64_t ts, uint64_t keep_ns);
+/* Set a task's string field to a copy of s (NULL or "": empty). -ENOMEM leaves it empty. */
+int model_set_str(const char **field, const char *s);
+
 /* The name BPF sent for a type pointer, or NULL. */
 const char *model_type_name(const struct model *m, uint64_t type);
 

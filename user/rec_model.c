@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "escape.h"
 #include "rec_model.h"
 #include "varint.h"
 
@@ -302,8 +303,8 @@ static void get_str(struct rd *r, const uint8_t **strs, uint32_t *lens, uint32_t
 	len = len < outlen - 1 ? len : outlen - 1;
 	memcpy(out, src, len);
 	out[len] = '\0';
-	/* names are shown as they are: no NUL inside */
-	if (strlen(out) != len)
+	/* names were escaped when recorded: no NUL or control character inside */
+	if (strlen(out) != len || !escape_is_clean(out, len))
 		r->bad = true;
 }
 
@@ -312,6 +313,7 @@ int rec_model_restore(struct model *m, const uint8_t *body, size_t len, uint64_t
 	struct rd r = { body, body + len, false };
 	const uint8_t **strs = NULL;
 	uint32_t *lens = NULL, nstr = 0, cap = 0;
+	char buf[APS_NAME_MAX];
 	uint64_t ts, ntypes, n, addr = 0;
 	int err = -1;
 
@@ -402,12 +404,18 @@ int rec_model_restore(struct model *m, const uint8_t *body, size_t len, uint64_t
 #undef ADDR
 #undef TS
 #undef NUM
-		if (HAS(F_NAME))
-			get_str(&t, strs, lens, &nstr, cap, k->name, sizeof(k->name));
-		if (HAS(F_CORO_NAME))
-			get_str(&t, strs, lens, &nstr, cap, k->coro_name, sizeof(k->coro_name));
-		if (HAS(F_EXCEPTION))
-			get_str(&t, strs, lens, &nstr, cap, k->exception, sizeof(k->exception));
+		if (HAS(F_NAME)) {
+			get_str(&t, strs, lens, &nstr, cap, buf, APS_NAME_MAX);
+			model_set_str(&k->name, buf);
+		}
+		if (HAS(F_CORO_NAME)) {
+			get_str(&t, strs, lens, &nstr, cap, buf, APS_NAME_MAX);
+			model_set_str(&k->coro_name, buf);
+		}
+		if (HAS(F_EXCEPTION)) {
+			get_str(&t, strs, lens, &nstr, cap, buf, MODEL_TYPE_NAME);
+			model_set_str(&k->exception, buf);
+		}
 #undef HAS
 		/* later fields, from newer writers, are skipped */
 		if (t.bad)

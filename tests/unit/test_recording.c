@@ -634,9 +634,13 @@ TEST(snapshot_of_many_uniquely_named_tasks)
 	for (uint32_t i = 0; i < 70000; i++) {
 		struct task *t = model_get(&a, 0x7f0000000000ull + i * 0x100);
 
+		char name[32];
+
 		REQUIRE(t != NULL);
-		snprintf(t->name, sizeof(t->name), "Task-%u", i);
-		snprintf(t->coro_name, sizeof(t->coro_name), "coro%u", i % 7);
+		snprintf(name, sizeof(name), "Task-%u", i);
+		model_set_str(&t->name, name);
+		snprintf(name, sizeof(name), "coro%u", i % 7);
+		model_set_str(&t->coro_name, name);
 		t->state = TASK_AWAITING;
 		t->awaiting = 0x7f1000000000ull + i;
 		t->tid = 77;
