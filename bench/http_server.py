@@ -1,12 +1,14 @@
 """An HTTP/1.1 keep-alive server on asyncio streams (asyncio.start_server),
-for bench/run.py's server part: every request costs WORK_US microseconds
-of CPU (a calibrated loop), then gets a small body with Content-Length.
+for bench/run.py's server part: every request costs a fixed amount of CPU
+(ITERATIONS of a loop), then gets a small body with Content-Length.
 
-    python3 http_server.py [WORK_US]
+    python3 http_server.py ITERATIONS
+    python3 http_server.py --calibrate WORK_US
 
-Listens on 127.0.0.1, a free port; prints `READY <pid> <port> <iterations>`
-once listening (iterations: of the loop, per request), then serves until
-killed.
+Listens on 127.0.0.1, a free port; prints `READY <pid> <port>` once
+listening, then serves until killed. --calibrate prints the ITERATIONS
+that take WORK_US microseconds here (calibrated once, so that every run
+compared does the same work per request).
 """
 import asyncio
 import os
@@ -26,9 +28,9 @@ def spin(n):
 
 
 def calibrate(work_us):
-    """Iterations of spin() that take work_us (the fastest of a few tries)."""
+    """Iterations of spin() that take work_us (the fastest of 20 tries)."""
     n = 100000
-    best = min(_timed(spin, n) for _ in range(5))
+    best = min(_timed(spin, n) for _ in range(20))
     return max(1, round(n * work_us * 1e-6 / best))
 
 
@@ -53,15 +55,16 @@ async def handle(reader, writer, iterations):
         writer.close()
 
 
-async def main(work_us):
-    iterations = calibrate(work_us)
+async def main(iterations):
     server = await asyncio.start_server(lambda r, w: handle(r, w, iterations), "127.0.0.1", 0,
                                         backlog=1024)
-    port = server.sockets[0].getsockname()[1]
-    print("READY", os.getpid(), port, iterations, flush=True)
+    print("READY", os.getpid(), server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 50.0))
+    if sys.argv[1] == "--calibrate":
+        print(calibrate(float(sys.argv[2])))
+    else:
+        asyncio.run(main(int(sys.argv[1])))

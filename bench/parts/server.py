@@ -5,7 +5,8 @@ latency untraced, under `aps-bpf record PID -o FILE`, and under record with
 the blocking detector. `record` has no blocked-step detector of its own
 (its --on-blocked is a flight-recorder dump trigger), so the third mode runs
 `aps-bpf record` and `aps-bpf blocked --threshold T` side by side on the
-same PID. Rounds interleaved; a fresh server each run.
+same PID. Rounds interleaved; a fresh server each run, the work per request
+calibrated once per interpreter.
 """
 import os
 import re
@@ -45,8 +46,17 @@ def run_wrk(port, seconds):
     return parse_wrk(r.stdout)
 
 
-def run_once(ctx, interp, mode, seconds):
-    server, ready = start_target(interp.cmd(SERVER, WORK_US))
+def calibrate(interp):
+    """Iterations of the server's loop that take WORK_US on interp."""
+    r = subprocess.run(interp.cmd(SERVER, "--calibrate", WORK_US), capture_output=True,
+                       text=True, timeout=120)
+    if r.returncode:
+        raise BenchError(f"http_server.py --calibrate: {r.stderr.strip()[-300:]}")
+    return int(r.stdout)
+
+
+def run_once(ctx, interp, mode, seconds, iterations):
+    server, ready = start_target(interp.cmd(SERVER, iterations))
     pid, port = ready[1], ready[2]
     rec = ctx.scratch(f"server-{interp.label}.rec")
     tools = []
@@ -103,8 +113,11 @@ def run(ctx):
         if interp is None:
             figures.append(Figure(f"server: {label}", note="interpreter not in the test bed"))
             continue
-        samples = interleave(MODES, ctx.reps, lambda m: run_once(ctx, interp, m, seconds), ctx.log)
+        iterations = calibrate(interp)
+        samples = interleave(MODES, ctx.reps, lambda m: run_once(ctx, interp, m, seconds, iterations),
+                             ctx.log)
         figures += figures_for(label, samples)
         raw[label] = {"samples": samples, "wrk_seconds": seconds, "connections": CONNECTIONS,
-                      "work_us": WORK_US, "blocked_threshold": BLOCKED_THRESHOLD}
+                      "work_us": WORK_US, "loop_iterations": iterations,
+                      "blocked_threshold": BLOCKED_THRESHOLD}
     return figures, raw
