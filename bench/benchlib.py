@@ -210,12 +210,13 @@ class Proc:
             pass
 
     def cpu_seconds(self):
-        """User + system CPU: from the rusage once exited, else /proc."""
+        """(user, system) CPU seconds: from the rusage once exited, else /proc."""
         if self.rusage is not None:
-            return self.rusage.ru_utime + self.rusage.ru_stime
+            return self.rusage.ru_utime, self.rusage.ru_stime
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def vm_hwm_kb(self):
         with open(f"/proc/{self.pid}/status") as f:
