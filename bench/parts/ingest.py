@@ -55,13 +55,14 @@ def ring_name(ringbuf_kb):
 
 
 def zero_loss_rate(runs):
-    """The highest achieved rate with no loss there nor at any lower target."""
-    best = None
+    """The run of highest achieved rate among those without loss up to the
+    first target rate that lost events."""
+    clean = []
     for r in sorted(runs, key=lambda r: r["target_rate"]):
         if r["lost"]:
             break
-        best = r
-    return best
+        clean.append(r)
+    return max(clean, key=lambda r: r["achieved_rate"], default=None)
 
 
 def ladder(ctx, interp, rates, seconds, ringbuf_kb):
