@@ -32,7 +32,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 
-.PHONY: all clean install test unit integration testbed demo packages fuzz
+.PHONY: all clean install test unit integration testbed demo packages fuzz bench
 all: aps-bpf
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
@@ -102,6 +102,37 @@ $(OUTPUT)/fuzz/fuzz_reader: $(FUZZ_SRCS) $(wildcard user/rec_*.h user/model.h us
 
 fuzz: $(OUTPUT)/fuzz/fuzz_reader
 	$(Q)tests/fuzz/run.sh $< $(FUZZ_RUNS) tests/fuzz/corpus $(OUTPUT)/fuzz/artifacts
+
+# ---- benchmarks (root; not part of `make test`) -------------------------
+# `make bench` builds aps-bpf and the uprobe floor program, then runs
+# bench/run.py: probe floor, per-step and server overhead, ps/pstree speed,
+# ingest and loss, memory. Prints a table, writes bench/results.json and
+# bench/results.md. Options through BENCH_ARGS, e.g. BENCH_ARGS=--quick or
+# BENCH_ARGS='--only floor,step'.
+BENCH_OUT := $(OUTPUT)/bench
+
+$(BENCH_OUT):
+	$(Q)mkdir -p $@
+
+$(BENCH_OUT)/floor.bpf.o: bench/floor.bpf.c | $(BENCH_OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+		-Ivmlinux $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+# (its skeleton: the $(OUTPUT)/%.skel.h rule above)
+
+# frame pointers, no endbr64: floor_target starts with push %rbp
+$(BENCH_OUT)/floor: bench/floor.c $(BENCH_OUT)/floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -fno-omit-frame-pointer -fcf-protection=none \
+		$(WARN) -I$(BENCH_OUT) $< -lbpf -lelf -lz -o $@
+
+bench: aps-bpf $(BENCH_OUT)/floor
+	$(Q)command -v wrk >/dev/null || apt-get install -y -q wrk </dev/null || \
+		{ apt-get update -q && apt-get install -y -q wrk; } </dev/null
+	$(Q)python3 bench/run.py --floor-bin $(BENCH_OUT)/floor $(BENCH_ARGS)
 
 # Debian packages the build needs (clang, bpftool, libbpf-dev, ...).
 packages:

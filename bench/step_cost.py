@@ -1,83 +1,53 @@
 #!/usr/bin/env python3
-"""Per-step cost of tracing, measured side by side.
+"""Per-step cost of each aps-bpf command, measured side by side.
 
-For each interpreter: runs the sleep(0) workload untraced and under
-`aps-bpf trace --json` (output to a file), interleaved, REPS times each,
-and reports the median ns per step of each and the difference. With
-kernel.bpf_stats_enabled, also reads each BPF program's run count to give
-the probe hits per step.
+For each interpreter of the test bed: runs the sleep(0) workload untraced
+and under `aps-bpf trace --json` (or --tool top / blocked), interleaved,
+REPS times each, and reports the median ns per step of each and the
+difference. With trace, kernel.bpf_stats_enabled gives each BPF program's
+run count, hence the probe hits per step. Results go to
+bench/step_cost_TOOL.json. (`make bench` measures `record`: bench/run.py.)
+
+    sudo python3 bench/step_cost.py [--reps 5] [--bed pyenv-3.12]... [--tool trace]
 """
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APS = os.path.join(ROOT, "aps-bpf")
-WORKLOAD = os.path.join(ROOT, "bench", "sleep0_workload.py")
-SID = os.environ.get("APS_SID_ROOT", "/var/cache/aps-bpf/sid-root")
-
-BED = {
-    "pyenv-3.10": ["/root/.pyenv/versions/3.10.13/bin/python3.10"],
-    "pyenv-3.11": ["/root/.pyenv/versions/3.11.7/bin/python3.11"],
-    "pyenv-3.12": ["/root/.pyenv/versions/3.12.1/bin/python3.12"],
-    "pyenv-3.13": ["/root/.pyenv/versions/3.13.0/bin/python3.13"],
-    "debian-3.11": ["/usr/bin/python3.11"],
-    "sid-3.14": ["chroot", SID, "python3.14"],
-}
-
-
-def workload_path(label):
-    if label.startswith("sid"):
-        dst = os.path.join(SID, "tmp", "aps-bench")
-        os.makedirs(dst, exist_ok=True)
-        subprocess.run(["cp", WORKLOAD, dst], check=True)
-        return "/tmp/aps-bench/sleep0_workload.py"
-    return WORKLOAD
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BENCH, BpfStats, interleave, load_bed, median, run_sleep0, \
+    trace_summary  # noqa: E402
 
 TOOLS = {
-    "trace": ["trace", "--json"],
+    "trace": ["trace", "--json", "-o"],     # + output file
     "top": ["top", "-b", "--json", "--delay", "1"],
     "blocked": ["blocked", "--threshold", "100ms"],
 }
+COUNTED = ("step_begin", "task_init", "task_dealloc", "swap_task", "loop_poll")
 
 
-def run_once(argv, traced, tool="trace"):
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().split()
-    assert line and line[0] == "READY", line
-    pid = int(line[1])
-    tracer, out, counts = None, None, None
-    if traced:
-        out = tempfile.NamedTemporaryFile(prefix="aps-bench-", suffix=".jsonl")
-        tracer = subprocess.Popen([APS] + TOOLS[tool] + [str(pid)], stdout=out,
-                                  stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            l = tracer.stderr.readline()
-            if l.startswith("aps-bpf: attached") or not l:
-                break
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    res = proc.stdout.readline().split()
-    proc.wait()
-    if traced:
-        tracer.wait(timeout=60)
-        if tracer.returncode:
-            raise SystemExit(f"aps-bpf failed: {tracer.stderr.read()}")
-        out.seek(0)
-        if tool == "trace":
-            summary = json.loads(out.read().splitlines()[-1])
-            counts = {k: v["runs"] for k, v in summary.get("probe_runs", {}).items()}
-            if summary["lost_events"]:
-                print(f"  (lost {summary['lost_events']} events)", flush=True)
-    elapsed, steps = float(res[1]), int(res[2])
-    return elapsed * 1e9 / steps, steps, counts
+def run_once(interp, tool, traced, out):
+    if not traced:
+        return run_sleep0(interp)[0], None
+    args = TOOLS[tool] + [out] if tool == "trace" else TOOLS[tool]
+    ns, steps = run_sleep0(interp, args)
+    if tool != "trace":
+        return ns, None
+    summary = trace_summary(out)
+    if summary["lost_events"]:
+        print(f"  (lost {summary['lost_events']} events)", flush=True)
+    runs = summary.get("probe_runs", {})
+    return ns, {k: v["runs"] / steps for k, v in runs.items() if k in COUNTED}
+
+
+def measure(interp, tool, reps, out):
+    samples = interleave((False, True), reps, lambda traced: run_once(interp, tool, traced, out))
+    mb, mt = median(s[0] for s in samples[False]), median(s[0] for s in samples[True])
+    return {"untraced_ns_per_step": round(mb), "traced_ns_per_step": round(mt),
+            "added_ns_per_step": round(mt - mb), "ratio": round(mt / mb, 3),
+            "probe_runs_per_step": samples[True][-1][1]}
 
 
 def main():
@@ -87,31 +57,19 @@ def main():
     ap.add_argument("--tool", choices=sorted(TOOLS), default="trace",
                     help="what runs on the target while traced (default trace)")
     args = ap.parse_args()
-    subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=False)
+    bed = load_bed()
     results = {}
-    for label in args.bed or BED:
-        argv = BED[label] + [workload_path(label)]
-        base, traced, hits = [], [], []
-        for _ in range(args.reps):
-            b, _, _ = run_once(argv, False)
-            t, steps, counts = run_once(argv, True, args.tool)
-            base.append(b)
-            traced.append(t)
-            if counts:
-                hits.append({k: v / steps for k, v in counts.items()
-                             if k in ("step_begin", "task_init", "task_dealloc", "swap_task", "loop_poll")})
-        mb, mt = statistics.median(base), statistics.median(traced)
-        results[label] = {
-            "untraced_ns_per_step": round(mb), "traced_ns_per_step": round(mt),
-            "added_ns_per_step": round(mt - mb), "ratio": round(mt / mb, 3),
-            "probe_runs_per_step": hits[-1] if hits else None,
-        }
-        r = results[label]
-        print(f"{args.tool:7s} {label:12s} untraced {r['untraced_ns_per_step']:6d} ns/step  traced {r['traced_ns_per_step']:6d}"
-              f"  added {r['added_ns_per_step']:5d} ns  x{r['ratio']:.2f}  runs/step "
-              + (", ".join(f"{k}={v:.3f}" for k, v in sorted(r['probe_runs_per_step'].items()))
-                 if r['probe_runs_per_step'] else "?"), flush=True)
-    with open(os.path.join(ROOT, "bench", f"step_cost_{args.tool}.json"), "w") as f:
+    with BpfStats(), tempfile.TemporaryDirectory(prefix="aps-step-cost-") as tmp:
+        for label in args.bed or bed:
+            r = results[label] = measure(bed[label], args.tool, args.reps,
+                                         os.path.join(tmp, "trace.jsonl"))
+            runs = r["probe_runs_per_step"]
+            print(f"{args.tool:7s} {label:12s} untraced {r['untraced_ns_per_step']:6d} ns/step"
+                  f"  traced {r['traced_ns_per_step']:6d}  added {r['added_ns_per_step']:5d} ns"
+                  f"  x{r['ratio']:.2f}  runs/step "
+                  + (", ".join(f"{k}={v:.3f}" for k, v in sorted(runs.items())) if runs else "?"),
+                  flush=True)
+    with open(os.path.join(BENCH, f"step_cost_{args.tool}.json"), "w") as f:
         json.dump(results, f, indent=1)
 
 
