@@ -9,7 +9,7 @@ Parts (--only takes a comma-separated list; default all, in this order):
   step      ns added per `await asyncio.sleep(0)` step by `record`, and that
             over the floor (pyenv 3.12, sid 3.14)
   server    requests/s and p99 of an asyncio streams HTTP server under wrk:
-            untraced, `record`, `record` + `blocked`
+            untraced, `record`, `record --blocked`
   snapshot  ps/pstree vs `python3.14 -m asyncio ps/pstree` at 1k/10k/100k tasks
   ingest    the highest step rate recorded with no lost event, the loss at
             twice that rate, and what the recorder's side can take

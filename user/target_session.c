@@ -219,6 +219,8 @@ static bool target_gone(struct session *s, enum session_end *why)
 enum session_end session_run(struct session *s, unsigned duration_ms)
 {
 	uint64_t deadline = duration_ms ? now_ms() + duration_ms : 0;
+	int period = s->poll_ms > 0 ? s->poll_ms : 100;
+	uint64_t next_tick = now_ms() + (uint64_t)period, now;
 	enum session_end why;
 	int err;
 
@@ -227,13 +229,20 @@ enum session_end session_run(struct session *s, unsigned duration_ms)
 			why = SESSION_INTERRUPTED;
 			break;
 		}
-		err = tracer_poll(s->tracer, s->poll_ms > 0 ? s->poll_ms : 100);
+		now = now_ms();
+		err = tracer_poll(s->tracer, now < next_tick ? (int)(next_tick - now) : 0);
 		if (err < 0 && err != -EINTR) {
 			if (!s->err[0])	/* a handler may have said why already */
 				snprintf(s->err, sizeof(s->err), "reading events: %s", strerror(-err));
 			why = SESSION_ERROR;
 			break;
 		}
+		/* a ring buffer with data wakes the poll at once: the tick's work
+		 * (reading /proc, flushing) runs once a period, not per batch */
+		now = now_ms();
+		if (now < next_tick)
+			continue;
+		next_tick = now + (uint64_t)period;
 		if (s->on_tick)
 			s->on_tick(s, s->tick_ctx);
 		if (deadline && now_ms() >= deadline) {

@@ -2,10 +2,8 @@
 keep-alive, ~50 µs of CPU per request) on 127.0.0.1, loaded by
 `wrk -t1 -c64 -dD --latency` for a fixed duration; requests/s and p99
 latency untraced, under `aps-bpf record PID -o FILE`, and under record with
-the blocking detector. `record` has no blocked-step detector of its own
-(its --on-blocked is a flight-recorder dump trigger), so the third mode runs
-`aps-bpf record` and `aps-bpf blocked --threshold T` side by side on the
-same PID. Rounds interleaved; a fresh server each run, the work per request
+its blocking detector (`record --blocked T`: stacks of steps over T, taken
+while they run). Rounds interleaved; a fresh server each run, the work per request
 calibrated once per interpreter.
 """
 import os
@@ -61,10 +59,10 @@ def run_once(ctx, interp, mode, seconds, iterations):
     rec = ctx.scratch(f"server-{interp.label}.rec")
     tools = []
     try:
-        if mode != "untraced":
+        if mode == "record":
             tools.append(Tool(["record", "-o", rec, pid]))
-        if mode == "record+blocked":
-            tools.append(Tool(["blocked", "--threshold", BLOCKED_THRESHOLD, pid]))
+        elif mode == "record+blocked":
+            tools.append(Tool(["record", "--blocked", BLOCKED_THRESHOLD, "-o", rec, pid]))
         res = run_wrk(port, seconds)
         for t in tools:
             t.stop()
@@ -99,7 +97,7 @@ def figures_for(label, samples):
                + failed_requests(samples, "record")),
         Figure(f"server: {label} throughput lost, record + blocked", blk_loss, "%", "≤ 3 %",
                judge(blk_loss, 3), f"p99 {med['record+blocked']['p99_ms']:.2f} ms; "
-               f"`record` and `blocked --threshold {BLOCKED_THRESHOLD}` side by side"
+               f"`record --blocked {BLOCKED_THRESHOLD}`"
                + failed_requests(samples, "record+blocked")),
     ]
 
