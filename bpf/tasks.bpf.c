@@ -605,8 +605,8 @@ static __always_inline int coro_running(const struct aps_layout *l, __u64 task)
  * by cancelling what it awaits: cancelled during its own step, the task
  * cancels the future it now awaits (target) from task_step_impl.
  */
-static __always_inline __u64 requester(const struct aps_layout *l, struct thread_state *t,
-				       __u64 target, __u16 *flags)
+static __always_inline __u64 cancel_requester(const struct aps_layout *l, struct thread_state *t,
+					      __u64 target, __u16 *flags)
 {
 	for (int i = APS_MAX_NEST - 1; i >= 0; i--) {
 		__u64 task;
@@ -659,7 +659,7 @@ int task_cancel(struct pt_regs *ctx)
 	if (t) {
 		flush_pending(l, ts, t);
 		if (t->depth <= APS_MAX_NEST)
-			by = requester(l, t, task, &flags);
+			by = cancel_requester(l, t, task, &flags);
 	}
 	/* the event must name a known task: announce it first */
 	announce(l, ts, task, false);
