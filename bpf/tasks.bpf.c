@@ -559,6 +559,125 @@ int swap_task(struct pt_regs *ctx)
 	return 0;
 }
 
+/* The first 10 bytes of a type name, as two words (BPF has no memcmp). */
+struct name10 {
+	__u64 lo;
+	__u16 hi;
+} __attribute__((packed));
+
+#define NAME_COROUTINE_LO 0x6e6974756f726f63ULL	/* "coroutin" */
+#define NAME_COROUTINE_HI 0x0065			/* "e\0" */
+#define NAME_GENERATOR_LO 0x6f746172656e6567ULL	/* "generato" */
+#define NAME_GENERATOR_HI 0x0072			/* "r\0" */
+
+/* 1: the task's coroutine is executing; 0: it is not (suspended, done,
+ * none); -1: cannot tell (not a native coroutine or generator). */
+static __always_inline int coro_running(const struct aps_layout *l, __u64 task)
+{
+	__u64 coro = read_ptr(task + l->task_coro), type, state_at;
+	struct name10 n = {};
+	__s8 state = -1;
+
+	if (!coro || !l->frame_state)
+		return coro ? -1 : 0;
+	type = read_ptr(coro + l->ob_type);
+	if (!type || bpf_probe_read_user(&n, sizeof(n), (void *)read_ptr(type + l->tp_name)))
+		return -1;
+	if (!(n.lo == NAME_COROUTINE_LO && n.hi == NAME_COROUTINE_HI) &&
+	    !(n.lo == NAME_GENERATOR_LO && n.hi == NAME_GENERATOR_HI))
+		return -1;
+	state_at = coro;
+	if (l->gen_frame) {	/* 3.10: the state is in the frame object */
+		state_at = read_ptr(coro + l->gen_frame);
+		if (!state_at)
+			return 0;	/* finished: no frame */
+	}
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(state_at + l->frame_state)))
+		return -1;
+	return state == 0;	/* FRAME_EXECUTING, in 3.10-3.14 */
+}
+
+/*
+ * Which task's step calls cancel() on target: the innermost open step of
+ * the thread whose coroutine runs. An open step whose coroutine does not
+ * run has ended (steps are closed lazily, by the next event: a loop
+ * callback right after it runs with it still open), unless it is ending
+ * by cancelling what it awaits: cancelled during its own step, the task
+ * cancels the future it now awaits (target) from task_step_impl.
+ */
+static __always_inline __u64 cancel_requester(const struct aps_layout *l, struct thread_state *t,
+					      __u64 target, __u16 *flags)
+{
+	for (int i = APS_MAX_NEST - 1; i >= 0; i--) {
+		__u64 task;
+		__u8 must = 0;
+		int run;
+
+		if (i >= (int)t->depth)
+			continue;
+		task = t->steps[i].task;
+		run = coro_running(l, task);
+		if (run > 0)
+			return task;
+		if (run < 0) {
+			*flags |= APS_CANCEL_UNVERIFIED;
+			return task;
+		}
+		bpf_probe_read_user(&must, sizeof(must), (void *)(task + l->task_must_cancel));
+		if ((must & l->must_cancel_mask) && read_ptr(task + l->task_fut_waiter) == target)
+			return task;
+	}
+	return 0;
+}
+
+/*
+ * _asyncio_Task_cancel(self, args, nargs, kwnames): Task.cancel(msg=None),
+ * the method every cancel goes through (Python calls, and C's own
+ * waiter.cancel() calls, which look the method up). Runs only on cancel().
+ */
+SEC("uprobe")
+int task_cancel(struct pt_regs *ctx)
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	struct aps_ev_cancel *e;
+	__u64 task = PT_REGS_PARM1(ctx), args = PT_REGS_PARM2(ctx), kwnames = PT_REGS_PARM4(ctx);
+	__s64 nargs = (__s64)PT_REGS_PARM3(ctx), nkw = 0;
+	__u64 ts, by = 0;
+	__u32 tid, state = 0;
+	__u16 flags = 0;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	if (kwnames)
+		bpf_probe_read_user(&nkw, sizeof(nkw), (void *)(kwnames + 16));	/* ob_size */
+	if (nargs < 0 || nkw < 0 || nargs + nkw > 1)
+		return 0;	/* a TypeError: nothing is cancelled */
+	ts = bpf_ktime_get_ns();
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		flush_pending(l, ts, t);
+		if (t->depth <= APS_MAX_NEST)
+			by = cancel_requester(l, t, task, &flags);
+	}
+	/* the event must name a known task: announce it first */
+	announce(l, ts, task, false);
+	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
+	if (state != APS_FUT_PENDING)
+		flags |= APS_CANCEL_DONE;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, APS_EV_CANCEL, tid, ts, task);
+	e->hdr.flags = flags;
+	e->requester = by;
+	read_pystr(l, nargs + nkw == 1 ? read_ptr(args) : 0, &e->msg);
+	e->msg.pad = 0;
+	submit(e);
+	return 0;
+}
+
 /* The loop is about to wait for I/O: any open step has ended. Attached to
  * sys_enter_epoll_wait, _pwait and _pwait2. */
 SEC("tracepoint")

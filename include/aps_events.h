@@ -31,6 +31,7 @@ enum aps_event_type {
 	APS_EV_STEP_END = 3,
 	APS_EV_TASK_DESTROY = 4,
 	APS_EV_TYPE_NAME = 5,  /* first sight of a type: hdr.task is the PyTypeObject* */
+	APS_EV_CANCEL = 6,     /* Task.cancel() was called on hdr.task */
 };
 
 /* What a step left the task doing, read from the task when the step closes. */
@@ -115,6 +116,25 @@ struct aps_ev_task_destroy {
 	__u32 stepped;       /* 1 if any step of this task was seen */
 };
 
+/* aps_event_hdr.flags of APS_EV_CANCEL */
+#define APS_CANCEL_DONE 1	/* the task had finished: cancel() returned False, no effect */
+#define APS_CANCEL_UNVERIFIED 2	/* requester = the open step's task; its coroutine is
+				 * not a native coroutine or generator: not checked to run */
+
+/*
+ * Task.cancel(msg) on hdr.task. The requester is the task whose step
+ * called it: the innermost open step of the calling thread whose
+ * coroutine is running (steps are closed lazily: a loop callback right
+ * after a step runs with that step still open, its coroutine suspended),
+ * or whose step is ending by cancelling what it awaits (it was cancelled
+ * during its own step). 0: called outside any task step.
+ */
+struct aps_ev_cancel {
+	struct aps_event_hdr hdr;
+	__u64 requester;
+	struct aps_pystr msg;	/* the msg argument, a str (or int); kind 0: None, or another type */
+};
+
 struct aps_ev_type_name {
 	struct aps_event_hdr hdr;
 	char name[APS_TYPE_NAME_MAX];	/* tp_name, NUL-terminated, maybe cut */
@@ -145,6 +165,11 @@ struct aps_layout {
 	__u16 long_size;            /* ob_size (<3.12) or lv_tag (3.12+) */
 	__u16 long_digits;
 	__u16 tp_flags;
+	__u16 task_must_cancel;     /* byte holding TaskObj.task_must_cancel ... */
+	__u8 must_cancel_mask;      /* ... and its bit(s) (3.13+: a bitfield) */
+	__u8 pad;
+	__u16 gen_frame;            /* 3.10: PyGenObject.gi_frame; 0: the state is in the generator */
+	__u16 frame_state;          /* int8 frame state (0 = executing): in the frame (3.10) or the generator */
 	__u32 task_size;            /* sizeof(TaskObj), checked at attach */
 };
 

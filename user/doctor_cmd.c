@@ -210,6 +210,7 @@ static void print_cost(const struct session *s)
 {
 	const struct hook *step = &s->hooks.h[HOOK_STEP], *swap = &s->hooks.h[HOOK_SWAP];
 	const struct hook *init = &s->hooks.h[HOOK_INIT], *dealloc = &s->hooks.h[HOOK_DEALLOC];
+	const struct hook *cancel = &s->hooks.h[HOOK_CANCEL];
 
 	printf("\nprobe cost\n");
 	if (!step->found) {
@@ -226,6 +227,12 @@ static void print_cost(const struct session *s)
 		       "the next event of its thread)\n");
 	printf("  per task:             +1 at creation (%s), +1 at destruction (%s)\n",
 	       cost_word(init), cost_word(dealloc));
+	if (cancel->found)
+		printf("  per Task.cancel():    +1 (%s, %s); nothing per step\n", cancel->func,
+		       cost_word(cancel));
+	else
+		printf("  per Task.cancel():    +0 (no %s hook: cancellations are not attributed)\n",
+		       cancel->func);
 	printf("  per event-loop wait:  the epoll_wait syscall tracepoints (no uprobe)\n");
 	printf("  no uretprobes: step ends are taken from the next event on the thread\n");
 }

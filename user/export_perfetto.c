@@ -10,7 +10,8 @@
  *   - flows: the awaited task's last step -> the step it woke
  *     ("wakeup"), the step that began awaiting a task -> that task's next
  *     step ("await");
- *   - instants: created, cancelled, raised (with the exception type);
+ *   - instants: created, cancelled (by whom: the last Task.cancel()'s
+ *     requester, and how many requests), raised (with the exception type);
  *     lost events, process-wide.
  * Times are microseconds from the recording's start (3 decimals: ns).
  */
@@ -210,8 +211,8 @@ static void put_str(FILE *out, const char *s)
 	fprintf(out, "\"%s\"", buf);
 }
 
-static void instant(struct exporter *x, const struct track *k, uint64_t ts, const char *name,
-		    const char *arg_key, const char *arg_val)
+/* An instant on k's track, left open for args: close it with '}'. */
+static void instant_open(struct exporter *x, const struct track *k, uint64_t ts, const char *name)
 {
 	char t[40];
 
@@ -220,12 +221,41 @@ static void instant(struct exporter *x, const struct track *k, uint64_t ts, cons
 	fprintf(x->out, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%u,\"tid\":%u,\"ts\":%s,\"name\":",
 		x->pid, k->out_tid, t);
 	put_str(x->out, name);
+}
+
+static void instant(struct exporter *x, const struct track *k, uint64_t ts, const char *name,
+		    const char *arg_key, const char *arg_val)
+{
+	instant_open(x, k, ts, name);
 	if (arg_key) {
 		fprintf(x->out, ",\"args\":{\"%s\":", arg_key);
 		put_str(x->out, arg_val ? arg_val : "?");
 		fputc('}', x->out);
 	}
 	fputc('}', x->out);
+}
+
+/* The "cancelled" marker: who requested it last, how many requests. */
+static void cancelled_instant(struct exporter *x, const struct track *k, uint64_t ts,
+			      const struct task *t)
+{
+	const struct task *by = t && t->cancel_by ? model_find(&x->model, t->cancel_by) : NULL;
+	char at[40];
+
+	instant_open(x, k, ts, "cancelled");
+	if (!t || !t->cancel_requests) {
+		fputc('}', x->out);
+		return;
+	}
+	fprintf(x->out, ",\"args\":{\"by\":");
+	if (by)
+		put_str(x->out, by->name);
+	else if (t->cancel_by)
+		fprintf(x->out, "\"0x%" PRIx64 "\"", t->cancel_by);
+	else
+		fprintf(x->out, "\"(no task)\"");
+	fmt_us(at, sizeof(at), x, t->cancel_ts);
+	fprintf(x->out, ",\"requested_at\":%s,\"requests\":%u}}", at, t->cancel_requests);
 }
 
 /* A flow: starts inside the source's step (just before it ended), ends at dst's step. */
@@ -383,7 +413,7 @@ static void on_model_event(void *ctx, const struct model_event *ev)
 		if (!x->emit)
 			break;
 		if (ev->result == APS_RES_CANCELLED)
-			instant(x, k, ev->ts, "cancelled", NULL, NULL);
+			cancelled_instant(x, k, ev->ts, ev->task);
 		else if (ev->result == APS_RES_RAISED)
 			instant(x, k, ev->ts, "raised", "exception", ev->exception ? ev->exception : "?");
 		break;

@@ -22,6 +22,7 @@ static const struct {
 	[HOOK_INIT] = { "_asyncio_Task___init__", true, false },
 	[HOOK_DEALLOC] = { "TaskObj_dealloc", true, false },
 	[HOOK_SWAP] = { "swap_current_task", false, false },
+	[HOOK_CANCEL] = { "_asyncio_Task_cancel", false, false },
 };
 
 static bool is_push(const uint8_t *p, size_t len)
@@ -216,11 +217,12 @@ out:
 
 static const char *const hook_test_names[HOOK_COUNT] = {
 	[HOOK_STEP] = "step", [HOOK_INIT] = "init", [HOOK_DEALLOC] = "dealloc", [HOOK_SWAP] = "swap",
+	[HOOK_CANCEL] = "cancel",
 };
 
 /*
  * Test hook: APS_TEST_BAD_CANDIDATE=HOOK:DELTA (HOOK: step, init,
- * dealloc, swap) moves that hook's symbol-free address by DELTA bytes,
+ * dealloc, swap, cancel) moves that hook's symbol-free address by DELTA bytes,
  * so the tests can prove a wrong guess is refused, never probed.
  */
 static void test_bad_candidate(struct hook_set *hs)

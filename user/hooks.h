@@ -15,6 +15,7 @@ enum hook_id {
 	HOOK_INIT,	/* _asyncio_Task___init__: creation, and the creator */
 	HOOK_DEALLOC,	/* TaskObj_dealloc: destruction */
 	HOOK_SWAP,	/* swap_current_task (3.12+): end of an eager step */
+	HOOK_CANCEL,	/* _asyncio_Task_cancel: Task.cancel() calls (optional) */
 	HOOK_COUNT,
 };
 

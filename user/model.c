@@ -197,6 +197,7 @@ int event_check(const void *data, size_t len)
 	case APS_EV_STEP_END: want = sizeof(struct aps_ev_step_end); break;
 	case APS_EV_TASK_DESTROY: want = sizeof(struct aps_ev_task_destroy); break;
 	case APS_EV_TYPE_NAME: want = sizeof(struct aps_ev_type_name); break;
+	case APS_EV_CANCEL: want = sizeof(struct aps_ev_cancel); break;
 	default: return -1;
 	}
 	if (len < want)
@@ -404,6 +405,32 @@ static void apply_destroy(struct model *m, const struct aps_ev_task_destroy *e,
 	}
 }
 
+static void apply_cancel(struct model *m, const struct aps_ev_cancel *e, model_event_fn fn,
+			 void *ctx)
+{
+	struct model_event ev = { .kind = MEV_CANCEL_REQUESTED, .ts = e->hdr.ts_ns, .tid = e->hdr.tid,
+				  .addr = e->hdr.task, .other_addr = e->requester,
+				  .cancel_flags = e->hdr.flags };
+	struct task *t = model_find(m, e->hdr.task);
+	char msg[APS_NAME_MAX];
+
+	if (t && t->destroyed)
+		t = NULL;
+	ev.task = t;
+	ev.other = e->requester ? model_find(m, e->requester) : NULL;
+	if (e->msg.kind) {
+		pystr_to_utf8(&e->msg, NULL, msg, sizeof(msg));
+		ev.cancel_msg = msg;
+	}
+	/* cancel() of a finished task does nothing (returns False) */
+	if (t && !(e->hdr.flags & APS_CANCEL_DONE)) {
+		t->cancel_by = e->requester;
+		t->cancel_ts = e->hdr.ts_ns;
+		t->cancel_requests++;
+	}
+	emit(fn, ctx, &ev);
+}
+
 int model_apply(struct model *m, const void *data, size_t len, model_event_fn fn, void *ctx)
 {
 	switch (event_check(data, len)) {
@@ -412,6 +439,7 @@ int model_apply(struct model *m, const void *data, size_t len, model_event_fn fn
 	case APS_EV_STEP_END: end_step(m, data, fn, ctx); break;
 	case APS_EV_TASK_DESTROY: apply_destroy(m, data, fn, ctx); break;
 	case APS_EV_TYPE_NAME: apply_type_name(m, data); break;
+	case APS_EV_CANCEL: apply_cancel(m, data, fn, ctx); break;
 	default:
 		m->bad_events++;
 		return -EINVAL;

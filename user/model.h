@@ -40,6 +40,15 @@ struct task {
 	uint64_t awaiting;		/* TASK_AWAITING: what */
 	uint64_t await_since_ts;
 	uint64_t done_ts, destroyed_ts;
+	/*
+	 * The last Task.cancel() while it was pending: the task whose step
+	 * requested it (0: none, a loop callback or another thread) and when.
+	 * The last, not the first: asyncio.timeout() and TaskGroup withdraw
+	 * their own requests (uncancel()), so the last is the one standing
+	 * when the task ends. Every request is a MEV_CANCEL_REQUESTED.
+	 */
+	uint64_t cancel_by, cancel_ts;
+	uint32_t cancel_requests;	/* cancel() calls while it was pending */
 	uint8_t state;			/* enum task_state */
 	uint8_t result;			/* enum aps_step_result of the last step end */
 	bool destroyed, used;
@@ -72,6 +81,7 @@ enum model_ev_kind {
 	MEV_STEP_END,
 	MEV_DONE,
 	MEV_DESTROYED,
+	MEV_CANCEL_REQUESTED,	/* Task.cancel() was called on it (other: the requester) */
 };
 
 /* What one record changed, for printers; pointers valid during the callback. */
@@ -81,7 +91,7 @@ struct model_event {
 	uint32_t tid;			/* kernel tid */
 	uint64_t addr;			/* the task */
 	struct task *task;		/* NULL if never announced */
-	uint64_t other_addr;		/* creator / woken by / awaiting */
+	uint64_t other_addr;		/* creator / woken by / awaiting / cancel requester */
 	struct task *other;		/* that, if it is a known task */
 	const char *other_type;		/* awaiting: the awaited object's type name */
 	const char *exception;		/* raised: the exception's type name */
@@ -89,6 +99,8 @@ struct model_event {
 	uint64_t duration_ns;		/* step_end */
 	uint8_t result, boundary;	/* step_end, done */
 	bool throw_, nested;		/* step, woken */
+	uint16_t cancel_flags;		/* cancel_requested: APS_CANCEL_* */
+	const char *cancel_msg;		/* cancel_requested: the msg (UTF-8, safe), or NULL */
 };
 
 typedef void (*model_event_fn)(void *ctx, const struct model_event *ev);

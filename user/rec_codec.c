@@ -264,6 +264,7 @@ union rec_any {
 	struct aps_ev_step_end se;
 	struct aps_ev_task_destroy td;
 	struct aps_ev_type_name ty;
+	struct aps_ev_cancel ca;
 };
 
 _Static_assert(sizeof(union rec_any) <= REC_EVENT_MAX, "REC_EVENT_MAX too small");
@@ -276,6 +277,7 @@ static size_t event_size(unsigned type)
 	case APS_EV_STEP_END: return sizeof(struct aps_ev_step_end);
 	case APS_EV_TASK_DESTROY: return sizeof(struct aps_ev_task_destroy);
 	case APS_EV_TYPE_NAME: return sizeof(struct aps_ev_type_name);
+	case APS_EV_CANCEL: return sizeof(struct aps_ev_cancel);
 	}
 	return 0;
 }
@@ -329,6 +331,9 @@ int rec_canonical(const void *data, size_t len, void *out)
 		memset(e->ty.name + n, 0, sizeof(e->ty.name) - n);
 		break;
 	}
+	case APS_EV_CANCEL:
+		canon_pystr(&e->ca.msg);
+		break;
 	}
 	return (int)want;
 }
@@ -401,6 +406,11 @@ static int put_type_ref(struct rec_codec *c, struct enc *w, uint64_t type)
 		return -ENOMEM;
 	c->types[c->ntypes++] = type;
 	return 0;
+}
+
+static bool pystr_empty(const struct aps_pystr *s)
+{
+	return !s->nchars && !s->kind && !s->is_int && !s->truncated && !s->value;
 }
 
 /* A pystr literal (docs/recording-format.md, "Strings"). */
@@ -528,7 +538,7 @@ static int put_str_ref(struct rec_codec *c, struct enc *w, const struct aps_pyst
 	uint32_t h;
 	int64_t id;
 
-	if (!s->nchars && !s->kind && !s->is_int && !s->truncated && !s->value) {
+	if (pystr_empty(s)) {
 		putv(w, 0);
 		return 0;
 	}
@@ -613,6 +623,10 @@ int rec_encode_event(struct rec_codec *c, const void *data, size_t len, uint8_t 
 			op |= REC_OP_K1;
 		else if (e.td.stepped)
 			x |= REC_X_STEPPED;
+		break;
+	case APS_EV_CANCEL:
+		if (!pystr_empty(&e.ca.msg))
+			x |= REC_X_MSG;
 		break;
 	}
 	if (x)
@@ -718,6 +732,12 @@ int rec_encode_event(struct rec_codec *c, const void *data, size_t len, uint8_t 
 		w.p += nl;
 		break;
 	}
+	case APS_EV_CANCEL:
+		if (put_task_ref(c, &w, h->task) || put_task_ref(c, &w, e.ca.requester))
+			return -ENOMEM;
+		if ((x & REC_X_MSG) && put_str_ref(c, &w, &e.ca.msg))
+			return -ENOMEM;
+		break;
 	}
 	return (int)(w.p - out);
 }
@@ -911,7 +931,7 @@ int rec_decode_event(struct rec_codec *c, const uint8_t **p, const uint8_t *end,
 	uint64_t x = 0;
 	int64_t id;
 
-	if (r.err || kind < APS_EV_TASK_NEW || kind > APS_EV_TYPE_NAME)
+	if (r.err || kind < APS_EV_TASK_NEW || kind > APS_EV_CANCEL)
 		return -1;
 	memset(e, 0, event_size(kind));
 	h->type = kind;
@@ -1031,6 +1051,15 @@ int rec_decode_event(struct rec_codec *c, const uint8_t **p, const uint8_t *end,
 		r.p += nl;
 		break;
 	}
+	case APS_EV_CANCEL:
+		h->task = get_task_ref(c, &r, true);
+		e->ca.requester = get_task_ref(c, &r, true);
+		if (x & REC_X_MSG) {
+			get_str_ref(c, &r, &e->ca.msg);
+			if (!r.err && pystr_empty(&e->ca.msg))
+				return -1;	/* the writer sends no empty msg */
+		}
+		break;
 	}
 	if (r.err)
 		return r.err;

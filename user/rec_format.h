@@ -46,7 +46,7 @@ enum rec_hdr_tag {
 /* ---- records -------------------------------------------------------------- */
 /*
  * First byte: bits 0-3 the kind, bits 4-7 flags (REC_OP_*).
- * Kinds 1-5 are the BPF records (= enum aps_event_type), compact.
+ * Kinds 1-6 are the BPF records (= enum aps_event_type), compact.
  * Kinds 8-15 are length-prefixed (varint length after the kind byte, flag
  * bits 0): a reader skips those it does not know.
  */
@@ -56,6 +56,7 @@ enum rec_kind {
 	REC_STEP_END = 3,
 	REC_TASK_DESTROY = 4,
 	REC_TYPE_NAME = 5,
+	REC_CANCEL = 6,
 	REC_EXT_FIRST = 8,
 	REC_SEGMENT = 8,	/* resynchronisation point: codec state reset */
 	REC_SNAPSHOT = 9,	/* the model's live tasks (right after SEGMENT) */
@@ -80,6 +81,7 @@ enum rec_kind {
 #define REC_X_RAWRB (1u << 5)	/* STEP_END: result, boundary as two raw bytes */
 #define REC_X_EXC (1u << 6)	/* STEP_END: exc_type follows */
 #define REC_X_STEPPED (1u << 4)	/* TASK_DESTROY: stepped follows (not 0 or 1) */
+#define REC_X_MSG (1u << 4)	/* CANCEL: msg follows (else the empty string) */
 
 /* SEGMENT.flags: why the segment began */
 #define REC_SEG_START 1		/* the recording began */

@@ -12,6 +12,7 @@ enum {
 	F_CREATOR, F_CREATE_TS, F_FIRST_SEEN_TS, F_CORO, F_TID, F_STEPS, F_BUSY_NS,
 	F_MAX_STEP_NS, F_STEP_BEGIN_TS, F_LAST_STEP_END_TS, F_AWAITING, F_AWAIT_SINCE_TS,
 	F_DONE_TS, F_STATE, F_RESULT, F_NAME, F_CORO_NAME, F_EXCEPTION,
+	F_CANCEL_BY, F_CANCEL_TS, F_CANCEL_REQUESTS,
 };
 
 #define SNAP_MAX_STRINGS 65536
@@ -145,7 +146,7 @@ static int put_str(struct rec_buf *b, struct strtab *t, const char *s)
 	return 0;
 }
 
-#define TASK_MAX_BYTES (24 * VARINT_MAX + 3 * (APS_NAME_MAX + VARINT_MAX))
+#define TASK_MAX_BYTES (28 * VARINT_MAX + 3 * (APS_NAME_MAX + VARINT_MAX))
 
 int rec_model_encode(const struct model *m, uint64_t ts, struct rec_buf *b)
 {
@@ -204,6 +205,9 @@ int rec_model_encode(const struct model *m, uint64_t ts, struct rec_buf *b)
 		BIT(F_NAME, t->name[0]);
 		BIT(F_CORO_NAME, t->coro_name[0]);
 		BIT(F_EXCEPTION, t->exception[0]);
+		BIT(F_CANCEL_BY, t->cancel_by);
+		BIT(F_CANCEL_TS, t->cancel_ts);
+		BIT(F_CANCEL_REQUESTS, t->cancel_requests);
 #undef BIT
 		putv(&tb, t->addr - prev);
 		prev = t->addr;
@@ -227,15 +231,18 @@ int rec_model_encode(const struct model *m, uint64_t ts, struct rec_buf *b)
 		TS(F_DONE_TS, t->done_ts);
 		NUM(F_STATE, t->state);
 		NUM(F_RESULT, t->result);
-#undef ADDR
-#undef TS
-#undef NUM
 		if (((bits >> F_NAME) & 1) && put_str(&tb, &st, t->name))
 			goto out;
 		if (((bits >> F_CORO_NAME) & 1) && put_str(&tb, &st, t->coro_name))
 			goto out;
 		if (((bits >> F_EXCEPTION) & 1) && put_str(&tb, &st, t->exception))
 			goto out;
+		ADDR(F_CANCEL_BY, t->cancel_by);
+		TS(F_CANCEL_TS, t->cancel_ts);
+		NUM(F_CANCEL_REQUESTS, t->cancel_requests);
+#undef ADDR
+#undef TS
+#undef NUM
 		if (rec_buf_reserve(b, tb.len + VARINT_MAX))
 			goto out;
 		putv(b, tb.len);
@@ -401,9 +408,6 @@ int rec_model_restore(struct model *m, const uint8_t *body, size_t len, uint64_t
 		k->done_ts = TS(F_DONE_TS);
 		k->state = (uint8_t)NUM(F_STATE);
 		k->result = (uint8_t)NUM(F_RESULT);
-#undef ADDR
-#undef TS
-#undef NUM
 		if (HAS(F_NAME)) {
 			get_str(&t, strs, lens, &nstr, cap, buf, APS_NAME_MAX);
 			model_set_str(&k->name, buf);
@@ -416,6 +420,12 @@ int rec_model_restore(struct model *m, const uint8_t *body, size_t len, uint64_t
 			get_str(&t, strs, lens, &nstr, cap, buf, MODEL_TYPE_NAME);
 			model_set_str(&k->exception, buf);
 		}
+		k->cancel_by = ADDR(F_CANCEL_BY);
+		k->cancel_ts = TS(F_CANCEL_TS);
+		k->cancel_requests = (uint32_t)NUM(F_CANCEL_REQUESTS);
+#undef ADDR
+#undef TS
+#undef NUM
 #undef HAS
 		/* later fields, from newer writers, are skipped */
 		if (t.bad)

@@ -166,7 +166,7 @@ int rec_writer_event(struct rec_writer *w, const void *data, size_t len)
 
 	if (w->err)
 		return w->err;
-	if (len < sizeof(*h) || h->type < APS_EV_TASK_NEW || h->type > APS_EV_TYPE_NAME)
+	if (len < sizeof(*h) || h->type < APS_EV_TASK_NEW || h->type > APS_EV_CANCEL)
 		return -EINVAL;
 	if (!w->in_segment || rec_codec_full(&w->codec) ||
 	    (w->segment_bytes && w->seg_payload >= w->segment_bytes)) {

@@ -182,7 +182,7 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 	const struct rec_header *h = &r->hdr;
 	struct rec_cursor c;
 	struct rec_item *it = malloc(sizeof(*it));
-	uint64_t kinds[6] = {}, events = 0, lost = 0, first = 0, last = 0, snap_bytes = 0;
+	uint64_t kinds[APS_EV_CANCEL + 1] = {}, events = 0, lost = 0, first = 0, last = 0, snap_bytes = 0;
 	uint64_t reads = 0, read_bytes = 0, stacks = 0;
 	struct rec_end end = {};
 	bool ended = false;
@@ -199,7 +199,7 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 		case REC_ITEM_EVENT: {
 			unsigned t = ((const struct aps_event_hdr *)it->event)->type;
 
-			kinds[t < 6 ? t : 0]++;
+			kinds[t <= APS_EV_CANCEL ? t : 0]++;
 			events++;
 			if (it->ts && (!first || it->ts < first))
 				first = it->ts;
@@ -236,8 +236,9 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 		fprintf(out, ",\"bytes\":%zu,\"valid_bytes\":%zu,\"frames\":%" PRIu64 ",\"segments\":%u",
 			r->size, r->valid_end, r->frames, r->nsegs);
 		fprintf(out, ",\"events\":%" PRIu64 ",\"task_new\":%" PRIu64 ",\"step_begin\":%" PRIu64
-			",\"step_end\":%" PRIu64 ",\"task_destroy\":%" PRIu64 ",\"type_name\":%" PRIu64,
-			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5]);
+			",\"step_end\":%" PRIu64 ",\"task_destroy\":%" PRIu64 ",\"type_name\":%" PRIu64
+			",\"cancel\":%" PRIu64,
+			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6]);
 		fprintf(out, ",\"bytes_per_event\":%.3f,\"snapshot_bytes\":%" PRIu64 ",\"lost\":%" PRIu64,
 			events ? (double)(r->valid_end - r->data_start - read_bytes) / (double)events : 0.0,
 			snap_bytes, lost);
@@ -266,8 +267,9 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 		fprintf(out, "size:        %zu bytes, %" PRIu64 " frames, %u segments%s\n", r->size, r->frames,
 			r->nsegs, r->valid_end < r->size ? " (with a bad tail)" : "");
 		fprintf(out, "events:      %" PRIu64 " (task_new %" PRIu64 ", step_begin %" PRIu64
-			", step_end %" PRIu64 ", task_destroy %" PRIu64 ", type_name %" PRIu64 ")\n",
-			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5]);
+			", step_end %" PRIu64 ", task_destroy %" PRIu64 ", type_name %" PRIu64
+			", cancel %" PRIu64 ")\n",
+			events, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6]);
 		if (events)
 			fprintf(out, "bytes/event: %.2f (all data but the memory reads: frames, snapshots)\n",
 				(double)(r->valid_end - r->data_start - read_bytes) / (double)events);

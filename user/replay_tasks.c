@@ -71,6 +71,7 @@ static void on_model_event(void *ctx, const struct model_event *ev)
 	case MEV_DONE:
 	case MEV_SEEN: x->stepped = true; break;
 	case MEV_DESTROYED: x->destroyed_ts = ev->ts; break;
+	case MEV_CANCEL_REQUESTED: break;	/* the task's state changes when it steps */
 	}
 }
 

@@ -20,6 +20,7 @@
 #define PY_TP_CALL	50
 #define PY_TP_DEALLOC	52
 #define PY_TP_INIT	60
+#define PY_TP_METHODS	64
 #define PY_SLOT_MAX	100
 
 /* PyTypeObject of a 64-bit release build (3.10/3.11: no Py_TRACE_REFS) */
@@ -29,6 +30,7 @@
 #define TP_ITEMSIZE	40
 #define TP_DEALLOC	48
 #define TP_CALL		128
+#define TP_METHODS	232
 #define TP_INIT		296
 
 /* PyType_Spec: name, basicsize, itemsize, flags, slots */
@@ -39,6 +41,8 @@
 /* PyMethodDef: ml_name, ml_meth, ml_flags, ml_doc */
 #define ML_METH		8
 #define ML_FLAGS	16
+#define ML_SIZE		32
+#define ML_MAX		256	/* entries of a method table */
 #define METH_O		0x0008
 #define METH_FASTCALL_KW 0x0082
 
@@ -684,6 +688,8 @@ static int decode_static_type(struct sf *sf, uint64_t type, struct type_fns *t)
 		t->fn[PY_TP_CALL] = fn;
 	if (!ptr_at(sf, type + TP_INIT, &fn))
 		t->fn[PY_TP_INIT] = fn;
+	if (!ptr_at(sf, type + TP_METHODS, &fn))
+		t->fn[PY_TP_METHODS] = fn;
 	t->at = type;
 	return 0;
 }
@@ -741,18 +747,36 @@ static int find_type(struct sf *sf, int minor, const char *spec_name, const char
 	return 0;
 }
 
-/* ml_meth of the PyMethodDef named name with flags. */
-static int find_method(struct sf *sf, const char *name, int32_t flags, uint64_t *meth)
+/* Entries of the PyMethodDef table at table, up to its {NULL} sentinel. */
+static uint64_t method_table_len(struct sf *sf, uint64_t table)
+{
+	uint64_t n = 0, name;
+
+	while (n < ML_MAX && !ptr_at(sf, table + ML_SIZE * n, &name))
+		n++;
+	return n;
+}
+
+/*
+ * ml_meth of the PyMethodDef named name with flags: anywhere (table 0),
+ * or in the method table at table (names like "cancel" are in several).
+ */
+static int find_method(struct sf *sf, const char *name, int32_t flags, uint64_t table,
+		       uint64_t *meth)
 {
 	uint64_t strs[MAX_REFS], refs[MAX_REFS];
 	int ns = find_string(sf, name, strs, MAX_REFS);
 	int nr = refs_to(sf, strs, ns, refs, MAX_REFS);
+	uint64_t ntable = table ? method_table_len(sf, table) : 0;
 	bool found = false;
 
 	for (int i = 0; i < nr; i++) {
 		int32_t f;
 		uint64_t m;
 
+		if (table && (refs[i] < table || (refs[i] - table) % ML_SIZE ||
+			      (refs[i] - table) / ML_SIZE >= ntable))
+			continue;
 		if (read_i32(sf, refs[i] + ML_FLAGS, &f) || f != flags ||
 		    ptr_at(sf, refs[i] + ML_METH, &m) || !local_func(sf, m))
 			continue;
@@ -973,7 +997,7 @@ static int find_swap(struct sf *sf, uint64_t step, const struct visit *v1, const
 	     "called before (then PyContext_Enter) and after the eager call of "
 	     "task_step_impl at 0x%llx", (unsigned long long)found_site);
 	/* the _swap_current_task() method calls it too, unless it was inlined there */
-	if (!find_method(sf, "_swap_current_task", METH_FASTCALL_KW, &meth) &&
+	if (!find_method(sf, "_swap_current_task", METH_FASTCALL_KW, 0, &meth) &&
 	    !bfs(sf, meth, 1, &mv) && visited(&mv, found)) {
 		size_t l = strlen(h->how);
 
@@ -1015,7 +1039,7 @@ int symfree_resolve(struct elf_file *obj, int minor, struct symfree_result *res)
 	struct symfree_hook *step = &res->h[HOOK_STEP];
 	struct type_fns task, wrapper;
 	struct visit *v1 = NULL, *v2 = NULL;
-	uint64_t s1 = 0, s2 = 0, wakeup = 0;
+	uint64_t s1 = 0, s2 = 0, wakeup = 0, cancel = 0;
 	int d1 = 0, d2 = 0, err, e1 = -ENOENT, e2 = -ENOENT;
 	char w[200], why1[200] = "", why2[200] = "";
 	struct sf sf;
@@ -1039,6 +1063,14 @@ int symfree_resolve(struct elf_file *obj, int minor, struct symfree_result *res)
 			 task.spec ? "Py_tp_init slot" : "tp_init", w);
 		set_hook(&sf, &res->h[HOOK_DEALLOC], task.fn[PY_TP_DEALLOC], "%s of the %s",
 			 task.spec ? "Py_tp_dealloc slot" : "tp_dealloc", w);
+		/* Task.cancel(): "cancel" in the Task type's own method table
+		 * (Future's has one too) */
+		if (task.fn[PY_TP_METHODS] &&
+		    !find_method(&sf, "cancel", METH_FASTCALL_KW, task.fn[PY_TP_METHODS], &cancel))
+			set_hook(&sf, &res->h[HOOK_CANCEL], cancel,
+				 "PyMethodDef \"cancel\" (METH_FASTCALL|METH_KEYWORDS) of the %s's "
+				 "%s at 0x%llx", w, task.spec ? "Py_tp_methods slot" : "tp_methods",
+				 (unsigned long long)task.fn[PY_TP_METHODS]);
 	}
 
 	/* the step: from TaskStepMethWrapper's tp_call, and from task_wakeup */
@@ -1055,7 +1087,7 @@ int symfree_resolve(struct elf_file *obj, int minor, struct symfree_result *res)
 		else
 			note(why1, sizeof(why1), "TaskStepMethWrapper has no tp_call function");
 	}
-	if (!find_method(&sf, "task_wakeup", METH_O, &wakeup))
+	if (!find_method(&sf, "task_wakeup", METH_O, 0, &wakeup))
 		e2 = step_from(&sf, wakeup, v2, &s2, &d2, why2, sizeof(why2));
 	else
 		note(why2, sizeof(why2), "no PyMethodDef \"task_wakeup\" (METH_O)");
@@ -1089,7 +1121,7 @@ int symfree_resolve(struct elf_file *obj, int minor, struct symfree_result *res)
 
 	err = 0;
 	for (int i = 0; i < HOOK_COUNT; i++) {
-		if (i == HOOK_SWAP || res->h[i].found)
+		if (i == HOOK_SWAP || i == HOOK_CANCEL || res->h[i].found)
 			continue;
 		if (!res->why[0])
 			add_note(res->why, sizeof(res->why),
@@ -1183,9 +1215,9 @@ int symfree_find_all_tasks(struct elf_file *obj, uint64_t *vaddr, char *how, siz
 			err = -ENOMEM;
 			goto out;
 		}
-		err = find_method(&sf, names[k], METH_FASTCALL_KW, &meth[k]);
+		err = find_method(&sf, names[k], METH_FASTCALL_KW, 0, &meth[k]);
 		if (err == -ENOENT)
-			err = find_method(&sf, names[k], METH_O, &meth[k]);
+			err = find_method(&sf, names[k], METH_O, 0, &meth[k]);
 		/* the method, and what it calls (register_task may not be inlined) */
 		if (!err)
 			err = bfs(&sf, meth[k], 1, v);

@@ -12,7 +12,9 @@
  *     the one function on those paths that calls PyIter_Send (an import,
  *     named in .dynsym even in a stripped object);
  *   - 3.12+: the eager start calls task_step_impl between two calls of
- *     swap_current_task (with PyContext_Enter before the step).
+ *     swap_current_task (with PyContext_Enter before the step);
+ *   - Task.cancel(): the "cancel" entry of the Task type's method table
+ *     (tp_methods, or the Py_tp_methods slot of its spec).
  *
  * Only .dynsym (imports and exports) and relocations are used: .symtab
  * is never read, so an unstripped object gives the same answer as its

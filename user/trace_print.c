@@ -66,6 +66,7 @@ static const char *event_name(enum model_ev_kind k)
 	case MEV_STEP_END: return "step_end";
 	case MEV_DONE: return "done";
 	case MEV_DESTROYED: return "destroyed";
+	case MEV_CANCEL_REQUESTED: return "cancel_requested";
 	}
 	return "?";
 }
@@ -180,18 +181,72 @@ static void print_step_end(struct trace_printer *p, const struct model_event *ev
 		fprintf(p->out, " %s", ev->exception ? ev->exception : "?");
 }
 
+/* A requester for text: its name, "(no task)", or its address if unknown. */
+static void text_requester(struct trace_printer *p, uint64_t by, const struct task *bt)
+{
+	if (bt)
+		fprintf(p->out, "%s", bt->name);
+	else if (by)
+		fprintf(p->out, "0x%" PRIx64, by);
+	else
+		fprintf(p->out, "(no task)");
+}
+
 static void print_done(struct trace_printer *p, const struct model_event *ev)
 {
 	bool raised = ev->result == APS_RES_RAISED;
+	const struct task *t = ev->task;
+	uint32_t nreq = t ? t->cancel_requests : 0;
+	const struct task *by = nreq && t->cancel_by ? model_find(&p->model, t->cancel_by) : NULL;
 
 	if (p->json) {
 		fprintf(p->out, ",\"result\":\"%s\"", result_name(ev->result));
 		json_str_or_null(p, "exception", raised ? (ev->exception ? ev->exception : "?") : NULL);
+		fprintf(p->out, ",\"cancel_requests\":%u", nreq);
+		json_addr_or_null(p, "cancel_by", nreq ? t->cancel_by : 0);
+		json_str_or_null(p, "cancel_by_name", by ? by->name : NULL);
+		if (nreq)
+			fprintf(p->out, ",\"cancel_ts_ns\":%" PRIu64, t->cancel_ts);
+		else
+			fprintf(p->out, ",\"cancel_ts_ns\":null");
 		return;
 	}
 	fprintf(p->out, "  %s", result_name(ev->result));
 	if (raised)
 		fprintf(p->out, " %s", ev->exception ? ev->exception : "?");
+	if (ev->result == APS_RES_CANCELLED && nreq) {
+		fprintf(p->out, " by ");
+		text_requester(p, t->cancel_by, by);
+	}
+}
+
+static void print_cancel(struct trace_printer *p, const struct model_event *ev)
+{
+	bool done = ev->cancel_flags & APS_CANCEL_DONE;
+	bool unverified = ev->cancel_flags & APS_CANCEL_UNVERIFIED;
+	char buf[JSON_STR];
+
+	if (p->json) {
+		json_addr_or_null(p, "by", ev->other_addr);
+		json_str_or_null(p, "by_name", ev->other ? ev->other->name : NULL);
+		fprintf(p->out, ",\"already_done\":%s,\"by_unverified\":%s,\"requests\":%u",
+			done ? "true" : "false", unverified ? "true" : "false",
+			ev->task ? ev->task->cancel_requests : 0);
+		json_str_or_null(p, "msg", ev->cancel_msg);
+		return;
+	}
+	fprintf(p->out, "  by ");
+	text_requester(p, ev->other_addr, ev->other);
+	if (unverified)
+		fprintf(p->out, " (unverified)");
+	if (ev->cancel_msg) {
+		json_escape(ev->cancel_msg, buf, sizeof(buf));
+		fprintf(p->out, "  msg=\"%s\"", buf);
+	}
+	if (done)
+		fprintf(p->out, "  (already done: no effect)");
+	else if (ev->task && ev->task->cancel_requests > 1)
+		fprintf(p->out, "  (request %u)", ev->task->cancel_requests);
 }
 
 static void print_renamed(struct trace_printer *p, const struct model_event *ev)
@@ -220,6 +275,7 @@ static void print_event(void *ctx, const struct model_event *ev)
 	case MEV_STEP_END: print_step_end(p, ev); break;
 	case MEV_DONE: print_done(p, ev); break;
 	case MEV_DESTROYED: break;
+	case MEV_CANCEL_REQUESTED: print_cancel(p, ev); break;
 	}
 	fputs(p->json ? "}\n" : "\n", p->out);
 	/* check the layout on live tasks until one is readable (bounded) */

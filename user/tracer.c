@@ -113,6 +113,7 @@ static struct bpf_program *hook_prog(struct tracer *t, enum hook_id id)
 	case HOOK_INIT: return t->skel->progs.task_init;
 	case HOOK_DEALLOC: return t->skel->progs.task_dealloc;
 	case HOOK_SWAP: return t->skel->progs.swap_task;
+	case HOOK_CANCEL: return t->skel->progs.task_cancel;
 	default: return NULL;
 	}
 }
@@ -140,13 +141,22 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		for (int j = 0; j < h->nprobes && j < HOOK_MAX_PROBES; j++) {
 			t->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
 								    hs->obj_host_path, h->file_offset[j]);
-			if (!t->links[i][j]) {
-				rc = -errno;
-				snprintf(err, errlen, "cannot attach a uprobe to %s (%s+0x%llx): %s",
-					 h->func, hs->obj_host_path,
-					 (unsigned long long)h->file_offset[j], strerror(-rc));
-				return rc;
+			if (t->links[i][j])
+				continue;
+			rc = -errno;
+			if (!h->required) {	/* optional: go on without it */
+				fprintf(stderr, "aps-bpf: warning: cannot attach a uprobe to %s (%s): "
+					"traced without it\n", h->func, strerror(-rc));
+				for (int k = 0; k < j; k++) {
+					bpf_link__destroy(t->links[i][k]);
+					t->links[i][k] = NULL;
+				}
+				break;
 			}
+			snprintf(err, errlen, "cannot attach a uprobe to %s (%s+0x%llx): %s",
+				 h->func, hs->obj_host_path,
+				 (unsigned long long)h->file_offset[j], strerror(-rc));
+			return rc;
 		}
 	}
 	ensure_tracefs();
@@ -220,6 +230,7 @@ int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS
 	struct bpf_program *progs[TRACER_NPROGS] = {
 		t->skel->progs.step_begin, t->skel->progs.task_init, t->skel->progs.task_dealloc,
 		t->skel->progs.swap_task, t->skel->progs.loop_poll, t->skel->progs.thread_exit,
+		t->skel->progs.task_cancel,
 	};
 
 	for (int i = 0; i < TRACER_NPROGS; i++) {

@@ -39,7 +39,7 @@ struct prog_stat {
 	const char *name;
 	unsigned long long runs, run_ns;
 };
-#define TRACER_NPROGS 6
+#define TRACER_NPROGS 7
 int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS]);
 void tracer_close(struct tracer *t);
 

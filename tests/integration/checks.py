@@ -11,7 +11,8 @@ event lists in test_checks.py.
 """
 import json
 
-TASK_EVENTS = ("created", "seen", "renamed", "woken", "step", "step_end", "done", "destroyed")
+TASK_EVENTS = ("created", "seen", "renamed", "woken", "step", "step_end", "done", "destroyed",
+               "cancel_requested")
 EVENTS = TASK_EVENTS + ("lost", "summary")
 RESULTS = ("awaiting", "yielded", "returned", "raised", "cancelled")
 ENDINGS = ("returned", "raised", "cancelled")
@@ -148,6 +149,20 @@ def _schema_problems(ev):
             p.append(f"result {ev.get('result')!r} unknown")
         if ev.get("result") == "raised" and not isinstance(ev.get("exception"), str):
             p.append("exception missing")
+        if not _is_int(ev.get("cancel_requests")):
+            p.append("cancel_requests is not an int")
+        for k in ("cancel_by", "cancel_by_name", "cancel_ts_ns"):
+            if k not in ev:
+                p.append(f"{k} missing")
+    elif kind == "cancel_requested":
+        for k in ("by", "by_name", "msg"):
+            if k not in ev:
+                p.append(f"{k} missing")
+        for k in ("already_done", "by_unverified"):
+            if not isinstance(ev.get(k), bool):
+                p.append(f"{k} is not a bool")
+        if not _is_int(ev.get("requests")):
+            p.append("requests is not an int")
     elif kind == "lost":
         if not _is_int(ev.get("count")):
             p.append("count is not an int")
@@ -520,6 +535,47 @@ def check_destroyed(events, gt):
     return _cap(out)
 
 
+def check_cancels(events, gt):
+    """The cancel_requested lines are the program's Task.cancel() calls
+    (gt "cancels", when the scenario watched them), in order: the task, who
+    requested it (address and name; null outside any task step), whether
+    the task was already done, the message; `requests` counts a task's
+    requests (not those of a done task); a task's `done` line has its
+    count and its last request's requester and time."""
+    if "cancels" not in gt:
+        return []
+    got = [e for e in events if e.get("event") == "cancel_requested"]
+    want = gt["cancels"]
+    out = []
+    if len(got) != len(want):
+        out.append(f"{len(got)} cancel_requested lines, expected {len(want)}: "
+                   f"{[(e.get('name'), e.get('by_name')) for e in got]} vs "
+                   f"{[(w['task'], w['by']) for w in want]}")
+    count, last = {}, {}
+    for g, w in zip(got, want):
+        if not w["already_done"]:
+            count[w["task_addr"]] = count.get(w["task_addr"], 0) + 1
+            last[w["task_addr"]] = (g, w)
+        expect = {"task": w["task_addr"], "name": w["task"], "by": w["by_addr"],
+                  "by_name": w["by"], "already_done": w["already_done"], "msg": w["msg"],
+                  "by_unverified": False, "requests": count.get(w["task_addr"], 0)}
+        bad = [f"{k}={g.get(k)!r} (expected {v!r})" for k, v in expect.items() if g.get(k) != v]
+        if bad:
+            out.append(f"cancel of {w['task']!r} by {w['by']!r}: {', '.join(bad)}: {fmt(g)}")
+    for e in events:
+        if e.get("event") != "done":
+            continue
+        g, w = last.get(e.get("task"), (None, None))
+        expect = {"cancel_requests": count.get(e.get("task"), 0),
+                  "cancel_by": w["by_addr"] if w else None,
+                  "cancel_by_name": w["by"] if w else None,
+                  "cancel_ts_ns": g.get("ts_ns") if g else None}
+        bad = [f"{k}={e.get(k)!r} (expected {v!r})" for k, v in expect.items() if e.get(k) != v]
+        if bad:
+            out.append(f"done of {e.get('name')!r}: {', '.join(bad)}")
+    return _cap(out)
+
+
 TRACE_CHECKS = (
     check_schema,
     check_summary,
@@ -542,6 +598,7 @@ TRACE_CHECKS = (
     check_throw,
     check_nested,
     check_destroyed,
+    check_cancels,
 )
 
 

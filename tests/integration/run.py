@@ -76,6 +76,7 @@ SCENARIOS_ON = {
     "threads": lambda bed: True,
     "create_task_name": lambda bed: True,
     "exit_midway": lambda bed: True,
+    "cancel_who": lambda bed: True,
     "greenlet_mix": lambda bed: bed.is_system_python() and bed.version == (3, 11),
 }
 

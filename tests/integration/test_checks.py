@@ -56,6 +56,11 @@ def step_end(ts, task, dur, result, boundary="next_step", **kw):
               boundary=boundary, **kw)
 
 
+def done(ts, task, result, exception=None, requests=0, by=None, by_name=None, req_ts=None):
+    return ev("done", ts, task, result=result, exception=exception, cancel_requests=requests,
+              cancel_by=by, cancel_by_name=by_name, cancel_ts_ns=req_ts)
+
+
 def events_two_tasks():
     """The trace aps-bpf should print for gt_two_tasks()."""
     return [
@@ -68,16 +73,30 @@ def events_two_tasks():
         step_end(150, CHILD, 10, "yielded"),
         step(160, CHILD),
         step_end(170, CHILD, 10, "raised", exception="ValueError"),
-        ev("done", 170, CHILD, result="raised", exception="ValueError"),
+        done(170, CHILD, "raised", "ValueError"),
         woken(180, MAIN, CHILD, "child"),
         step(180, MAIN, woken_by=CHILD, throw=False),
         step_end(190, MAIN, 10, "returned", boundary="loop_poll"),
-        ev("done", 190, MAIN, result="returned"),
+        done(190, MAIN, "returned"),
         ev("destroyed", 200, CHILD),
         ev("destroyed", 210, MAIN),
         {"event": "summary", "ts_ns": 300, "tid": TID, "reason": "target_exited",
          "tasks": 2, "steps": 4, "lost_events": 0, "read_errors": 0},
     ]
+
+
+def with_cancel():
+    """main cancels child in its first step (the child catches it and goes on)."""
+    gt = gt_two_tasks()
+    gt["cancels"] = [{"task": "child", "task_addr": CHILD, "by": "Task-1", "by_addr": MAIN,
+                      "already_done": False, "msg": "bye"}]
+    evs = events_two_tasks()
+    evs.insert(3, ev("cancel_requested", 125, CHILD, by=MAIN, by_name="Task-1",
+                     already_done=False, by_unverified=False, requests=1, msg="bye"))
+    for e in evs:
+        if e["event"] == "done" and e["task"] == CHILD:
+            e.update(cancel_requests=1, cancel_by=MAIN, cancel_by_name="Task-1", cancel_ts_ns=125)
+    return evs, gt
 
 
 def failed(events, gt):
@@ -112,6 +131,15 @@ class TestCorrect(unittest.TestCase):
 
     def test_pending_task_at_exit_not_unknown_fails(self):
         self.assertIn("check_endings", failed(*self.cut_at_exit("yielded")))
+
+    def test_cancel_passes(self):
+        self.assertEqual(failed(*with_cancel()), {})
+
+    def test_cancels_not_watched(self):
+        """No "cancels" in the ground truth: the lines are not compared."""
+        evs, gt = with_cancel()
+        del gt["cancels"]
+        self.assertEqual(failed(evs, gt), {})
 
 
 class TestBroken(unittest.TestCase):
@@ -253,6 +281,34 @@ class TestBroken(unittest.TestCase):
         evs[2]["name"] = "Task-2"
         self.assertFails(evs, "check_task_set")
         self.assertFails(evs, "check_names_consistent")
+
+    def test_cancel_wrong_requester(self):
+        evs, gt = with_cancel()
+        evs[3].update(by=None, by_name=None)
+        self.assertFails(evs, "check_cancels", gt)
+
+    def test_cancel_missing_or_extra(self):
+        evs, gt = with_cancel()
+        self.assertFails(evs[:3] + evs[4:], "check_cancels", gt)
+        evs.insert(4, dict(evs[3], ts_ns=126, requests=2))
+        self.assertFails(evs, "check_cancels", gt)
+
+    def test_cancel_fields(self):
+        for k, v in (("already_done", True), ("msg", None), ("requests", 2),
+                     ("by_unverified", True), ("task", MAIN)):
+            evs, gt = with_cancel()
+            evs[3][k] = v
+            self.assertFails(evs, "check_cancels", gt)
+
+    def test_done_cancel_fields(self):
+        for k, v in (("cancel_requests", 0), ("cancel_by", None), ("cancel_by_name", "x"),
+                     ("cancel_ts_ns", 1)):
+            evs, gt = with_cancel()
+            next(e for e in evs if e["event"] == "done" and e["task"] == CHILD)[k] = v
+            self.assertFails(evs, "check_cancels", gt)
+        evs, gt = with_cancel()
+        del next(e for e in evs if e["event"] == "done")["cancel_requests"]
+        self.assertFails(evs, "check_schema", gt)
 
     def test_schema(self):
         evs = events_two_tasks()

@@ -180,7 +180,8 @@ def check_sources(err, source, hooks):
 
 
 def hooks_of(bed):
-    return HOOKS if bed.version >= (3, 12) else HOOKS[:3]
+    """The hooks the debug file gives: the optional cancel hook too."""
+    return (HOOKS if bed.version >= (3, 12) else HOOKS[:3]) + ["_asyncio_Task_cancel"]
 
 
 def t_fetch(ctx, bed):

@@ -11,7 +11,8 @@ Tests (names; -k selects by substring):
                          matches the live trace (the same events thread by
                          thread, times within 2 ms: two sets of probes), and
                          passes every check of checks.py against the
-                         scenario's ground truth
+                         scenario's ground truth (every scenario on 3.12;
+                         basic and cancel_who on every bed)
   record-cmd:basic@BED   `record -o F -- PYTHON basic.py GT`: the replay
                          passes every check
   record-kill@BED        the recorder is SIGKILLed mid-run (200k steps): F
@@ -25,8 +26,8 @@ Tests (names; -k selects by substring):
   perfetto@BED           `export --format perfetto` of a recording of basic:
                          valid trace-event JSON whose slices are the
                          recorded steps (count, task, duration to the ns),
-                         paired flows, markers for creation, cancellation and
-                         exceptions
+                         paired flows, markers for creation, cancellation
+                         (naming who requested it) and exceptions
   replay-at@BED          park_phases.py parks three task trees in turn;
                          `record --tasks-every 200ms` runs throughout, and
                          at each phase a live `pstree` and `ps --format json`
@@ -143,13 +144,19 @@ def per_thread(events):
     return out
 
 
+TIMES = ("ts_ns", "duration_ns", "cancel_ts_ns")
+
+
 def untimed(e):
-    return {k: v for k, v in e.items() if k not in ("ts_ns", "duration_ns")}
+    return {k: v for k, v in e.items() if k not in TIMES}
 
 
 def timed_like(a, b):
     """Same event, times within TS_TOL (an exit close happens at each tool's own end)."""
     if untimed(a) != untimed(b):
+        return False
+    if (a.get("cancel_ts_ns") is None) != (b.get("cancel_ts_ns") is None) or \
+            abs((a.get("cancel_ts_ns") or 0) - (b.get("cancel_ts_ns") or 0)) > TS_TOL:
         return False
     if a.get("boundary") == "exit":
         return True
@@ -529,6 +536,15 @@ def t_perfetto(ctx, bed):
     for mark in ("cancelled", "raised"):
         if mark not in instants:
             raise Fail(f"no {mark!r} marker (basic cancels a task and has one raise)")
+    # the cancellation marker names who requested it, as the replay does
+    reqs = [e for e in replayed if e.get("event") == "cancel_requested"]
+    marks = [e for e in evs if e["ph"] == "i" and e["name"] == "cancelled"]
+    if len(reqs) != 1 or len(marks) != 1:
+        raise Fail(f"{len(reqs)} cancel requests, {len(marks)} cancelled markers; basic has one")
+    want = {"by": reqs[0]["by_name"], "requests": 1}
+    got = {k: marks[0].get("args", {}).get(k) for k in want}
+    if got != want or not want["by"]:
+        raise Fail(f"cancelled marker args {marks[0].get('args')}, expected {want}")
 
 
 def read_phase(w, n, timeout=30):
@@ -770,6 +786,7 @@ def all_tests(beds):
     for bed in beds:
         if bed is not main_bed:
             tests.append((f"record:basic@{bed.label}", t_record, (bed, "basic")))
+            tests.append((f"record:cancel_who@{bed.label}", t_record, (bed, "cancel_who")))
         if bed.is_system_python() and bed.version == (3, 11):
             tests.append((f"record:greenlet_mix@{bed.label}", t_record, (bed, "greenlet_mix")))
     if main_bed:

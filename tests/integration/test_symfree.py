@@ -21,8 +21,11 @@ Tests (names; -k selects by substring):
                               cross-check agrees on every hook
   symfree-bad:HOOK@BED        APS_TEST_BAD_CANDIDATE=HOOK:+1 (a wrong address):
                               refused by the checks, never attached (required
-                              hooks: aps-bpf exits 1 naming the refusal; swap:
-                              dropped with a note); the target runs on unharmed
+                              hooks: aps-bpf exits 1 naming the refusal; swap,
+                              cancel: dropped with a note, traced without: for
+                              cancel, doctor says "not found (optional)" and
+                              the trace has no cancel_requested line, its
+                              other checks pass); the target runs on unharmed
   symfree-renamed@BED         the stripped module loaded under another file
                               name (sitecustomize): aps-bpf finds the asyncio
                               code in whatever object holds it, and traces
@@ -45,8 +48,10 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402
 from run import APS, Fail, Proc, Scenario, tail  # noqa: E402
 
-HOOKS = ["task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc"]
+HOOKS = ["task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc",
+         "_asyncio_Task_cancel"]     # cancel: optional, but found on every bed build
 SWAP = "swap_current_task"
+CANCEL = "_asyncio_Task_cancel"
 COPY_DIR = "/tmp/aps-symfree"          # inside the bed's root
 
 
@@ -98,16 +103,21 @@ def stripped(bed):
     return _stripped[bed.label]
 
 
-def check_attach_lines(err, st, swap_expected, where):
+def check_attach_lines(err, st, swap_expected, where, cancel_expected=True):
     """The attached lines: our copy is traced, every hook came symbol-free."""
     if where not in err:
         raise Fail(f"aps-bpf did not trace {where}: {tail(err, 6)!r}", err)
-    for h in HOOKS + ([SWAP] if swap_expected else []):
+    hooks = [h for h in HOOKS if cancel_expected or h != CANCEL]
+    for h in hooks + ([SWAP] if swap_expected else []):
         if not re.search(r"aps-bpf:\s+%s\s+0x[0-9a-f]+ \(symbol-free\)" % re.escape(h), err):
             raise Fail(f"{h} not reported as found symbol-free: {tail(err, 8)!r}", err)
 
 
-def trace_scenario(ctx, st, scen, tag, tracer_extra_env=None, swap_expected=None, where=None):
+def trace_scenario(ctx, st, scen, tag, tracer_extra_env=None, swap_expected=None, where=None,
+                   cancel_expected=True):
+    """Trace scen on the stripped copy; every check. Without the cancel hook
+    (cancel_expected False): no cancel_requested line, and the ground
+    truth's cancels are not compared."""
     bed = st.bed
     if swap_expected is None:
         swap_expected = bed.version >= (3, 12)
@@ -133,8 +143,17 @@ def trace_scenario(ctx, st, scen, tag, tracer_extra_env=None, swap_expected=None
         if tr:
             tr.stop()
     ctx.keep(out_path)
-    check_attach_lines(tr.stderr, st, swap_expected, where or st.copy_inside)
-    run.check_trace(out_path, run.load_gt(gt_host))
+    check_attach_lines(tr.stderr, st, swap_expected, where or st.copy_inside, cancel_expected)
+    gt = run.load_gt(gt_host)
+    if not cancel_expected:
+        if re.search(r"aps-bpf:\s+%s\s+0x" % CANCEL, tr.stderr):
+            raise Fail(f"{CANCEL} was attached", tr.stderr)
+        with open(out_path) as f:
+            if '"event":"cancel_requested"' in f.read():
+                raise Fail("cancel_requested lines without the cancel hook")
+        if not gt.pop("cancels", None):
+            raise Fail(f"{scen} made no cancel() calls: nothing shows the hook missing")
+    run.check_trace(out_path, gt)
     return tr.stderr
 
 
@@ -172,6 +191,8 @@ def t_doctor(ctx, bed):
     for h in HOOKS + ([SWAP] if bed.version >= (3, 12) else []):
         expect_in(out, r"^  %s +0x[0-9a-f]+ +symbol-free " % re.escape(h), f"{h} symbol-free")
     expect_in(out, r"per task step: +1 uprobe hit .*emulated\)", "the probe cost per step")
+    expect_in(out, r"per Task\.cancel\(\): +\+1 \(%s, emulated\); nothing per step" % CANCEL,
+              "the probe cost per cancel")
     if bed.version <= (3, 11):
         expect_in(out, r"live check: live _asyncio.Task: tp_init = 0x", "the live type check")
 
@@ -204,7 +225,27 @@ def t_bad(ctx, bed, hook):
     bed.probe()
     st = stripped(bed)
     func = {"step": "task_step_impl", "init": "_asyncio_Task___init__",
-            "dealloc": "TaskObj_dealloc", "swap": SWAP}[hook]
+            "dealloc": "TaskObj_dealloc", "swap": SWAP, "cancel": CANCEL}[hook]
+    if hook == "cancel":
+        # optional: dropped with a note; everything else is traced
+        err = trace_scenario(ctx, st, "cancel_who", f"bad-cancel-{bed.label}",
+                             {"APS_TEST_BAD_CANDIDATE": "cancel:+1"}, cancel_expected=False)
+        if not re.search(r"symbol-free candidate for %s refused: .*does not start a function"
+                         % CANCEL, err):
+            raise Fail(f"no refusal note for cancel: {tail(err, 6)!r}", err)
+        sc, _ = st.scenario(ctx, "basic", f"bad-cancel-doctor-{bed.label}")
+        try:
+            pid = sc.read_ready()
+            env = tracer_env()
+            env["APS_TEST_BAD_CANDIDATE"] = "cancel:+1"
+            rc, out, derr = run_doctor(pid, env=env)
+        finally:
+            sc.stop()
+        if rc != 0:
+            raise Fail(f"doctor exited {rc} without the optional cancel hook", out + derr)
+        expect_in(out, r"^  %s +not found \(optional\)" % CANCEL, "cancel: not found (optional)")
+        expect_in(out, r"per Task\.cancel\(\): +\+0 \(no %s hook" % CANCEL, "the cancel cost line")
+        return
     if hook == "swap":
         # optional: dropped with a note, tracing goes on with the other hooks
         err = trace_scenario(ctx, st, "basic", f"bad-swap-{bed.label}",
@@ -348,7 +389,7 @@ def all_tests(beds):
         tests.append((f"symfree-bad:step@{bed.label}", t_bad, (bed, "step")))
     b312 = run.bed_with(beds, (3, 12))
     if b312:
-        for hook in ("init", "dealloc", "swap"):
+        for hook in ("init", "dealloc", "swap", "cancel"):
             tests.append((f"symfree-bad:{hook}@{b312.label}", t_bad, (b312, hook)))
     for bed in beds:
         tests.append((f"symfree-renamed@{bed.label}", t_renamed, (bed,)))

@@ -33,6 +33,17 @@ own code:
   suspensions inside library code (TaskGroup exit).  A task's step count is
   then: one first step plus one step per suspension that was resumed.
 
+``Truth.watch_cancels()`` (in ``main()``, after ``begin()``) records every
+``Task.cancel()`` the loop thread makes from then on, as CPython makes it: a
+profile hook (``sys.setprofile``) sees each call of a task's ``cancel`` from
+Python code, with ``asyncio.current_task()`` at that moment as the requester
+(``None`` in a loop callback); a cancel of a pending task that awaits a task
+cancels that task too, from C with the same requester and message (derived
+from ``_fut_waiter``).  ``cancel(task, msg)`` notes the message;
+``expect_cancel()`` adds a C-level cancel the scenario causes by
+construction (a task cancelled in its own step cancels the task it then
+awaits).
+
 ``APS_SCENARIO_VERIFY=1`` additionally observes every task step (see
 _Observer: the step callbacks the C Task schedules through loop.call_soon,
 and the task's _fut_waiter after each step) and exits 3 if what was recorded
@@ -54,7 +65,10 @@ Ground truth JSON::
                            "addr", "type"} | {"kind": "future", "type"}, with
                           "throws": true when the resumption threw], one
                           per suspension, in order,
-                "eager": bool, "nested_first": bool, "destroyed": bool}]}
+                "eager": bool, "nested_first": bool, "destroyed": bool}],
+     "cancels": [{"task", "task_addr", "by": name|null, "by_addr": hex|null,
+                  "already_done": bool, "msg": str|null}, in call order]
+                (only with watch_cancels())}
 """
 import asyncio  # noqa: F401  (step 1 of the protocol: loads _asyncio)
 import gc
@@ -114,6 +128,7 @@ class Truth:
         self.threads = {}
         self.errors = []
         self.observer = _Observer() if VERIFY else None
+        self.cancels = None     # watch_cancels(): [[task, by, done, msg]]
 
     # -- recording tasks ----------------------------------------------------
     def _rec(self, task, coro=None):
@@ -170,6 +185,47 @@ class Truth:
 
     def skip(self, note):
         self.notes.append(note)
+
+    # -- cancellations ------------------------------------------------------
+    def watch_cancels(self):
+        """Record every Task.cancel() of this thread from now on (run()
+        stops it)."""
+        self.cancels = []
+        sys.setprofile(self._profile)
+
+    def _profile(self, frame, event, arg):
+        if event != "c_call" or getattr(arg, "__name__", None) != "cancel":
+            return
+        task = getattr(arg, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            try:
+                by = asyncio.current_task()
+            except RuntimeError:        # no running loop: outside any task
+                by = None
+            self._add_cancel(task, by)
+
+    def _add_cancel(self, task, by, msg=None):
+        done = task.done()
+        self.cancels.append([task, by, done, msg])
+        # Task.cancel() of a pending task calls waiter.cancel(msg) from C
+        if not done and isinstance(task._fut_waiter, asyncio.Task):
+            self._add_cancel(task._fut_waiter, by, msg)
+
+    def cancel(self, task, msg):
+        """task.cancel(msg), noting the message (passed on to what it awaits)."""
+        n = len(self.cancels)
+        result = task.cancel(msg)
+        for c in self.cancels[n:]:
+            c[3] = msg
+        return result
+
+    def expect_cancel(self, task, by):
+        """A Task.cancel() made from C that the profile hook cannot see."""
+        self._add_cancel(task, by)
+
+    def stop_watching(self):
+        if self.cancels is not None:
+            sys.setprofile(None)
 
     # -- suspension points --------------------------------------------------
     def _current(self):
@@ -232,6 +288,12 @@ class Truth:
         if throws:
             w["throws"] = True
 
+    def note_task(self, task, throws=False):
+        """A suspension on a task inside library code (wait_for)."""
+        w = self._suspend({"kind": "task", "task": task})
+        if throws:
+            w["throws"] = True
+
     # -- output -------------------------------------------------------------
     def _name(self, task):
         return task.get_name()
@@ -285,7 +347,7 @@ class Truth:
                     f"task {rec.task.get_name()} ({rec.coro}) suspended but "
                     "was never recorded as created")
         tasks = [self._task_json(r, current) for r in self.order]
-        return {
+        out = {
             "scenario": self.scenario,
             "python": "%d.%d.%d" % sys.version_info[:3],
             "pid": os.getpid(),
@@ -295,6 +357,14 @@ class Truth:
             "tasks": tasks,
             "errors": list(self.errors),
         }
+        if self.cancels is not None:
+            out["cancels"] = [{
+                "task": self._name(t), "task_addr": hex(id(t)),
+                "by": self._name(by) if by is not None else None,
+                "by_addr": hex(id(by)) if by is not None else None,
+                "already_done": done, "msg": msg,
+            } for t, by, done, msg in self.cancels]
+        return out
 
     def release(self, gt):
         """Drop every task reference, collect, and mark in gt the tasks
@@ -305,6 +375,7 @@ class Truth:
             rec.task = rec.creator = None
             rec.waits = None
         self.recs.clear()
+        self.cancels = None
         if self.observer:
             self.observer.tasks.clear()
         gc.collect()
@@ -456,6 +527,7 @@ def run(truth, body):
     if truth.observer:
         truth.observer.start()
     body()
+    truth.stop_watching()
     if truth.observer:
         truth.observer.stop()
     gt = truth.snapshot()

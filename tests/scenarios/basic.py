@@ -70,6 +70,7 @@ async def sleeper_waiter():
 
 async def main():
     h.begin()
+    h.watch_cancels()
     tasks = [
         create(parent(), "parent"),
         create(spin(1)),                  # default name Task-N

@@ -26,6 +26,7 @@ async def nap():
 
 async def main():
     h.begin()
+    h.watch_cancels()
     tasks = [asyncio.create_task(spin(1), name="ct.a"),
              asyncio.create_task(spin(2), name="ct.b"),
              asyncio.create_task(nap(), name="ct.nap"),

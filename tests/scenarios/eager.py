@@ -64,6 +64,7 @@ async def outer():
 
 async def main():
     h.begin()
+    h.watch_cancels()
     if sys.version_info < (3, 12):
         h.skip("eager_task_factory needs 3.12+: only the main task ran")
         return "skipped"

@@ -30,6 +30,7 @@ async def fail():
 
 async def main():
     h.begin()
+    h.watch_cancels()
     loop = asyncio.get_running_loop()
     named = [loop.create_task(work(i), name=f"g{i}") for i in range(N)]
     results = await h.gather(*named)

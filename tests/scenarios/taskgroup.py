@@ -70,6 +70,7 @@ async def fail_owner():
 
 async def main():
     h.begin()
+    h.watch_cancels()
     if sys.version_info < (3, 11):
         h.skip("TaskGroup needs 3.11+: only the main task ran")
         return "skipped"

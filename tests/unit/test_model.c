@@ -94,6 +94,9 @@ TEST(event_check_sizes_and_values)
 	e.boundary = 0;
 	CHECK_EQ_INT(event_check(&e, sizeof(e)), -1);
 	CHECK_EQ_INT(event_check(&n, sizeof(n)), APS_EV_TASK_NEW);
+	n.hdr.type = APS_EV_CANCEL;
+	CHECK_EQ_INT(event_check(&n, sizeof(struct aps_ev_cancel)), APS_EV_CANCEL);
+	CHECK_EQ_INT(event_check(&n, sizeof(struct aps_ev_cancel) - 1), -1);
 	n.hdr.type = 99;
 	CHECK_EQ_INT(event_check(&n, sizeof(n)), -1);
 }
@@ -165,6 +168,13 @@ TEST(version_table_covers_the_bed)
 		CHECK(l->bpf.task_coro < l->bpf.task_size);
 		CHECK_EQ_INT(l->bpf.tp_flags, 168);
 		CHECK_EQ_INT(l->bpf.step_task_arg, minor >= 12 ? 2 : 1);
+		/* the cancel hook's: must_cancel inside TaskObj (a bit from 3.13 on),
+		 * the frame state in the frame (3.10) or the generator */
+		CHECK(l->bpf.task_must_cancel > l->bpf.fut_state);
+		CHECK(l->bpf.task_must_cancel < l->bpf.task_size);
+		CHECK_EQ_INT(l->bpf.must_cancel_mask, minor >= 13 ? 0x04 : 0xff);
+		CHECK_EQ_INT(l->bpf.gen_frame, minor == 10 ? l->snap.gen_frame : 0);
+		CHECK_EQ_INT(l->bpf.frame_state, minor == 10 ? l->snap.fr_state : l->snap.gen_frame_state);
 	}
 	CHECK(layout_table_lookup(3, 9) == NULL);
 	CHECK(layout_table_lookup(3, 15) == NULL);
@@ -279,6 +289,96 @@ TEST(model_apply_rename_and_close_at_exit)
 	CHECK_EQ_INT(s.kind[3], MEV_STEP_END);
 	CHECK_EQ_INT(s.dur[3], 100);
 	CHECK_EQ_INT(model_find(&m, 0x1000)->state, TASK_UNKNOWN);
+	model_free(&m);
+}
+
+struct cancels_seen {
+	int n;
+	uint64_t task[8], by[8];
+	bool known[8], by_known[8];
+	uint16_t flags[8];
+	char msg[8][APS_NAME_MAX];
+};
+
+static void record_cancel(void *ctx, const struct model_event *ev)
+{
+	struct cancels_seen *s = ctx;
+
+	if (ev->kind != MEV_CANCEL_REQUESTED || s->n >= 8)
+		return;
+	s->task[s->n] = ev->addr;
+	s->known[s->n] = ev->task != NULL;
+	s->by[s->n] = ev->other_addr;
+	s->by_known[s->n] = ev->other != NULL;
+	s->flags[s->n] = ev->cancel_flags;
+	snprintf(s->msg[s->n], sizeof(s->msg[0]), "%s", ev->cancel_msg ? ev->cancel_msg : "(none)");
+	s->n++;
+}
+
+static struct aps_ev_cancel cancel_of(uint64_t task, uint64_t by, uint64_t ts, uint16_t flags,
+				      const char *msg)
+{
+	struct aps_ev_cancel c = { .hdr = { .type = APS_EV_CANCEL, .flags = flags, .tid = 7,
+					    .ts_ns = ts, .task = task }, .requester = by };
+
+	if (msg) {
+		c.msg.kind = 1;
+		c.msg.nchars = (uint32_t)strlen(msg);
+		memcpy(c.msg.data, msg, strlen(msg));
+	}
+	return c;
+}
+
+/* Each request is an event; the task keeps the last one and the count. */
+TEST(model_apply_cancel_requests)
+{
+	struct model m;
+	struct cancels_seen s = {};
+	struct aps_ev_task_new a = new_task(0x1000, "a", 0), b = new_task(0x2000, "b", 0x1000);
+	struct aps_ev_cancel c1 = cancel_of(0x2000, 0x1000, 300, 0, "stop\x07"),
+			     c2 = cancel_of(0x2000, 0, 400, 0, NULL),
+			     c3 = cancel_of(0x2000, 0x1000, 500, APS_CANCEL_DONE, NULL),
+			     c4 = cancel_of(0x9000, 0x1000, 600, APS_CANCEL_UNVERIFIED, NULL);
+	struct task *t;
+
+	REQUIRE(model_init(&m, 4) == 0);
+	model_apply(&m, &a, sizeof(a), NULL, NULL);
+	model_apply(&m, &b, sizeof(b), NULL, NULL);
+	CHECK(model_apply(&m, &c1, sizeof(c1), record_cancel, &s) == 0);
+	t = model_find(&m, 0x2000);
+	REQUIRE(t != NULL);
+	CHECK_EQ_INT(t->cancel_requests, 1);
+	CHECK_EQ_INT(t->cancel_by, 0x1000);
+	CHECK_EQ_INT(t->cancel_ts, 300);
+	/* a later request, from outside any task: the last one is kept */
+	CHECK(model_apply(&m, &c2, sizeof(c2), record_cancel, &s) == 0);
+	CHECK_EQ_INT(t->cancel_requests, 2);
+	CHECK_EQ_INT(t->cancel_by, 0);
+	CHECK_EQ_INT(t->cancel_ts, 400);
+	/* cancel() of a finished task: an event, but no request */
+	CHECK(model_apply(&m, &c3, sizeof(c3), record_cancel, &s) == 0);
+	CHECK_EQ_INT(t->cancel_requests, 2);
+	CHECK_EQ_INT(t->cancel_ts, 400);
+	/* a task the model never saw: an event without a task */
+	CHECK(model_apply(&m, &c4, sizeof(c4), record_cancel, &s) == 0);
+	CHECK(model_find(&m, 0x9000) == NULL);
+	REQUIRE(s.n == 4);
+	CHECK(s.known[0] && s.by_known[0]);
+	CHECK_EQ_INT(s.by[0], 0x1000);
+	CHECK_EQ_STR(s.msg[0], "stop\\x07");		/* decoded, control characters escaped */
+	CHECK_EQ_INT(s.by[1], 0);
+	CHECK(!s.by_known[1]);
+	CHECK_EQ_STR(s.msg[1], "(none)");
+	CHECK_EQ_INT(s.flags[2], APS_CANCEL_DONE);
+	CHECK(!s.known[3]);
+	CHECK_EQ_INT(s.flags[3], APS_CANCEL_UNVERIFIED);
+	/* a destroyed task takes no request */
+	struct aps_ev_task_destroy d = { .hdr = { .type = APS_EV_TASK_DESTROY, .ts_ns = 700,
+						  .task = 0x2000 } };
+	model_apply(&m, &d, sizeof(d), NULL, NULL);
+	model_apply(&m, &c1, sizeof(c1), record_cancel, &s);
+	CHECK_EQ_INT(t->cancel_requests, 2);
+	CHECK(!s.known[4]);
 	model_free(&m);
 }
 

@@ -80,7 +80,8 @@ struct sim_task {
 /*
  * An asyncio-like stream: tasks created by others on a few threads, steps
  * that await futures or tasks, yield, return, raise; type names; renames;
- * destroys (and address reuse); eager nested steps. Plus, if wild, records
+ * destroys (and address reuse); eager nested steps; cancel() requests (by a
+ * task or none, with or without a message, of done tasks). Plus, if wild, records
  * with random field values (any value must round-trip).
  */
 static void generate(struct recs *out, size_t n, bool wild)
@@ -102,8 +103,9 @@ static void generate(struct recs *out, size_t n, bool wild)
 			_Alignas(8) uint8_t raw[REC_EVENT_MAX];
 			static const size_t sizes[] = { 0, sizeof(struct aps_ev_task_new),
 				sizeof(struct aps_ev_step_begin), sizeof(struct aps_ev_step_end),
-				sizeof(struct aps_ev_task_destroy), sizeof(struct aps_ev_type_name) };
-			unsigned type = 1 + rn(5);
+				sizeof(struct aps_ev_task_destroy), sizeof(struct aps_ev_type_name),
+				sizeof(struct aps_ev_cancel) };
+			unsigned type = 1 + rn(6);
 			struct aps_event_hdr *h = (void *)raw;
 
 			for (size_t j = 0; j < sizeof(raw); j++)
@@ -226,6 +228,19 @@ static void generate(struct recs *out, size_t n, bool wild)
 			set_str(&e.name, "renamed");
 			set_str(&e.coro_qualname, coros[0]);
 			push(out, &e, sizeof(e));
+			continue;
+		}
+		if (what < 84) {	/* cancel() */
+			struct aps_ev_cancel c = { .hdr = { APS_EV_CANCEL, 0, s->tid, ts, s->addr } };
+			static const char *msgs[] = { "shutdown", "timeout", "\xc3\xa9" "chec" };
+
+			c.requester = rn(3) ? t[rn(NTASKS)].addr : 0;
+			c.hdr.flags = (uint16_t)(rn(6) ? 0 : rn(4));
+			if (rn(3))
+				set_str(&c.msg, msgs[rn(3)]);
+			else
+				memset(c.msg.data, 0xee, sizeof(c.msg.data));	/* no msg: garbage bytes */
+			push(out, &c, sizeof(c));
 			continue;
 		}
 		if (what < 90) {
@@ -418,6 +433,61 @@ TEST(canonical_drops_only_dont_care_bytes)
 	CHECK(rec_canonical(&t, sizeof(t), &ct) == -1);
 }
 
+/* A cancel record alone: every field back, compactly; a done task's too. */
+TEST(cancel_record_roundtrip)
+{
+	struct rec_codec enc, dec;
+	struct aps_ev_cancel c = { .hdr = { APS_EV_CANCEL, APS_CANCEL_DONE, 4242, 5000, 0x7f0000001000ull },
+				   .requester = 0x7f0000002000ull }, out, canon;
+	uint8_t buf[REC_ENC_MAX];
+	const uint8_t *p;
+	size_t len;
+	int n, n2;
+
+	REQUIRE(rec_codec_init(&enc, true) == 0);
+	REQUIRE(rec_codec_init(&dec, false) == 0);
+	set_str(&c.msg, "stop now");
+	n = rec_encode_event(&enc, &c, sizeof(c), buf);
+	REQUIRE(n > 0);
+	p = buf;
+	REQUIRE(rec_decode_event(&dec, &p, buf + n, &out, &len) == 0);
+	CHECK(p == buf + n);
+	CHECK_EQ_INT(len, sizeof(c));
+	REQUIRE(rec_canonical(&c, sizeof(c), &canon) == (int)sizeof(c));
+	CHECK(!memcmp(&canon, &out, sizeof(out)));
+	CHECK_EQ_INT(out.hdr.type, APS_EV_CANCEL);
+	CHECK_EQ_INT(out.hdr.flags, APS_CANCEL_DONE);
+	CHECK_EQ_INT(out.requester, 0x7f0000002000ull);
+	CHECK(!memcmp(out.msg.data, "stop now", 8));
+	/* again, no message, no requester, both tasks known: a few bytes */
+	memset(&c.msg, 0, sizeof(c.msg));
+	c.requester = 0;
+	c.hdr.flags = 0;
+	c.hdr.ts_ns = 5100;
+	n2 = rec_encode_event(&enc, &c, sizeof(c), buf);
+	REQUIRE(n2 > 0);
+	CHECK(n2 <= 5);		/* op, ts delta, task id, requester 0 */
+	p = buf;
+	REQUIRE(rec_decode_event(&dec, &p, buf + n2, &out, &len) == 0);
+	CHECK_EQ_INT(out.requester, 0);
+	CHECK_EQ_INT(out.msg.kind, 0);
+	CHECK_EQ_INT(out.hdr.task, 0x7f0000001000ull);
+	CHECK_EQ_INT(out.hdr.ts_ns, 5100);
+	/* cut anywhere: refused, never read past the end */
+	for (int cut = 0; cut < n; cut++) {
+		struct rec_codec d2;
+
+		rec_encode_event(&enc, &(struct aps_ev_cancel){ .hdr = { APS_EV_CANCEL, 0, 4242, 5200,
+									0x7f0000003000ull } }, sizeof(c), buf);
+		REQUIRE(rec_codec_init(&d2, false) == 0);
+		p = buf;
+		CHECK(rec_decode_event(&d2, &p, buf + cut, &out, &len) != 0);
+		rec_codec_free(&d2);
+	}
+	rec_codec_free(&enc);
+	rec_codec_free(&dec);
+}
+
 TEST(segments_are_self_contained)
 {
 	struct recs r = {};
@@ -561,7 +631,8 @@ static int same_task(const struct task *a, const struct task *b)
 	       a->awaiting == b->awaiting && a->await_since_ts == b->await_since_ts &&
 	       a->done_ts == b->done_ts && a->state == b->state && a->result == b->result &&
 	       !strcmp(a->name, b->name) && !strcmp(a->coro_name, b->coro_name) &&
-	       !strcmp(a->exception, b->exception);
+	       !strcmp(a->exception, b->exception) && a->cancel_by == b->cancel_by &&
+	       a->cancel_ts == b->cancel_ts && a->cancel_requests == b->cancel_requests;
 }
 
 /* Every live task of a is in b, the same; and b has no other live task. */

@@ -39,6 +39,7 @@ static const struct build {
 
 static const char *const hook_funcs[HOOK_COUNT] = {
 	"task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc", "swap_current_task",
+	"_asyncio_Task_cancel",
 };
 
 struct truth {
@@ -364,8 +365,8 @@ TEST(hooks_resolve_uses_symbol_free_when_nothing_else)
 TEST(bad_candidate_is_refused_never_placed)
 {
 	static const char *const moves[] = { "step:+1", "init:+1", "dealloc:+3", "step:-1",
-					     "init:+0x10", "swap:+1" };
-	const struct build *b = &builds[2];	/* 3.12: has all four hooks */
+					     "init:+0x10", "swap:+1", "cancel:+1" };
+	const struct build *b = &builds[2];	/* 3.12: has all five hooks */
 
 	for (size_t m = 0; m < sizeof(moves) / sizeof(moves[0]); m++) {
 		struct hook_set *hs = calloc(1, sizeof(*hs));
@@ -380,11 +381,14 @@ TEST(bad_candidate_is_refused_never_placed)
 		hs->opts.quiet = true;
 		rc = hooks_resolve(&ip, hs, err, sizeof(err));
 		unsetenv("APS_TEST_BAD_CANDIDATE");
-		if (!strncmp(moves[m], "swap", 4)) {
+		if (!strncmp(moves[m], "swap", 4) || !strncmp(moves[m], "cancel", 6)) {
+			int h = moves[m][0] == 's' ? HOOK_SWAP : HOOK_CANCEL;
+
 			/* optional: dropped, the rest still resolves */
 			CHECK_EQ_INT(rc, 0);
-			CHECK(!hs->h[HOOK_SWAP].found);
-			CHECK_EQ_INT(hs->h[HOOK_SWAP].nprobes, 0);
+			CHECK(!hs->h[h].found);
+			CHECK_EQ_INT(hs->h[h].nprobes, 0);
+			CHECK(hs->h[HOOK_STEP].found && hs->h[HOOK_INIT].found);
 		} else {
 			CHECK_EQ_INT(rc, -EINVAL);
 			CHECK(strstr(err, "refusing to probe") != NULL);
