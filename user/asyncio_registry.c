@@ -99,8 +99,11 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 	size_t n = 0;
 	int err = v ? -EAGAIN : -ENOMEM;
 
-	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++)
+	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++) {
+		if (i)
+			pyr_refresh(r);		/* not the same cached pages again */
 		err = walk_once(r, head, v, &n);
+	}
 	for (size_t i = 0; !err && i < n; i++)
 		err = add_task(out, v[i], tid);
 	free(v);
@@ -240,6 +243,8 @@ int registry_tasks(struct pyreader *r, const struct py_runtime *rt, struct task_
 		return 0;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		reset(out);
+		if (attempt)
+			pyr_refresh(r);
 		if (r->minor >= 14)
 			rc = tasks_314(r, rt, out);
 		else if (r->minor >= 12)
