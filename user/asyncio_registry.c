@@ -104,6 +104,8 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 			pyr_refresh(r);		/* not the same cached pages again */
 		err = walk_once(r, head, v, &n);
 	}
+	if (!err)
+		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++)
 		err = add_task(out, v[i], tid);
 	free(v);
@@ -159,6 +161,8 @@ static int set_tasks(struct pyreader *r, uint64_t set, bool weak, struct task_re
 	if (!keys)
 		return -ENOMEM;
 	err = pyr_set(r, set, keys, PYR_MAX_ITEMS, &n);
+	if (!err)
+		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t obj = keys[i];
 

@@ -11,8 +11,10 @@
 #include "snapshot.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
+#define CACHE_BYTES (32ULL << 20)	/* of the target's memory cached at once */
 #define TASK_RETRIES 3		/* reads of a task that keeps moving */
 #define MAX_LOOPS 256
+#define BATCH 2048		/* tasks read per pair of passes (read_listed) */
 
 /* The fields of a TaskObj we use, from one read. */
 struct raw_task {
@@ -32,6 +34,12 @@ struct snap_ctx {
 	uint32_t cap;
 	struct addr_map index;		/* task address -> index in s->tasks */
 	uint64_t *waiters;		/* fut_waiter of each task (3.10-3.13) */
+	struct addr_map stack_index;	/* hash of frames -> stacks[] */
+	struct kept_stack {
+		const struct snap_frame *v;
+		uint32_t n;
+	} *stacks;
+	uint32_t nstacks, stacks_cap;
 };
 
 static uint64_t get_u64(const uint8_t *buf, size_t off)
@@ -39,6 +47,61 @@ static uint64_t get_u64(const uint8_t *buf, size_t off)
 	uint64_t v;
 
 	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static bool same_frames(const struct snap_frame *a, const struct snap_frame *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (a[i].qualname != b[i].qualname || a[i].filename != b[i].filename ||
+		    a[i].line != b[i].line)
+			return false;
+	}
+	return true;
+}
+
+/* Frames kept in the pool, once per distinct stack (tasks share theirs). */
+static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct snap_frame *f,
+					    uint32_t n)
+{
+	struct snap_frame *v;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	bool taken = false;
+	int32_t idx;
+
+	for (uint32_t i = 0; i < n; i++)
+		h = mix(mix(mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
+			(uint64_t)(uint32_t)f[i].line);
+	h |= 1;		/* addr_map keys are not 0 */
+	if (addr_map_get(&c->stack_index, h, &idx)) {
+		if (c->stacks[idx].n == n && same_frames(c->stacks[idx].v, f, n))
+			return c->stacks[idx].v;
+		taken = true;	/* another stack with that hash: this one kept apart */
+	}
+	v = mem_pool_alloc(&c->s->pool, n * sizeof(*v));
+	if (!v)
+		return NULL;
+	memcpy(v, f, n * sizeof(*v));
+	if (taken)
+		return v;
+	if (c->nstacks == c->stacks_cap) {
+		uint32_t cap = c->stacks_cap ? c->stacks_cap * 2 : 64;
+		struct kept_stack *k = realloc(c->stacks, cap * sizeof(*k));
+
+		if (!k)
+			return v;	/* kept, not shared */
+		c->stacks = k;
+		c->stacks_cap = cap;
+	}
+	if (!addr_map_put(&c->stack_index, h, (int32_t)c->nstacks))
+		c->stacks[c->nstacks++] = (struct kept_stack){ v, n };
 	return v;
 }
 
@@ -103,7 +166,7 @@ static int task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
 static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, struct raw_task *raw)
 {
 	struct snap_frame frames[SNAP_MAX_FRAMES], again[SNAP_MAX_FRAMES];
-	char name[APS_NAME_MAX];
+	char name[APS_NAME_MAX], keep[APS_NAME_MAX];
 	struct raw_task a, b;
 	uint64_t sig1, sig2;
 	uint32_t n = 0, n2;
@@ -126,7 +189,7 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 			continue;
 		stable = true;
 		*raw = a;
-		memcpy(st->name, name, sizeof(st->name));
+		memcpy(keep, name, sizeof(keep));
 		if (!err)
 			err = coro_stack_read(c->s->codes, a.coro, again, SNAP_MAX_FRAMES, &n2, &sig2);
 		if (fatal(err))
@@ -135,15 +198,104 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 	}
 	if (!stable)
 		return -EAGAIN;
+	st->name = mem_pool_strdup(&c->s->pool, keep);
+	if (!st->name)
+		return -ENOMEM;
 	st->loop = raw->loop;
 	st->state = (uint8_t)raw->state;
 	if (!st->stack_ok || !n)
 		return 0;
-	st->frames = malloc(n * sizeof(*st->frames));
+	st->frames = keep_frames(c, frames, n);
 	if (!st->frames)
 		return -ENOMEM;
-	memcpy(st->frames, frames, n * sizeof(*st->frames));
 	st->nframes = n;
+	return 0;
+}
+
+/* read_one() past the cache: each read sees the target as it is then. */
+static int read_alone(struct snap_ctx *c, uint64_t addr, struct snap_task *st,
+		      struct raw_task *raw)
+{
+	bool was = c->r->fresh;
+	int err;
+
+	c->r->fresh = true;
+	err = read_one(c, addr, st, raw);
+	c->r->fresh = was;
+	return err;
+}
+
+/* One read of a task through the cache: its fields, name and stack. */
+struct task_view {
+	struct raw_task raw;
+	uint64_t sig;
+	uint32_t n;
+	int err;
+	char name[APS_NAME_MAX];
+};
+
+static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
+		      struct snap_frame *frames)
+{
+	v->n = 0;
+	v->err = read_task(c->r, addr, &v->raw);
+	if (!v->err)
+		v->err = task_name(c->r, v->raw.name, v->name, sizeof(v->name));
+	if (!v->err)
+		v->err = coro_stack_read(c->s->codes, v->raw.coro, frames, SNAP_MAX_FRAMES, &v->n,
+					 &v->sig);
+}
+
+static bool same_view(const struct task_view *a, const struct task_view *b)
+{
+	return !a->err && !b->err && same_task(&a->raw, &b->raw) && a->sig == b->sig &&
+	       a->n == b->n && !strcmp(a->name, b->name);
+}
+
+/*
+ * A listed task from its two views (first: before the cache was emptied,
+ * second: after). Alike, the task, its name and its stack each held still
+ * from a read in the first pass to one in the second, and every read of
+ * the first pass came before every read of the second: the second is
+ * taken. Else the task changed under us and is read alone (read_one).
+ */
+static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_view *first,
+			 const struct task_view *second, const struct snap_frame *frames,
+			 struct snap_task *st, struct raw_task *raw)
+{
+	if (!same_view(first, second))
+		return read_alone(c, addr, st, raw);
+	memset(st, 0, sizeof(*st));
+	st->addr = addr;
+	st->stack_ok = true;
+	*raw = second->raw;
+	st->loop = raw->loop;
+	st->state = (uint8_t)raw->state;
+	st->name = mem_pool_strdup(&c->s->pool, second->name);
+	if (!st->name)
+		return -ENOMEM;
+	if (!second->n)
+		return 0;
+	st->frames = keep_frames(c, frames, second->n);
+	if (!st->frames)
+		return -ENOMEM;
+	st->nframes = second->n;
+	return 0;
+}
+
+/* Room for cap tasks. */
+static int reserve(struct snap_ctx *c, uint32_t cap)
+{
+	struct snap_task *v = realloc(c->s->tasks, cap * sizeof(*v));
+	uint64_t *w = realloc(c->waiters, cap * sizeof(*w));
+
+	if (v)
+		c->s->tasks = v;
+	if (w)
+		c->waiters = w;
+	if (!v || !w)
+		return -ENOMEM;
+	c->cap = cap;
 	return 0;
 }
 
@@ -152,19 +304,8 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 	struct snapshot *s = c->s;
 	int err;
 
-	if (s->ntasks == c->cap) {
-		uint32_t cap = c->cap ? c->cap * 2 : 64;
-		struct snap_task *v = realloc(s->tasks, cap * sizeof(*v));
-		uint64_t *w = realloc(c->waiters, cap * sizeof(*w));
-
-		if (v)
-			s->tasks = v;
-		if (w)
-			c->waiters = w;
-		if (!v || !w)
-			return -ENOMEM;
-		c->cap = cap;
-	}
+	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
+		return err;
 	err = addr_map_put(&c->index, st->addr, (int32_t)s->ntasks);
 	if (err)
 		return err;
@@ -183,16 +324,14 @@ static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 	if (addr_map_get(&c->index, addr, idx))
 		return 0;
 	*idx = -1;
-	err = read_one(c, addr, &st, &raw);
+	err = read_alone(c, addr, &st, &raw);
 	if (fatal(err))
 		return err;
 	if (err)
 		return 0;	/* a Future, or gone */
 	err = append(c, &st, raw.waiter);
-	if (err) {
-		free(st.frames);
+	if (err)
 		return err;
-	}
 	*idx = (int32_t)c->s->ntasks - 1;
 	return 0;
 }
@@ -226,7 +365,7 @@ static int link_awaiters(struct snap_ctx *c)
 		err = 0;
 		if (!n)
 			continue;
-		v = calloc(n, sizeof(*v));
+		v = mem_pool_alloc(&s->pool, n * sizeof(*v));
 		if (!v) {
 			err = -ENOMEM;
 			break;
@@ -265,6 +404,58 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 	}
 }
 
+/*
+ * The registered tasks in registry order, BATCH at a time: each batch read
+ * through the cache, the cache emptied, the batch read again and each task
+ * taken from its two views (task_of_views).
+ */
+static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
+{
+	struct snap_frame frames[SNAP_MAX_FRAMES];
+	struct task_view *first, second;
+	struct snap_task st;
+	struct raw_task raw;
+	int rc = 0;
+
+	/* listed tasks, and a few awaiters that are not */
+	if (refs->n && ((rc = reserve(c, (uint32_t)refs->n + 64)) ||
+			(rc = addr_map_reserve(&c->index, (uint32_t)refs->n + 64))))
+		return rc;
+	first = malloc(BATCH * sizeof(*first));
+	if (!first)
+		return -ENOMEM;
+	for (size_t b = 0; b < refs->n && !rc; b += BATCH) {
+		size_t end = refs->n - b < BATCH ? refs->n : b + BATCH;
+
+		for (size_t i = b; i < end && !rc; i++) {
+			view_read(c, refs->v[i].addr, &first[i - b], frames);
+			if (fatal(first[i - b].err))
+				rc = first[i - b].err;
+		}
+		pyr_refresh(c->r);
+		for (size_t i = b; i < end && !rc; i++) {
+			view_read(c, refs->v[i].addr, &second, frames);
+			rc = fatal(second.err) ? second.err :
+			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, frames, &st, &raw);
+			if (fatal(rc))
+				break;
+			if (rc) {
+				c->s->dropped++;	/* no longer a task: freed under us */
+				rc = 0;
+				continue;
+			}
+			/* 3.10-3.13 registries keep done tasks until they are collected */
+			if (c->s->minor < 14 && raw.state != APS_FUT_PENDING)
+				continue;
+			st.tid = refs->v[i].tid;
+			st.listed = true;
+			rc = append(c, &st, raw.waiter);
+		}
+	}
+	free(first);
+	return rc;
+}
+
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen)
 {
@@ -272,15 +463,14 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	struct task_refs refs = { 0 };
 	struct py_layout lc = *l;
 	struct py_runtime rt;
-	struct snap_task st;
-	struct raw_task raw;
+	struct page_cache cache = { 0 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->major = l->major;
 	out->minor = l->minor;
 	c.s = out;
-	c.r = malloc(sizeof(*c.r));
+	c.r = calloc(1, sizeof(*c.r));
 	out->codes = malloc(sizeof(*out->codes));
 	if (!c.r || !out->codes) {
 		free(out->codes);
@@ -293,31 +483,14 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	if (rc)
 		goto cleanup;
 	pyr_init(c.r, ip->pid, &lc, READ_BUDGET);
+	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
+	if (rc)
+		goto cleanup;
+	c.r->cache = &cache;
 	rc = registry_tasks(c.r, &rt, &refs, err, errlen);
 	if (rc)
 		goto cleanup;
-	for (size_t i = 0; i < refs.n; i++) {
-		rc = read_one(&c, refs.v[i].addr, &st, &raw);
-		if (fatal(rc))
-			break;
-		if (rc) {
-			out->dropped++;		/* no longer a task: freed under us */
-			rc = 0;
-			continue;
-		}
-		/* 3.10-3.13 registries keep done tasks until they are collected */
-		if (l->minor < 14 && raw.state != APS_FUT_PENDING) {
-			free(st.frames);
-			continue;
-		}
-		st.tid = refs.v[i].tid;
-		st.listed = true;
-		rc = append(&c, &st, raw.waiter);
-		if (rc) {
-			free(st.frames);
-			break;
-		}
-	}
+	rc = read_listed(&c, &refs);
 	if (!rc)
 		rc = link_awaiters(&c);
 	if (rc) {
@@ -329,10 +502,15 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 cleanup:
 	if (rc == -ESRCH)
 		snprintf(err, errlen, "process %d exited", ip->pid);
-	if (c.r)
+	if (c.r) {
 		out->reads = c.r->reads;
+		out->calls = pyr_calls(c.r);
+	}
+	page_cache_free(&cache);
 	task_refs_free(&refs);
 	addr_map_free(&c.index);
+	addr_map_free(&c.stack_index);
+	free(c.stacks);
 	free(c.waiters);
 	if (rc) {
 		snapshot_free(out);
@@ -348,14 +526,11 @@ cleanup:
 
 void snapshot_free(struct snapshot *s)
 {
-	for (uint32_t i = 0; i < s->ntasks; i++) {
-		free(s->tasks[i].frames);
-		free(s->tasks[i].awaiters);
-	}
 	free(s->tasks);
 	if (s->codes) {
 		coro_reader_free(s->codes);
 		free(s->codes);
 	}
+	mem_pool_free(&s->pool);
 	memset(s, 0, sizeof(*s));
 }
