@@ -261,10 +261,23 @@ int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 		return err;
 	/* one character at a time through escape.h, keeping room for the mark */
 	for (size_t i = 0; i < n; i++) {
-		struct aps_pystr one = { .nchars = 1, .kind = (uint8_t)u.kind };
+		struct aps_pystr one;
+		uint8_t ch = data[i * u.kind];
 		char buf[16];
 		size_t k;
 
+		if (u.kind == 1 && ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			/* printable ASCII: itself, as escape.h leaves it */
+			if (pos + 1 + sizeof(mark) > len) {
+				cut = true;
+				break;
+			}
+			out[pos++] = (char)ch;
+			continue;
+		}
+		memset(&one, 0, sizeof(one));
+		one.nchars = 1;
+		one.kind = (uint8_t)u.kind;
 		memcpy(one.data, data + i * u.kind, u.kind);
 		pystr_to_utf8(&one, NULL, buf, sizeof(buf));
 		k = strlen(buf);
