@@ -99,9 +99,9 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 	size_t n = 0;
 	int err = v ? -EAGAIN : -ENOMEM;
 
+	/* each walk reads the list as it is then, not as cached before */
 	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++) {
-		if (i)
-			pyr_refresh(r);		/* not the same cached pages again */
+		pyr_refresh(r);
 		err = walk_once(r, head, v, &n);
 	}
 	if (!err)
@@ -161,6 +161,8 @@ static int set_tasks(struct pyreader *r, uint64_t set, bool weak, struct task_re
 	if (!keys)
 		return -ENOMEM;
 	err = pyr_set(r, set, keys, PYR_MAX_ITEMS, &n);
+	/* the entries were read past the cache: what they point to is read after */
+	pyr_refresh(r);
 	if (!err)
 		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++) {

@@ -336,50 +336,114 @@ static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 	return 0;
 }
 
+/* One read of a task's awaiters: compared between the two passes. */
+struct await_view {
+	int err;
+	size_t n;
+	uint64_t sig;
+};
+
+static void awaiters_read(struct snap_ctx *c, struct await_index *ix, uint32_t i,
+			  uint64_t *addrs, struct await_view *v)
+{
+	uint64_t task = c->s->tasks[i].addr;
+
+	v->n = 0;
+	if (c->s->minor >= 14)
+		v->err = awaiters_recorded(c->r, task, addrs, AWAITERS_MAX, &v->n);
+	else
+		v->err = awaiters_derived(c->r, ix, task, addrs, AWAITERS_MAX, &v->n);
+	v->sig = 0xcbf29ce484222325ULL;
+	for (size_t k = 0; k < v->n; k++)
+		v->sig = mix(v->sig, addrs[k]);
+}
+
+/* awaiters_read() past the cache, and past callbacks remembered from it. */
+static void awaiters_alone(struct snap_ctx *c, struct await_index *ix, uint32_t i,
+			   uint64_t *addrs, struct await_view *v)
+{
+	bool was = c->r->fresh;
+
+	c->r->fresh = true;
+	awaiters_index_forget(ix);
+	awaiters_read(c, ix, i, addrs, v);
+	c->r->fresh = was;
+}
+
+static bool same_awaiters(const struct await_view *a, const struct await_view *b)
+{
+	return a->err == b->err && a->n == b->n && a->sig == b->sig;
+}
+
+/* Task i's awaiters; tasks among them that are not listed are read and added. */
+static int set_awaiters(struct snap_ctx *c, uint32_t i, const uint64_t *addrs, size_t n)
+{
+	struct snap_awaiter *v;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	v = mem_pool_alloc(&c->s->pool, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; !err && k < n; k++) {
+		v[k].addr = addrs[k];
+		err = awaiter_index(c, addrs[k], &v[k].task);
+	}
+	/* awaiter_index may have moved s->tasks */
+	c->s->tasks[i].awaiters = v;
+	c->s->tasks[i].nawaiters = (uint32_t)n;
+	return err;
+}
+
+/*
+ * Who awaits each listed task, read as the tasks are (read_listed): a
+ * batch through the cache; the cache emptied and remembered callbacks
+ * forgotten; the batch again. Awaiters that read alike in both passes are
+ * taken from the second, others are read again past the cache.
+ */
 static int link_awaiters(struct snap_ctx *c)
 {
 	struct snapshot *s = c->s;
 	struct await_index ix = { 0 };
+	struct await_view *first, second;
 	uint64_t addrs[AWAITERS_MAX], *tasks = NULL;
 	uint32_t listed = s->ntasks;
-	size_t n;
 	int err = 0;
 
+	first = malloc(BATCH * sizeof(*first));
+	if (!first)
+		return -ENOMEM;
 	if (s->minor < 14) {
 		tasks = malloc((listed ? listed : 1) * sizeof(*tasks));
-		if (!tasks)
+		if (!tasks) {
+			free(first);
 			return -ENOMEM;
+		}
 		for (uint32_t i = 0; i < listed; i++)
 			tasks[i] = s->tasks[i].addr;
 		err = awaiters_index(&ix, tasks, c->waiters, listed);
 	}
-	for (uint32_t i = 0; !err && i < listed; i++) {
-		struct snap_awaiter *v;
+	for (uint32_t b = 0; !err && b < listed; b += BATCH) {
+		uint32_t end = listed - b < BATCH ? listed : b + BATCH;
 
-		if (s->minor >= 14)
-			err = awaiters_recorded(c->r, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
-		else
-			err = awaiters_derived(c->r, &ix, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
-		if (fatal(err))
-			break;
-		err = 0;
-		if (!n)
-			continue;
-		v = mem_pool_alloc(&s->pool, n * sizeof(*v));
-		if (!v) {
-			err = -ENOMEM;
-			break;
+		for (uint32_t i = b; i < end && !err; i++) {
+			awaiters_read(c, &ix, i, addrs, &first[i - b]);
+			if (fatal(first[i - b].err))
+				err = first[i - b].err;
 		}
-		for (size_t k = 0; !err && k < n; k++) {
-			v[k].addr = addrs[k];
-			err = awaiter_index(c, addrs[k], &v[k].task);
+		pyr_refresh(c->r);
+		awaiters_index_forget(&ix);
+		for (uint32_t i = b; i < end && !err; i++) {
+			awaiters_read(c, &ix, i, addrs, &second);
+			if (!fatal(second.err) && !same_awaiters(&first[i - b], &second))
+				awaiters_alone(c, &ix, i, addrs, &second);
+			err = fatal(second.err) ? second.err : set_awaiters(c, i, addrs, second.n);
 		}
-		/* awaiter_index may have moved s->tasks */
-		s->tasks[i].awaiters = v;
-		s->tasks[i].nawaiters = (uint32_t)n;
 	}
 	awaiters_index_free(&ix);
 	free(tasks);
+	free(first);
 	return err;
 }
 
@@ -393,6 +457,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 		c->s->tids = true;
 		return;
 	}
+	pyr_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
 	c->s->tids = c->r->l->snap.ts_native_tid != 0;
