@@ -11,9 +11,8 @@ static uint32_t slot_of(uint64_t key, uint32_t cap)
 	return (uint32_t)key & (cap - 1);
 }
 
-static int grow(struct addr_map *m)
+static int resize(struct addr_map *m, uint32_t cap)
 {
-	uint32_t cap = m->cap ? m->cap * 2 : 64;
 	uint64_t *keys = calloc(cap, sizeof(*keys));
 	int32_t *vals = calloc(cap, sizeof(*vals));
 
@@ -40,6 +39,17 @@ static int grow(struct addr_map *m)
 	return 0;
 }
 
+int addr_map_reserve(struct addr_map *m, uint32_t n)
+{
+	uint32_t cap = m->cap ? m->cap : 64;
+
+	if (n > (1u << 30))
+		return -ENOMEM;
+	while (n * 2 > cap)
+		cap *= 2;
+	return cap == m->cap ? 0 : resize(m, cap);
+}
+
 int addr_map_put(struct addr_map *m, uint64_t key, int32_t val)
 {
 	uint32_t s;
@@ -47,7 +57,7 @@ int addr_map_put(struct addr_map *m, uint64_t key, int32_t val)
 
 	if (!key)
 		return -EINVAL;
-	if ((m->n + 1) * 2 > m->cap && (err = grow(m)))
+	if ((m->n + 1) * 2 > m->cap && (err = resize(m, m->cap ? m->cap * 2 : 64)))
 		return err;
 	for (s = slot_of(key, m->cap); m->keys[s] && m->keys[s] != key; s = (s + 1) & (m->cap - 1))
 		;

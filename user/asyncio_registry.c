@@ -99,8 +99,13 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 	size_t n = 0;
 	int err = v ? -EAGAIN : -ENOMEM;
 
-	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++)
+	/* each walk reads the list as it is then, not as cached before */
+	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++) {
+		pyr_refresh(r);
 		err = walk_once(r, head, v, &n);
+	}
+	if (!err)
+		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++)
 		err = add_task(out, v[i], tid);
 	free(v);
@@ -156,6 +161,10 @@ static int set_tasks(struct pyreader *r, uint64_t set, bool weak, struct task_re
 	if (!keys)
 		return -ENOMEM;
 	err = pyr_set(r, set, keys, PYR_MAX_ITEMS, &n);
+	/* the entries were read past the cache: what they point to is read after */
+	pyr_refresh(r);
+	if (!err)
+		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t obj = keys[i];
 
@@ -240,6 +249,8 @@ int registry_tasks(struct pyreader *r, const struct py_runtime *rt, struct task_
 		return 0;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		reset(out);
+		if (attempt)
+			pyr_refresh(r);
 		if (r->minor >= 14)
 			rc = tasks_314(r, rt, out);
 		else if (r->minor >= 12)

@@ -95,6 +95,12 @@ void awaiters_index_free(struct await_index *ix)
 	memset(ix, 0, sizeof(*ix));
 }
 
+void awaiters_index_forget(struct await_index *ix)
+{
+	ix->nmemo = 0;
+	addr_map_free(&ix->memo_index);
+}
+
 /* The tasks waiting on fut; how many. */
 static size_t waiters_of(const struct await_index *ix, uint64_t fut, struct found *f)
 {

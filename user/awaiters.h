@@ -49,6 +49,8 @@ int awaiters_recorded(struct pyreader *r, uint64_t task, uint64_t *out, size_t m
 int awaiters_index(struct await_index *ix, const uint64_t *tasks, const uint64_t *waiters,
 		   size_t n);
 void awaiters_index_free(struct await_index *ix);
+/* Forget the callbacks remembered so far: the next reads read them again. */
+void awaiters_index_forget(struct await_index *ix);
 /* 3.10-3.13: the derived awaiters of task (deduplicated). */
 int awaiters_derived(struct pyreader *r, struct await_index *ix, uint64_t task, uint64_t *out,
 		     size_t max, size_t *n);

@@ -20,6 +20,8 @@ struct coro_code {
 	uint8_t *table;
 	size_t table_len;
 	uint64_t bytecode;	/* 3.10: the co_code bytes object */
+	int64_t last_addr;	/* the last instruction looked up, and its line */
+	int last_line;
 };
 
 /* One coroutine of the chain, as read. */
@@ -91,7 +93,7 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 {
 	const struct py_snap_layout *s = &c->r->l->snap;
 	uint8_t buf[256];
-	struct coro_code k = { .addr = addr };
+	struct coro_code k = { .addr = addr, .last_addr = -2 };
 	struct pytype t;
 	size_t len, head = s->co_code_adaptive > s->co_linetable ? s->co_code_adaptive
 								 : s->co_linetable + 8;
@@ -287,6 +289,19 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	return pyr_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
 }
 
+/* The line of an instruction; tasks parked alike ask for the same one. */
+static int line_of(struct coro_reader *c, const struct coro_code *code, int64_t addr)
+{
+	struct coro_code *k = &c->codes[code - c->codes];
+
+	if (k->last_addr != addr) {
+		k->last_line = lt_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
+					    addr);
+		k->last_addr = addr;
+	}
+	return k->last_line;
+}
+
 int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *frames,
 		    uint32_t max, uint32_t *n, uint64_t *sig)
 {
@@ -322,8 +337,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		chain[depth].qualname = code->qualname ? code->qualname
 						       : qualname_310(c, g.qualname);
 		chain[depth].filename = code->filename;
-		chain[depth].line = lt_addr2line(c->r->minor, code->table, code->table_len,
-						 code->firstlineno, g.addr);
+		chain[depth].line = line_of(c, code, g.addr);
 		depth++;
 		/* follow the awaited object only while it is the same kind */
 		if (!g.yf || pyr_typeof(c->r, g.yf, &t) || t.addr != t0.addr)

@@ -25,14 +25,38 @@ bool pyr_addr_ok(uint64_t addr)
 	return addr >= 4096 && addr < USER_TOP && !(addr & 7);
 }
 
-int pyr_read(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+static int read_at(struct pyreader *r, uint64_t addr, void *buf, size_t len, bool fresh)
 {
 	if (r->reads >= r->budget)
 		return -E2BIG;
 	r->reads++;
 	if (addr < 4096 || addr >= USER_TOP || len > USER_TOP - addr)
 		return -EFAULT;
+	if (r->cache && !fresh)
+		return page_cache_read(r->cache, addr, buf, len);
+	r->calls++;
 	return mem_read(r->pid, addr, buf, len);
+}
+
+int pyr_read(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+{
+	return read_at(r, addr, buf, len, r->fresh);
+}
+
+int pyr_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+{
+	return read_at(r, addr, buf, len, true);
+}
+
+void pyr_refresh(struct pyreader *r)
+{
+	if (r->cache)
+		page_cache_invalidate(r->cache);
+}
+
+uint64_t pyr_calls(const struct pyreader *r)
+{
+	return r->calls + (r->cache ? r->cache->calls : 0);
 }
 
 int pyr_ptr(struct pyreader *r, uint64_t addr, uint64_t *v)
@@ -88,6 +112,7 @@ static int load_type(struct pyreader *r, uint64_t type, struct pytype *t)
 	if (r->reads >= r->budget)
 		return -E2BIG;
 	r->reads++;
+	r->calls++;
 	err = mem_read_cstr(r->pid, get_u64(buf, l->bpf.tp_name), t->name, sizeof(t->name));
 	if (err)
 		return err;
@@ -236,10 +261,23 @@ int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 		return err;
 	/* one character at a time through escape.h, keeping room for the mark */
 	for (size_t i = 0; i < n; i++) {
-		struct aps_pystr one = { .nchars = 1, .kind = (uint8_t)u.kind };
+		struct aps_pystr one;
+		uint8_t ch = data[i * u.kind];
 		char buf[16];
 		size_t k;
 
+		if (u.kind == 1 && ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			/* printable ASCII: itself, as escape.h leaves it */
+			if (pos + 1 + sizeof(mark) > len) {
+				cut = true;
+				break;
+			}
+			out[pos++] = (char)ch;
+			continue;
+		}
+		memset(&one, 0, sizeof(one));
+		one.nchars = 1;
+		one.kind = (uint8_t)u.kind;
 		memcpy(one.data, data + i * u.kind, u.kind);
 		pystr_to_utf8(&one, NULL, buf, sizeof(buf));
 		k = strlen(buf);
@@ -401,7 +439,7 @@ int pyr_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size
 	return err;
 }
 
-int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
+static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
 {
 	const struct py_snap_layout *s = &r->l->snap;
 	uint64_t entries[CHUNK * 2];
@@ -440,6 +478,18 @@ int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t
 	    get_u64(head, s->set_table) != table)
 		return -EAGAIN;
 	return 0;
+}
+
+int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
+{
+	bool was = r->fresh;
+	int err;
+
+	/* past the cache: the table must be read between the two reads of the head */
+	r->fresh = true;
+	err = set_read(r, obj, keys, max, n);
+	r->fresh = was;
+	return err;
 }
 
 /* ---- dicts and instance attributes ------------------------------------ */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "layout.h"
+#include "page_cache.h"
 
 #define PYR_TYPE_CACHE 128
 #define PYR_MAX_ITEMS (1 << 21)	/* entries of one container we look at */
@@ -45,6 +46,9 @@ struct pyreader {
 	int minor;
 	const struct py_layout *l;
 	uint64_t reads, budget;	/* reads done / allowed (then -E2BIG) */
+	uint64_t calls;		/* process_vm_readv calls past the cache */
+	struct page_cache *cache;	/* NULL: every read goes to the target */
+	bool fresh;		/* read past the cache: reads that check others */
 	uint32_t ntypes, next_evict;
 	struct pytype types[PYR_TYPE_CACHE];
 };
@@ -52,6 +56,12 @@ struct pyreader {
 void pyr_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t budget);
 /* 0, -EFAULT (unmapped or short), -E2BIG (read budget spent), -errno. */
 int pyr_read(struct pyreader *r, uint64_t addr, void *buf, size_t len);
+/* pyr_read() past the cache: what the target holds now. */
+int pyr_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len);
+/* Forget what the cache holds (no-op without one). */
+void pyr_refresh(struct pyreader *r);
+/* process_vm_readv calls made, through the cache or past it. */
+uint64_t pyr_calls(const struct pyreader *r);
 int pyr_ptr(struct pyreader *r, uint64_t addr, uint64_t *v);
 /* A user-space, 8-byte aligned address. */
 bool pyr_addr_ok(uint64_t addr);

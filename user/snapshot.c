@@ -11,8 +11,10 @@
 #include "snapshot.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
+#define CACHE_BYTES (32ULL << 20)	/* of the target's memory cached at once */
 #define TASK_RETRIES 3		/* reads of a task that keeps moving */
 #define MAX_LOOPS 256
+#define BATCH 2048		/* tasks read per pair of passes (read_listed) */
 
 /* The fields of a TaskObj we use, from one read. */
 struct raw_task {
@@ -32,6 +34,12 @@ struct snap_ctx {
 	uint32_t cap;
 	struct addr_map index;		/* task address -> index in s->tasks */
 	uint64_t *waiters;		/* fut_waiter of each task (3.10-3.13) */
+	struct addr_map stack_index;	/* hash of frames -> stacks[] */
+	struct kept_stack {
+		const struct snap_frame *v;
+		uint32_t n;
+	} *stacks;
+	uint32_t nstacks, stacks_cap;
 };
 
 static uint64_t get_u64(const uint8_t *buf, size_t off)
@@ -39,6 +47,61 @@ static uint64_t get_u64(const uint8_t *buf, size_t off)
 	uint64_t v;
 
 	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static bool same_frames(const struct snap_frame *a, const struct snap_frame *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (a[i].qualname != b[i].qualname || a[i].filename != b[i].filename ||
+		    a[i].line != b[i].line)
+			return false;
+	}
+	return true;
+}
+
+/* Frames kept in the pool, once per distinct stack (tasks share theirs). */
+static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct snap_frame *f,
+					    uint32_t n)
+{
+	struct snap_frame *v;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	bool taken = false;
+	int32_t idx;
+
+	for (uint32_t i = 0; i < n; i++)
+		h = mix(mix(mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
+			(uint64_t)(uint32_t)f[i].line);
+	h |= 1;		/* addr_map keys are not 0 */
+	if (addr_map_get(&c->stack_index, h, &idx)) {
+		if (c->stacks[idx].n == n && same_frames(c->stacks[idx].v, f, n))
+			return c->stacks[idx].v;
+		taken = true;	/* another stack with that hash: this one kept apart */
+	}
+	v = mem_pool_alloc(&c->s->pool, n * sizeof(*v));
+	if (!v)
+		return NULL;
+	memcpy(v, f, n * sizeof(*v));
+	if (taken)
+		return v;
+	if (c->nstacks == c->stacks_cap) {
+		uint32_t cap = c->stacks_cap ? c->stacks_cap * 2 : 64;
+		struct kept_stack *k = realloc(c->stacks, cap * sizeof(*k));
+
+		if (!k)
+			return v;	/* kept, not shared */
+		c->stacks = k;
+		c->stacks_cap = cap;
+	}
+	if (!addr_map_put(&c->stack_index, h, (int32_t)c->nstacks))
+		c->stacks[c->nstacks++] = (struct kept_stack){ v, n };
 	return v;
 }
 
@@ -103,7 +166,7 @@ static int task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
 static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, struct raw_task *raw)
 {
 	struct snap_frame frames[SNAP_MAX_FRAMES], again[SNAP_MAX_FRAMES];
-	char name[APS_NAME_MAX];
+	char name[APS_NAME_MAX], keep[APS_NAME_MAX];
 	struct raw_task a, b;
 	uint64_t sig1, sig2;
 	uint32_t n = 0, n2;
@@ -126,7 +189,7 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 			continue;
 		stable = true;
 		*raw = a;
-		memcpy(st->name, name, sizeof(st->name));
+		memcpy(keep, name, sizeof(keep));
 		if (!err)
 			err = coro_stack_read(c->s->codes, a.coro, again, SNAP_MAX_FRAMES, &n2, &sig2);
 		if (fatal(err))
@@ -135,15 +198,104 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 	}
 	if (!stable)
 		return -EAGAIN;
+	st->name = mem_pool_strdup(&c->s->pool, keep);
+	if (!st->name)
+		return -ENOMEM;
 	st->loop = raw->loop;
 	st->state = (uint8_t)raw->state;
 	if (!st->stack_ok || !n)
 		return 0;
-	st->frames = malloc(n * sizeof(*st->frames));
+	st->frames = keep_frames(c, frames, n);
 	if (!st->frames)
 		return -ENOMEM;
-	memcpy(st->frames, frames, n * sizeof(*st->frames));
 	st->nframes = n;
+	return 0;
+}
+
+/* read_one() past the cache: each read sees the target as it is then. */
+static int read_alone(struct snap_ctx *c, uint64_t addr, struct snap_task *st,
+		      struct raw_task *raw)
+{
+	bool was = c->r->fresh;
+	int err;
+
+	c->r->fresh = true;
+	err = read_one(c, addr, st, raw);
+	c->r->fresh = was;
+	return err;
+}
+
+/* One read of a task through the cache: its fields, name and stack. */
+struct task_view {
+	struct raw_task raw;
+	uint64_t sig;
+	uint32_t n;
+	int err;
+	char name[APS_NAME_MAX];
+};
+
+static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
+		      struct snap_frame *frames)
+{
+	v->n = 0;
+	v->err = read_task(c->r, addr, &v->raw);
+	if (!v->err)
+		v->err = task_name(c->r, v->raw.name, v->name, sizeof(v->name));
+	if (!v->err)
+		v->err = coro_stack_read(c->s->codes, v->raw.coro, frames, SNAP_MAX_FRAMES, &v->n,
+					 &v->sig);
+}
+
+static bool same_view(const struct task_view *a, const struct task_view *b)
+{
+	return !a->err && !b->err && same_task(&a->raw, &b->raw) && a->sig == b->sig &&
+	       a->n == b->n && !strcmp(a->name, b->name);
+}
+
+/*
+ * A listed task from its two views (first: before the cache was emptied,
+ * second: after). Alike, the task, its name and its stack each held still
+ * from a read in the first pass to one in the second, and every read of
+ * the first pass came before every read of the second: the second is
+ * taken. Else the task changed under us and is read alone (read_one).
+ */
+static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_view *first,
+			 const struct task_view *second, const struct snap_frame *frames,
+			 struct snap_task *st, struct raw_task *raw)
+{
+	if (!same_view(first, second))
+		return read_alone(c, addr, st, raw);
+	memset(st, 0, sizeof(*st));
+	st->addr = addr;
+	st->stack_ok = true;
+	*raw = second->raw;
+	st->loop = raw->loop;
+	st->state = (uint8_t)raw->state;
+	st->name = mem_pool_strdup(&c->s->pool, second->name);
+	if (!st->name)
+		return -ENOMEM;
+	if (!second->n)
+		return 0;
+	st->frames = keep_frames(c, frames, second->n);
+	if (!st->frames)
+		return -ENOMEM;
+	st->nframes = second->n;
+	return 0;
+}
+
+/* Room for cap tasks. */
+static int reserve(struct snap_ctx *c, uint32_t cap)
+{
+	struct snap_task *v = realloc(c->s->tasks, cap * sizeof(*v));
+	uint64_t *w = realloc(c->waiters, cap * sizeof(*w));
+
+	if (v)
+		c->s->tasks = v;
+	if (w)
+		c->waiters = w;
+	if (!v || !w)
+		return -ENOMEM;
+	c->cap = cap;
 	return 0;
 }
 
@@ -152,19 +304,8 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 	struct snapshot *s = c->s;
 	int err;
 
-	if (s->ntasks == c->cap) {
-		uint32_t cap = c->cap ? c->cap * 2 : 64;
-		struct snap_task *v = realloc(s->tasks, cap * sizeof(*v));
-		uint64_t *w = realloc(c->waiters, cap * sizeof(*w));
-
-		if (v)
-			s->tasks = v;
-		if (w)
-			c->waiters = w;
-		if (!v || !w)
-			return -ENOMEM;
-		c->cap = cap;
-	}
+	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
+		return err;
 	err = addr_map_put(&c->index, st->addr, (int32_t)s->ntasks);
 	if (err)
 		return err;
@@ -183,64 +324,126 @@ static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 	if (addr_map_get(&c->index, addr, idx))
 		return 0;
 	*idx = -1;
-	err = read_one(c, addr, &st, &raw);
+	err = read_alone(c, addr, &st, &raw);
 	if (fatal(err))
 		return err;
 	if (err)
 		return 0;	/* a Future, or gone */
 	err = append(c, &st, raw.waiter);
-	if (err) {
-		free(st.frames);
+	if (err)
 		return err;
-	}
 	*idx = (int32_t)c->s->ntasks - 1;
 	return 0;
 }
 
+/* One read of a task's awaiters: compared between the two passes. */
+struct await_view {
+	int err;
+	size_t n;
+	uint64_t sig;
+};
+
+static void awaiters_read(struct snap_ctx *c, struct await_index *ix, uint32_t i,
+			  uint64_t *addrs, struct await_view *v)
+{
+	uint64_t task = c->s->tasks[i].addr;
+
+	v->n = 0;
+	if (c->s->minor >= 14)
+		v->err = awaiters_recorded(c->r, task, addrs, AWAITERS_MAX, &v->n);
+	else
+		v->err = awaiters_derived(c->r, ix, task, addrs, AWAITERS_MAX, &v->n);
+	v->sig = 0xcbf29ce484222325ULL;
+	for (size_t k = 0; k < v->n; k++)
+		v->sig = mix(v->sig, addrs[k]);
+}
+
+/* awaiters_read() past the cache, and past callbacks remembered from it. */
+static void awaiters_alone(struct snap_ctx *c, struct await_index *ix, uint32_t i,
+			   uint64_t *addrs, struct await_view *v)
+{
+	bool was = c->r->fresh;
+
+	c->r->fresh = true;
+	awaiters_index_forget(ix);
+	awaiters_read(c, ix, i, addrs, v);
+	c->r->fresh = was;
+}
+
+static bool same_awaiters(const struct await_view *a, const struct await_view *b)
+{
+	return a->err == b->err && a->n == b->n && a->sig == b->sig;
+}
+
+/* Task i's awaiters; tasks among them that are not listed are read and added. */
+static int set_awaiters(struct snap_ctx *c, uint32_t i, const uint64_t *addrs, size_t n)
+{
+	struct snap_awaiter *v;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	v = mem_pool_alloc(&c->s->pool, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; !err && k < n; k++) {
+		v[k].addr = addrs[k];
+		err = awaiter_index(c, addrs[k], &v[k].task);
+	}
+	/* awaiter_index may have moved s->tasks */
+	c->s->tasks[i].awaiters = v;
+	c->s->tasks[i].nawaiters = (uint32_t)n;
+	return err;
+}
+
+/*
+ * Who awaits each listed task, read as the tasks are (read_listed): a
+ * batch through the cache; the cache emptied and remembered callbacks
+ * forgotten; the batch again. Awaiters that read alike in both passes are
+ * taken from the second, others are read again past the cache.
+ */
 static int link_awaiters(struct snap_ctx *c)
 {
 	struct snapshot *s = c->s;
 	struct await_index ix = { 0 };
+	struct await_view *first, second;
 	uint64_t addrs[AWAITERS_MAX], *tasks = NULL;
 	uint32_t listed = s->ntasks;
-	size_t n;
 	int err = 0;
 
+	first = malloc(BATCH * sizeof(*first));
+	if (!first)
+		return -ENOMEM;
 	if (s->minor < 14) {
 		tasks = malloc((listed ? listed : 1) * sizeof(*tasks));
-		if (!tasks)
+		if (!tasks) {
+			free(first);
 			return -ENOMEM;
+		}
 		for (uint32_t i = 0; i < listed; i++)
 			tasks[i] = s->tasks[i].addr;
 		err = awaiters_index(&ix, tasks, c->waiters, listed);
 	}
-	for (uint32_t i = 0; !err && i < listed; i++) {
-		struct snap_awaiter *v;
+	for (uint32_t b = 0; !err && b < listed; b += BATCH) {
+		uint32_t end = listed - b < BATCH ? listed : b + BATCH;
 
-		if (s->minor >= 14)
-			err = awaiters_recorded(c->r, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
-		else
-			err = awaiters_derived(c->r, &ix, s->tasks[i].addr, addrs, AWAITERS_MAX, &n);
-		if (fatal(err))
-			break;
-		err = 0;
-		if (!n)
-			continue;
-		v = calloc(n, sizeof(*v));
-		if (!v) {
-			err = -ENOMEM;
-			break;
+		for (uint32_t i = b; i < end && !err; i++) {
+			awaiters_read(c, &ix, i, addrs, &first[i - b]);
+			if (fatal(first[i - b].err))
+				err = first[i - b].err;
 		}
-		for (size_t k = 0; !err && k < n; k++) {
-			v[k].addr = addrs[k];
-			err = awaiter_index(c, addrs[k], &v[k].task);
+		pyr_refresh(c->r);
+		awaiters_index_forget(&ix);
+		for (uint32_t i = b; i < end && !err; i++) {
+			awaiters_read(c, &ix, i, addrs, &second);
+			if (!fatal(second.err) && !same_awaiters(&first[i - b], &second))
+				awaiters_alone(c, &ix, i, addrs, &second);
+			err = fatal(second.err) ? second.err : set_awaiters(c, i, addrs, second.n);
 		}
-		/* awaiter_index may have moved s->tasks */
-		s->tasks[i].awaiters = v;
-		s->tasks[i].nawaiters = (uint32_t)n;
 	}
 	awaiters_index_free(&ix);
 	free(tasks);
+	free(first);
 	return err;
 }
 
@@ -254,6 +457,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 		c->s->tids = true;
 		return;
 	}
+	pyr_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
 	c->s->tids = c->r->l->snap.ts_native_tid != 0;
@@ -265,6 +469,58 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 	}
 }
 
+/*
+ * The registered tasks in registry order, BATCH at a time: each batch read
+ * through the cache, the cache emptied, the batch read again and each task
+ * taken from its two views (task_of_views).
+ */
+static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
+{
+	struct snap_frame frames[SNAP_MAX_FRAMES];
+	struct task_view *first, second;
+	struct snap_task st;
+	struct raw_task raw;
+	int rc = 0;
+
+	/* listed tasks, and a few awaiters that are not */
+	if (refs->n && ((rc = reserve(c, (uint32_t)refs->n + 64)) ||
+			(rc = addr_map_reserve(&c->index, (uint32_t)refs->n + 64))))
+		return rc;
+	first = malloc(BATCH * sizeof(*first));
+	if (!first)
+		return -ENOMEM;
+	for (size_t b = 0; b < refs->n && !rc; b += BATCH) {
+		size_t end = refs->n - b < BATCH ? refs->n : b + BATCH;
+
+		for (size_t i = b; i < end && !rc; i++) {
+			view_read(c, refs->v[i].addr, &first[i - b], frames);
+			if (fatal(first[i - b].err))
+				rc = first[i - b].err;
+		}
+		pyr_refresh(c->r);
+		for (size_t i = b; i < end && !rc; i++) {
+			view_read(c, refs->v[i].addr, &second, frames);
+			rc = fatal(second.err) ? second.err :
+			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, frames, &st, &raw);
+			if (fatal(rc))
+				break;
+			if (rc) {
+				c->s->dropped++;	/* no longer a task: freed under us */
+				rc = 0;
+				continue;
+			}
+			/* 3.10-3.13 registries keep done tasks until they are collected */
+			if (c->s->minor < 14 && raw.state != APS_FUT_PENDING)
+				continue;
+			st.tid = refs->v[i].tid;
+			st.listed = true;
+			rc = append(c, &st, raw.waiter);
+		}
+	}
+	free(first);
+	return rc;
+}
+
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen)
 {
@@ -272,15 +528,14 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	struct task_refs refs = { 0 };
 	struct py_layout lc = *l;
 	struct py_runtime rt;
-	struct snap_task st;
-	struct raw_task raw;
+	struct page_cache cache = { 0 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->major = l->major;
 	out->minor = l->minor;
 	c.s = out;
-	c.r = malloc(sizeof(*c.r));
+	c.r = calloc(1, sizeof(*c.r));
 	out->codes = malloc(sizeof(*out->codes));
 	if (!c.r || !out->codes) {
 		free(out->codes);
@@ -293,31 +548,14 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	if (rc)
 		goto cleanup;
 	pyr_init(c.r, ip->pid, &lc, READ_BUDGET);
+	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
+	if (rc)
+		goto cleanup;
+	c.r->cache = &cache;
 	rc = registry_tasks(c.r, &rt, &refs, err, errlen);
 	if (rc)
 		goto cleanup;
-	for (size_t i = 0; i < refs.n; i++) {
-		rc = read_one(&c, refs.v[i].addr, &st, &raw);
-		if (fatal(rc))
-			break;
-		if (rc) {
-			out->dropped++;		/* no longer a task: freed under us */
-			rc = 0;
-			continue;
-		}
-		/* 3.10-3.13 registries keep done tasks until they are collected */
-		if (l->minor < 14 && raw.state != APS_FUT_PENDING) {
-			free(st.frames);
-			continue;
-		}
-		st.tid = refs.v[i].tid;
-		st.listed = true;
-		rc = append(&c, &st, raw.waiter);
-		if (rc) {
-			free(st.frames);
-			break;
-		}
-	}
+	rc = read_listed(&c, &refs);
 	if (!rc)
 		rc = link_awaiters(&c);
 	if (rc) {
@@ -329,10 +567,15 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 cleanup:
 	if (rc == -ESRCH)
 		snprintf(err, errlen, "process %d exited", ip->pid);
-	if (c.r)
+	if (c.r) {
 		out->reads = c.r->reads;
+		out->calls = pyr_calls(c.r);
+	}
+	page_cache_free(&cache);
 	task_refs_free(&refs);
 	addr_map_free(&c.index);
+	addr_map_free(&c.stack_index);
+	free(c.stacks);
 	free(c.waiters);
 	if (rc) {
 		snapshot_free(out);
@@ -348,14 +591,11 @@ cleanup:
 
 void snapshot_free(struct snapshot *s)
 {
-	for (uint32_t i = 0; i < s->ntasks; i++) {
-		free(s->tasks[i].frames);
-		free(s->tasks[i].awaiters);
-	}
 	free(s->tasks);
 	if (s->codes) {
 		coro_reader_free(s->codes);
 		free(s->codes);
 	}
+	mem_pool_free(&s->pool);
 	memset(s, 0, sizeof(*s));
 }

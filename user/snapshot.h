@@ -15,6 +15,7 @@
 #include "escape.h"
 #include "interp.h"
 #include "layout.h"
+#include "mem_pool.h"
 
 #define SNAP_MAX_FRAMES 128
 
@@ -30,9 +31,9 @@ struct snap_task {
 	uint8_t state;		/* enum aps_fut_state */
 	bool listed;		/* registered in the interpreter (false: only an awaiter) */
 	bool stack_ok;		/* false: it kept moving while read; no frames */
-	char name[APS_NAME_MAX];
+	const char *name;	/* in snapshot.pool */
 	uint32_t nframes;
-	struct snap_frame *frames;	/* innermost first */
+	const struct snap_frame *frames;	/* innermost first; shared by equal stacks */
 	uint32_t nawaiters;
 	struct snap_awaiter *awaiters;
 };
@@ -45,7 +46,9 @@ struct snapshot {
 				 * 3.11-3.13: the loop each thread runs now) */
 	uint32_t dropped;	/* tasks left out: unreadable or changed under us */
 	uint64_t reads;		/* memory reads it took */
+	uint64_t calls;		/* process_vm_readv calls they took */
 	struct coro_reader *codes;	/* owns the frames' strings */
+	struct mem_pool pool;		/* owns names, frames and awaiters */
 };
 
 /*

@@ -201,33 +201,55 @@ static void json_opt_ns(FILE *out, const char *key, int64_t v)
 
 /* ---- ps ------------------------------------------------------------------ */
 
-/* s left-aligned in width characters (code points, as Python's :<N), no cut */
-static void put_padded(FILE *out, const char *s, int width)
+/* A table row, written at once: fields are bounded (names, 8 KiB stacks). */
+struct row {
+	size_t len;
+	char buf[24576];
+};
+
+static void row_put(struct row *r, const char *s, size_t n)
 {
+	if (n > sizeof(r->buf) - r->len)
+		n = sizeof(r->buf) - r->len;
+	memcpy(r->buf + r->len, s, n);
+	r->len += n;
+}
+
+/* s left-aligned in width characters (code points, as Python's :<N), no cut */
+static void put_padded(struct row *r, const char *s, int width)
+{
+	static const char spaces[] = "                                                                ";
+	const char *p = s;
 	int chars = 0;
 
-	for (const char *p = s; *p; p++)
+	for (; *p; p++)
 		chars += ((unsigned char)*p & 0xc0) != 0x80;
-	fputs(s, out);
-	for (; chars < width; chars++)
-		fputc(' ', out);
+	row_put(r, s, (size_t)(p - s));
+	for (; chars < width; chars += (int)sizeof(spaces) - 1) {
+		int pad = width - chars < (int)sizeof(spaces) - 1 ? width - chars : (int)sizeof(spaces) - 1;
+
+		row_put(r, spaces, (size_t)pad);
+	}
 }
 
 static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
 {
 	static const int width[10] = { 10, 20, 20, 50, 50, 15, 15, 10, 10, 10 };
+	static struct row r;
 
 	if (o->format == VIEW_CSV) {
 		for (int i = 0; i < 10; i++)
 			csv_field(out, f[i], i == 9);
 		return;
 	}
+	r.len = 0;
 	for (int i = 0; i < 10; i++) {
 		if (i)
-			fputc(' ', out);
-		put_padded(out, f[i], width[i]);
+			row_put(&r, " ", 1);
+		put_padded(&r, f[i], width[i]);
 	}
-	fputc('\n', out);
+	row_put(&r, "\n", 1);
+	fwrite(r.buf, 1, r.len, out);
 }
 
 static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_opts *o,
@@ -377,41 +399,43 @@ static int add_cycle(struct view_cycles *c, const uint32_t *path, uint32_t from,
  * awaiter -> awaited task edges. */
 int views_find_cycles(const struct snapshot *s, struct view_cycles *out)
 {
-	uint32_t n = s->ntasks, **kids = NULL, *nkids = NULL, *path = NULL, *next = NULL, *pos = NULL;
+	uint32_t n = s->ntasks, *first = NULL, *kids = NULL, *fill = NULL, *path = NULL,
+		 *next = NULL, *pos = NULL;
 	uint8_t *colour = NULL;
+	size_t nedges = 0;
 	int err = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
 	if (!n)
 		return 0;
-	kids = calloc(n, sizeof(*kids));
-	nkids = calloc(n, sizeof(*nkids));
+	for (uint32_t c = 0; c < n; c++)
+		nedges += s->tasks[c].nawaiters;
+	/* children lists, parent (awaiter) -> child (awaited): parent p's
+	 * children are kids[first[p]] to kids[first[p + 1] - 1] */
+	first = calloc((size_t)n + 1, sizeof(*first));
+	kids = malloc((nedges ? nedges : 1) * sizeof(*kids));
+	fill = calloc(n, sizeof(*fill));
 	colour = calloc(n, 1);
 	path = calloc(n, sizeof(*path));
 	next = calloc(n, sizeof(*next));
 	pos = calloc(n, sizeof(*pos));
-	if (!kids || !nkids || !colour || !path || !next || !pos)
+	if (!first || !kids || !fill || !colour || !path || !next || !pos)
 		goto cleanup;
-	/* children lists: parent (awaiter) -> child (awaited) */
 	for (uint32_t c = 0; c < n; c++)
 		for (uint32_t k = 0; k < s->tasks[c].nawaiters; k++) {
 			int32_t p = s->tasks[c].awaiters[k].task;
 
 			if (p >= 0 && (uint32_t)p < n)
-				nkids[p]++;
+				first[p + 1]++;
 		}
-	for (uint32_t p = 0; p < n; p++) {
-		kids[p] = nkids[p] ? malloc(nkids[p] * sizeof(uint32_t)) : NULL;
-		if (nkids[p] && !kids[p])
-			goto cleanup;
-		nkids[p] = 0;
-	}
+	for (uint32_t p = 0; p < n; p++)
+		first[p + 1] += first[p];
 	for (uint32_t c = 0; c < n; c++)
 		for (uint32_t k = 0; k < s->tasks[c].nawaiters; k++) {
 			int32_t p = s->tasks[c].awaiters[k].task;
 
 			if (p >= 0 && (uint32_t)p < n)
-				kids[p][nkids[p]++] = c;
+				kids[first[p] + fill[p]++] = c;
 		}
 	for (uint32_t root = 0; root < n; root++) {
 		uint32_t depth = 0;
@@ -426,8 +450,8 @@ int views_find_cycles(const struct snapshot *s, struct view_cycles *out)
 		while (depth) {
 			uint32_t v = path[depth - 1];
 
-			if (next[depth - 1] < nkids[v]) {
-				uint32_t w = kids[v][next[depth - 1]++];
+			if (next[depth - 1] < first[v + 1] - first[v]) {
+				uint32_t w = kids[first[v] + next[depth - 1]++];
 
 				if (colour[w] == 0) {
 					colour[w] = 1;
@@ -448,10 +472,9 @@ int views_find_cycles(const struct snapshot *s, struct view_cycles *out)
 	}
 	err = 0;
 cleanup:
-	for (uint32_t i = 0; kids && i < n; i++)
-		free(kids[i]);
+	free(first);
 	free(kids);
-	free(nkids);
+	free(fill);
 	free(colour);
 	free(path);
 	free(next);
@@ -480,9 +503,9 @@ struct tree {
 	char **labels;		/* frame labels, interned */
 	uint32_t nlabels, labels_cap;
 	struct pairmap label_ids;	/* (hash, 0) -> label (collisions checked) */
-	struct pairmap cor;		/* (parent node, label) -> node */
-	struct pairmap edge;		/* (parent node, child node) -> 1 */
+	struct pairmap frame_labels;	/* (frames, i) -> label: stacks are shared */
 	struct pairmap future;		/* (addr, 0) -> node */
+	int32_t *chain_end;		/* per task: the node its frames end at; -1 */
 	bool *shown;
 };
 
@@ -504,11 +527,15 @@ static int32_t new_node(struct tree *t, uint8_t kind, uint32_t ref, uint64_t add
 	return (int32_t)t->n++;
 }
 
+/*
+ * Add an edge once. A task's edges are all added in a row, and a new coro
+ * node's one edge at once: a repeated edge can only repeat the last kid.
+ */
 static int add_kid(struct tree *t, uint32_t parent, uint32_t kid)
 {
 	struct node *p = &t->v[parent];
 
-	if (pm_get(&t->edge, parent, kid) >= 0)
+	if (p->nkids && p->kids[p->nkids - 1] == kid)
 		return 0;
 	if (p->nkids == p->cap) {
 		uint32_t cap = p->cap ? p->cap * 2 : 4;
@@ -521,7 +548,7 @@ static int add_kid(struct tree *t, uint32_t parent, uint32_t kid)
 	}
 	p->kids[p->nkids++] = kid;
 	t->v[kid].is_child = true;
-	return pm_put(&t->edge, parent, kid, 1);
+	return 0;
 }
 
 static int32_t intern_label(struct tree *t, const char *s)
@@ -555,27 +582,43 @@ static int32_t intern_label(struct tree *t, const char *s)
 										 (int32_t)t->nlabels++;
 }
 
-/* Under parent, the frames of a stack outermost first (3.14's reversed(stack)). */
-static int32_t descend(struct tree *t, uint32_t cur, const struct snap_task *st)
+/* The label of frame i of a stack; equal stacks share their frames. */
+static int32_t frame_label(struct tree *t, const struct snap_frame *frames, uint32_t i)
 {
 	char label[LABEL_MAX];
+	int32_t lab = pm_get(&t->frame_labels, (uintptr_t)frames, i);
 
-	for (uint32_t i = st ? st->nframes : 0; i-- > 0;) {
-		int32_t lab, node;
+	if (lab >= 0)
+		return lab;
+	view_frame_label(&frames[i], label, sizeof(label));
+	lab = intern_label(t, label);
+	if (lab >= 0 && pm_put(&t->frame_labels, (uintptr_t)frames, i, lab))
+		return -ENOMEM;
+	return lab;
+}
 
-		view_frame_label(&st->frames[i], label, sizeof(label));
-		lab = intern_label(t, label);
+/*
+ * Under task node ti, the frames of its stack outermost first (3.14's
+ * reversed(stack)): a chain of coro nodes made the first time, then the
+ * same chain again (only this task's frames hang from its node).
+ */
+static int32_t descend(struct tree *t, uint32_t ti, const struct snap_task *st)
+{
+	uint32_t cur = ti;
+
+	if (t->chain_end[ti] >= 0)
+		return t->chain_end[ti];
+	for (uint32_t i = st->nframes; i-- > 0;) {
+		int32_t lab = frame_label(t, st->frames, i), node;
+
 		if (lab < 0)
 			return lab;
-		node = pm_get(&t->cor, cur, (uint64_t)lab);
-		if (node < 0) {
-			node = new_node(t, NODE_CORO, (uint32_t)lab, 0);
-			if (node < 0 || pm_put(&t->cor, cur, (uint64_t)lab, node) ||
-			    add_kid(t, cur, (uint32_t)node))
-				return -ENOMEM;
-		}
+		node = new_node(t, NODE_CORO, (uint32_t)lab, 0);
+		if (node < 0 || add_kid(t, cur, (uint32_t)node))
+			return -ENOMEM;
 		cur = (uint32_t)node;
 	}
+	t->chain_end[ti] = (int32_t)cur;
 	return (int32_t)cur;
 }
 
@@ -588,9 +631,9 @@ static void tree_free(struct tree *t)
 	free(t->v);
 	free(t->labels);
 	free(t->shown);
+	free(t->chain_end);
 	pm_free(&t->label_ids);
-	pm_free(&t->cor);
-	pm_free(&t->edge);
+	pm_free(&t->frame_labels);
 	pm_free(&t->future);
 }
 
@@ -601,9 +644,20 @@ static int tree_build(struct tree *t, const struct snapshot *s)
 	int err = 0;
 
 	memset(t, 0, sizeof(*t));
+	/* room for every node: tasks, their frames, futures among the awaiters */
+	t->cap = s->ntasks;
 	for (uint32_t i = 0; i < s->ntasks; i++)
+		t->cap += s->tasks[i].nframes + s->tasks[i].nawaiters;
+	t->cap = t->cap < UINT32_MAX / 2 ? t->cap + 1 : UINT32_MAX / 2;
+	t->v = malloc(t->cap * sizeof(*t->v));
+	t->chain_end = malloc((s->ntasks ? s->ntasks : 1) * sizeof(*t->chain_end));
+	if (!t->v || !t->chain_end)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->ntasks; i++) {
+		t->chain_end[i] = -1;
 		if (new_node(t, NODE_TASK, i, s->tasks[i].addr) < 0)
 			return -ENOMEM;
+	}
 	awaiting = calloc(s->ntasks ? s->ntasks : 1, 1);
 	if (!awaiting)
 		return -ENOMEM;
