@@ -206,6 +206,7 @@ static int get_task(struct cursor *c, struct snap_task *t, uint32_t ntasks)
 	uint64_t v;
 	uint32_t tflags;
 	const char *name;
+	struct snap_frame *frames = NULL;
 	int err;
 
 	if (get_u(c, &t->addr) || get_u(c, &t->loop) || get_u32(c, &t->tid, UINT32_MAX) ||
@@ -217,24 +218,25 @@ static int get_task(struct cursor *c, struct snap_task *t, uint32_t ntasks)
 	err = get_str(c, &name);
 	if (err)
 		return err;
-	snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
+	t->name = name ? name : "";
 	/* every frame takes at least 3 bytes, every awaiter 2: bounded by the body */
 	if (get_u32(c, &t->nframes, SNAP_MAX_FRAMES))
 		return -1;
 	if (t->nframes) {
-		t->frames = calloc(t->nframes, sizeof(*t->frames));
-		if (!t->frames)
+		frames = calloc(t->nframes, sizeof(*frames));
+		if (!frames)
 			return -ENOMEM;
+		t->frames = frames;
 	}
 	for (uint32_t i = 0; i < t->nframes; i++) {
-		err = get_str(c, &t->frames[i].qualname);
+		err = get_str(c, &frames[i].qualname);
 		if (!err)
-			err = get_str(c, &t->frames[i].filename);
+			err = get_str(c, &frames[i].filename);
 		if (!err && get_u(c, &v))
 			err = -1;
 		if (err)
 			return err;
-		t->frames[i].line = (int)zigzag_dec(v);
+		frames[i].line = (int)zigzag_dec(v);
 	}
 	if (get_u32(c, &t->nawaiters, (uint64_t)(c->end - c->p) / 2))
 		return -1;
@@ -289,7 +291,7 @@ int rec_tasks_decode(const uint8_t *body, size_t len, struct rec_tasks *out)
 void rec_tasks_free(struct rec_tasks *t)
 {
 	for (uint32_t i = 0; i < t->snap.ntasks; i++) {
-		free(t->snap.tasks[i].frames);
+		free((void *)t->snap.tasks[i].frames);
 		free(t->snap.tasks[i].awaiters);
 	}
 	free(t->snap.tasks);

@@ -141,25 +141,28 @@ static int add_event_task(struct builder *b, const struct task *k, const struct 
 		t->loop = from->loop;
 		t->tid = from->tid;
 		t->listed = from->listed;
-		snprintf(t->name, sizeof(t->name), "%s", from->name);
+		t->name = from->name;
 	} else {
+		t->name = "";
 		t->addr = k->addr;
 		t->listed = true;
 		t->tid = b->out->tids ? rec_cursor_ns_tid(&b->pl->cur, k->tid) : 0;
 	}
 	if (k) {
 		if (k->name[0] && (!from || fact_of(b->facts, k->addr, false)->renamed))
-			snprintf(t->name, sizeof(t->name), "%s", k->name);
+			t->name = k->name;	/* the model outlives the view */
 		if (b->out->tids && k->tid)
 			t->tid = rec_cursor_ns_tid(&b->pl->cur, k->tid);
 		t->state = fut_state(k);
 	}
 	t->stack_ok = true;
 	if (k && k->coro_name[0]) {
-		t->frames = calloc(1, sizeof(*t->frames));
-		if (!t->frames)
+		struct snap_frame *f = calloc(1, sizeof(*f));
+
+		if (!f)
 			return -ENOMEM;
-		t->frames[0] = (struct snap_frame){ .qualname = k->coro_name, .filename = NULL, .line = -1 };
+		*f = (struct snap_frame){ .qualname = k->coro_name, .filename = NULL, .line = -1 };
+		t->frames = f;
 		t->nframes = 1;
 	}
 	b->stale[b->out->ntasks] = true;
@@ -179,10 +182,12 @@ static int copy_base_task(struct builder *b, const struct snap_task *from)
 	t->nawaiters = 0;
 	t->awaiters = NULL;
 	if (from->nframes) {
-		t->frames = malloc(sizeof(*t->frames) * from->nframes);
-		if (!t->frames)
+		struct snap_frame *f = malloc(sizeof(*f) * from->nframes);
+
+		if (!f)
 			return -ENOMEM;
-		memcpy(t->frames, from->frames, sizeof(*t->frames) * from->nframes);
+		memcpy(f, from->frames, sizeof(*f) * from->nframes);
+		t->frames = f;
 	}
 	b->stale[b->out->ntasks] = false;
 	return addr_map_put(&b->out_index, t->addr, (int32_t)b->out->ntasks++);
@@ -357,7 +362,7 @@ nomem:
 void replay_tasks_free(struct replay_tasks *rt)
 {
 	for (uint32_t i = 0; i < rt->snap.ntasks; i++) {
-		free(rt->snap.tasks[i].frames);
+		free((void *)rt->snap.tasks[i].frames);
 		free(rt->snap.tasks[i].awaiters);
 	}
 	free(rt->snap.tasks);

@@ -33,13 +33,13 @@ static void fill(struct snapshot *s, struct snap_task *t, struct snap_awaiter *a
 	t[0] = (struct snap_task){ .addr = 0x7f0000001000, .loop = 0x7f00000a0000, .tid = 4242,
 				   .state = APS_FUT_PENDING, .listed = true, .stack_ok = true,
 				   .nframes = 2, .frames = frames_a, .nawaiters = 2, .awaiters = aw };
-	snprintf(t[0].name, sizeof(t[0].name), "w\xc3\xa9rker-1");
+	t[0].name = "w\xc3\xa9rker-1";
 	t[1] = (struct snap_task){ .addr = 0x7f0000002000, .loop = 0x7f00000a0000, .tid = 4242,
 				   .state = APS_FUT_CANCELLED, .listed = true, .stack_ok = false,
 				   .nframes = 3, .frames = frames_b };
-	snprintf(t[1].name, sizeof(t[1].name), "Task-1");
+	t[1].name = "Task-1";
 	t[2] = (struct snap_task){ .addr = 0x7f0000003000, .state = APS_FUT_FINISHED };
-	snprintf(t[2].name, sizeof(t[2].name), "worker-1");	/* an awaiter only */
+	t[2].name = "worker-1";	/* an awaiter only */
 	aw[0] = (struct snap_awaiter){ .addr = 0x7f0000002000, .task = 1 };
 	aw[1] = (struct snap_awaiter){ .addr = 0x7f00000b0000, .task = -1 };
 }
