@@ -8,40 +8,38 @@
 #define RETRIES 3
 #define LIST_RETRIES 16	/* reads of one 3.14 task list that keeps changing */
 
-static int add_task(struct task_refs *t, uint64_t addr, uint32_t tid)
+/* Room for n more tasks. */
+static int reserve(struct task_refs *t, size_t n)
 {
-	int err;
+	size_t cap = t->cap ? t->cap : 64;
+	struct task_ref *v;
 
-	if (addr_map_get(&t->seen, addr, NULL))
-		return 0;
-	if (t->n >= REG_MAX_TASKS)
+	if (n > REG_MAX_TASKS - t->n)
 		return -E2BIG;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct task_ref *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
-	err = addr_map_put(&t->seen, addr, (int32_t)t->n);
-	if (err)
-		return err;
-	t->v[t->n++] = (struct task_ref){ .addr = addr, .tid = tid };
+	while (cap < t->n + n)
+		cap *= 2;
+	if (cap == t->cap)
+		return 0;
+	v = realloc(t->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	t->v = v;
+	t->cap = cap;
 	return 0;
 }
 
-static void reset(struct task_refs *t)
+static int add_task(struct task_refs *t, uint64_t addr, uint32_t tid)
 {
-	t->n = 0;
-	addr_map_free(&t->seen);
+	int err = reserve(t, 1);
+
+	if (!err)
+		t->v[t->n++] = (struct task_ref){ .addr = addr, .tid = tid };
+	return err;
 }
 
 void task_refs_free(struct task_refs *t)
 {
 	free(t->v);
-	addr_map_free(&t->seen);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -74,18 +72,26 @@ static int interp_at(struct pyreader *r, const struct py_runtime *rt, int i, uin
 
 /* ---- 3.14: linked lists --------------------------------------------- */
 
+/*
+ * The nodes (llist_node: next, prev) from head. Each node's prev must be
+ * the node before it: a list read while it changes (or pieced together
+ * from pages cached at different times) can otherwise loop.
+ */
 static int walk_once(struct pyreader *r, uint64_t head, uint64_t *v, size_t *n)
 {
-	uint64_t node;
+	uint64_t link[2], prev = head, node;
 	int err = pyr_ptr(r, head, &node);
 
-	for (*n = 0; !err; err = pyr_ptr(r, node, &node)) {
-		if (node == head)
-			return 0;
+	for (*n = 0; !err && node != head; prev = node, node = link[0]) {
 		if (*n >= REG_MAX_TASKS)
 			return -E2BIG;
 		/* a node that is not in a live task: the list changed under us */
 		if (!pyr_addr_ok(node) || !is_task(r, node - r->l->snap.task_node))
+			return -EAGAIN;
+		err = pyr_read(r, node, link, sizeof(link));
+		if (err)
+			break;
+		if (link[1] != prev)
 			return -EAGAIN;
 		v[(*n)++] = node - r->l->snap.task_node;
 	}
@@ -105,7 +111,7 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 		err = walk_once(r, head, v, &n);
 	}
 	if (!err)
-		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
+		err = reserve(out, n);
 	for (size_t i = 0; !err && i < n; i++)
 		err = add_task(out, v[i], tid);
 	free(v);
@@ -163,8 +169,6 @@ static int set_tasks(struct pyreader *r, uint64_t set, bool weak, struct task_re
 	err = pyr_set(r, set, keys, PYR_MAX_ITEMS, &n);
 	/* the entries were read past the cache: what they point to is read after */
 	pyr_refresh(r);
-	if (!err)
-		err = addr_map_reserve(&out->seen, (uint32_t)(out->n + n));
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t obj = keys[i];
 
@@ -248,7 +252,7 @@ int registry_tasks(struct pyreader *r, const struct py_runtime *rt, struct task_
 	if (!rt->asyncio_loaded)
 		return 0;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
-		reset(out);
+		out->n = 0;
 		if (attempt)
 			pyr_refresh(r);
 		if (r->minor >= 14)

@@ -14,7 +14,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "addr_map.h"
 #include "py_runtime.h"
 #include "pyread.h"
 
@@ -30,7 +29,6 @@ struct task_ref {
 struct task_refs {
 	struct task_ref *v;
 	size_t n, cap;
-	struct addr_map seen;
 };
 
 struct loop_tid {
@@ -40,8 +38,9 @@ struct loop_tid {
 
 /*
  * The tasks registered now (each a checked _asyncio.Task), in registry
- * order. 0, or -errno with a message (-EAGAIN: it kept changing as we
- * read it).
+ * order; a task may come more than once (lists and sets read while they
+ * change): the caller keeps the first. 0, or -errno with a message
+ * (-EAGAIN: it kept changing as we read it).
  */
 int registry_tasks(struct pyreader *r, const struct py_runtime *rt, struct task_refs *out,
 		   char *err, size_t errlen);

@@ -499,6 +499,8 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 		}
 		pyr_refresh(c->r);
 		for (size_t i = b; i < end && !rc; i++) {
+			if (addr_map_get(&c->index, refs->v[i].addr, NULL))
+				continue;	/* listed twice: the first counts */
 			view_read(c, refs->v[i].addr, &second, frames);
 			rc = fatal(second.err) ? second.err :
 			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, frames, &st, &raw);
