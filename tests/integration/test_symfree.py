@@ -52,7 +52,7 @@ HOOKS = ["task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc",
          "_asyncio_Task_cancel"]     # cancel: optional, but found on every bed build
 SWAP = "swap_current_task"
 CANCEL = "_asyncio_Task_cancel"
-COPY_DIR = "/tmp/aps-symfree"          # inside the bed's root
+COPY_DIR = f"/tmp/aps-symfree-{os.getpid()}"   # inside the bed's root; one per run
 
 
 def tracer_env():
