@@ -11,7 +11,7 @@
 #include "snapshot.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
-#define CACHE_BYTES (32ULL << 20)	/* of the target's memory cached at once */
+#define CACHE_BYTES (16ULL << 20)	/* of the target's memory cached at once */
 #define TASK_RETRIES 3		/* reads of a task that keeps moving */
 #define MAX_LOOPS 256
 #define BATCH 2048		/* tasks read per pair of passes (read_listed) */
@@ -228,28 +228,29 @@ static int read_alone(struct snap_ctx *c, uint64_t addr, struct snap_task *st,
 /* One read of a task through the cache: its fields, name and stack. */
 struct task_view {
 	struct raw_task raw;
-	uint64_t sig;
+	uint64_t sig;		/* of the stack, then of the name too */
 	uint32_t n;
 	int err;
-	char name[APS_NAME_MAX];
 };
 
-static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
+static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v, char *name,
 		      struct snap_frame *frames)
 {
 	v->n = 0;
 	v->err = read_task(c->r, addr, &v->raw);
 	if (!v->err)
-		v->err = task_name(c->r, v->raw.name, v->name, sizeof(v->name));
+		v->err = task_name(c->r, v->raw.name, name, APS_NAME_MAX);
 	if (!v->err)
 		v->err = coro_stack_read(c->s->codes, v->raw.coro, frames, SNAP_MAX_FRAMES, &v->n,
 					 &v->sig);
+	for (const char *p = name; !v->err && *p; p++)
+		v->sig = mix(v->sig, (uint8_t)*p);
 }
 
 static bool same_view(const struct task_view *a, const struct task_view *b)
 {
 	return !a->err && !b->err && same_task(&a->raw, &b->raw) && a->sig == b->sig &&
-	       a->n == b->n && !strcmp(a->name, b->name);
+	       a->n == b->n;
 }
 
 /*
@@ -260,8 +261,8 @@ static bool same_view(const struct task_view *a, const struct task_view *b)
  * taken. Else the task changed under us and is read alone (read_one).
  */
 static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_view *first,
-			 const struct task_view *second, const struct snap_frame *frames,
-			 struct snap_task *st, struct raw_task *raw)
+			 const struct task_view *second, const char *name,
+			 const struct snap_frame *frames, struct snap_task *st, struct raw_task *raw)
 {
 	if (!same_view(first, second))
 		return read_alone(c, addr, st, raw);
@@ -271,7 +272,7 @@ static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_vi
 	*raw = second->raw;
 	st->loop = raw->loop;
 	st->state = (uint8_t)raw->state;
-	st->name = mem_pool_strdup(&c->s->pool, second->name);
+	st->name = mem_pool_strdup(&c->s->pool, name);
 	if (!st->name)
 		return -ENOMEM;
 	if (!second->n)
@@ -478,6 +479,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 {
 	struct snap_frame frames[SNAP_MAX_FRAMES];
 	struct task_view *first, second;
+	char name[APS_NAME_MAX];
 	struct snap_task st;
 	struct raw_task raw;
 	int rc = 0;
@@ -493,7 +495,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 		size_t end = refs->n - b < BATCH ? refs->n : b + BATCH;
 
 		for (size_t i = b; i < end && !rc; i++) {
-			view_read(c, refs->v[i].addr, &first[i - b], frames);
+			view_read(c, refs->v[i].addr, &first[i - b], name, frames);
 			if (fatal(first[i - b].err))
 				rc = first[i - b].err;
 		}
@@ -501,9 +503,10 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 		for (size_t i = b; i < end && !rc; i++) {
 			if (addr_map_get(&c->index, refs->v[i].addr, NULL))
 				continue;	/* listed twice: the first counts */
-			view_read(c, refs->v[i].addr, &second, frames);
+			view_read(c, refs->v[i].addr, &second, name, frames);
 			rc = fatal(second.err) ? second.err :
-			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, frames, &st, &raw);
+			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, name, frames,
+					   &st, &raw);
 			if (fatal(rc))
 				break;
 			if (rc) {

@@ -188,7 +188,9 @@ static void json_string(FILE *out, const char *s)
 	char buf[LABEL_MAX * 2];
 
 	json_escape(s ? s : "", buf, sizeof(buf));
-	fprintf(out, "\"%s\"", buf);
+	fputc('"', out);
+	fputs(buf, out);
+	fputc('"', out);
 }
 
 static void json_opt_ns(FILE *out, const char *key, int64_t v)
