@@ -307,9 +307,9 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 
 	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
 		return err;
-	err = addr_map_put(&c->index, st->addr, (int32_t)s->ntasks);
+	err = addr_map_add(&c->index, st->addr, (int32_t)s->ntasks);
 	if (err)
-		return err;
+		return err == -EEXIST ? 0 : err;	/* listed twice: the first counts */
 	c->waiters[s->ntasks] = waiter;
 	s->tasks[s->ntasks++] = *st;
 	return 0;
@@ -501,8 +501,6 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 		}
 		pyr_refresh(c->r);
 		for (size_t i = b; i < end && !rc; i++) {
-			if (addr_map_get(&c->index, refs->v[i].addr, NULL))
-				continue;	/* listed twice: the first counts */
 			view_read(c, refs->v[i].addr, &second, name, frames);
 			rc = fatal(second.err) ? second.err :
 			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, name, frames,
