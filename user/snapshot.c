@@ -312,10 +312,11 @@ static bool same_view(const struct task_view *a, const struct task_view *b)
 
 /*
  * A listed task from its two views (first: before the cache was emptied,
- * second: after). Alike, the task, its name and its stack each held still
- * from a read in the first pass to one in the second, and every read of
- * the first pass came before every read of the second: the second is
- * taken. Else the task changed under us and is read alone (read_one).
+ * second: after). Alike, the task, its name, its stack (and on 3.14 its
+ * awaiters) each held still from a read in the first pass to one in the
+ * second, and every read of the first pass came before every read of the
+ * second: the second is taken. Else the task changed under us and is read
+ * alone (read_one).
  */
 static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_view *first,
 			 const struct task_view *second, struct task_read *t,
