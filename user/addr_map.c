@@ -50,7 +50,7 @@ int addr_map_reserve(struct addr_map *m, uint32_t n)
 	return cap == m->cap ? 0 : resize(m, cap);
 }
 
-int addr_map_put(struct addr_map *m, uint64_t key, int32_t val)
+static int put(struct addr_map *m, uint64_t key, int32_t val, bool replace)
 {
 	uint32_t s;
 	int err;
@@ -61,12 +61,24 @@ int addr_map_put(struct addr_map *m, uint64_t key, int32_t val)
 		return err;
 	for (s = slot_of(key, m->cap); m->keys[s] && m->keys[s] != key; s = (s + 1) & (m->cap - 1))
 		;
+	if (m->keys[s] && !replace)
+		return -EEXIST;
 	if (!m->keys[s]) {
 		m->keys[s] = key;
 		m->n++;
 	}
 	m->vals[s] = val;
 	return 0;
+}
+
+int addr_map_put(struct addr_map *m, uint64_t key, int32_t val)
+{
+	return put(m, key, val, true);
+}
+
+int addr_map_add(struct addr_map *m, uint64_t key, int32_t val)
+{
+	return put(m, key, val, false);
 }
 
 bool addr_map_get(const struct addr_map *m, uint64_t key, int32_t *val)

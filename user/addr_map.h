@@ -14,6 +14,8 @@ struct addr_map {
 
 /* Set key (non-zero) to val; 0, or -ENOMEM / -EINVAL. */
 int addr_map_put(struct addr_map *m, uint64_t key, int32_t val);
+/* addr_map_put() of a key not there yet; -EEXIST (unchanged) if it is. */
+int addr_map_add(struct addr_map *m, uint64_t key, int32_t val);
 /* Room for n keys in all, without growing again; 0, or -ENOMEM. */
 int addr_map_reserve(struct addr_map *m, uint32_t n);
 bool addr_map_get(const struct addr_map *m, uint64_t key, int32_t *val);

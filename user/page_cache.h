@@ -19,7 +19,7 @@
 #include <sys/types.h>
 
 #define PC_PAGE 4096
-#define PC_BLOCK_PAGES 16
+#define PC_BLOCK_PAGES 8
 #define PC_BLOCK (PC_PAGE * PC_BLOCK_PAGES)
 
 struct pc_block {

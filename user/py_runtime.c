@@ -191,27 +191,34 @@ static int map_bias(const struct interp *ip, const char *target_path, uint64_t m
 	return err;
 }
 
-/* Lowest mapping of a file given by its path inside the target's root. */
+/*
+ * Lowest mapping of a file given by its path inside the target's root,
+ * line by line (no table of every mapping: its pages cost more than this).
+ */
 static int lowest_mapping(const struct interp *ip, const char *target_path, uint64_t *start)
 {
-	char rootlink[PATH_MAX] = "/", tpath[PATH_MAX];
-	struct proc_maps maps;
+	char rootlink[PATH_MAX] = "/", tpath[PATH_MAX], path[64], line[PATH_MAX + 256];
+	struct proc_map m;
 	ssize_t n;
-	int err = proc_read_maps(ip->pid, &maps);
+	int err = -ENOENT;
+	FILE *f;
 
-	if (err)
-		return err;
+	snprintf(path, sizeof(path), "/proc/%d/maps", ip->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
 	n = readlink(ip->root, rootlink, sizeof(rootlink) - 1);
 	rootlink[n > 0 ? n : 1] = '\0';
-	err = -ENOENT;
-	for (int i = 0; i < maps.n; i++) {
-		interp_target_path(rootlink, maps.v[i].path, tpath, sizeof(tpath));
-		if (strcmp(tpath, target_path) || (!err && maps.v[i].start >= *start))
+	while (fgets(line, sizeof(line), f)) {
+		if (!proc_parse_maps_line(line, &m))
 			continue;
-		*start = maps.v[i].start;
+		interp_target_path(rootlink, m.path, tpath, sizeof(tpath));
+		if (strcmp(tpath, target_path) || (!err && m.start >= *start))
+			continue;
+		*start = m.start;
 		err = 0;
 	}
-	proc_maps_free(&maps);
+	fclose(f);
 	return err;
 }
 

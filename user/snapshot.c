@@ -11,7 +11,7 @@
 #include "snapshot.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
-#define CACHE_BYTES (32ULL << 20)	/* of the target's memory cached at once */
+#define CACHE_BYTES (16ULL << 20)	/* of the target's memory cached at once */
 #define TASK_RETRIES 3		/* reads of a task that keeps moving */
 #define MAX_LOOPS 256
 #define BATCH 2048		/* tasks read per pair of passes (read_listed) */
@@ -228,59 +228,118 @@ static int read_alone(struct snap_ctx *c, uint64_t addr, struct snap_task *st,
 /* One read of a task through the cache: its fields, name and stack. */
 struct task_view {
 	struct raw_task raw;
-	uint64_t sig;
+	uint64_t sig;		/* of the stack, the name and (3.14) the awaiters */
 	uint32_t n;
 	int err;
+};
+
+/* What a task read gives besides its view: name, frames, 3.14 awaiters. */
+struct task_read {
 	char name[APS_NAME_MAX];
+	struct snap_frame frames[SNAP_MAX_FRAMES];
+	uint64_t awaiters[AWAITERS_MAX];
+	size_t nawaiters;
 };
 
 static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
-		      struct snap_frame *frames)
+		      struct task_read *t)
 {
+	int err;
+
 	v->n = 0;
+	t->nawaiters = 0;
 	v->err = read_task(c->r, addr, &v->raw);
 	if (!v->err)
-		v->err = task_name(c->r, v->raw.name, v->name, sizeof(v->name));
+		v->err = task_name(c->r, v->raw.name, t->name, sizeof(t->name));
 	if (!v->err)
-		v->err = coro_stack_read(c->s->codes, v->raw.coro, frames, SNAP_MAX_FRAMES, &v->n,
-					 &v->sig);
+		v->err = coro_stack_read(c->s->codes, v->raw.coro, t->frames, SNAP_MAX_FRAMES,
+					 &v->n, &v->sig);
+	if (v->err)
+		return;
+	for (const char *p = t->name; *p; p++)
+		v->sig = mix(v->sig, (uint8_t)*p);
+	/* 3.14 records its awaiters in the task: read with it, checked with it */
+	if (c->s->minor >= 14) {
+		err = awaiters_recorded(c->r, addr, t->awaiters, AWAITERS_MAX, &t->nawaiters);
+		if (fatal(err))
+			v->err = err;
+		v->sig = mix(mix(v->sig, (uint64_t)err), t->nawaiters);
+		for (size_t k = 0; k < t->nawaiters; k++)
+			v->sig = mix(v->sig, t->awaiters[k]);
+	}
+}
+
+/* A task's awaiters by address, their indexes found once all are listed. */
+static int keep_awaiters(struct snap_ctx *c, struct snap_task *st, const uint64_t *addrs,
+			 size_t n)
+{
+	struct snap_awaiter *v;
+
+	if (!n)
+		return 0;
+	v = mem_pool_alloc(&c->s->pool, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		v[k] = (struct snap_awaiter){ .addr = addrs[k], .task = -1 };
+	st->awaiters = v;
+	st->nawaiters = (uint32_t)n;
+	return 0;
+}
+
+/* read_alone(), and (3.14) the task's awaiters past the cache too. */
+static int read_alone_awaited(struct snap_ctx *c, uint64_t addr, struct snap_task *st,
+			      struct raw_task *raw, struct task_read *t)
+{
+	bool was = c->r->fresh;
+	int err = read_alone(c, addr, st, raw);
+
+	if (err || c->s->minor < 14)
+		return err;
+	c->r->fresh = true;
+	err = awaiters_recorded(c->r, addr, t->awaiters, AWAITERS_MAX, &t->nawaiters);
+	c->r->fresh = was;
+	if (fatal(err))
+		return err;
+	return keep_awaiters(c, st, t->awaiters, err ? 0 : t->nawaiters);
 }
 
 static bool same_view(const struct task_view *a, const struct task_view *b)
 {
 	return !a->err && !b->err && same_task(&a->raw, &b->raw) && a->sig == b->sig &&
-	       a->n == b->n && !strcmp(a->name, b->name);
+	       a->n == b->n;
 }
 
 /*
  * A listed task from its two views (first: before the cache was emptied,
- * second: after). Alike, the task, its name and its stack each held still
- * from a read in the first pass to one in the second, and every read of
- * the first pass came before every read of the second: the second is
- * taken. Else the task changed under us and is read alone (read_one).
+ * second: after). Alike, the task, its name, its stack (and on 3.14 its
+ * awaiters) each held still from a read in the first pass to one in the
+ * second, and every read of the first pass came before every read of the
+ * second: the second is taken. Else the task changed under us and is read
+ * alone (read_one).
  */
 static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_view *first,
-			 const struct task_view *second, const struct snap_frame *frames,
+			 const struct task_view *second, struct task_read *t,
 			 struct snap_task *st, struct raw_task *raw)
 {
 	if (!same_view(first, second))
-		return read_alone(c, addr, st, raw);
+		return read_alone_awaited(c, addr, st, raw, t);
 	memset(st, 0, sizeof(*st));
 	st->addr = addr;
 	st->stack_ok = true;
 	*raw = second->raw;
 	st->loop = raw->loop;
 	st->state = (uint8_t)raw->state;
-	st->name = mem_pool_strdup(&c->s->pool, second->name);
+	st->name = mem_pool_strdup(&c->s->pool, t->name);
 	if (!st->name)
 		return -ENOMEM;
-	if (!second->n)
-		return 0;
-	st->frames = keep_frames(c, frames, second->n);
-	if (!st->frames)
-		return -ENOMEM;
-	st->nframes = second->n;
-	return 0;
+	if (second->n) {
+		st->frames = keep_frames(c, t->frames, second->n);
+		if (!st->frames)
+			return -ENOMEM;
+		st->nframes = second->n;
+	}
+	return keep_awaiters(c, st, t->awaiters, t->nawaiters);
 }
 
 /* Room for cap tasks. */
@@ -306,9 +365,9 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 
 	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
 		return err;
-	err = addr_map_put(&c->index, st->addr, (int32_t)s->ntasks);
+	err = addr_map_add(&c->index, st->addr, (int32_t)s->ntasks);
 	if (err)
-		return err;
+		return err == -EEXIST ? 0 : err;	/* listed twice: the first counts */
 	c->waiters[s->ntasks] = waiter;
 	s->tasks[s->ntasks++] = *st;
 	return 0;
@@ -396,8 +455,25 @@ static int set_awaiters(struct snap_ctx *c, uint32_t i, const uint64_t *addrs, s
 	return err;
 }
 
+/* 3.14: the awaiters read with the tasks, as indexes; tasks not listed are added. */
+static int index_awaiters(struct snap_ctx *c)
+{
+	uint32_t listed = c->s->ntasks;
+	int err = 0;
+
+	for (uint32_t i = 0; !err && i < listed; i++) {
+		struct snap_awaiter *v = c->s->tasks[i].awaiters;
+
+		/* awaiter_index may move c->s->tasks, not the awaiters */
+		for (uint32_t k = 0; !err && k < c->s->tasks[i].nawaiters; k++)
+			err = awaiter_index(c, v[k].addr, &v[k].task);
+	}
+	return err;
+}
+
 /*
- * Who awaits each listed task, read as the tasks are (read_listed): a
+ * Who awaits each listed task (3.10-3.13: derived), read as the tasks are
+ * (read_listed): a
  * batch through the cache; the cache emptied and remembered callbacks
  * forgotten; the batch again. Awaiters that read alike in both passes are
  * taken from the second, others are read again past the cache.
@@ -411,6 +487,8 @@ static int link_awaiters(struct snap_ctx *c)
 	uint32_t listed = s->ntasks;
 	int err = 0;
 
+	if (s->minor >= 14)
+		return index_awaiters(c);
 	first = malloc(BATCH * sizeof(*first));
 	if (!first)
 		return -ENOMEM;
@@ -476,7 +554,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
  */
 static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 {
-	struct snap_frame frames[SNAP_MAX_FRAMES];
+	struct task_read t;
 	struct task_view *first, second;
 	struct snap_task st;
 	struct raw_task raw;
@@ -493,17 +571,15 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 		size_t end = refs->n - b < BATCH ? refs->n : b + BATCH;
 
 		for (size_t i = b; i < end && !rc; i++) {
-			view_read(c, refs->v[i].addr, &first[i - b], frames);
+			view_read(c, refs->v[i].addr, &first[i - b], &t);
 			if (fatal(first[i - b].err))
 				rc = first[i - b].err;
 		}
 		pyr_refresh(c->r);
 		for (size_t i = b; i < end && !rc; i++) {
-			if (addr_map_get(&c->index, refs->v[i].addr, NULL))
-				continue;	/* listed twice: the first counts */
-			view_read(c, refs->v[i].addr, &second, frames);
+			view_read(c, refs->v[i].addr, &second, &t);
 			rc = fatal(second.err) ? second.err :
-			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, frames, &st, &raw);
+			     task_of_views(c, refs->v[i].addr, &first[i - b], &second, &t, &st, &raw);
 			if (fatal(rc))
 				break;
 			if (rc) {

@@ -149,20 +149,78 @@ static const char *fmt_opt_dur(int64_t ns, char *buf, size_t len)
 	return ns < 0 ? "?" : top_fmt_dur((uint64_t)ns, buf, len);
 }
 
+/* n bytes of s at pos, cut to what fits before the NUL; the new pos. */
+static size_t put_cut(char *buf, size_t len, size_t pos, const char *s, size_t n)
+{
+	if (n > len - 1 - pos)
+		n = len - 1 - pos;
+	memcpy(buf + pos, s, n);
+	return pos + n;
+}
+
 /* " -> " joined function names, innermost first (3.14's ps) */
 static void join_funcs(const struct snap_task *t, char *buf, size_t len)
 {
 	size_t pos = 0;
 
-	buf[0] = '\0';
 	for (uint32_t i = 0; t && i < t->nframes && pos + 1 < len; i++) {
-		int n = snprintf(buf + pos, len - pos, "%s%s", i ? " -> " : "",
-				 t->frames[i].qualname ? t->frames[i].qualname : "?");
+		const char *q = t->frames[i].qualname ? t->frames[i].qualname : "?";
 
-		if (n < 0)
-			break;
-		pos += (size_t)n;
+		if (i)
+			pos = put_cut(buf, len, pos, " -> ", 4);
+		pos = put_cut(buf, len, pos, q, strlen(q));
 	}
+	buf[pos] = '\0';
+}
+
+/* join_funcs(), again only for another stack (tasks share their frames) */
+struct joined {
+	const struct snap_frame *frames;
+	uint32_t n;
+	bool valid;
+	char buf[8192];
+};
+
+static const char *join_funcs_of(struct joined *j, const struct snap_task *t)
+{
+	const struct snap_frame *frames = t ? t->frames : NULL;
+	uint32_t n = t ? t->nframes : 0;
+
+	if (!j->valid || j->frames != frames || j->n != n) {
+		join_funcs(t, j->buf, sizeof(j->buf));
+		j->frames = frames;
+		j->n = n;
+		j->valid = true;
+	}
+	return j->buf;
+}
+
+/* "0x%" PRIx64 */
+static const char *fmt_hex(uint64_t v, char buf[24])
+{
+	char *p = buf + 23;
+
+	*p = '\0';
+	do {
+		*--p = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	*--p = 'x';
+	*--p = '0';
+	return p;
+}
+
+/* "%u" */
+static const char *fmt_u32(uint32_t v, char buf[16])
+{
+	char *p = buf + 15;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
 }
 
 static void csv_field(FILE *out, const char *s, bool last)
@@ -188,7 +246,9 @@ static void json_string(FILE *out, const char *s)
 	char buf[LABEL_MAX * 2];
 
 	json_escape(s ? s : "", buf, sizeof(buf));
-	fprintf(out, "\"%s\"", buf);
+	fputc('"', out);
+	fputs(buf, out);
+	fputc('"', out);
 }
 
 static void json_opt_ns(FILE *out, const char *key, int64_t v)
@@ -291,7 +351,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_
 
 void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
 {
-	static char stack[8192], chain[8192];
+	struct joined stack = { .valid = false }, chain = { .valid = false };
 	char tid[16], id[24], aid[24], age[32], wait[32];
 	bool first = true;
 
@@ -326,13 +386,10 @@ void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
 
 		if (!t->listed)
 			continue;
-		snprintf(tid, sizeof(tid), "%u", t->tid);
-		snprintf(id, sizeof(id), "0x%" PRIx64, t->addr);
-		join_funcs(t, stack, sizeof(stack));
-		f[0] = tid;
-		f[1] = id;
+		f[0] = fmt_u32(t->tid, tid);
+		f[1] = fmt_hex(t->addr, id);
 		f[2] = t->name;
-		f[3] = stack;
+		f[3] = join_funcs_of(&stack, t);
 		f[7] = state_of(o, t);
 		f[8] = fmt_opt_dur(age_of(o, t), age, sizeof(age));
 		f[9] = fmt_opt_dur(waiting_of(o, t), wait, sizeof(wait));
@@ -348,11 +405,9 @@ void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
 			const struct snap_task *p = a->task >= 0 && (uint32_t)a->task < s->ntasks ?
 							    &s->tasks[a->task] : NULL;
 
-			join_funcs(p, chain, sizeof(chain));
-			snprintf(aid, sizeof(aid), "0x%" PRIx64, a->addr);
-			f[4] = chain;
+			f[4] = join_funcs_of(&chain, p);
 			f[5] = p ? p->name : "Unknown";
-			f[6] = aid;
+			f[6] = fmt_hex(a->addr, aid);
 			ps_row(out, o, f);
 		}
 	}
