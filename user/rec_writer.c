@@ -192,19 +192,23 @@ int rec_writer_event(struct rec_writer *w, const void *data, size_t len)
 	return maybe_flush(w);
 }
 
+/* Before an extension record: the sticky error, or a segment started if none is. */
+static int ready(struct rec_writer *w, uint64_t ts)
+{
+	if (w->err)
+		return w->err;
+	return w->in_segment ? 0 : rec_writer_segment(w, ts, REC_SEG_START);
+}
+
 int rec_writer_lost(struct rec_writer *w, uint64_t ts, uint64_t count, uint64_t total)
 {
 	uint8_t body[3 * VARINT_MAX];
 	size_t n = 0;
 	int err;
 
-	if (w->err)
-		return w->err;
-	if (!w->in_segment) {
-		err = rec_writer_segment(w, ts, REC_SEG_START);
-		if (err)
-			return err;
-	}
+	err = ready(w, ts);
+	if (err)
+		return err;
 	n += varint_put(body + n, ts);
 	n += varint_put(body + n, count);
 	n += varint_put(body + n, total);
@@ -216,13 +220,9 @@ int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len)
 {
 	int err;
 
-	if (w->err)
-		return w->err;
-	if (!w->in_segment) {
-		err = rec_writer_segment(w, w->last_ts, REC_SEG_START);
-		if (err)
-			return err;
-	}
+	err = ready(w, w->last_ts);
+	if (err)
+		return err;
 	err = rec_writer_flush(w);
 	if (!err)
 		err = put_ext(w, REC_TASKS, body, len);
@@ -235,13 +235,9 @@ int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len)
 {
 	int err;
 
-	if (w->err)
-		return w->err;
-	if (!w->in_segment) {
-		err = rec_writer_segment(w, w->last_ts, REC_SEG_START);
-		if (err)
-			return err;
-	}
+	err = ready(w, w->last_ts);
+	if (err)
+		return err;
 	err = put_ext(w, REC_BLOCKED, body, len);
 	return err ? err : maybe_flush(w);
 }
@@ -264,13 +260,9 @@ int rec_writer_end(struct rec_writer *w, const struct rec_end *e)
 	uint8_t body[5 * VARINT_MAX + sizeof(e->reason)];
 	int err;
 
-	if (w->err)
-		return w->err;
-	if (!w->in_segment) {
-		err = rec_writer_segment(w, e->ts, REC_SEG_START);
-		if (err)
-			return err;
-	}
+	err = ready(w, e->ts);
+	if (err)
+		return err;
 	err = put_ext(w, REC_END, body, end_body(e, body));
 	return err ? err : rec_writer_flush(w);
 }

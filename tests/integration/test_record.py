@@ -678,15 +678,15 @@ def t_replay_events(ctx, bed):
     ctx.note(f"replay-events@{bed.label}: ok")
 
 
-def t_replay_blocked(ctx, bed):
-    """record --blocked keeps the stacks; replay blocked shows them."""
+def record_blocking(ctx, bed, tag, extra):
+    """A recording of timing_blocking.py, attached before it starts; its path."""
     run.need_aps()
     bed.probe()
-    rec_path = os.path.join(ctx.workdir, f"blocked-{bed.label}.rec")
+    rec_path = os.path.join(ctx.workdir, f"{tag}-{bed.label}.rec")
     s = Workload(bed, BLOCKING)
     rec = None
     try:
-        rec = recorder(s.pid, rec_path, ["--blocked", "100ms"])
+        rec = recorder(s.pid, rec_path, extra)
         wait_attached(rec, "aps-bpf record")
         s.say("go")
         s.finish()
@@ -696,6 +696,12 @@ def t_replay_blocked(ctx, bed):
         if rec:
             rec.stop()
     ctx.keep(rec_path)
+    return rec_path
+
+
+def t_replay_blocked(ctx, bed):
+    """record --blocked keeps the stacks; replay blocked shows them."""
+    rec_path = record_blocking(ctx, bed, "blocked", ["--blocked", "100ms"])
     out, err = aps("replay", rec_path, "blocked", "--threshold", "200ms", "--json")
     reports = json_lines(out, "replay blocked")
     if len(reports) != 3:
@@ -715,22 +721,7 @@ def t_replay_blocked(ctx, bed):
 
 def t_replay_top(ctx, bed):
     """replay top --json: steps and busy time per task as the trace holds them."""
-    run.need_aps()
-    bed.probe()
-    rec_path = os.path.join(ctx.workdir, f"top-{bed.label}.rec")
-    s = Workload(bed, BLOCKING)
-    rec = None
-    try:
-        rec = recorder(s.pid, rec_path)
-        wait_attached(rec, "aps-bpf record")
-        s.say("go")
-        s.finish()
-        wait_exit(rec, "aps-bpf record")
-    finally:
-        s.kill()
-        if rec:
-            rec.stop()
-    ctx.keep(rec_path)
+    rec_path = record_blocking(ctx, bed, "top", [])
     events = replay_json(rec_path)
     coro_of, steps, busy = {}, {}, {}
     for e in events:     # in order: an address is reused by later tasks
