@@ -67,6 +67,11 @@ import run  # noqa: E402
 from run import APS, ATTACH_TIMEOUT, REPO, SCENARIO_TIMEOUT, Fail, Proc, tail  # noqa: E402
 
 TS_TOL = 2_000_000          # ns: the same event seen by two sets of probes
+# Each tool's handler of a shared probe reads its own clock, and the target can be
+# preempted between the two handlers (seen: 2.9 ms on a loaded CI machine). A few events
+# may therefore differ by more than TS_TOL, but by no more than PREEMPT_TOL.
+PREEMPT_TOL = 100_000_000
+PREEMPT_OUTLIERS = 8        # per thread, or 2% of its events if more
 RECORD_EXIT_TIMEOUT = 20
 FLIGHT_WINDOW = 1.0
 WORKLOAD = os.path.join(REPO, "bench", "sleep0_workload.py")
@@ -151,23 +156,19 @@ def untimed(e):
     return {k: v for k, v in e.items() if k not in TIMES}
 
 
-def timed_like(a, b):
-    """Same event, times within TS_TOL (an exit close happens at each tool's own end)."""
-    if untimed(a) != untimed(b):
-        return False
-    if (a.get("cancel_ts_ns") is None) != (b.get("cancel_ts_ns") is None) or \
-            abs((a.get("cancel_ts_ns") or 0) - (b.get("cancel_ts_ns") or 0)) > TS_TOL:
-        return False
-    if a.get("boundary") == "exit":
-        return True
-    if abs(a["ts_ns"] - b["ts_ns"]) > TS_TOL:
-        return False
-    return abs(a.get("duration_ns", 0) - b.get("duration_ns", 0)) <= TS_TOL
+def time_gap(a, b):
+    """The largest difference between the times of two like events (ns)."""
+    gaps = [abs((a.get(k) or 0) - (b.get(k) or 0)) for k in ("cancel_ts_ns",)]
+    if a.get("boundary") != "exit":   # an exit close happens at each tool's own end
+        gaps += [abs(a["ts_ns"] - b["ts_ns"]),
+                 abs(a.get("duration_ns", 0) - b.get("duration_ns", 0))]
+    return max(gaps)
 
 
 def compare_live(live, replayed, prefix=False):
     """The replayed events are the live trace's, thread by thread (a prefix
-    of them if prefix); problems."""
+    of them if prefix): the same events in the same order, at the same times
+    but for a few a preemption delayed in one tool; problems."""
     lt, rt = per_thread(live), per_thread(replayed)
     out = []
     if not prefix and set(lt) != set(rt):
@@ -176,14 +177,25 @@ def compare_live(live, replayed, prefix=False):
         levs = lt.get(tid, [])
         if not prefix and len(levs) != len(revs):
             out.append(f"tid {tid}: {len(levs)} live events, {len(revs)} replayed")
+        late = []
         for i, r in enumerate(revs):
             if i >= len(levs):
                 out.append(f"tid {tid}: replayed event {i} not in the live trace: {checks.fmt(r)}")
                 break
-            if not timed_like(levs[i], r):
-                out.append(f"tid {tid}: event {i} differs:\n  live   {checks.fmt(levs[i])}\n"
+            a = levs[i]
+            same = untimed(a) == untimed(r) and \
+                (a.get("cancel_ts_ns") is None) == (r.get("cancel_ts_ns") is None)
+            gap = time_gap(a, r) if same else None
+            if gap is not None and gap > TS_TOL:
+                late.append(i)
+            if gap is None or gap > PREEMPT_TOL:
+                out.append(f"tid {tid}: event {i} differs:\n  live   {checks.fmt(a)}\n"
                            f"  replay {checks.fmt(r)}")
                 break
+        allowed = max(PREEMPT_OUTLIERS, len(revs) // 50)
+        if len(late) > allowed:
+            out.append(f"tid {tid}: {len(late)} events (first {late[:5]}) more than "
+                       f"{TS_TOL} ns apart; at most {allowed} may be")
     return out
 
 
