@@ -10,7 +10,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
 INCLUDES := -Iinclude -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lcapstone -lm -ldebuginfod -lpthread
+LIBS := -lbpf -lelf -lz -lm -lpthread -ldl
 
 # clang's own system include dirs, as -idirafter, for the BPF target
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
