@@ -6,7 +6,9 @@
  * step is taken from the next event on the same thread (another step,
  * the loop entering epoll_wait, the task's dealloc, or the return of an
  * eager step), and what the step left the task doing is read from the
- * task at that moment: its fields only change in its own steps.
+ * task at that moment: its fields only change in its own steps. When a
+ * step begins as the thread's one open step ends, both go in one
+ * STEP_SWITCH record.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -246,11 +248,13 @@ static __always_inline void check_rename(const struct aps_layout *l, __u64 ts,
  * first step, the step end of a task awaiting it, or its dealloc. Its name
  * and coroutine are set by then; at __init__ entry they are not.
  */
-static __noinline void announce(const struct aps_layout *l, __u64 ts,
-				__u64 task, bool stepping)
+static __noinline void announce(const struct aps_layout *l, __u64 ts, __u64 task,
+				struct pending_task *p, bool stepping)
 {
-	struct pending_task *p = bpf_map_lookup_elem(&tasks, &task);
 	struct pending_task fresh = {};
+
+	if (!p)
+		p = bpf_map_lookup_elem(&tasks, &task);
 
 	if (p && p->announced) {
 		if (stepping)
@@ -302,51 +306,69 @@ static __noinline void note_type(const struct aps_layout *l, __u64 type)
 	bpf_map_update_elem(&types, &type, &one, BPF_ANY);
 }
 
+struct step_end_info {
+	__u64 waiter;
+	__u64 waiter_type;
+	__u64 exc_type;
+	__u8 result;
+};
+
+/* Read what the step left the task doing (announcing the task it awaits,
+ * naming new types first: the STEP_END refers to them). */
+static __noinline void read_step_end(const struct aps_layout *l, __u64 ts, __u64 task,
+				     __u8 boundary, struct step_end_info *o)
+{
+	__u32 state = 0;
+
+	o->waiter = 0;
+	o->waiter_type = 0;
+	o->exc_type = 0;
+	if (boundary == APS_BND_THREAD_EXIT) {
+		o->result = APS_RES_UNKNOWN;	/* cut by exit: it never ended */
+	} else if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
+		count(&counters.read_errors);
+		o->result = APS_RES_UNKNOWN;
+	} else if (state == APS_FUT_PENDING) {
+		o->waiter = read_ptr(task + l->task_fut_waiter);
+		o->result = o->waiter ? APS_RES_AWAITING : APS_RES_YIELDED;
+		if (o->waiter)
+			o->waiter_type = read_ptr(o->waiter + l->ob_type);
+	} else if (state == APS_FUT_CANCELLED) {
+		o->result = APS_RES_CANCELLED;
+	} else if (state == APS_FUT_FINISHED) {
+		__u64 exc = read_ptr(task + l->fut_exception);
+
+		o->result = exc ? APS_RES_RAISED : APS_RES_RETURNED;
+		o->exc_type = exc ? read_ptr(exc + l->ob_type) : 0;
+	} else {
+		o->result = APS_RES_UNKNOWN;
+	}
+	/* the edge must name a known task: announce it first */
+	if (o->waiter && unannounced_task(o->waiter))
+		announce(l, ts, o->waiter, NULL, false);
+	note_type(l, o->waiter_type);
+	note_type(l, o->exc_type);
+}
+
 /* Read what the step left the task doing, and emit STEP_END. */
 static __noinline void close_step(const struct aps_layout *l, __u32 tid, __u64 ts,
 				  const struct open_step *s, __u8 boundary)
 {
 	__u64 task = s->task, begin_ts = s->begin_ts;
+	struct step_end_info info;
 	struct aps_ev_step_end *e;
-	__u64 waiter = 0, waiter_type = 0, exc_type = 0;
-	__u32 state = 0;
-	__u8 result;
 
-	if (boundary == APS_BND_THREAD_EXIT) {
-		result = APS_RES_UNKNOWN;	/* cut by exit: it never ended */
-	} else if (bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state))) {
-		count(&counters.read_errors);
-		result = APS_RES_UNKNOWN;
-	} else if (state == APS_FUT_PENDING) {
-		waiter = read_ptr(task + l->task_fut_waiter);
-		result = waiter ? APS_RES_AWAITING : APS_RES_YIELDED;
-		if (waiter)
-			waiter_type = read_ptr(waiter + l->ob_type);
-	} else if (state == APS_FUT_CANCELLED) {
-		result = APS_RES_CANCELLED;
-	} else if (state == APS_FUT_FINISHED) {
-		__u64 exc = read_ptr(task + l->fut_exception);
-
-		result = exc ? APS_RES_RAISED : APS_RES_RETURNED;
-		exc_type = exc ? read_ptr(exc + l->ob_type) : 0;
-	} else {
-		result = APS_RES_UNKNOWN;
-	}
-	/* the edge must name a known task: announce it first */
-	if (waiter && unannounced_task(waiter))
-		announce(l, ts, waiter, false);
-	note_type(l, waiter_type);
-	note_type(l, exc_type);
+	read_step_end(l, ts, task, boundary, &info);
 	e = reserve(sizeof(*e));
 	if (!e)
 		return;
 	fill_hdr(&e->hdr, APS_EV_STEP_END, tid, ts, task);
 	e->begin_ts_ns = begin_ts;
 	e->boundary = boundary;
-	e->result = result;
-	e->waiter = waiter;
-	e->waiter_type = waiter_type;
-	e->exc_type = exc_type;
+	e->result = info.result;
+	e->waiter = info.waiter;
+	e->waiter_type = info.waiter_type;
+	e->exc_type = info.exc_type;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	submit(e);
 }
@@ -365,7 +387,7 @@ static __always_inline void flush_pending(const struct aps_layout *l, __u64 ts,
 		if (i >= (int)t->npending)
 			break;
 		if (read_ptr(task + l->task_name))
-			announce(l, ts, task, false);
+			announce(l, ts, task, NULL, false);
 		else
 			t->pending[kept++ & (APS_MAX_PENDING - 1)] = task;
 	}
@@ -414,10 +436,11 @@ int step_begin(struct pt_regs *ctx)
 	const struct aps_layout *l;
 	struct thread_state *t;
 	struct pending_task *p;
-	struct aps_ev_step_begin *e;
+	struct step_end_info end;
+	struct open_step prev = {};
 	__u64 ts, task, exc, waiter;
 	__u32 tid, depth;
-	bool nested = false;
+	bool nested = false, switched = false;
 
 	l = target_layout(&tid);
 	if (!l)
@@ -435,19 +458,44 @@ int step_begin(struct pt_regs *ctx)
 	    p->tid == tid && p->create_ts >= t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].begin_ts)
 		nested = true;
 	flush_pending(l, ts, t);
-	if (!nested)
+	if (!nested && t->depth == 1) {	/* the usual case: one STEP_SWITCH record */
+		prev = t->steps[0];
+		read_step_end(l, ts, prev.task, APS_BND_NEXT_STEP, &end);
+		t->depth = 0;
+		switched = true;
+	} else if (!nested) {
 		close_all(l, tid, ts, t, APS_BND_NEXT_STEP);
-	announce(l, ts, task, true);
+	}
+	announce(l, ts, task, p, true);
 
 	waiter = read_ptr(task + l->task_fut_waiter);
-	e = reserve(sizeof(*e));
-	if (e) {
-		fill_hdr(&e->hdr, APS_EV_STEP_BEGIN, tid, ts, task);
-		e->waiter = waiter;
-		e->exc = exc;
-		e->depth = t->depth;
-		e->pad = 0;
-		submit(e);
+	if (switched) {
+		struct aps_ev_step_switch *e = reserve(sizeof(*e));
+
+		if (e) {
+			fill_hdr(&e->hdr, APS_EV_STEP_SWITCH, tid, ts, task);
+			e->waiter = waiter;
+			e->exc = exc;
+			e->end_task = prev.task;
+			e->end_begin_ts_ns = prev.begin_ts;
+			e->end_waiter = end.waiter;
+			e->end_waiter_type = end.waiter_type;
+			e->end_exc_type = end.exc_type;
+			e->end_result = end.result;
+			__builtin_memset(e->pad, 0, sizeof(e->pad));
+			submit(e);
+		}
+	} else {
+		struct aps_ev_step_begin *e = reserve(sizeof(*e));
+
+		if (e) {
+			fill_hdr(&e->hdr, APS_EV_STEP_BEGIN, tid, ts, task);
+			e->waiter = waiter;
+			e->exc = exc;
+			e->depth = t->depth;
+			e->pad = 0;
+			submit(e);
+		}
 	}
 	depth = t->depth;
 	if (depth >= APS_MAX_NEST) {
@@ -662,7 +710,7 @@ int task_cancel(struct pt_regs *ctx)
 			by = cancel_requester(l, t, task, &flags);
 	}
 	/* the event must name a known task: announce it first */
-	announce(l, ts, task, false);
+	announce(l, ts, task, NULL, false);
 	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
 	if (state != APS_FUT_PENDING)
 		flags |= APS_CANCEL_DONE;

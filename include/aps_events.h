@@ -32,6 +32,7 @@ enum aps_event_type {
 	APS_EV_TASK_DESTROY = 4,
 	APS_EV_TYPE_NAME = 5,  /* first sight of a type: hdr.task is the PyTypeObject* */
 	APS_EV_CANCEL = 6,     /* Task.cancel() was called on hdr.task */
+	APS_EV_STEP_SWITCH = 7,/* STEP_END (next_step) and STEP_BEGIN in one record */
 };
 
 /* What a step left the task doing, read from the task when the step closes. */
@@ -108,6 +109,25 @@ struct aps_ev_step_end {
 	__u8 result;         /* enum aps_step_result */
 	__u8 boundary;       /* enum aps_step_boundary */
 	__u8 pad[6];
+};
+
+/*
+ * A step begins and ends the one step open on its thread (boundary
+ * APS_BND_NEXT_STEP): the usual case, one record instead of two. The
+ * header and begin are the STEP_BEGIN's; the STEP_END has the same tid
+ * and ts. Userspace splits it into the two events (step_switch.c).
+ */
+struct aps_ev_step_switch {
+	struct aps_event_hdr hdr;
+	__u64 waiter;        /* as in aps_ev_step_begin */
+	__u64 exc;
+	__u64 end_task;      /* the step that ended: as in aps_ev_step_end */
+	__u64 end_begin_ts_ns;
+	__u64 end_waiter;
+	__u64 end_waiter_type;
+	__u64 end_exc_type;
+	__u8 end_result;
+	__u8 pad[7];
 };
 
 struct aps_ev_task_destroy {

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include "step_switch.h"
 #include "tracer.h"
 #include "tasks.skel.h"
 
@@ -48,8 +49,14 @@ static int libbpf_print(enum libbpf_print_level level __attribute__((unused)),
 static int on_ringbuf(void *ctx, void *data, size_t len)
 {
 	struct tracer *t = ctx;
+	struct aps_ev_step_begin begin;
+	struct aps_ev_step_end end;
+	int rc;
 
-	return t->fn(t->ctx, data, len);
+	if (step_switch_split(data, len, &end, &begin) <= 0)
+		return t->fn(t->ctx, data, len);
+	rc = t->fn(t->ctx, &end, sizeof(end));
+	return rc ? rc : t->fn(t->ctx, &begin, sizeof(begin));
 }
 
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,

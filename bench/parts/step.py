@@ -1,22 +1,84 @@
 """Per-step overhead: bench/sleep0_workload.py (200k `await asyncio.sleep(0)`
-steps over 100 tasks) untraced and under `aps-bpf record -o FILE PID`,
-interleaved; ns added per step, that over the floor (one uprobe hit), and
-the recording's bytes per event. Then one `trace --json` run with
-kernel.bpf_stats_enabled, apart from the timed ones, to tell what the
-added time is made of: BPF program runs per step and their run time.
+steps over 100 tasks) untraced, with the floor's empty uprobe program on
+aps-bpf's own step hook (the floor in place: one uprobe hit per step, in
+the real interpreter), and under `aps-bpf record -o FILE PID`,
+interleaved; ns added per step, that over the floor (one uprobe hit) and
+over the floor in place, and the recording's bytes per event. Then one
+`trace --json` run with kernel.bpf_stats_enabled, apart from the timed
+ones, to tell what the added time is made of: BPF program runs per step
+and their run time.
 """
 import os
+import re
+import subprocess
 
-from benchlib import BenchError, BpfStats, Figure, interleave, judge, median, recording_info, \
-    run_sleep0, trace_summary
+from benchlib import APS, BenchError, BpfStats, Figure, Proc, interleave, judge, median, \
+    recording_info, run_sleep0, start_target, SLEEP0, trace_summary
 
 LABELS = ("pyenv-3.12", "sid-3.14")
-MODES = ("untraced", "record")
+MODES = ("untraced", "empty_probe", "record")
 
 
-def run_once(ctx, interp, mode):
+def step_hook(interp):
+    """(object path inside the target's root, [file offsets]) of the probes
+    aps-bpf puts on task steps, as `aps-bpf doctor` reports them."""
+    target, ready = start_target(interp.cmd(SLEEP0))
+    try:
+        out = subprocess.run([APS, "doctor", ready[1]], capture_output=True, text=True,
+                             timeout=60).stdout
+    finally:
+        target.kill()
+    obj = re.search(r"^\s*object:\s+(\S+)", out, re.M)
+    hook = re.search(r"^\s*task_step_impl\s.*?probes? at (?:its \d+ call sites: )?"
+                     r"((?:0x[0-9a-f]+ ?)+)", out, re.M)
+    if not obj or not hook:
+        raise BenchError(f"aps-bpf doctor shows no step hook for {interp.label}:\n{out}")
+    path = obj.group(1)
+    host = os.path.join(interp.root, path.lstrip("/")) if interp.chrooted else path
+    return path, [vaddr_to_offset(host, int(a, 16)) for a in hook.group(1).split()]
+
+
+def vaddr_to_offset(path, vaddr):
+    """The file offset of a virtual address of an ELF object (its PT_LOADs)."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True, check=True).stdout
+    for m in re.finditer(r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)",
+                         out, re.M):
+        off, va, filesz = (int(x, 16) for x in m.groups())
+        if va <= vaddr < va + filesz:
+            return vaddr - va + off
+    raise BenchError(f"{path}: no PT_LOAD holds 0x{vaddr:x}")
+
+
+def run_empty_probe(ctx, interp, hook):
+    """ns per step with the floor's empty program on the step hook; checks
+    that it was hit at least once per step."""
+    path, offsets = hook
+    target, ready = start_target(interp.cmd(SLEEP0))
+    probe = None
+    try:
+        probe = Proc([ctx.floor_bin, "attach", ready[1], f"/proc/{ready[1]}/root{path}"]
+                     + [hex(o) for o in offsets], stdin=subprocess.PIPE)
+        probe.line("ATTACHED", 30)
+        target.send("go\n")
+        _, elapsed, steps = target.line("ELAPSED", 120)
+        target.wait(120)
+        probe.p.stdin.close()
+        hits = int(probe.line("HITS", 30)[1])
+        probe.wait(30)
+    finally:
+        target.kill()
+        if probe:
+            probe.kill()
+    if hits < int(steps):
+        raise BenchError(f"empty probe on {interp.label}'s step hook: {hits} hits for {steps} steps")
+    return {"ns_per_step": float(elapsed) * 1e9 / int(steps), "hits_per_step": hits / int(steps)}
+
+
+def run_once(ctx, interp, mode, hook):
     if mode == "untraced":
         return {"ns_per_step": run_sleep0(interp)[0]}
+    if mode == "empty_probe":
+        return run_empty_probe(ctx, interp, hook)
     out = ctx.scratch(f"step-{interp.label}.rec")
     ns, steps = run_sleep0(interp, ["record", "-o", out])
     info = recording_info(out)
@@ -50,6 +112,7 @@ def figures_for(ctx, label, samples):
     med = {m: median(r["ns_per_step"] for r in samples[m]) for m in MODES}
     recs = samples["record"]
     added = med["record"] - med["untraced"]
+    in_place = med["empty_probe"] - med["untraced"]
     over_floor = added / ctx.floor_ns if ctx.floor_ns else None
     bpe = median(r["file_bytes"] / r["events"] for r in recs if r["events"])
     return [
@@ -59,6 +122,11 @@ def figures_for(ctx, label, samples):
                note=f"{median(r['events_per_step'] for r in recs):.2f} events/step"),
         Figure(f"step: {label} added / floor", over_floor, "x", "≤ 1.3× floor",
                judge(over_floor, 1.3), "" if ctx.floor_ns else "floor not measured in this run"),
+        Figure(f"step: {label} added by an empty uprobe on the step hook", in_place, "ns",
+               note=f"the floor in place: {median(r['hits_per_step'] for r in samples['empty_probe']):.2f} "
+                    "hits/step, nothing else"),
+        Figure(f"step: {label} added by record / by the empty uprobe", added / in_place if in_place > 0
+               else None, "x", note="what aps-bpf adds beyond the trap in the real interpreter"),
         Figure(f"size: {label} sleep(0) recording", bpe, "B/event", "≤ 24 B/event",
                judge(bpe, 24), f"{recs[-1]['events']} events, {recs[-1]['file_bytes']} bytes"),
     ]
@@ -71,7 +139,9 @@ def run(ctx):
         if interp is None:
             figures.append(Figure(f"step: {label}", note="interpreter not in the test bed"))
             continue
-        samples = interleave(MODES, ctx.reps, lambda m: run_once(ctx, interp, m), ctx.log)
+        hook = step_hook(interp)
+        ctx.log(f"step: {label}: step hook {hook[0]} at file offsets {[hex(o) for o in hook[1]]}")
+        samples = interleave(MODES, ctx.reps, lambda m: run_once(ctx, interp, m, hook), ctx.log)
         lost = sum(r["lost"] for r in samples["record"])
         if lost:
             ctx.log(f"step: {label}: {lost} events lost in the recordings")
