@@ -11,6 +11,7 @@ are in place.
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import statistics
@@ -391,7 +392,7 @@ class Figure:
         fmt = {"ns": "{:,.0f} ns", "x": "{:.2f}×", "%": "{:+.1f} %", "s": "{:.3f} s",
                "ms": "{:.2f} ms", "req/s": "{:,.0f} req/s", "steps/s": "{:,.0f} steps/s",
                "events/s": "{:,.0f} events/s", "events": "{:,.0f}", "B/event": "{:.2f} B/event",
-               "MB": "{:.1f} MB"}.get(self.unit, "{:g} " + self.unit)
+               "MB": "{:.1f} MB", "µs": "{:.1f} µs"}.get(self.unit, "{:g} " + self.unit)
         return fmt.format(v)
 
     def met_text(self):
@@ -403,3 +404,63 @@ def judge(value, limit, at_most=True):
     if value is None:
         return None
     return value <= limit if at_most else value >= limit
+
+
+# ---- the floor in place: an empty uprobe on aps-bpf's step hook ------------------
+
+def step_hook(interp):
+    """(object path inside the target's root, [file offsets]) of the probes
+    aps-bpf puts on task steps, as `aps-bpf doctor` reports them."""
+    target, ready = start_target(interp.cmd(SLEEP0))
+    try:
+        out = subprocess.run([APS, "doctor", ready[1]], capture_output=True, text=True,
+                             timeout=60).stdout
+    finally:
+        target.kill()
+    obj = re.search(r"^\s*object:\s+(\S+)", out, re.M)
+    hook = re.search(r"^\s*task_step_impl\s.*?probes? at (?:its \d+ call sites: )?"
+                     r"((?:0x[0-9a-f]+ ?)+)", out, re.M)
+    if not obj or not hook:
+        raise BenchError(f"aps-bpf doctor shows no step hook for {interp.label}:\n{out}")
+    path = obj.group(1)
+    host = os.path.join(interp.root, path.lstrip("/")) if interp.chrooted else path
+    return path, [vaddr_to_offset(host, int(a, 16)) for a in hook.group(1).split()]
+
+
+def vaddr_to_offset(path, vaddr):
+    """The file offset of a virtual address of an ELF object (its PT_LOADs)."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True, check=True).stdout
+    for m in re.finditer(r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)",
+                         out, re.M):
+        off, va, filesz = (int(x, 16) for x in m.groups())
+        if va <= vaddr < va + filesz:
+            return vaddr - va + off
+    raise BenchError(f"{path}: no PT_LOAD holds 0x{vaddr:x}")
+
+
+class EmptyProbe:
+    """bench/floor.c's empty uprobe program on the step hook (step_hook())
+    of process pid while in use; .hits after."""
+
+    def __init__(self, floor_bin, pid, hook):
+        path, offsets = hook
+        self.argv = [floor_bin, "attach", str(pid), f"/proc/{pid}/root{path}"] + \
+            [hex(o) for o in offsets]
+        self.hits = None
+
+    def __enter__(self):
+        self.proc = Proc(self.argv, stdin=subprocess.PIPE)
+        try:
+            self.proc.line("ATTACHED", 30)
+        except BenchError:
+            self.proc.kill()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.proc.p.stdin.close()
+            self.hits = int(self.proc.line("HITS", 30)[1])
+            self.proc.wait(30)
+        finally:
+            self.proc.kill()

@@ -3,19 +3,22 @@ keep-alive, ~50 µs of CPU per request) on 127.0.0.1, loaded by
 `wrk -t1 -c64 -dD --latency` for a fixed duration; requests/s and p99
 latency untraced, under `aps-bpf record PID -o FILE`, and under record with
 its blocking detector (`record --blocked T`: stacks of steps over T, taken
-while they run). Rounds interleaved; a fresh server each run, the work per request
-calibrated once per interpreter.
+while they run), and with the floor's empty uprobe on aps-bpf's step hook
+(the trap alone). Rounds interleaved; a fresh server each run, the work per
+request calibrated once per interpreter. Besides requests/s, the server's
+own CPU time per request (its threads' schedstat run time over wrk's
+requests): less exposed to what else the shared machine runs.
 """
 import os
 import re
 import subprocess
 
-from benchlib import BENCH, BenchError, Figure, Tool, interleave, judge, median, recording_info, \
-    start_target
+from benchlib import BENCH, BenchError, EmptyProbe, Figure, Tool, interleave, judge, median, \
+    recording_info, start_target, step_hook
 
 SERVER = os.path.join(BENCH, "http_server.py")
 LABELS = ("pyenv-3.12", "sid-3.14")
-MODES = ("untraced", "record", "record+blocked")
+MODES = ("untraced", "empty_probe", "record", "record+blocked")
 WORK_US = 50
 CONNECTIONS = 64
 BLOCKED_THRESHOLD = "100ms"
@@ -28,9 +31,11 @@ def parse_wrk(out):
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
     if not rps or not p99:
         raise BenchError(f"cannot read wrk's output: {out[-300:]!r}")
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": float(rps.group(1)), "p99_ms": float(p99.group(1)) * UNITS[p99.group(2)],
+            "requests": int(total.group(1)) if total else 0,
             "non_2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
@@ -53,23 +58,45 @@ def calibrate(interp):
     return int(r.stdout)
 
 
-def run_once(ctx, interp, mode, seconds, iterations):
+def cpu_ns(pid):
+    """Time on CPU of all threads of pid so far (schedstat, ns)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def run_once(ctx, interp, mode, seconds, iterations, hook):
     server, ready = start_target(interp.cmd(SERVER, iterations))
     pid, port = ready[1], ready[2]
     rec = ctx.scratch(f"server-{interp.label}.rec")
-    tools = []
+    tools, probe = [], None
     try:
         if mode == "record":
             tools.append(Tool(["record", "-o", rec, pid]))
         elif mode == "record+blocked":
             tools.append(Tool(["record", "--blocked", BLOCKED_THRESHOLD, "-o", rec, pid]))
+        elif mode == "empty_probe":
+            probe = EmptyProbe(ctx.floor_bin, pid, hook).__enter__()
+        cpu0 = cpu_ns(pid)
         res = run_wrk(port, seconds)
+        cpu = cpu_ns(pid) - cpu0
         for t in tools:
             t.stop()
+        if probe:
+            probe.__exit__(None, None, None)
+            res["probe_hits"] = probe.hits
     finally:
         for t in tools:
             t.kill()
+        if probe and probe.hits is None:
+            probe.proc.kill()
         server.kill()
+    res["cpu_us_per_request"] = cpu / 1e3 / res["requests"] if res["requests"] else None
     if tools:
         info = recording_info(rec)
         res.update(events=info["events"], lost=info["lost"])
@@ -87,11 +114,18 @@ def failed_requests(samples, mode):
 
 
 def figures_for(label, samples):
-    med = {m: {k: median(r[k] for r in samples[m]) for k in ("rps", "p99_ms")} for m in MODES}
+    med = {m: {k: median(r[k] for r in samples[m]) for k in ("rps", "p99_ms", "cpu_us_per_request")}
+           for m in MODES}
     rec_loss, blk_loss = loss_pct(med, "record"), loss_pct(med, "record+blocked")
+    probe_loss = loss_pct(med, "empty_probe")
+    cpu = {m: med[m]["cpu_us_per_request"] for m in MODES}
+    steps = median(r["events"] / r["requests"] / 2 for r in samples["record"] if r["requests"])
     return [
         Figure(f"server: {label} untraced", med["untraced"]["rps"], "req/s",
                note=f"p99 {med['untraced']['p99_ms']:.2f} ms" + failed_requests(samples, "untraced")),
+        Figure(f"server: {label} throughput lost, empty uprobe on the step hook", probe_loss, "%",
+               note=f"the trap alone; p99 {med['empty_probe']['p99_ms']:.2f} ms"
+               + failed_requests(samples, "empty_probe")),
         Figure(f"server: {label} throughput lost, record", rec_loss, "%", "≤ 2 %",
                judge(rec_loss, 2), f"p99 {med['record']['p99_ms']:.2f} ms"
                + failed_requests(samples, "record")),
@@ -99,7 +133,13 @@ def figures_for(label, samples):
                judge(blk_loss, 3), f"p99 {med['record+blocked']['p99_ms']:.2f} ms; "
                f"`record --blocked {BLOCKED_THRESHOLD}`"
                + failed_requests(samples, "record+blocked")),
-    ]
+        Figure(f"server: {label} server CPU per request, untraced", cpu["untraced"], "µs",
+               note=f"~{steps:.1f} task steps per request"),
+    ] + [Figure(f"server: {label} server CPU per request added, {what}",
+                (cpu[m] - cpu["untraced"]) / cpu["untraced"] * 100, "%",
+                note=f"{cpu[m]:.1f} µs per request")
+         for m, what in (("empty_probe", "empty uprobe on the step hook"), ("record", "record"),
+                         ("record+blocked", "record + blocked"))]
 
 
 def run(ctx):
@@ -112,8 +152,9 @@ def run(ctx):
             figures.append(Figure(f"server: {label}", note="interpreter not in the test bed"))
             continue
         iterations = calibrate(interp)
-        samples = interleave(MODES, ctx.reps, lambda m: run_once(ctx, interp, m, seconds, iterations),
-                             ctx.log)
+        hook = step_hook(interp)
+        samples = interleave(MODES, ctx.reps,
+                             lambda m: run_once(ctx, interp, m, seconds, iterations, hook), ctx.log)
         figures += figures_for(label, samples)
         raw[label] = {"samples": samples, "wrk_seconds": seconds, "connections": CONNECTIONS,
                       "work_us": WORK_US, "loop_iterations": iterations,

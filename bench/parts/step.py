@@ -9,69 +9,28 @@ ones, to tell what the added time is made of: BPF program runs per step
 and their run time.
 """
 import os
-import re
-import subprocess
 
-from benchlib import APS, BenchError, BpfStats, Figure, Proc, interleave, judge, median, \
-    recording_info, run_sleep0, start_target, SLEEP0, trace_summary
+from benchlib import SLEEP0, BenchError, BpfStats, EmptyProbe, Figure, interleave, judge, median, \
+    recording_info, run_sleep0, start_target, step_hook, trace_summary
 
 LABELS = ("pyenv-3.12", "sid-3.14")
 MODES = ("untraced", "empty_probe", "record")
 
 
-def step_hook(interp):
-    """(object path inside the target's root, [file offsets]) of the probes
-    aps-bpf puts on task steps, as `aps-bpf doctor` reports them."""
-    target, ready = start_target(interp.cmd(SLEEP0))
-    try:
-        out = subprocess.run([APS, "doctor", ready[1]], capture_output=True, text=True,
-                             timeout=60).stdout
-    finally:
-        target.kill()
-    obj = re.search(r"^\s*object:\s+(\S+)", out, re.M)
-    hook = re.search(r"^\s*task_step_impl\s.*?probes? at (?:its \d+ call sites: )?"
-                     r"((?:0x[0-9a-f]+ ?)+)", out, re.M)
-    if not obj or not hook:
-        raise BenchError(f"aps-bpf doctor shows no step hook for {interp.label}:\n{out}")
-    path = obj.group(1)
-    host = os.path.join(interp.root, path.lstrip("/")) if interp.chrooted else path
-    return path, [vaddr_to_offset(host, int(a, 16)) for a in hook.group(1).split()]
-
-
-def vaddr_to_offset(path, vaddr):
-    """The file offset of a virtual address of an ELF object (its PT_LOADs)."""
-    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True, check=True).stdout
-    for m in re.finditer(r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)",
-                         out, re.M):
-        off, va, filesz = (int(x, 16) for x in m.groups())
-        if va <= vaddr < va + filesz:
-            return vaddr - va + off
-    raise BenchError(f"{path}: no PT_LOAD holds 0x{vaddr:x}")
-
-
 def run_empty_probe(ctx, interp, hook):
     """ns per step with the floor's empty program on the step hook; checks
     that it was hit at least once per step."""
-    path, offsets = hook
     target, ready = start_target(interp.cmd(SLEEP0))
-    probe = None
     try:
-        probe = Proc([ctx.floor_bin, "attach", ready[1], f"/proc/{ready[1]}/root{path}"]
-                     + [hex(o) for o in offsets], stdin=subprocess.PIPE)
-        probe.line("ATTACHED", 30)
-        target.send("go\n")
-        _, elapsed, steps = target.line("ELAPSED", 120)
-        target.wait(120)
-        probe.p.stdin.close()
-        hits = int(probe.line("HITS", 30)[1])
-        probe.wait(30)
+        with EmptyProbe(ctx.floor_bin, ready[1], hook) as probe:
+            target.send("go\n")
+            _, elapsed, steps = target.line("ELAPSED", 120)
+            target.wait(120)
     finally:
         target.kill()
-        if probe:
-            probe.kill()
-    if hits < int(steps):
-        raise BenchError(f"empty probe on {interp.label}'s step hook: {hits} hits for {steps} steps")
-    return {"ns_per_step": float(elapsed) * 1e9 / int(steps), "hits_per_step": hits / int(steps)}
+    if probe.hits < int(steps):
+        raise BenchError(f"empty probe on {interp.label}'s step hook: {probe.hits} hits for {steps} steps")
+    return {"ns_per_step": float(elapsed) * 1e9 / int(steps), "hits_per_step": probe.hits / int(steps)}
 
 
 def run_once(ctx, interp, mode, hook):
