@@ -57,20 +57,15 @@ static void *sym(struct lazy_lib *lib, void (*open_once)(void), const char *name
 }
 
 /* fn: the library's function of this name, or NULL (then return fail) */
-#define CAPSTONE_FN(name) \
+#define LAZY_FN(lib, open_once, name) \
 	static __typeof__(name) *cached; \
 	__typeof__(name) *fn = __atomic_load_n(&cached, __ATOMIC_ACQUIRE); \
 	if (!fn) { \
-		fn = (__typeof__(name) *)sym(&capstone, open_capstone, #name); \
+		fn = (__typeof__(name) *)sym(&lib, open_once, #name); \
 		__atomic_store_n(&cached, fn, __ATOMIC_RELEASE); \
 	}
-#define DEBUGINFOD_FN(name) \
-	static __typeof__(name) *cached; \
-	__typeof__(name) *fn = __atomic_load_n(&cached, __ATOMIC_ACQUIRE); \
-	if (!fn) { \
-		fn = (__typeof__(name) *)sym(&debuginfod, open_debuginfod, #name); \
-		__atomic_store_n(&cached, fn, __ATOMIC_RELEASE); \
-	}
+#define CAPSTONE_FN(name) LAZY_FN(capstone, open_capstone, name)
+#define DEBUGINFOD_FN(name) LAZY_FN(debuginfod, open_debuginfod, name)
 
 cs_err cs_open(cs_arch arch, cs_mode mode, csh *handle)
 {

@@ -132,19 +132,6 @@ static int resolve_only(struct session *s)
 	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
 }
 
-static int parse_format(const char *arg, bool tree, enum view_format *f)
-{
-	if (!strcmp(arg, "json"))
-		*f = VIEW_JSON;
-	else if (!tree && !strcmp(arg, "csv"))
-		*f = VIEW_CSV;
-	else if (!strcmp(arg, tree ? "text" : "table"))
-		*f = VIEW_TABLE;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static int run(int argc, char **argv, bool tree)
 {
 	static const struct option opts[] = {
@@ -170,7 +157,7 @@ static int run(int argc, char **argv, bool tree)
 	while ((opt = getopt_long(argc, argv, "+f:w:c:Fvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (parse_format(optarg, tree, &o.format))
+			if (view_parse_format(optarg, tree, &o.format))
 				goto usage;
 			break;
 		case 'w':

@@ -308,21 +308,12 @@ static bool known_view(const char *v)
 	return false;
 }
 
+/* ps and pstree take --format; the other views do not */
 static int parse_format(const char *arg, const char *view, enum view_format *f)
 {
-	bool tree = !strcmp(view, "pstree");
-
-	if (strcmp(view, "ps") && !tree)
+	if (strcmp(view, "ps") && strcmp(view, "pstree"))
 		return -EINVAL;
-	if (!strcmp(arg, "json"))
-		*f = VIEW_JSON;
-	else if (!tree && !strcmp(arg, "csv"))
-		*f = VIEW_CSV;
-	else if (!strcmp(arg, tree ? "text" : "table"))
-		*f = VIEW_TABLE;
-	else
-		return -EINVAL;
-	return 0;
+	return view_parse_format(arg, !strcmp(view, "pstree"), f);
 }
 
 int cmd_replay(int argc, char **argv)

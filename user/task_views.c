@@ -91,6 +91,19 @@ static uint64_t hash_str(const char *s)
 
 /* ---- common ------------------------------------------------------------ */
 
+int view_parse_format(const char *arg, bool tree, enum view_format *f)
+{
+	if (!strcmp(arg, "json"))
+		*f = VIEW_JSON;
+	else if (!tree && !strcmp(arg, "csv"))
+		*f = VIEW_CSV;
+	else if (!strcmp(arg, tree ? "text" : "table"))
+		*f = VIEW_TABLE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 void view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 {
 	const char *file = f->filename ? f->filename : "";

@@ -14,6 +14,9 @@
 
 enum view_format { VIEW_TABLE, VIEW_CSV, VIEW_JSON };
 
+/* --format ARG of ps (table, csv, json) or pstree (text, json); -EINVAL if not one. */
+int view_parse_format(const char *arg, bool tree, enum view_format *f);
+
 struct view_opts {
 	enum view_format format;
 	uint64_t now;			/* CLOCK_MONOTONIC, for ages */

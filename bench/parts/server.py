@@ -9,6 +9,7 @@ request calibrated once per interpreter. Besides requests/s, the server's
 own CPU time per request (its threads' schedstat run time over wrk's
 requests): less exposed to what else the shared machine runs.
 """
+import contextlib
 import os
 import re
 import subprocess
@@ -76,25 +77,23 @@ def run_once(ctx, interp, mode, seconds, iterations, hook):
     rec = ctx.scratch(f"server-{interp.label}.rec")
     tools, probe = [], None
     try:
-        if mode == "record":
-            tools.append(Tool(["record", "-o", rec, pid]))
-        elif mode == "record+blocked":
-            tools.append(Tool(["record", "--blocked", BLOCKED_THRESHOLD, "-o", rec, pid]))
-        elif mode == "empty_probe":
-            probe = EmptyProbe(ctx.floor_bin, pid, hook).__enter__()
-        cpu0 = cpu_ns(pid)
-        res = run_wrk(port, seconds)
-        cpu = cpu_ns(pid) - cpu0
-        for t in tools:
-            t.stop()
+        with contextlib.ExitStack() as stack:
+            if mode == "record":
+                tools.append(Tool(["record", "-o", rec, pid]))
+            elif mode == "record+blocked":
+                tools.append(Tool(["record", "--blocked", BLOCKED_THRESHOLD, "-o", rec, pid]))
+            elif mode == "empty_probe":
+                probe = stack.enter_context(EmptyProbe(ctx.floor_bin, pid, hook))
+            cpu0 = cpu_ns(pid)
+            res = run_wrk(port, seconds)
+            cpu = cpu_ns(pid) - cpu0
+            for t in tools:
+                t.stop()
         if probe:
-            probe.__exit__(None, None, None)
             res["probe_hits"] = probe.hits
     finally:
         for t in tools:
             t.kill()
-        if probe and probe.hits is None:
-            probe.proc.kill()
         server.kill()
     res["cpu_us_per_request"] = cpu / 1e3 / res["requests"] if res["requests"] else None
     if tools:
