@@ -9,7 +9,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
-INCLUDES := -Iinclude -I$(OUTPUT)
+INCLUDES := -Iinclude -Iuser -I$(OUTPUT)
 LIBS := -lbpf -lelf -lz -lm -lpthread -ldl
 
 # clang's own system include dirs, as -idirafter, for the BPF target
@@ -27,15 +27,19 @@ endif
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+# user/ is one folder per subsystem (README, "Repository layout")
+USER_DIRS := $(sort $(dir $(wildcard user/*/*.c)))
+USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard $(d)*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
-LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
+# only the loader includes the BPF skeletons
+SKEL_USERS := live/tracer
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench
 all: aps-bpf
 
-$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/aps_events.h | $(OUTPUT)
@@ -50,8 +54,11 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
+$(foreach u,$(SKEL_USERS),$(OUTPUT)/user/$(u).o $(OUTPUT)/san/$(u).o): $(SKELS)
+
+$(OUTPUT)/user/%.o: user/%.c
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
 aps-bpf: $(USER_OBJS)
@@ -68,16 +75,14 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS))
 
-$(OUTPUT)/san:
-	$(Q)mkdir -p $@
-
-$(OUTPUT)/san/%.o: user/%.c $(SKELS) | $(OUTPUT)/san
+$(OUTPUT)/san/%.o: user/%.c
 	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
-	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -Iuser -Itests/unit -MMD -MP $< $(SAN_LIB_OBJS) $(LIBS) -o $@
+	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -Itests/unit -MMD -MP $< $(SAN_LIB_OBJS) $(LIBS) -o $@
 
 unit: $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
@@ -89,13 +94,14 @@ unit: $(UNIT_BINS)
 # runtime (libclang-rt-*-dev, with clang on Debian).
 FUZZ_CC ?= clang
 FUZZ_RUNS ?= 10000
-FUZZ_SRCS := tests/fuzz/fuzz_reader.c user/rec_codec.c user/rec_model.c user/rec_reader.c \
-	user/rec_tasks.c user/rec_blocked.c user/varint.c user/model.c user/hist.c user/escape.c
+# the recording reader and what it decodes into: recording/, the model, escaping
+FUZZ_SRCS := tests/fuzz/fuzz_reader.c $(wildcard user/recording/rec_*.c) user/recording/varint.c \
+	user/model/model.c user/model/hist.c user/output/escape.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/fuzz_reader: $(FUZZ_SRCS) $(wildcard user/rec_*.h user/model.h user/hist.h user/escape.h user/varint.h) include/aps_events.h | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_reader: $(FUZZ_SRCS) $(wildcard user/*/*.h) include/aps_events.h | $(OUTPUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$(WARN) -Iinclude -Iuser $(FUZZ_SRCS) -lz -o $@
@@ -160,4 +166,4 @@ clean:
 .DELETE_ON_ERROR:
 .SECONDARY:
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/san/*.d $(OUTPUT)/tests/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/san/*/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/*/*.d)

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "model.h"
-#include "rec_codec.h"
-#include "rec_model.h"
-#include "rec_blocked.h"
-#include "rec_reader.h"
-#include "rec_tasks.h"
+#include "model/model.h"
+#include "recording/rec_codec.h"
+#include "recording/rec_model.h"
+#include "recording/rec_blocked.h"
+#include "recording/rec_reader.h"
+#include "recording/rec_tasks.h"
 
 static struct rec_codec enc;
 

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "unit.h"
-#include "eh_frame.h"
-#include "debuginfo.h"
-#include "elf_file.h"
+#include "target/eh_frame.h"
+#include "target/debuginfo.h"
+#include "target/elf_file.h"
 
 /* A little byte builder for hand-made sections. */
 struct buf {

@@ -8,10 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include "unit.h"
-#include "debuginfo.h"
-#include "disasm.h"
-#include "elf_file.h"
-#include "hooks.h"
+#include "target/debuginfo.h"
+#include "hooks/disasm.h"
+#include "target/elf_file.h"
+#include "hooks/hooks.h"
 
 #define PYENV_312 "/root/.pyenv/versions/3.12.1/lib/python3.12/lib-dynload/_asyncio.cpython-312-x86_64-linux-gnu.so"
 #define DEBIAN_311 "/usr/lib/python3.11/lib-dynload/_asyncio.cpython-311-x86_64-linux-gnu.so"

@@ -2,7 +2,7 @@
 /* Log-linear histograms: bucket bounds, quantiles, merging. */
 #include <stdint.h>
 #include "unit.h"
-#include "hist.h"
+#include "model/hist.h"
 
 TEST(buckets_are_monotonic_and_contain_their_values)
 {

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "unit.h"
-#include "linetable.h"
+#include "memory/linetable.h"
 #include "linetable_fixtures.h"
 
 #define NFIX (sizeof(lt_fixtures) / sizeof(lt_fixtures[0]))

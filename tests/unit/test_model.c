@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "unit.h"
-#include "layout_runtime.h"
-#include "model.h"
+#include "target/layout_runtime.h"
+#include "model/model.h"
 
 TEST(model_find_get_grow)
 {

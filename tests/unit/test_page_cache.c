@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
-#include "layout.h"
-#include "memread.h"
-#include "page_cache.h"
-#include "pyread.h"
+#include "target/layout.h"
+#include "memory/memread.h"
+#include "memory/page_cache.h"
+#include "memory/pyread.h"
 
 #define NBLOCKS 4
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Pure parsers: /proc maps lines, interpreter names, paths, probe points. */
 #include "unit.h"
-#include "hooks.h"
-#include "interp.h"
-#include "proc.h"
+#include "hooks/hooks.h"
+#include "target/interp.h"
+#include "target/proc.h"
 
 TEST(maps_line_with_path)
 {

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "unit.h"
-#include "layout.h"
-#include "pyread.h"
+#include "target/layout.h"
+#include "memory/pyread.h"
 
 #define PRE 32			/* room before an object: managed dict/values */
 

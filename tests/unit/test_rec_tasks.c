@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "unit.h"
-#include "rec_blocked.h"
-#include "rec_reader.h"
-#include "rec_tasks.h"
-#include "rec_writer.h"
+#include "recording/rec_blocked.h"
+#include "recording/rec_reader.h"
+#include "recording/rec_tasks.h"
+#include "recording/rec_writer.h"
 
 static struct snap_frame frames_a[] = {
 	{ "forever", "/app/park_common.py", 170 },

@@ -8,13 +8,13 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "unit.h"
-#include "model.h"
-#include "commands.h"
-#include "rec_codec.h"
-#include "rec_flight.h"
-#include "rec_model.h"
-#include "rec_reader.h"
-#include "rec_writer.h"
+#include "model/model.h"
+#include "cli/commands.h"
+#include "recording/rec_codec.h"
+#include "recording/rec_flight.h"
+#include "recording/rec_model.h"
+#include "recording/rec_reader.h"
+#include "recording/rec_writer.h"
 
 /* ---- a deterministic generator of BPF records ------------------------------- */
 

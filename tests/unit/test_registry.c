@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "unit.h"
-#include "asyncio_registry.h"
-#include "layout.h"
-#include "page_cache.h"
+#include "memory/asyncio_registry.h"
+#include "target/layout.h"
+#include "memory/page_cache.h"
 
 static void *keep[64];
 static int nkeep;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "unit.h"
-#include "coro_stack.h"
-#include "layout.h"
+#include "memory/coro_stack.h"
+#include "target/layout.h"
 
 static void *keep[256];
 static int nkeep;

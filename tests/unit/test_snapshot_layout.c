@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include "unit.h"
 #include "debug_offsets_fixtures.h"
-#include "layout.h"
-#include "py_runtime.h"
+#include "target/layout.h"
+#include "memory/py_runtime.h"
 
 /* The table's snapshot offsets are exactly what the interpreter says. */
 TEST(tables_agree_with_debug_offsets)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "unit.h"
-#include "step_switch.h"
+#include "model/step_switch.h"
 
 static const struct aps_ev_step_switch sample = {
 	.hdr = { APS_EV_STEP_SWITCH, 0, 41, 5000, 0x7f0000001000 },

@@ -2,7 +2,7 @@
 /* Untrusted strings from the target: decoding, bounds, escaping. */
 #include <stdint.h>
 #include "unit.h"
-#include "escape.h"
+#include "output/escape.h"
 
 static struct aps_pystr latin1(const char *s)
 {

@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "unit.h"
-#include "debuginfo.h"
-#include "debuginfod_fetch.h"
-#include "eh_frame.h"
-#include "elf_file.h"
-#include "hooks.h"
-#include "interp.h"
-#include "symfree.h"
+#include "target/debuginfo.h"
+#include "target/debuginfod_fetch.h"
+#include "target/eh_frame.h"
+#include "target/elf_file.h"
+#include "hooks/hooks.h"
+#include "target/interp.h"
+#include "hooks/symfree.h"
 
 #define SID_ROOT "/var/cache/aps-bpf/sid-root"
 

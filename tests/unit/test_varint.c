@@ -2,7 +2,7 @@
 /* Varints and zigzag integers of the recording format. */
 #include <stdint.h>
 #include "unit.h"
-#include "varint.h"
+#include "recording/varint.h"
 
 static int roundtrip(uint64_t v)
 {

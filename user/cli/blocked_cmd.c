@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `aps-bpf blocked`: steps that held the event loop longer than a threshold,
+ * with the Python stack of the thread at the moment the threshold was
+ * crossed, while the step was still running. The BPF side keeps each
+ * thread's open step in a map; userspace looks at it every few ms and reads
+ * the thread's frames from memory the moment a step gets too old. Steps
+ * that stay under the threshold cost nothing extra.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "memory/blocked_capture.h"
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "target/proc.h"
+#include "live/target_session.h"
+#include "memory/thread_stack.h"
+#include "output/top_render.h"
+
+#define MAX_PENDING 64		/* steps over the threshold, not ended yet */
+
+static const char blocked_usage[] =
+	"usage: aps-bpf blocked [--threshold DURATION] [--duration DURATION] [--json] [-v] PID\n"
+	"\n"
+	"Report every asyncio task step of PID that runs longer than --threshold\n"
+	"(default 100ms): task, coroutine, duration, and the thread's Python stack\n"
+	"taken while the step was still running, just after it crossed the\n"
+	"threshold. Runs until Ctrl-C, --duration, or the target exits.\n";
+
+struct blocked_step {
+	struct blocked_capture cap;
+	bool used;
+};
+
+struct blocked_ctx {
+	struct session s;
+	struct model model;
+	struct thread_stack_reader reader;
+	uint64_t threshold;
+	bool json;
+	struct blocked_step pending[MAX_PENDING];
+	uint64_t reported, missed_stacks;
+	FILE *out;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static struct blocked_step *find_pending(struct blocked_ctx *c, uint64_t task, uint64_t begin_ts)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (c->pending[i].used && c->pending[i].cap.task == task &&
+		    c->pending[i].cap.begin_ts == begin_ts)
+			return &c->pending[i];
+	return NULL;
+}
+
+static void report(struct blocked_ctx *c, const struct model_event *ev, struct blocked_step *b)
+{
+	const struct task *t = ev->task;
+	struct blocked_report r = {
+		.begin_ts = ev->ts - ev->duration_ns,
+		.duration_ns = ev->duration_ns,
+		.task = ev->addr,
+		.ns_tid = proc_ns_tid(c->s.pid, ev->tid),
+		.name = t ? t->name : NULL,
+		.coro = t ? t->coro_name : NULL,
+		.ended = ev->result != APS_RES_UNKNOWN,
+	};
+
+	c->reported++;
+	if (!b)
+		c->missed_stacks++;
+	blocked_print(c->out, c->json, &r, b ? &b->cap : NULL);
+	fflush(c->out);
+	if (b)
+		b->used = false;
+}
+
+static void on_model_event(void *ctx, const struct model_event *ev)
+{
+	struct blocked_ctx *c = ctx;
+
+	if (ev->kind != MEV_STEP_END || ev->duration_ns < c->threshold)
+		return;
+	report(c, ev, find_pending(c, ev->addr, ev->ts - ev->duration_ns));
+}
+
+static int on_record(void *ctx, const void *data, size_t len)
+{
+	struct blocked_ctx *c = ctx;
+
+	model_apply(&c->model, data, len, on_model_event, c);
+	return 0;
+}
+
+/* A step is running on tid: if it just got too old, take the stack now. */
+static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
+{
+	struct blocked_ctx *c = ctx;
+	uint64_t now = now_ns();
+	struct blocked_step *b;
+
+	if (now < begin_ts || now - begin_ts < c->threshold || find_pending(c, task, begin_ts))
+		return;
+	for (b = c->pending; b < c->pending + MAX_PENDING && b->used; b++)
+		;
+	if (b == c->pending + MAX_PENDING)
+		return;		/* that many at once: the next look will retry */
+	b->used = true;
+	blocked_capture_take(&c->reader, c->s.pid, tid, task, begin_ts, now, &b->cap);
+}
+
+static void on_tick(struct session *s, void *ctx)
+{
+	struct blocked_ctx *c = ctx;
+
+	tracer_open_steps(s->tracer, on_open_step, c);
+	model_sweep(&c->model, now_ns(), 60ull * 1000000000);
+}
+
+int cmd_blocked(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "threshold", required_argument, NULL, 't' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	static struct blocked_ctx c;
+	uint64_t duration = 0;
+	char *end;
+	long pid;
+	int opt, err, rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	c.threshold = 100ull * 1000000;
+	c.out = stdout;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+t:d:jvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			if (duration_parse(optarg, &c.threshold) || c.threshold < 1000000)
+				goto usage;
+			break;
+		case 'd':
+			if (duration_parse(optarg, &duration) || !duration)
+				goto usage;
+			break;
+		case 'j': c.json = true; break;
+		case 'v': c.s.verbose = true; break;
+		case 'h': fputs(blocked_usage, stdout); return 0;
+		default: goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	errno = 0;
+	pid = strtol(argv[optind], &end, 10);
+	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
+		goto usage;
+	c.s.pid = (pid_t)pid;
+	/* look often enough to catch a step soon after it crosses the threshold */
+	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
+	if (c.s.poll_ms < 1)
+		c.s.poll_ms = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (model_init(&c.model, 4096)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		return 1;
+	}
+	err = session_load(&c.s, on_record, &c);
+	if (!err)
+		err = session_resolve(&c.s, false);
+	if (!err)
+		err = thread_stack_reader_init(&c.reader, &c.s.ip, &c.s.layout, c.s.err, sizeof(c.s.err));
+	if (!err)
+		err = session_attach(&c.s);
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+		goto cleanup;
+	}
+	c.s.on_tick = on_tick;
+	c.s.tick_ctx = &c;
+	enum session_end why = session_run(&c.s, (unsigned)(duration / 1000000));
+	if (why == SESSION_ERROR) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
+		goto cleanup;
+	}
+	/* steps still running when we stop: report them with their stacks */
+	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
+	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
+		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+		c.missed_stacks ? ", some ended before their stack could be taken" : "");
+	rc = 0;
+cleanup:
+	thread_stack_reader_free(&c.reader);
+	session_close(&c.s);
+	model_free(&c.model);
+	return rc;
+usage:
+	fputs(blocked_usage, stderr);
+	return 2;
+}

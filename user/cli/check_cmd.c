@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/* `aps-bpf check`: a health check for CI and monitoring: exit 1 when a step
+ * blocked the loop longer than allowed, or a task waited too long. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "live/target_session.h"
+#include "output/top_render.h"
+
+#define CHECK_EXIT_OFFENDERS 1
+#define CHECK_EXIT_USAGE 2
+#define CHECK_EXIT_ERROR 3
+#define MAX_OFFENDERS 1000
+
+static const char check_usage[] =
+	"usage: aps-bpf check [--for DURATION] [--max-step DURATION] [--max-waiting DURATION]\n"
+	"                     [--json] [-v] PID\n"
+	"\n"
+	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
+	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
+	"or a task has been awaiting longer than --max-waiting (a stuck task).\n"
+	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
+	"A wait is only known from when aps-bpf saw it start: for a task suspended\n"
+	"before the check began, use --for at least as long as --max-waiting.\n"
+	"\n"
+	"Exit status: 0 healthy, 1 offenders found (printed), 2 usage error,\n"
+	"3 the check could not run (no such process, not Python, permissions...).\n";
+
+struct offender {
+	char kind;		/* 's' step too long, 'r' still running, 'w' waiting */
+	uint64_t task, ts, dur;
+	uint32_t tid;
+	char name[APS_NAME_MAX], coro[APS_NAME_MAX], on[APS_NAME_MAX];
+};
+
+struct check_ctx {
+	struct session s;
+	struct model model;
+	uint64_t max_step, max_waiting;
+	struct offender *off;
+	size_t noff, more;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void add_offender(struct check_ctx *c, char kind, const struct task *t, uint64_t addr,
+			 uint32_t tid, uint64_t ts, uint64_t dur, const char *on)
+{
+	struct offender *o;
+
+	if (c->noff == MAX_OFFENDERS) {
+		c->more++;
+		return;
+	}
+	o = &c->off[c->noff++];
+	o->kind = kind;
+	o->task = addr;
+	o->tid = tid;
+	o->ts = ts;
+	o->dur = dur;
+	snprintf(o->name, sizeof(o->name), "%s", t ? t->name : "?");
+	snprintf(o->coro, sizeof(o->coro), "%s", t ? t->coro_name : "?");
+	snprintf(o->on, sizeof(o->on), "%s", on ? on : "");
+}
+
+static void on_model_event(void *ctx, const struct model_event *ev)
+{
+	struct check_ctx *c = ctx;
+
+	if (ev->kind == MEV_STEP_END && c->max_step && ev->duration_ns > c->max_step &&
+	    ev->result != APS_RES_UNKNOWN)
+		add_offender(c, 's', ev->task, ev->addr, ev->tid, ev->ts, ev->duration_ns, NULL);
+}
+
+static int on_record(void *ctx, const void *data, size_t len)
+{
+	struct check_ctx *c = ctx;
+
+	model_apply(&c->model, data, len, on_model_event, c);
+	return 0;
+}
+
+/* At the end: steps still running too long, tasks waiting too long. */
+static void final_offenders(struct check_ctx *c, uint64_t now)
+{
+	for (uint32_t i = 0; i < c->model.cap; i++) {
+		const struct task *t = &c->model.slots[i];
+
+		if (!t->used || t->destroyed)
+			continue;
+		if (c->max_step && t->step_begin_ts && now - t->step_begin_ts > c->max_step)
+			add_offender(c, 'r', t, t->addr, t->tid, t->step_begin_ts, now - t->step_begin_ts, NULL);
+		if (c->max_waiting && t->state == TASK_AWAITING && now - t->await_since_ts > c->max_waiting) {
+			const struct task *w = model_find(&c->model, t->awaiting);
+
+			add_offender(c, 'w', t, t->addr, t->tid, t->await_since_ts,
+				     now - t->await_since_ts, w ? w->name : "a future");
+		}
+	}
+}
+
+static const char *kind_name(char k)
+{
+	return k == 's' ? "step" : k == 'r' ? "running" : "waiting";
+}
+
+static void print_offenders(struct check_ctx *c, bool json, FILE *out)
+{
+	char d[32], esc[3][APS_NAME_MAX * 2];
+
+	if (json) {
+		fprintf(out, "{\"pid\":%d,\"healthy\":%s,\"offenders\":[", c->s.pid,
+			c->noff ? "false" : "true");
+		for (size_t i = 0; i < c->noff; i++) {
+			const struct offender *o = &c->off[i];
+
+			json_escape(o->name, esc[0], sizeof(esc[0]));
+			json_escape(o->coro, esc[1], sizeof(esc[1]));
+			json_escape(o->on, esc[2], sizeof(esc[2]));
+			fprintf(out, "%s{\"kind\":\"%s\",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\","
+				"\"coro\":\"%s\",\"tid\":%u,\"duration_ns\":%" PRIu64 ",\"since_ts_ns\":%" PRIu64,
+				i ? "," : "", kind_name(o->kind), o->task, esc[0], esc[1], o->tid, o->dur, o->ts);
+			if (o->kind == 'w')
+				fprintf(out, ",\"awaiting\":\"%s\"", esc[2]);
+			fputc('}', out);
+		}
+		fprintf(out, "],\"more_offenders\":%zu}\n", c->more);
+		return;
+	}
+	if (!c->noff) {
+		fprintf(out, "aps-bpf check: pid %d healthy\n", c->s.pid);
+		return;
+	}
+	fprintf(out, "aps-bpf check: pid %d: %zu offender%s\n", c->s.pid, c->noff + c->more,
+		c->noff + c->more == 1 ? "" : "s");
+	for (size_t i = 0; i < c->noff; i++) {
+		const struct offender *o = &c->off[i];
+		uint64_t longest = o->dur;
+		size_t count = 0;
+
+		if (o->kind == 's') {
+			/* one line per task: how many steps, the longest */
+			bool first = true;
+
+			for (size_t j = 0; j < c->noff; j++) {
+				const struct offender *p = &c->off[j];
+
+				if (p->kind != 's' || p->task != o->task || strcmp(p->name, o->name))
+					continue;
+				if (j < i)
+					first = false;
+				count++;
+				if (p->dur > longest)
+					longest = p->dur;
+			}
+			if (!first)
+				continue;
+			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
+				o->coro, o->tid, count, count == 1 ? "" : "s",
+				top_fmt_dur(longest, d, sizeof(d)));
+		} else if (o->kind == 'r') {
+			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
+				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
+		} else {
+			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
+				o->coro, o->tid, o->on, top_fmt_dur(o->dur, d, sizeof(d)));
+		}
+	}
+	if (c->more)
+		fprintf(out, "  ... and %zu more\n", c->more);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "for", required_argument, NULL, 'f' },
+		{ "max-step", required_argument, NULL, 's' },
+		{ "max-waiting", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct check_ctx c = {};
+	uint64_t window = 10ull * 1000000000;
+	bool json = false;
+	char *end;
+	long pid;
+	int opt, err, rc = CHECK_EXIT_ERROR;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+f:s:w:jvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			if (duration_parse(optarg, &window) || !window)
+				goto usage;
+			break;
+		case 's':
+			if (duration_parse(optarg, &c.max_step) || !c.max_step)
+				goto usage;
+			break;
+		case 'w':
+			if (duration_parse(optarg, &c.max_waiting) || !c.max_waiting)
+				goto usage;
+			break;
+		case 'j': json = true; break;
+		case 'v': c.s.verbose = true; break;
+		case 'h': fputs(check_usage, stdout); return 0;
+		default: goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	errno = 0;
+	pid = strtol(argv[optind], &end, 10);
+	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
+		goto usage;
+	if (!c.max_step && !c.max_waiting) {
+		fprintf(stderr, "aps-bpf check: give --max-step and/or --max-waiting\n");
+		goto usage;
+	}
+	c.s.pid = (pid_t)pid;
+	c.off = calloc(MAX_OFFENDERS, sizeof(*c.off));
+	if (!c.off || model_init(&c.model, 4096)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		free(c.off);
+		return CHECK_EXIT_ERROR;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	err = session_load(&c.s, on_record, &c);
+	if (!err)
+		err = session_resolve(&c.s, false);
+	if (!err)
+		err = session_attach(&c.s);
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+		goto cleanup;
+	}
+	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
+	if (why == SESSION_ERROR) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
+		goto cleanup;
+	}
+	if (why == SESSION_INTERRUPTED) {
+		fprintf(stderr, "aps-bpf check: interrupted before --for ended\n");
+		goto cleanup;
+	}
+	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED)
+		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
+			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
+	final_offenders(&c, now_ns());
+	print_offenders(&c, json, stdout);
+	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
+cleanup:
+	session_close(&c.s);
+	model_free(&c.model);
+	free(c.off);
+	return rc;
+usage:
+	fputs(check_usage, stderr);
+	return CHECK_EXIT_USAGE;
+}

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+/* `aps-bpf ps` and `aps-bpf pstree`: the tasks alive now, read from memory. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "target/layout_runtime.h"
+#include "memory/snapshot.h"
+#include "live/target_session.h"
+#include "output/task_views.h"
+
+#define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
+
+static const char ps_usage[] =
+	"usage: aps-bpf ps [--format table|csv|json] [--watch SECONDS] [-v] PID\n"
+	"       aps-bpf pstree [--format text|json] [--watch SECONDS] [--collapse N]\n"
+	"                      [--fail-on-cycle] [-v] PID\n"
+	"\n"
+	"The asyncio tasks alive in PID now, read from its memory without stopping\n"
+	"it: ps, a row per task and awaiter (the columns of Python 3.14's\n"
+	"`python -m asyncio ps`, plus state, age, waiting); pstree, who awaits whom\n"
+	"with each task's coroutine frames (as 3.14's pstree; a task awaited by\n"
+	"several is printed once and marked [shown above] elsewhere).\n"
+	"  --watch SECONDS   keep the probes attached that long first, so age,\n"
+	"                    waiting, busy time, steps and the longest step are known\n"
+	"                    for the tasks seen in the window (else shown as ?)\n"
+	"  --collapse N      pstree: fold N or more sibling leaf tasks with the same\n"
+	"                    frames into one line [\u00d7 N like NAME]\n"
+	"  --fail-on-cycle   pstree: exit 3 if the await graph has a cycle (deadlock)\n"
+	"Cycles are printed after the tree (3.14 refuses to print any tree).\n"
+	"Exit status: 0 ok, 1 error, 2 usage, 3 cycle found with --fail-on-cycle.\n";
+
+static char out_buf[1 << 16];
+
+/*
+ * A snapshot of 100k tasks makes tens of MB of small allocations. With
+ * 4 KiB pages each first touch of a page is a fault, and faults are slow
+ * (very, in some VMs): keep malloc on the heap, grown 64 MiB (of address
+ * space) at a time and backed by huge pages where the kernel allows.
+ */
+static void heap_on_huge_pages(void)
+{
+	const uintptr_t huge = 2 << 20;
+	uintptr_t lo, hi;
+	void *volatile p;	/* not optimized away */
+
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
+	lo = (uintptr_t)sbrk(0);
+	p = malloc(1 << 20);	/* more than the heap has left: it grows by the pad */
+	hi = (uintptr_t)sbrk(0);
+	free(p);
+	lo = (lo + huge - 1) & ~(huge - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int on_record(void *ctx, const void *data, size_t len)
+{
+	model_apply(ctx, data, len, NULL, NULL);
+	return 0;
+}
+
+/* Attach for the watch window, feeding the model. */
+static int watch(struct session *s, struct model *m, uint64_t window)
+{
+	enum session_end why;
+	int err;
+
+	s->quiet = true;
+	err = session_load(s, on_record, m);
+	if (!err)
+		err = session_resolve(s, false);
+	if (!err)
+		err = session_attach(s);
+	if (err)
+		return err;
+	fprintf(stderr, "aps-bpf: watching pid %d for %.1fs\n", s->pid, (double)window / 1e9);
+	why = session_run(s, (unsigned)(window / 1000000));
+	if (why == SESSION_ERROR)
+		return -EIO;
+	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED) {
+		snprintf(s->err, sizeof(s->err), "process %d %s during --watch", s->pid,
+			 why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
+		return -ESRCH;
+	}
+	return 0;
+}
+
+static int resolve_only(struct session *s)
+{
+	int err = interp_detect(s->pid, &s->ip);
+
+	if (err == -EAGAIN) {
+		snprintf(s->err, sizeof(s->err), "no asyncio tasks: process %d (Python %d.%d) has not imported asyncio",
+			 s->pid, s->ip.major, s->ip.minor);
+		return -EAGAIN;
+	}
+	if (err) {
+		session_explain(s, err);
+		return err;
+	}
+	if (!s->ip.asyncio_mapped) {
+		snprintf(s->err, sizeof(s->err), "no asyncio tasks: process %d (Python %d.%d) has not imported asyncio",
+			 s->pid, s->ip.major, s->ip.minor);
+		return -EAGAIN;
+	}
+	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+}
+
+static int run(int argc, char **argv, bool tree)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "collapse", required_argument, NULL, 'c' },
+		{ "fail-on-cycle", no_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct view_opts o = { .format = VIEW_TABLE };
+	struct session s = {};
+	struct snapshot snap = {};
+	struct model m;
+	uint64_t window = 0, t0;
+	bool fail_on_cycle = false, have_model = false;
+	char *end;
+	long v;
+	int opt, err, rc = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+f:w:c:Fvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			if (view_parse_format(optarg, tree, &o.format))
+				goto usage;
+			break;
+		case 'w':
+			if (duration_parse(optarg, &window) || !window)
+				goto usage;
+			break;
+		case 'c':
+			v = strtol(optarg, &end, 10);
+			if (!tree || end == optarg || *end || v < 2 || v > 100000000)
+				goto usage;
+			o.collapse = (unsigned)v;
+			break;
+		case 'F':
+			if (!tree)
+				goto usage;
+			fail_on_cycle = true;
+			break;
+		case 'v': s.verbose = true; break;
+		case 'h': fputs(ps_usage, stdout); return 0;
+		default: goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	errno = 0;
+	v = strtol(argv[optind], &end, 10);
+	if (errno || end == argv[optind] || *end || v <= 0 || v > 0x3fffffff)
+		goto usage;
+	s.pid = (pid_t)v;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	heap_on_huge_pages();
+	/* 100k tasks make megabytes of output: fewer, larger writes */
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+	if (window) {
+		if (model_init(&m, 4096)) {
+			fprintf(stderr, "aps-bpf: out of memory\n");
+			return 1;
+		}
+		have_model = true;
+		err = watch(&s, &m, window);
+		o.timing = &m;
+	} else {
+		err = resolve_only(&s);
+	}
+	if (err == -EAGAIN) {
+		/* no tasks at all: the table says so; json/csv stay parseable (empty) */
+		if (o.format == VIEW_TABLE) {
+			printf("%s\n", s.err);
+		} else {
+			fprintf(stderr, "aps-bpf: %s\n", s.err);
+			snap.major = s.ip.major;
+			snap.minor = s.ip.minor;
+			if (tree)
+				view_pstree(stdout, &snap, &o);
+			else
+				view_ps(stdout, &snap, &o);
+		}
+		rc = 0;
+		goto cleanup;
+	}
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
+		goto cleanup;
+	}
+	t0 = now_ns();
+	err = snapshot_take(&s.ip, &s.layout, &snap, s.err, sizeof(s.err));
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
+		goto cleanup;
+	}
+	o.now = now_ns();
+	if (s.verbose)
+		fprintf(stderr, "aps-bpf: snapshot: %u tasks, %" PRIu64 " reads, %" PRIu64
+			" process_vm_readv calls, %.3fs\n", snap.ntasks, snap.reads, snap.calls,
+			(double)(o.now - t0) / 1e9);
+	if (!snap.ntasks && o.format == VIEW_TABLE) {
+		printf("no asyncio tasks in process %d\n", s.pid);
+		rc = 0;
+		goto cleanup;
+	}
+	if (tree) {
+		int cycles = view_pstree(stdout, &snap, &o);
+
+		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
+	} else {
+		view_ps(stdout, &snap, &o);
+		rc = 0;
+	}
+	if (snap.dropped)
+		fprintf(stderr, "aps-bpf: %u task%s changed while read and %s left out\n", snap.dropped,
+			snap.dropped == 1 ? "" : "s", snap.dropped == 1 ? "was" : "were");
+	fflush(stdout);
+cleanup:
+	snapshot_free(&snap);
+	session_close(&s);
+	if (have_model)
+		model_free(&m);
+	return rc;
+usage:
+	fputs(ps_usage, stderr);
+	return 2;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	return run(argc, argv, false);
+}
+
+int cmd_pstree(int argc, char **argv)
+{
+	return run(argc, argv, true);
+}

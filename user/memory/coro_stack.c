@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memory/coro_stack.h"
+#include "memory/linetable.h"
+
+#define TABLE_MAX (256 * 1024)	/* bytes of one line table we copy */
+#define QUALNAME_MAX 256
+#define FILENAME_MAX_BYTES 1024
+#define STACK_MAX 4096		/* value stack entries we believe */
+#define YIELD_FROM_310 72
+
+struct coro_code {
+	uint64_t addr;
+	char *qualname, *filename;
+	int firstlineno;
+	uint8_t *table;
+	size_t table_len;
+	uint64_t bytecode;	/* 3.10: the co_code bytes object */
+	int64_t last_addr;	/* the last instruction looked up, and its line */
+	int last_line;
+};
+
+/* One coroutine of the chain, as read. */
+struct gen_read {
+	bool has_frame;		/* false: finished (no frame left) */
+	uint64_t code;
+	int64_t addr;		/* byte offset of the instruction, for the line table */
+	uint64_t qualname;	/* 3.10: the coroutine's __qualname__ */
+	uint64_t yf;		/* what it awaits, 0: nothing */
+	uint64_t sig;
+};
+
+void coro_reader_init(struct coro_reader *c, struct pyreader *r)
+{
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+}
+
+void coro_reader_free(struct coro_reader *c)
+{
+	for (size_t i = 0; i < c->ncodes; i++) {
+		free(c->codes[i].qualname);
+		free(c->codes[i].filename);
+		free(c->codes[i].table);
+	}
+	for (size_t i = 0; i < c->nstrs; i++)
+		free(c->strs[i]);
+	free(c->codes);
+	free(c->strs);
+	addr_map_free(&c->code_index);
+	addr_map_free(&c->str_index);
+	memset(c, 0, sizeof(*c));
+}
+
+static uint64_t get_u64(const uint8_t *buf, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static int32_t get_i32(const uint8_t *buf, size_t off)
+{
+	int32_t v;
+
+	memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+/* A str, escaped, in a fresh allocation ("?" when unreadable). */
+static char *str_dup(struct pyreader *r, uint64_t obj, size_t max)
+{
+	char *buf = malloc(max);
+
+	if (buf && pyr_str(r, obj, buf, max))
+		snprintf(buf, max, "?");
+	return buf;
+}
+
+static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code **out)
+{
+	const struct py_snap_layout *s = &c->r->l->snap;
+	uint8_t buf[256];
+	struct coro_code k = { .addr = addr, .last_addr = -2 };
+	struct pytype t;
+	size_t len, head = s->co_code_adaptive > s->co_linetable ? s->co_code_adaptive
+								 : s->co_linetable + 8;
+	int32_t idx;
+	int err;
+
+	if (addr_map_get(&c->code_index, addr, &idx)) {
+		*out = &c->codes[idx];
+		return 0;
+	}
+	err = pyr_typeof(c->r, addr, &t);
+	if (err)
+		return err;
+	if (!pyr_is(&t, "code") || head > sizeof(buf))
+		return -EINVAL;
+	err = pyr_read(c->r, addr, buf, head);
+	if (err)
+		return err;
+	if (c->ncodes == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct coro_code *v = realloc(c->codes, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->codes = v;
+		c->cap = cap;
+	}
+	k.firstlineno = get_i32(buf, s->co_firstlineno);
+	k.filename = str_dup(c->r, get_u64(buf, s->co_filename), FILENAME_MAX_BYTES);
+	if (s->co_qualname)
+		k.qualname = str_dup(c->r, get_u64(buf, s->co_qualname), QUALNAME_MAX);
+	if (s->co_code)
+		k.bytecode = get_u64(buf, s->co_code);
+	k.table = malloc(TABLE_MAX);
+	if (!k.filename || (s->co_qualname && !k.qualname) || !k.table) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* an unreadable line table only costs the line numbers */
+	if (pyr_bytes(c->r, get_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
+		len = 0;
+	k.table_len = len;
+	err = addr_map_put(&c->code_index, addr, (int32_t)c->ncodes);
+	if (err)
+		goto fail;
+	c->codes[c->ncodes] = k;
+	*out = &c->codes[c->ncodes++];
+	return 0;
+fail:
+	free(k.filename);
+	free(k.qualname);
+	free(k.table);
+	return err;
+}
+
+/* 3.10: a coroutine's __qualname__, cached by str object */
+static const char *qualname_310(struct coro_reader *c, uint64_t obj)
+{
+	int32_t idx;
+	char *s;
+
+	if (addr_map_get(&c->str_index, obj, &idx))
+		return c->strs[idx];
+	if (c->nstrs == c->strs_cap) {
+		size_t cap = c->strs_cap ? c->strs_cap * 2 : 64;
+		char **v = realloc(c->strs, cap * sizeof(*v));
+
+		if (!v)
+			return "?";
+		c->strs = v;
+		c->strs_cap = cap;
+	}
+	s = str_dup(c->r, obj, QUALNAME_MAX);
+	if (!s || addr_map_put(&c->str_index, obj, (int32_t)c->nstrs)) {
+		free(s);
+		return "?";
+	}
+	c->strs[c->nstrs++] = s;
+	return s;
+}
+
+/* 3.10: the PyFrameObject of the generator; _PyGen_yf() of 3.10 */
+static int read_gen_310(struct coro_reader *c, uint64_t gen, struct gen_read *g)
+{
+	const struct py_layout *l = c->r->l;
+	const struct py_snap_layout *s = &l->snap;
+	const struct coro_code *code;
+	uint8_t buf[64], fr[128];
+	uint64_t frame, stack, bsize;
+	int32_t lasti, depth;
+	int8_t state;
+	uint8_t op;
+	struct pytype t;
+	int err;
+
+	err = pyr_read(c->r, gen, buf, l->bpf.coro_qualname + 8);
+	if (err)
+		return err;
+	frame = get_u64(buf, s->gen_frame);
+	g->qualname = get_u64(buf, l->bpf.coro_qualname);
+	if (!frame)
+		return 0;	/* finished */
+	err = pyr_typeof(c->r, frame, &t);
+	if (!err && !pyr_is(&t, "frame"))
+		err = -EINVAL;
+	if (!err)
+		err = pyr_read(c->r, frame, fr, s->fr_state + 1);
+	if (err)
+		return err;
+	g->has_frame = true;
+	g->code = get_u64(fr, s->fr_code);
+	lasti = get_i32(fr, s->fr_instr);
+	depth = get_i32(fr, s->fr_stack);
+	stack = get_u64(fr, s->fr_localsplus);
+	state = (int8_t)fr[s->fr_state];
+	g->addr = lasti < 0 ? -1 : 2 * (int64_t)lasti;
+	g->sig = mix(mix(frame, (uint64_t)lasti), (uint64_t)(uint8_t)state);
+	err = code_get(c, g->code, &code);
+	if (err)
+		return err;
+	/* suspended (-1) on YIELD_FROM: the awaited object is on top of the stack */
+	if (state != -1 || lasti < 0 || depth < 1 || depth > STACK_MAX ||
+	    pyr_ptr(c->r, code->bytecode + s->bytes_size, &bsize) ||
+	    (uint64_t)(lasti + 1) * 2 >= bsize ||
+	    pyr_read(c->r, code->bytecode + s->bytes_data + (uint64_t)(lasti + 1) * 2, &op, 1) ||
+	    op != YIELD_FROM_310)
+		return 0;
+	return pyr_ptr(c->r, stack + 8 * (uint64_t)(depth - 1), &g->yf);
+}
+
+static bool is_resume(int minor, unsigned op)
+{
+	if (minor == 11)
+		return op == 151 || op == 150;	/* RESUME, RESUME_QUICK */
+	return op == 151 || op == 240;		/* RESUME, INSTRUMENTED_RESUME */
+}
+
+/* 3.11+: the embedded _PyInterpreterFrame; _PyGen_yf() of each version */
+static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
+{
+	const struct py_snap_layout *s = &c->r->l->snap;
+	int minor = c->r->minor;
+	const struct coro_code *code;
+	uint8_t buf[256];
+	const uint8_t *fr;
+	uint64_t instr, base, sp;
+	int32_t top;
+	int8_t state;
+	uint16_t next;
+	int err;
+
+	if ((size_t)s->gen_iframe + s->fr_localsplus > sizeof(buf) ||
+	    s->gen_frame_state >= sizeof(buf))
+		return -EINVAL;
+	err = pyr_read(c->r, gen, buf, s->gen_iframe + s->fr_localsplus);
+	if (err)
+		return err;
+	state = (int8_t)buf[s->gen_frame_state];
+	if (state >= 1)		/* FRAME_COMPLETED, FRAME_CLEARED: no frame */
+		return 0;
+	fr = buf + s->gen_iframe;
+	g->has_frame = true;
+	g->code = get_u64(fr, s->fr_code);
+	if (minor >= 14)
+		g->code &= ~(uint64_t)3;	/* _PyStackRef tag bits */
+	instr = get_u64(fr, s->fr_instr);
+	g->sig = mix(mix(gen, instr), (uint64_t)(uint8_t)state);
+	err = code_get(c, g->code, &code);
+	if (err)
+		return err;
+	/* 3.11/3.12 keep the last instruction done, 3.13+ the next one */
+	g->addr = (int64_t)(instr - (g->code + s->co_code_adaptive));
+	base = gen + s->gen_iframe + s->fr_localsplus;
+	if (state != -1)	/* 3.13+: FRAME_SUSPENDED_YIELD_FROM; 3.11/3.12: SUSPENDED */
+		return 0;
+	if (minor >= 14) {
+		sp = get_u64(fr, s->fr_stack);
+		if (sp <= base || sp > base + 8 * STACK_MAX || (sp & 7))
+			return 0;
+		err = pyr_ptr(c->r, sp - 8, &g->yf);
+		g->yf &= ~(uint64_t)3;
+		return err;
+	}
+	if (minor <= 12) {
+		/* in an await only if the next instruction is RESUME with oparg >= 2 */
+		if (pyr_read(c->r, instr + 2, &next, sizeof(next)) ||
+		    !is_resume(minor, next & 0xff) || (next >> 8) < 2)
+			return 0;
+	}
+	top = get_i32(fr, s->fr_stack);
+	if (top < 1 || top > STACK_MAX)
+		return 0;
+	return pyr_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
+}
+
+/* The line of an instruction; tasks parked alike ask for the same one. */
+static int line_of(struct coro_reader *c, const struct coro_code *code, int64_t addr)
+{
+	struct coro_code *k = &c->codes[code - c->codes];
+
+	if (k->last_addr != addr) {
+		k->last_line = lt_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
+					    addr);
+		k->last_addr = addr;
+	}
+	return k->last_line;
+}
+
+int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *frames,
+		    uint32_t max, uint32_t *n, uint64_t *sig)
+{
+	struct snap_frame chain[CORO_MAX_DEPTH];
+	struct pytype t0, t;
+	uint32_t depth = 0;
+	uint64_t cur = coro;
+	int err;
+
+	*n = 0;
+	*sig = 0xcbf29ce484222325ULL;
+	if (!coro)
+		return 0;
+	err = pyr_typeof(c->r, coro, &t0);
+	if (err)
+		return err;
+	/* a task's coroutine may be any awaitable: only these have frames */
+	if (!pyr_is(&t0, "coroutine") && !pyr_is(&t0, "generator"))
+		return 0;
+	while (cur && depth < CORO_MAX_DEPTH) {
+		struct gen_read g = { 0 };
+		const struct coro_code *code;
+
+		err = c->r->minor <= 10 ? read_gen_310(c, cur, &g) : read_gen_311(c, cur, &g);
+		if (err)
+			return err;
+		*sig = mix(mix(*sig, cur), g.sig);
+		if (!g.has_frame)
+			break;
+		err = code_get(c, g.code, &code);
+		if (err)
+			return err;
+		chain[depth].qualname = code->qualname ? code->qualname
+						       : qualname_310(c, g.qualname);
+		chain[depth].filename = code->filename;
+		chain[depth].line = line_of(c, code, g.addr);
+		depth++;
+		/* follow the awaited object only while it is the same kind */
+		if (!g.yf || pyr_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
+			break;
+		cur = g.yf;
+	}
+	/* innermost first */
+	for (uint32_t i = 0; i < depth && *n < max; i++)
+		frames[(*n)++] = chain[depth - 1 - i];
+	return 0;
+}
