@@ -284,6 +284,8 @@ int cmd_doctor(int argc, char **argv)
 
 	/* the asyncio object and its symbols */
 	err = hooks_resolve(&s.ip, &s.hooks, s.err, sizeof(s.err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(&s, err);	/* which capability is missing */
 	obj_facts(&s.ip, s.ip.asyncio_obj, &ao);
 	printf("\nasyncio C code\n");
 	printf("  object:    %s (%s%s)\n", s.ip.asyncio_obj,

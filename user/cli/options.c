@@ -200,10 +200,13 @@ bool cli_parse(struct cli *c, int argc, char **argv, const char *shortopts,
 	}
 	err = parse_target(c, argv + optind, nopt - optind, argv + nopt + 1,
 			   nopt < argc ? argc - nopt - 1 : 0, nopt < argc);
-	if (!err && c->kill && (!c->spawn || !c->duration_ns))
-		err = fprintf(stderr, "aps-bpf: %s: --kill goes with --duration D -- CMD (a process "
-			      "given by PID is never stopped)\n", c->cmd) ? 2 : 2;
-	*rc = err;
+	if (!err && c->kill && (!c->spawn || !c->duration_ns)) {
+		fprintf(stderr, "aps-bpf: %s: --kill goes with --duration D -- CMD (a process given by "
+			"PID is never stopped)\n", c->cmd);
+		err = 2;
+	}
+	if (err)
+		*rc = err;
 	return !err;
 }
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,20 +100,30 @@ int cli_out_commit(struct cli_out *o)
 	return 0;
 }
 
+/* A pipe whose reader went away (the write end polls POLLERR). */
+static bool reader_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 int cli_close_stream(FILE *f, const char *path)
 {
+	bool failed = ferror(f);	/* an earlier write (or flush) failed: its errno is gone */
 	int err = 0;
 
 	if (fflush(f))
 		err = errno;
-	else if (ferror(f))
-		err = EIO;	/* an earlier write failed; its errno is gone */
 	if (f != stdout && fclose(f) && !err)
 		err = errno;
-	if (!err || (err == EPIPE && f == stdout))
+	if (f == stdout && (err == EPIPE || (failed && !err && reader_gone(STDOUT_FILENO))))
 		return 0;	/* a reader that went away is no error of ours */
-	fprintf(stderr, "aps-bpf: writing %s: %s\n", path, strerror(err));
-	return 1;
+	if (err)
+		fprintf(stderr, "aps-bpf: writing %s: %s\n", path, strerror(err));
+	else if (failed)
+		fprintf(stderr, "aps-bpf: writing %s: a write failed; the output is incomplete\n", path);
+	return err || failed;
 }
 
 int cli_out_close(struct cli_out *o)

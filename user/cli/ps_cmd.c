@@ -113,7 +113,10 @@ static int resolve_only(struct session *s)
 			 s->pid, s->ip.major, s->ip.minor);
 		return -EAGAIN;
 	}
-	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	err = layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(s, err);	/* which capability is missing */
+	return err;
 }
 
 struct ps_opts {
@@ -214,6 +217,8 @@ static int run(int argc, char **argv, bool tree)
 	}
 	t0 = cli_now_ns();
 	err = snapshot_take(&s.ip, &s.layout, &snap, s.err, sizeof(s.err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(&s, err);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "target/layout_runtime.h"
 #include "target/proc.h"
+#include "live/caps.h"
 #include "live/target_session.h"
 
 volatile sig_atomic_t session_stop;
@@ -128,6 +129,15 @@ static char proc_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
+/* Reading the target was refused: which capability is missing (s->err: the detail). */
+static void explain_read(struct session *s)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "%.511s", s->err);
+	caps_explain(CAPS_READ, s->pid, detail, s->err, sizeof(s->err));
+}
+
 void session_explain(struct session *s, int err)
 {
 	char comm[64] = "?";
@@ -145,9 +155,7 @@ void session_explain(struct session *s, int err)
 		break;
 	case -EACCES:
 	case -EPERM:
-		snprintf(s->err, sizeof(s->err),
-			 "permission denied reading process %d: aps-bpf needs root, or CAP_BPF, "
-			 "CAP_PERFMON and CAP_SYS_PTRACE", s->pid);
+		explain_read(s);
 		break;
 	case -ENOEXEC:
 		proc_comm(s->pid, comm, sizeof(comm));
@@ -209,20 +217,28 @@ int session_resolve(struct session *s, bool wait_for_python)
 	s->start_time = proc_start_time(s->pid);
 	exe_identity(s->pid, s->exe_id, sizeof(s->exe_id));
 	err = hooks_resolve(&s->ip, &s->hooks, s->err, sizeof(s->err));
-	if (err)
-		return err;
-	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (!err)
+		err = layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (err == -EACCES || err == -EPERM)
+		explain_read(s);
+	return err;
 }
 
 int session_load(struct session *s, tracer_event_fn fn, void *ctx)
 {
-	return tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
+	int err = tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
+
+	if (err == -EACCES || err == -EPERM)
+		caps_explain(CAPS_LOAD, s->pid, strerror(-err), s->err, sizeof(s->err));
+	return err;
 }
 
 int session_attach(struct session *s)
 {
 	int err = tracer_attach(s->tracer, &s->ip, &s->layout, &s->hooks, s->err, sizeof(s->err));
 
+	if (err == -EACCES || err == -EPERM)
+		caps_explain(CAPS_ATTACH, s->pid, strerror(-err), s->err, sizeof(s->err));
 	if (err)
 		return err;
 	if (!proc_alive(s->pid)) {
