@@ -43,14 +43,15 @@ void caps_explain(enum caps_step step, pid_t pid, const char *detail, char *buf,
 	snprintf(d, sizeof(d), "%s%s", detail && *detail ? ": " : "", detail ? detail : "");
 	switch (step) {
 	case CAPS_READ:
+		/* the file that was refused (a library under /proc/PID/root) is no help */
 		if (!caps_have(CAP_SYS_PTRACE))
-			snprintf(buf, len, "permission denied reading process %d%s; reading a process of "
+			snprintf(buf, len, "permission denied reading process %d; reading a process of "
 				 "another user, or one with more capabilities, needs CAP_SYS_PTRACE, which "
-				 "aps-bpf does not have", pid, d);
+				 "aps-bpf does not have", pid);
 		else
-			snprintf(buf, len, "permission denied reading process %d%s; aps-bpf has "
+			snprintf(buf, len, "permission denied reading process %d; aps-bpf has "
 				 "CAP_SYS_PTRACE, so the kernel refused for another reason (another user "
-				 "namespace, or a security module: Yama, AppArmor, SELinux)", pid, d);
+				 "namespace, or a security module: Yama, AppArmor, SELinux)", pid);
 		break;
 	case CAPS_LOAD:
 		missing(load_caps, load_names, 2, miss, sizeof(miss));
