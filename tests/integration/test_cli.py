@@ -45,6 +45,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run  # noqa: E402  (free_pid)
 REPO = os.path.dirname(os.path.dirname(HERE))
 APS = os.environ.get("APS_BIN", os.path.join(REPO, "aps-bpf"))
 BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
@@ -247,20 +249,13 @@ def t_anywhere(ctx):
 
 # ---- item 1 -------------------------------------------------------------------------
 
-def free_pid():
-    for pid in (999999, 999998, 999997, 3999999):
-        if not os.path.exists(f"/proc/{pid}"):
-            return pid
-    raise Fail("no unused pid")
-
-
 def t_keep_output(ctx):
     errs = []
     d = os.path.join(ctx.dir, "keep")
     os.makedirs(d, exist_ok=True)
     keep = os.path.join(d, "keep.rec")
     old = b"yesterday's recording\n" * 100
-    pid = free_pid()
+    pid = run.free_pid()
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         for cmd in ("record", "trace"):
@@ -496,7 +491,7 @@ def main():
                 fn(ctx)
                 print(f"PASS {name}", flush=True)
                 passed += 1
-            except (Fail, subprocess.TimeoutExpired) as e:
+            except (Fail, run.Fail, subprocess.TimeoutExpired) as e:
                 print(f"FAIL {name}: {e}", flush=True)
                 failed += 1
     finally:
