@@ -19,7 +19,7 @@
 
 static const char check_usage[] =
 	"usage: aps-bpf check [--for DURATION] [--max-step DURATION] [--max-waiting DURATION]\n"
-	"                     [--json] [-v] PID\n"
+	"                     [--json] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"

@@ -21,7 +21,7 @@
 static const char ps_usage[] =
 	"usage: aps-bpf ps [--format table|csv|json] [--watch DURATION] [-v] PID\n"
 	"       aps-bpf pstree [--format text|json] [--watch DURATION] [--collapse N]\n"
-	"                      [--fail-on-cycle] [-v] PID\n"
+	"                      [--fail-on-cycle] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"The asyncio tasks alive in PID now, read from its memory without stopping\n"
 	"it: ps, a row per task and awaiter (the columns of Python 3.14's\n"

@@ -19,7 +19,7 @@
 
 static const char top_usage[] =
 	"usage: aps-bpf top [-b] [--iterations N] [--delay DURATION] [--sort KEY] [--by task|coro]\n"
-	"                   [--json] [--limit N] [-v] PID\n"
+	"                   [--json] [--limit N] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"Live view of a Python process's asyncio tasks: busy time, steps, step\n"
 	"durations (mean, p50, p99, max), time since the last step, what each task\n"
