@@ -223,7 +223,7 @@ static size_t file_size(const char *path)
 TEST(outfile_replaced_only_at_commit)
 {
 	char dir[] = "/tmp/aps-unit-XXXXXX", path[64], cmd[96];
-	struct cli_out o;
+	struct outfile o;
 	FILE *f;
 	int fd;
 
@@ -234,19 +234,19 @@ TEST(outfile_replaced_only_at_commit)
 	CHECK_EQ_INT(write(fd, "yesterday", 9), 9);
 	close(fd);
 
-	REQUIRE(cli_out_open(&o, path) == 0);
-	f = cli_out_stream(&o);
+	REQUIRE(outfile_open(&o, path) == 0);
+	f = outfile_stream(&o);
 	REQUIRE(f);
 	fputs("half", f);
-	CHECK_EQ_INT(cli_out_close(&o), 0);	/* never committed */
+	CHECK_EQ_INT(outfile_close(&o), 0);	/* never committed */
 	CHECK_EQ_INT(file_size(path), 9);
 
-	REQUIRE(cli_out_open(&o, path) == 0);
-	f = cli_out_stream(&o);
+	REQUIRE(outfile_open(&o, path) == 0);
+	f = outfile_stream(&o);
 	REQUIRE(f);
-	CHECK_EQ_INT(cli_out_commit(&o), 0);
+	CHECK_EQ_INT(outfile_commit(&o), 0);
 	fputs("today!", f);
-	CHECK_EQ_INT(cli_out_close(&o), 0);
+	CHECK_EQ_INT(outfile_close(&o), 0);
 	CHECK_EQ_INT(file_size(path), 6);
 	CHECK_EQ_INT((int)(access(path, F_OK) == 0), 1);
 	{
@@ -263,17 +263,17 @@ TEST(outfile_replaced_only_at_commit)
 
 TEST(outfile_write_errors)
 {
-	struct cli_out o;
+	struct outfile o;
 	FILE *f;
 
-	REQUIRE(cli_out_open(&o, "/dev/full") == 0);	/* a device: in place */
-	f = cli_out_stream(&o);
+	REQUIRE(outfile_open(&o, "/dev/full") == 0);	/* a device: in place */
+	f = outfile_stream(&o);
 	REQUIRE(f);
-	CHECK_EQ_INT(cli_out_commit(&o), 0);
+	CHECK_EQ_INT(outfile_commit(&o), 0);
 	fputs("x", f);
-	CHECK_EQ_INT(cli_out_close(&o), 1);	/* ENOSPC at the final flush */
-	CHECK(cli_out_open(&o, "/nonexistent-dir/x") < 0);
-	CHECK(cli_out_open(&o, "/tmp") == -EISDIR);
+	CHECK_EQ_INT(outfile_close(&o), 1);	/* ENOSPC at the final flush */
+	CHECK(outfile_open(&o, "/nonexistent-dir/x") < 0);
+	CHECK(outfile_open(&o, "/tmp") == -EISDIR);
 }
 
 UNIT_MAIN()

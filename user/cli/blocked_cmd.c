@@ -182,7 +182,7 @@ int cmd_blocked(int argc, char **argv)
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
 		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
-	rc = cli_close_stream(stdout, "stdout");
+	rc = outfile_close_stream(stdout, "stdout");
 cleanup:
 	thread_stack_reader_free(&c.reader);
 	session_close(&c.s);

@@ -248,7 +248,7 @@ int cmd_check(int argc, char **argv)
 	final_offenders(&c, cli_now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
-	if (cli_close_stream(stdout, "stdout"))
+	if (outfile_close_stream(stdout, "stdout"))
 		rc = CHECK_EXIT_ERROR;
 cleanup:
 	session_close(&c.s);

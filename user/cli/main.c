@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 			continue;
 		rc = cmds[i].fn(argc - 1, argv + 1);
 		/* output a command did not check (doctor, usage): a full disk is an error */
-		if (rc == 0 && cli_close_stream(stdout, "stdout"))
+		if (rc == 0 && outfile_close_stream(stdout, "stdout"))
 			rc = 1;
 		return rc;
 	}

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "cli/outfile.h"
 
-static int open_staged(struct cli_out *o, const struct stat *st, bool exists)
+static int open_staged(struct outfile *o, const struct stat *st, bool exists)
 {
 	const char *slash = strrchr(o->path, '/');
 	int dirlen = slash ? (int)(slash - o->path + 1) : 0;
@@ -36,7 +36,7 @@ static int open_staged(struct cli_out *o, const struct stat *st, bool exists)
 	return 0;
 }
 
-int cli_out_open(struct cli_out *o, const char *path)
+int outfile_open(struct outfile *o, const char *path)
 {
 	struct stat st;
 	bool exists;
@@ -73,7 +73,7 @@ fail:
 	return err;
 }
 
-FILE *cli_out_stream(struct cli_out *o)
+FILE *outfile_stream(struct outfile *o)
 {
 	o->f = fdopen(o->fd, "w");
 	if (!o->f)
@@ -81,7 +81,7 @@ FILE *cli_out_stream(struct cli_out *o)
 	return o->f;
 }
 
-int cli_out_commit(struct cli_out *o)
+int outfile_commit(struct outfile *o)
 {
 	int err = 0;
 
@@ -108,7 +108,7 @@ static bool reader_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
-int cli_close_stream(FILE *f, const char *path)
+int outfile_close_stream(FILE *f, const char *path)
 {
 	bool failed = ferror(f);	/* an earlier write (or flush) failed: its errno is gone */
 	int err = 0;
@@ -126,12 +126,12 @@ int cli_close_stream(FILE *f, const char *path)
 	return err || failed;
 }
 
-int cli_out_close(struct cli_out *o)
+int outfile_close(struct outfile *o)
 {
 	int rc = 0;
 
 	if (o->f) {
-		rc = o->committed ? cli_close_stream(o->f, o->path) : (fclose(o->f), 0);
+		rc = o->committed ? outfile_close_stream(o->f, o->path) : (fclose(o->f), 0);
 	} else if (o->fd >= 0 && close(o->fd) && o->committed) {
 		fprintf(stderr, "aps-bpf: writing %s: %s\n", o->path, strerror(errno));
 		rc = 1;

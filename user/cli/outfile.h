@@ -11,10 +11,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-struct cli_out {
+struct outfile {
 	const char *path;
 	int fd;
-	FILE *f;		/* cli_out_stream */
+	FILE *f;		/* outfile_stream */
 	char tmp[PATH_MAX];	/* written there, renamed to path at commit */
 	bool staged;		/* tmp is in use */
 	bool trunc;		/* written in place: truncate at commit */
@@ -27,17 +27,17 @@ struct cli_out {
  * or a folder that takes no new file: in place, truncated at commit.
  * 0, or -errno with the message printed.
  */
-int cli_out_open(struct cli_out *o, const char *path);
+int outfile_open(struct outfile *o, const char *path);
 /* The fd as a buffered stream (NULL: out of memory, printed). */
-FILE *cli_out_stream(struct cli_out *o);
+FILE *outfile_stream(struct outfile *o);
 /* The run started: PATH becomes the output. 0, or -errno printed. */
-int cli_out_commit(struct cli_out *o);
+int outfile_commit(struct outfile *o);
 /*
  * Flush and close, checked; not committed: PATH is left as it was.
  * 0, or 1 with "aps-bpf: writing PATH: ERROR" printed.
  */
-int cli_out_close(struct cli_out *o);
+int outfile_close(struct outfile *o);
 /* A stream's final flush, error flag and close (stdout: not closed): 0 or 1, printed. */
-int cli_close_stream(FILE *f, const char *path);
+int outfile_close_stream(FILE *f, const char *path);
 
 #endif

@@ -245,7 +245,7 @@ static int run(int argc, char **argv, bool tree)
 		fprintf(stderr, "aps-bpf: %u task%s changed while read and %s left out\n", snap.dropped,
 			snap.dropped == 1 ? "" : "s", snap.dropped == 1 ? "was" : "were");
 cleanup:
-	if (cli_close_stream(stdout, "stdout"))
+	if (outfile_close_stream(stdout, "stdout"))
 		rc = 1;
 	snapshot_free(&snap);
 	session_close(&s);

@@ -83,11 +83,11 @@ static int check_opts(const struct cli *c, const struct recorder_opts *o)
 
 /* FILE: a temp file renamed into place once recording started; --flight
  * writes it only at a dump, but fails early if it cannot. */
-static int open_file(const struct recorder_opts *o, struct cli_out *out)
+static int open_file(const struct recorder_opts *o, struct outfile *out)
 {
 	out->fd = -1;
 	if (!o->window_ns)
-		return cli_out_open(out, o->path);
+		return outfile_open(out, o->path);
 	if (access(o->path, F_OK) ? 0 : access(o->path, W_OK)) {
 		fprintf(stderr, "aps-bpf: cannot write %s: %s\n", o->path, strerror(errno));
 		return -errno;
@@ -116,7 +116,7 @@ int cmd_record(int argc, char **argv)
 	struct recorder_opts o = { .flight_mb = 256 };
 	static struct recorder r;
 	struct session s = {};
-	struct cli_out out = { .fd = -1 };
+	struct outfile out = { .fd = -1 };
 	enum session_end why;
 	int err, rc = 1;
 
@@ -148,7 +148,7 @@ int cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	/* recording really started: FILE is the recording now */
-	if (!o.window_ns && cli_out_commit(&out))
+	if (!o.window_ns && outfile_commit(&out))
 		goto cleanup;
 	why = recorder_run(&r, (unsigned)(cli.duration_ns / CLI_MS));
 	cli_end_child(&cli, &s, why);
@@ -156,7 +156,7 @@ int cmd_record(int argc, char **argv)
 cleanup:
 	session_close(&s);
 	recorder_free(&r);
-	if (out.fd >= 0 && cli_out_close(&out))
+	if (out.fd >= 0 && outfile_close(&out))
 		rc = 1;
 	return rc;
 }

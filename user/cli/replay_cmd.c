@@ -434,7 +434,7 @@ int cmd_replay(int argc, char **argv)
 	} else {
 		rc = view_trace(&r, out, json, from, to, from_s || to_s);
 	}
-	if (cli_close_stream(out, out_path ? out_path : "stdout"))
+	if (outfile_close_stream(out, out_path ? out_path : "stdout"))
 		rc = 1;
 	rec_reader_close(&r);
 	return rc;

@@ -244,7 +244,7 @@ int cmd_top(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: process %d %s\n", c.s.pid,
 			why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	}
-	rc = cli_close_stream(stdout, "stdout");
+	rc = outfile_close_stream(stdout, "stdout");
 cleanup:
 	tty_restore(&c);
 	active = NULL;

@@ -54,15 +54,15 @@ static void show_lost(struct session *s, void *ctx)
 }
 
 /* Where the events go: stdout, or -o FILE (replaced once attached). */
-static FILE *open_output(struct cli_out *o, const char *path)
+static FILE *open_output(struct outfile *o, const char *path)
 {
 	static char outbuf[1 << 20];
 	FILE *out = stdout;
 
 	if (path) {
-		if (cli_out_open(o, path))
+		if (outfile_open(o, path))
 			return NULL;
-		out = cli_out_stream(o);
+		out = outfile_stream(o);
 		if (!out)
 			return NULL;
 	}
@@ -103,7 +103,7 @@ int cmd_trace(int argc, char **argv)
 	struct trace_printer p;
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
-	struct cli_out o = { .fd = -1 };
+	struct outfile o = { .fd = -1 };
 	enum session_end why;
 	FILE *out;
 	int err, rc = 1;
@@ -140,7 +140,7 @@ int cmd_trace(int argc, char **argv)
 		err = session_attach(&s);
 	if (err)
 		goto fail;
-	if (t.out_path && cli_out_commit(&o))
+	if (t.out_path && outfile_commit(&o))
 		goto cleanup;
 	why = session_run(&s, (unsigned)(cli.duration_ns / CLI_MS));
 	cli_end_child(&cli, &s, why);
@@ -166,9 +166,9 @@ cleanup:
 cleanup_nop:
 	session_close(&s);
 	if (t.out_path) {
-		if (cli_out_close(&o))
+		if (outfile_close(&o))
 			rc = 1;
-	} else if (cli_close_stream(stdout, "stdout")) {
+	} else if (outfile_close_stream(stdout, "stdout")) {
 		rc = 1;
 	}
 	return rc;
