@@ -51,8 +51,8 @@ void coro_reader_free(struct coro_reader *c)
 		free(c->strs[i]);
 	free(c->codes);
 	free(c->strs);
-	addr_map_free(&c->code_index);
-	addr_map_free(&c->str_index);
+	u64_map_free(&c->code_index);
+	u64_map_free(&c->str_index);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -97,10 +97,10 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 	struct pytype t;
 	size_t len, head = s->co_code_adaptive > s->co_linetable ? s->co_code_adaptive
 								 : s->co_linetable + 8;
-	int32_t idx;
+	uint32_t idx;
 	int err;
 
-	if (addr_map_get(&c->code_index, addr, &idx)) {
+	if (u64_map_get(&c->code_index, addr, &idx)) {
 		*out = &c->codes[idx];
 		return 0;
 	}
@@ -136,7 +136,7 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 	if (pyread_bytes(c->r, get_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
 		len = 0;
 	k.table_len = len;
-	err = addr_map_put(&c->code_index, addr, (int32_t)c->ncodes);
+	err = u64_map_put(&c->code_index, addr, (uint32_t)c->ncodes);
 	if (err)
 		goto fail;
 	c->codes[c->ncodes] = k;
@@ -152,10 +152,10 @@ fail:
 /* 3.10: a coroutine's __qualname__, cached by str object */
 static const char *qualname_310(struct coro_reader *c, uint64_t obj)
 {
-	int32_t idx;
+	uint32_t idx;
 	char *s;
 
-	if (addr_map_get(&c->str_index, obj, &idx))
+	if (u64_map_get(&c->str_index, obj, &idx))
 		return c->strs[idx];
 	if (c->nstrs == c->strs_cap) {
 		size_t cap = c->strs_cap ? c->strs_cap * 2 : 64;
@@ -167,7 +167,7 @@ static const char *qualname_310(struct coro_reader *c, uint64_t obj)
 		c->strs_cap = cap;
 	}
 	s = str_dup(c->r, obj, QUALNAME_MAX);
-	if (!s || addr_map_put(&c->str_index, obj, (int32_t)c->nstrs)) {
+	if (!s || u64_map_put(&c->str_index, obj, (uint32_t)c->nstrs)) {
 		free(s);
 		return "?";
 	}

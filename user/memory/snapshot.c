@@ -32,9 +32,9 @@ struct snap_ctx {
 	struct pyreader *r;
 	struct snapshot *s;
 	uint32_t cap;
-	struct addr_map index;		/* task address -> index in s->tasks */
+	struct u64_map index;		/* task address -> index in s->tasks */
 	uint64_t *waiters;		/* fut_waiter of each task (3.10-3.13) */
-	struct addr_map stack_index;	/* hash of frames -> stacks[] */
+	struct u64_map stack_index;	/* hash of frames -> stacks[] */
 	struct kept_stack {
 		const struct snap_frame *v;
 		uint32_t n;
@@ -74,13 +74,12 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 	struct snap_frame *v;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	bool taken = false;
-	int32_t idx;
+	uint32_t idx;
 
 	for (uint32_t i = 0; i < n; i++)
 		h = mix(mix(mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
 			(uint64_t)(uint32_t)f[i].line);
-	h |= 1;		/* addr_map keys are not 0 */
-	if (addr_map_get(&c->stack_index, h, &idx)) {
+	if (u64_map_get(&c->stack_index, h, &idx)) {
 		if (c->stacks[idx].n == n && same_frames(c->stacks[idx].v, f, n))
 			return c->stacks[idx].v;
 		taken = true;	/* another stack with that hash: this one kept apart */
@@ -100,7 +99,7 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 		c->stacks = k;
 		c->stacks_cap = cap;
 	}
-	if (!addr_map_put(&c->stack_index, h, (int32_t)c->nstacks))
+	if (!u64_map_put(&c->stack_index, h, (uint32_t)c->nstacks))
 		c->stacks[c->nstacks++] = (struct kept_stack){ v, n };
 	return v;
 }
@@ -365,7 +364,7 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 
 	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
 		return err;
-	err = addr_map_add(&c->index, st->addr, (int32_t)s->ntasks);
+	err = u64_map_add(&c->index, st->addr, (uint32_t)s->ntasks);
 	if (err)
 		return err == -EEXIST ? 0 : err;	/* listed twice: the first counts */
 	c->waiters[s->ntasks] = waiter;
@@ -376,12 +375,15 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 /* The index of an awaiter; a task not listed is added (listed = false). */
 static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 {
+	uint32_t found;
 	struct snap_task st;
 	struct raw_task raw;
 	int err;
 
-	if (addr_map_get(&c->index, addr, idx))
+	if (u64_map_get(&c->index, addr, &found)) {
+		*idx = (int32_t)found;
 		return 0;
+	}
 	*idx = -1;
 	err = read_alone(c, addr, &st, &raw);
 	if (fatal(err))
@@ -562,7 +564,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 
 	/* listed tasks, and a few awaiters that are not */
 	if (refs->n && ((rc = reserve(c, (uint32_t)refs->n + 64)) ||
-			(rc = addr_map_reserve(&c->index, (uint32_t)refs->n + 64))))
+			(rc = u64_map_reserve(&c->index, (uint32_t)refs->n + 64))))
 		return rc;
 	first = malloc(BATCH * sizeof(*first));
 	if (!first)
@@ -651,8 +653,8 @@ cleanup:
 	}
 	page_cache_free(&cache);
 	task_refs_free(&refs);
-	addr_map_free(&c.index);
-	addr_map_free(&c.stack_index);
+	u64_map_free(&c.index);
+	u64_map_free(&c.stack_index);
 	free(c.stacks);
 	free(c.waiters);
 	if (rc) {
