@@ -9,6 +9,7 @@
 #include "memory/awaiters.h"
 #include "memory/py_runtime.h"
 #include "memory/snapshot.h"
+#include "util/bytes.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
 #define CACHE_BYTES (16ULL << 20)	/* of the target's memory cached at once */
@@ -42,21 +43,6 @@ struct snap_ctx {
 	uint32_t nstacks, stacks_cap;
 };
 
-static uint64_t get_u64(const uint8_t *buf, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v;
-	h *= 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
 static bool same_frames(const struct snap_frame *a, const struct snap_frame *b, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
@@ -77,7 +63,7 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 	uint32_t idx;
 
 	for (uint32_t i = 0; i < n; i++)
-		h = mix(mix(mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
+		h = bytes_mix(bytes_mix(bytes_mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
 			(uint64_t)(uint32_t)f[i].line);
 	if (u64_map_get(&c->stack_index, h, &idx)) {
 		if (c->stacks[idx].n == n && same_frames(c->stacks[idx].v, f, n))
@@ -121,11 +107,11 @@ static int read_task(struct pyreader *r, uint64_t addr, struct raw_task *t)
 	err = pyread_read(r, addr, buf, b->task_size);
 	if (err)
 		return err;
-	t->loop = get_u64(buf, r->l->fut_loop);
+	t->loop = bytes_u64(buf, r->l->fut_loop);
 	memcpy(&t->state, buf + b->fut_state, sizeof(t->state));
-	t->waiter = get_u64(buf, b->task_fut_waiter);
-	t->coro = get_u64(buf, b->task_coro);
-	t->name = get_u64(buf, b->task_name);
+	t->waiter = bytes_u64(buf, b->task_fut_waiter);
+	t->coro = bytes_u64(buf, b->task_coro);
+	t->name = bytes_u64(buf, b->task_name);
 	if (t->state > APS_FUT_FINISHED)
 		return -EINVAL;
 	/* a pending task has a loop and a coroutine, unless half made or unmade */
@@ -256,15 +242,15 @@ static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
 	if (v->err)
 		return;
 	for (const char *p = t->name; *p; p++)
-		v->sig = mix(v->sig, (uint8_t)*p);
+		v->sig = bytes_mix(v->sig, (uint8_t)*p);
 	/* 3.14 records its awaiters in the task: read with it, checked with it */
 	if (c->s->minor >= 14) {
 		err = awaiters_recorded(c->r, addr, t->awaiters, AWAITERS_MAX, &t->nawaiters);
 		if (fatal(err))
 			v->err = err;
-		v->sig = mix(mix(v->sig, (uint64_t)err), t->nawaiters);
+		v->sig = bytes_mix(bytes_mix(v->sig, (uint64_t)err), t->nawaiters);
 		for (size_t k = 0; k < t->nawaiters; k++)
-			v->sig = mix(v->sig, t->awaiters[k]);
+			v->sig = bytes_mix(v->sig, t->awaiters[k]);
 	}
 }
 
@@ -416,7 +402,7 @@ static void awaiters_read(struct snap_ctx *c, struct await_index *ix, uint32_t i
 		v->err = awaiters_derived(c->r, ix, task, addrs, AWAITERS_MAX, &v->n);
 	v->sig = 0xcbf29ce484222325ULL;
 	for (size_t k = 0; k < v->n; k++)
-		v->sig = mix(v->sig, addrs[k]);
+		v->sig = bytes_mix(v->sig, addrs[k]);
 }
 
 /* awaiters_read() past the cache, and past callbacks remembered from it. */

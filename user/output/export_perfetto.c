@@ -23,6 +23,7 @@
 #include <string.h>
 #include "cli/commands.h"
 #include "recording/rec_reader.h"
+#include "output/fmt.h"
 #include "util/u64_map.h"
 
 static const char export_usage[] =
@@ -130,14 +131,6 @@ static void sep(struct exporter *x)
 	x->nevents++;
 }
 
-static void put_str(FILE *out, const char *s)
-{
-	char buf[APS_NAME_MAX * 6 + 8];
-
-	json_escape(s, buf, sizeof(buf));
-	fprintf(out, "\"%s\"", buf);
-}
-
 /* An instant on k's track, left open for args: close it with '}'. */
 static void instant_open(struct exporter *x, const struct track *k, uint64_t ts, const char *name)
 {
@@ -147,7 +140,7 @@ static void instant_open(struct exporter *x, const struct track *k, uint64_t ts,
 	sep(x);
 	fprintf(x->out, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%u,\"tid\":%u,\"ts\":%s,\"name\":",
 		x->pid, k->out_tid, t);
-	put_str(x->out, name);
+	fmt_json_str(x->out, name);
 }
 
 static void instant(struct exporter *x, const struct track *k, uint64_t ts, const char *name,
@@ -156,7 +149,7 @@ static void instant(struct exporter *x, const struct track *k, uint64_t ts, cons
 	instant_open(x, k, ts, name);
 	if (arg_key) {
 		fprintf(x->out, ",\"args\":{\"%s\":", arg_key);
-		put_str(x->out, arg_val ? arg_val : "?");
+		fmt_json_str(x->out, arg_val ? arg_val : "?");
 		fputc('}', x->out);
 	}
 	fputc('}', x->out);
@@ -176,7 +169,7 @@ static void cancelled_instant(struct exporter *x, const struct track *k, uint64_
 	}
 	fprintf(x->out, ",\"args\":{\"by\":");
 	if (by)
-		put_str(x->out, by->name);
+		fmt_json_str(x->out, by->name);
 	else if (t->cancel_by)
 		fprintf(x->out, "\"0x%" PRIx64 "\"", t->cancel_by);
 	else
@@ -267,22 +260,22 @@ static void step_end(struct exporter *x, struct track *k, uint32_t ki, const str
 	sep(x);
 	fprintf(x->out, "{\"ph\":\"X\",\"cat\":\"step\",\"pid\":%u,\"tid\":%u,\"ts\":%s,\"dur\":%s,\"name\":",
 		x->pid, k->out_tid, a, d);
-	put_str(x->out, coro[0] ? coro : "?");
+	fmt_json_str(x->out, coro[0] ? coro : "?");
 	fprintf(x->out, ",\"args\":{\"task\":");
-	put_str(x->out, k->name);
+	fmt_json_str(x->out, k->name);
 	fprintf(x->out, ",\"addr\":\"0x%" PRIx64 "\",\"result\":\"%s\",\"boundary\":\"%s\"", ev->addr,
 		result_name(ev->result), boundary_name(ev->boundary));
 	if (ev->result == APS_RES_AWAITING) {
 		fprintf(x->out, ",\"awaiting\":");
 		if (ev->other)
-			put_str(x->out, ev->other->name);
+			fmt_json_str(x->out, ev->other->name);
 		else
 			fprintf(x->out, "\"%s 0x%" PRIx64 "\"", ev->other_type ? ev->other_type : "future",
 				ev->other_addr);
 	}
 	if (ev->result == APS_RES_RAISED) {
 		fprintf(x->out, ",\"exception\":");
-		put_str(x->out, ev->exception ? ev->exception : "?");
+		fmt_json_str(x->out, ev->exception ? ev->exception : "?");
 	}
 	fputs("}}", x->out);
 }
@@ -483,7 +476,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 	x.first = true;
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"tool\":\"aps-bpf\",\"pid\":%u,"
 		"\"python\":", x.pid);
-	put_str(out, h->python);
+	fmt_json_str(out, h->python);
 	fprintf(out, ",\"clock_mono_ns_at_ts0\":%" PRIu64 ",\"clock_real_ns_at_ts0\":%" PRIu64 "},"
 		"\"traceEvents\":[", x.base, h->clock_real_ns + (x.base - h->clock_mono_ns));
 	err = run_pass(&x, from, to, window);
@@ -497,7 +490,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 
 		snprintf(pname, sizeof(pname), "%s (pid %u, Python %s)", h->comm[0] ? h->comm : "python",
 			 x.pid, h->python);
-		put_str(out, pname);
+		fmt_json_str(out, pname);
 	}
 	fputs("}}", out);
 	for (uint32_t i = 0; i < x.ntracks; i++) {
@@ -506,7 +499,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 		sep(&x);
 		fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
 			x.pid, k->out_tid);
-		put_str(out, k->name);
+		fmt_json_str(out, k->name);
 		fputs("}}", out);
 		sep(&x);
 		fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%u,"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "output/task_view.h"
-#include "output/top_view.h"
+#include "output/fmt.h"
 #include "util/u64_map.h"
 
 #define MAX_DEPTH 2000		/* tree levels printed; deeper is cut with a mark */
@@ -97,7 +97,7 @@ static int64_t waiting_of(const struct task_view_opts *o, const struct snap_task
 
 static const char *fmt_opt_dur(int64_t ns, char *buf, size_t len)
 {
-	return ns < 0 ? "?" : top_fmt_dur((uint64_t)ns, buf, len);
+	return ns < 0 ? "?" : fmt_dur((uint64_t)ns, buf, len);
 }
 
 /* n bytes of s at pos, cut to what fits before the NUL; the new pos. */
@@ -174,34 +174,6 @@ static const char *fmt_u32(uint32_t v, char buf[16])
 	return p;
 }
 
-static void csv_field(FILE *out, const char *s, bool last)
-{
-	bool quote = strpbrk(s, ",\"\n\r") != NULL;
-
-	if (quote) {
-		fputc('"', out);
-		for (; *s; s++) {
-			if (*s == '"')
-				fputc('"', out);
-			fputc(*s, out);
-		}
-		fputc('"', out);
-	} else {
-		fputs(s, out);
-	}
-	fputc(last ? '\n' : ',', out);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-	char buf[LABEL_MAX * 2];
-
-	json_escape(s ? s : "", buf, sizeof(buf));
-	fputc('"', out);
-	fputs(buf, out);
-	fputc('"', out);
-}
-
 static void json_opt_ns(FILE *out, const char *key, int64_t v)
 {
 	if (v < 0)
@@ -250,7 +222,7 @@ static void ps_row(FILE *out, const struct task_view_opts *o, const char *f[10])
 
 	if (o->format == VIEW_CSV) {
 		for (int i = 0; i < 10; i++)
-			csv_field(out, f[i], i == 9);
+			fmt_csv_field(out, f[i], i == 9);
 		return;
 	}
 	r.len = 0;
@@ -269,17 +241,17 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 	const struct task *m = timing_of(o, t);
 
 	fprintf(out, "{\"tid\":%u,\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->tid, t->addr);
-	json_string(out, t->name);
+	fmt_json_str(out, t->name);
 	fputs(",\"coroutine_stack\":[", out);
 	for (uint32_t i = 0; i < t->nframes; i++) {
 		fprintf(out, "%s{\"func\":", i ? "," : "");
-		json_string(out, t->frames[i].qualname);
+		fmt_json_str(out, t->frames[i].qualname);
 		fputs(",\"file\":", out);
-		json_string(out, t->frames[i].filename);
+		fmt_json_str(out, t->frames[i].filename);
 		fprintf(out, ",\"line\":%d}", t->frames[i].line);
 	}
 	fputs("],\"state\":", out);
-	json_string(out, state_of(o, t));
+	fmt_json_str(out, state_of(o, t));
 	json_opt_ns(out, "age_ns", age_of(o, t));
 	json_opt_ns(out, "waiting_ns", waiting_of(o, t));
 	json_opt_ns(out, "busy_ns", m ? (int64_t)m->busy_ns : -1);
@@ -292,7 +264,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 						    &s->tasks[a->task] : NULL;
 
 		fprintf(out, "%s{\"id\":\"0x%" PRIx64 "\",\"name\":", i ? "," : "", a->addr);
-		json_string(out, p ? p->name : "Unknown");
+		fmt_json_str(out, p ? p->name : "Unknown");
 		fputs(",\"is_task\":", out);
 		fputs(p ? "true" : "false", out);
 		fputc('}', out);
@@ -716,14 +688,14 @@ static void task_annotation(const struct snapshot *s, const struct task_view_opt
 	if (!m)
 		return;
 	if (w >= 0)
-		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", top_fmt_dur((uint64_t)w, a, 32),
-			 m->steps, top_fmt_dur(m->busy_ns, b, 32));
+		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", fmt_dur((uint64_t)w, a, 32),
+			 m->steps, fmt_dur(m->busy_ns, b, 32));
 	else if (m->state == TASK_RUNNING)
-		snprintf(buf, len, " [running, %u steps, busy %s]", m->steps, top_fmt_dur(m->busy_ns, b, 32));
+		snprintf(buf, len, " [running, %u steps, busy %s]", m->steps, fmt_dur(m->busy_ns, b, 32));
 	else
 		snprintf(buf, len, " [%s, %u steps, busy %s, longest %s%s%s]", state_of(o, &s->tasks[i]),
-			 m->steps, top_fmt_dur(m->busy_ns, b, 32), top_fmt_dur(m->max_step_ns, c, 32),
-			 age >= 0 ? ", age " : "", age >= 0 ? top_fmt_dur((uint64_t)age, a, 32) : "");
+			 m->steps, fmt_dur(m->busy_ns, b, 32), fmt_dur(m->max_step_ns, c, 32),
+			 age >= 0 ? ", age " : "", age >= 0 ? fmt_dur((uint64_t)age, a, 32) : "");
 }
 
 /* Leaf tasks under one node with the same frames: the collapse key. */
@@ -802,9 +774,9 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 	case NODE_TASK:
 		st = &r->s->tasks[n->ref];
 		fprintf(r->out, "{\"kind\":\"task\",\"task_id\":\"0x%" PRIx64 "\",\"name\":", st->addr);
-		json_string(r->out, st->name);
+		fmt_json_str(r->out, st->name);
 		fputs(",\"state\":", r->out);
-		json_string(r->out, state_of(r->o, st));
+		fmt_json_str(r->out, state_of(r->o, st));
 		json_opt_ns(r->out, "age_ns", age_of(r->o, st));
 		json_opt_ns(r->out, "waiting_ns", waiting_of(r->o, st));
 		if (ref)
@@ -814,7 +786,7 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 		break;
 	case NODE_CORO:
 		fputs("{\"kind\":\"coro\",\"frame\":", r->out);
-		json_string(r->out, r->t->labels[n->ref]);
+		fmt_json_str(r->out, r->t->labels[n->ref]);
 		break;
 	case NODE_FUTURE:
 		fprintf(r->out, "{\"kind\":\"future\",\"id\":\"0x%" PRIx64 "\"", n->addr);
@@ -962,7 +934,7 @@ int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts
 			for (uint32_t k = 0; k < cyc.len[c]; k++) {
 				fprintf(out, "%s{\"task_id\":\"0x%" PRIx64 "\",\"name\":", k ? "," : "",
 					s->tasks[cyc.path[c][k]].addr);
-				json_string(out, s->tasks[cyc.path[c][k]].name);
+				fmt_json_str(out, s->tasks[cyc.path[c][k]].name);
 				fputc('}', out);
 			}
 			fputc(']', out);
