@@ -466,11 +466,12 @@ int recorder_start(struct recorder *r, bool spawn)
 	if (err)
 		return err;
 	task_sampler_init(&r->sampler, &s->ip, &s->layout);
+	/* before attaching: the first probe fires while the others attach */
+	start = cli_now_ns();
 	err = session_attach(s);
 	if (err)
 		return err;
 
-	start = cli_now_ns();
 	err = write_header(r, start);
 	/* the first segment starts now, even if no event ever comes */
 	if (!err)
