@@ -57,6 +57,7 @@ def main():
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("cli", [sys.executable, "tests/integration/test_cli.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
+        ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

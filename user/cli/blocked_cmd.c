@@ -17,9 +17,10 @@
 #include "cli/options.h"
 #include "cli/outfile.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/thread_stack.h"
-#include "output/top_render.h"
+#include "model/model.h"
+#include "output/fmt.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
@@ -180,7 +181,7 @@ int cmd_blocked(int argc, char **argv)
 	/* steps still running when we stop: report them with their stacks */
 	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
-		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+		c.reported == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
 	rc = outfile_close_stream(stdout, "stdout");
 cleanup:

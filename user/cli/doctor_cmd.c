@@ -19,7 +19,8 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "hooks/symfree.h"
-#include "live/target_session.h"
+#include "live/kernel_probe.h"
+#include "live/session.h"
 
 static const char doctor_usage[] =
 	"usage: aps-bpf doctor [--explain] [--no-debuginfod] PID\n"
@@ -245,6 +246,7 @@ int cmd_doctor(int argc, char **argv)
 	struct cli cli = { .cmd = "doctor", .usage = doctor_usage, .target = CLI_PID };
 	static struct session s;
 	struct obj_facts rt, ao;
+	struct kernel_probe kp;
 	char flavor[128], layout_err[512] = "";
 	bool explain = false, swap_used;
 	int err, rc;
@@ -326,6 +328,10 @@ int cmd_doctor(int argc, char **argv)
 	}
 	if (!err)
 		print_cost(&s);
+	kernel_probe_run(&kp);
+	kernel_probe_explain(&kp);
+	if (!err)
+		err = kernel_probe_check(&kp, s.err, sizeof(s.err));
 	if (explain)
 		cross_check(&s.ip, &s.hooks, swap_used);
 	if (err) {

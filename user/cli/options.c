@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli/options.h"
-#include "live/target_session.h"
+#include "live/session.h"
 
 int cli_parse_duration(const char *arg, uint64_t *ns)
 {

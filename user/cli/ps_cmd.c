@@ -13,8 +13,8 @@
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "memory/snapshot.h"
-#include "live/target_session.h"
-#include "output/task_views.h"
+#include "live/session.h"
+#include "output/task_view.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
@@ -120,7 +120,7 @@ static int resolve_only(struct session *s)
 }
 
 struct ps_opts {
-	struct view_opts o;
+	struct task_view_opts o;
 	uint64_t window;
 	bool tree, fail_on_cycle;
 };
@@ -132,7 +132,7 @@ static int ps_opt(struct cli *c, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 'f':
-		if (view_parse_format(arg, p->tree, &p->o.format))
+		if (task_view_parse_format(arg, p->tree, &p->o.format))
 			return cli_bad(c, "--format", p->tree ? "text or json" : "table, csv or json", arg);
 		return 0;
 	case 'w':
@@ -165,7 +165,7 @@ static int run(int argc, char **argv, bool tree)
 	};
 	struct cli cli = { .cmd = tree ? "pstree" : "ps", .usage = ps_usage, .target = CLI_PID };
 	struct ps_opts po = { .o = { .format = VIEW_TABLE }, .tree = tree };
-	struct view_opts o;
+	struct task_view_opts o;
 	struct session s = {};
 	struct snapshot snap = {};
 	struct model m;
@@ -204,9 +204,9 @@ static int run(int argc, char **argv, bool tree)
 			snap.major = s.ip.major;
 			snap.minor = s.ip.minor;
 			if (tree)
-				view_pstree(stdout, &snap, &o);
+				pstree_view(stdout, &snap, &o);
 			else
-				view_ps(stdout, &snap, &o);
+				ps_view(stdout, &snap, &o);
 		}
 		rc = 0;
 		goto cleanup;
@@ -234,11 +234,11 @@ static int run(int argc, char **argv, bool tree)
 		goto cleanup;
 	}
 	if (tree) {
-		int cycles = view_pstree(stdout, &snap, &o);
+		int cycles = pstree_view(stdout, &snap, &o);
 
 		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
 	} else {
-		view_ps(stdout, &snap, &o);
+		ps_view(stdout, &snap, &o);
 		rc = 0;
 	}
 	if (snap.dropped)

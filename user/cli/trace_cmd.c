@@ -8,8 +8,8 @@
 #include "cli/options.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
-#include "live/target_session.h"
-#include "output/trace_print.h"
+#include "live/session.h"
+#include "output/trace_view.h"
 
 static const char trace_usage[] =
 	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-v] PID\n"
@@ -41,12 +41,12 @@ static int check_first_task(void *ctx, uint64_t task)
 /* Each poll: lost events are shown as they happen; old dead tasks dropped. */
 static void show_lost(struct session *s, void *ctx)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 	struct aps_counters c;
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_printer_lost(p, c.lost_events, cli_now_ns());
+		trace_view_lost(p, c.lost_events, cli_now_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
@@ -100,7 +100,7 @@ int cmd_trace(int argc, char **argv)
 	struct cli cli = { .cmd = "trace", .usage = trace_usage, .target = CLI_PID_OR_CMD };
 	struct trace_opts t = {};
 	struct session s = {};
-	struct trace_printer p;
+	struct trace_view p;
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
 	struct outfile o = { .fd = -1 };
@@ -123,7 +123,7 @@ int cmd_trace(int argc, char **argv)
 			goto cleanup_nop;
 		}
 	}
-	if (trace_printer_init(&p, out, t.json, s.pid)) {
+	if (trace_view_init(&p, out, t.json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
@@ -131,7 +131,7 @@ int cmd_trace(int argc, char **argv)
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;
 	s.tick_ctx = &p;
-	err = session_load(&s, trace_printer_event, &p);
+	err = session_load(&s, trace_view_event, &p);
 	if (!err)
 		err = session_release_child(&s);
 	if (!err)
@@ -153,7 +153,7 @@ int cmd_trace(int argc, char **argv)
 	tracer_counters(s.tracer, &c);
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
-	trace_printer_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
+	trace_view_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
@@ -162,7 +162,7 @@ int cmd_trace(int argc, char **argv)
 fail:
 	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 cleanup:
-	trace_printer_free(&p);
+	trace_view_free(&p);
 cleanup_nop:
 	session_close(&s);
 	if (t.out_path) {

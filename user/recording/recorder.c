@@ -67,7 +67,7 @@ static int on_event(void *ctx, const void *data, size_t len)
 	if (err && err != -EINVAL)
 		write_failed(r, err);
 	if (r->printing)
-		trace_printer_event(&r->p, data, len);
+		trace_view_event(&r->p, data, len);
 	else
 		model_apply(r->model, data, len, NULL, NULL);
 	if (!r->printing && !r->first_task_checked && len >= sizeof(*h) &&
@@ -183,7 +183,7 @@ static void write_lost(struct recorder *r, uint64_t now)
 	if (err)
 		write_failed(r, err);
 	if (r->printing) {
-		trace_printer_lost(&r->p, c.lost_events, now);
+		trace_view_lost(&r->p, c.lost_events, now);
 		fflush(r->p.out);
 	}
 	r->last_lost = c.lost_events;
@@ -411,7 +411,7 @@ int recorder_init(struct recorder *r, struct session *s, const struct recorder_o
 
 		if (!isatty(STDOUT_FILENO))
 			setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		if (trace_printer_init(&r->p, stdout, o->json, 0))
+		if (trace_view_init(&r->p, stdout, o->json, 0))
 			return -ENOMEM;
 		r->printer_ready = true;
 		r->p.on_first_task = check_first_task;
@@ -466,11 +466,12 @@ int recorder_start(struct recorder *r, bool spawn)
 	if (err)
 		return err;
 	task_sampler_init(&r->sampler, &s->ip, &s->layout);
+	/* before attaching: the first probe fires while the others attach */
+	start = cli_now_ns();
 	err = session_attach(s);
 	if (err)
 		return err;
 
-	start = cli_now_ns();
 	err = write_header(r, start);
 	/* the first segment starts now, even if no event ever comes */
 	if (!err)
@@ -553,7 +554,7 @@ int recorder_finish(struct recorder *r, enum session_end why)
 		if (tracer_prog_stats(s->tracer, stats))
 			memset(stats, 0, sizeof(stats));
 		/* the same end time as the END record: a replay prints the same */
-		trace_printer_finish(&r->p, session_end_name(why), now, c.lost_events, c.read_errors,
+		trace_view_finish(&r->p, session_end_name(why), now, c.lost_events, c.read_errors,
 				     stats, TRACER_NPROGS);
 	}
 	if (r->werr) {
@@ -574,7 +575,7 @@ void recorder_free(struct recorder *r)
 		thread_stack_reader_free(&r->stacks);
 	r->stacks_ready = false;
 	if (r->printer_ready)
-		trace_printer_free(&r->p);
+		trace_view_free(&r->p);
 	else
 		model_free(&r->own_model);
 	r->printer_ready = false;

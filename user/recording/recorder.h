@@ -9,11 +9,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/task_sampler.h"
 #include "memory/thread_stack.h"
 #include "model/model.h"
-#include "output/trace_print.h"
+#include "output/trace_view.h"
 #include "recording/rec_flight.h"
 #include "recording/rec_writer.h"
 
@@ -41,7 +41,7 @@ struct recorder {
 	size_t hdr_len;
 	struct model own_model;
 	struct model *model;		/* snapshots come from it */
-	struct trace_printer p;
+	struct trace_view p;
 	bool printing, printer_ready;
 	bool quiet, status_tty, status_shown;
 	uint64_t last_lost, last_flush, next_status;

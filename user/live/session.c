@@ -12,7 +12,7 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "live/caps.h"
-#include "live/target_session.h"
+#include "live/session.h"
 
 volatile sig_atomic_t session_stop;
 
