@@ -22,6 +22,9 @@ MULTIARCH="$(uname -m)-linux-gnu"
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod)
+# `make ARCH=arm64` (cross-build) and the arm64 guest of the kernel matrix
+ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libbpf-dev:arm64 libelf-dev:arm64
+	zlib1g-dev:arm64 libcapstone-dev:arm64 libdebuginfod-dev:arm64 qemu-system-arm)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -51,14 +54,24 @@ need_root() {
 # ---- 1. apt packages -----------------------------------------------------
 install_packages() {
 	local missing=() p
-	for p in "${PACKAGES[@]}"; do
-		if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-			missing+=("$p")
-		fi
+	local all=("${PACKAGES[@]}")
+	[ "$(uname -m)" = x86_64 ] && all+=("${ARM64_PACKAGES[@]}")
+	local native name arch
+	native=$(dpkg --print-architecture)
+	for p in "${all[@]}"; do
+		# NAME: the native (or arch-all) package; NAME:ARCH: a foreign one
+		name=${p%%:*} arch="$native|all"
+		[ "$name" = "$p" ] || arch=${p#*:}
+		dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' "$name" 2>/dev/null |
+			grep -E "^$name:($arch) ii $" >/dev/null || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	need_root "installing ${missing[*]}"
 	log "installing: ${missing[*]}"
+	case " ${missing[*]}" in
+		*:arm64*)
+			dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 ;;
+	esac
 	apt-get update -q </dev/null
 	apt-get install -y -q "${missing[@]}" </dev/null
 }
