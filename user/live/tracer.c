@@ -15,7 +15,8 @@ struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
-	struct bpf_link *poll_links[3];
+	struct bpf_link *poll_links[TRACER_NPOLL];
+	int npoll;			/* how many of them attached */
 	struct bpf_link *exit_links[2];
 	tracer_event_fn fn;
 	void *ctx;
@@ -24,7 +25,7 @@ struct tracer {
 
 static bool verbose_libbpf;
 
-static const char *const poll_syscalls[3] = {
+const char *const tracer_poll_syscalls[TRACER_NPOLL] = {
 	"sys_enter_epoll_wait", "sys_enter_epoll_pwait", "sys_enter_epoll_pwait2",
 };
 
@@ -167,14 +168,21 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		}
 	}
 	ensure_tracefs();
-	for (int i = 0; i < 3; i++) {
+	/* each that exists: arm64 has no epoll_wait syscall (glibc's
+	 * epoll_wait() calls epoll_pwait), 5.10 no epoll_pwait2 */
+	for (int i = 0; i < TRACER_NPOLL; i++) {
 		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
-								  "syscalls", poll_syscalls[i]);
-		if (!t->poll_links[i] && i == 0)
-			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
-				"a step followed by an idle loop ends at the next step\n",
-				poll_syscalls[i], strerror(errno));
+								  "syscalls", tracer_poll_syscalls[i]);
+		if (t->poll_links[i])
+			t->npoll++;
+		else if (verbose_libbpf)
+			fprintf(stderr, "aps-bpf: no %s tracepoint (%s): not used\n",
+				tracer_poll_syscalls[i], strerror(errno));
 	}
+	if (!t->npoll)
+		fprintf(stderr, "aps-bpf: warning: cannot attach to any epoll syscall tracepoint "
+			"(%s, %s, %s): a step followed by an idle loop ends at the next step\n",
+			tracer_poll_syscalls[0], tracer_poll_syscalls[1], tracer_poll_syscalls[2]);
 	for (int i = 0; i < 2; i++) {
 		static const char *const exits[2] = { "sys_enter_exit", "sys_enter_exit_group" };
 
@@ -189,7 +197,30 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 
 bool tracer_has_poll_boundary(const struct tracer *t)
 {
-	return t->poll_links[0] != NULL;
+	return t->npoll > 0;
+}
+
+int tracer_poll_tracepoints(bool present[TRACER_NPOLL])
+{
+	static const char *const roots[2] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	char path[256];
+	int root = -1, n = 0;
+
+	ensure_tracefs();
+	for (int r = 0; r < 2 && root < 0; r++) {
+		snprintf(path, sizeof(path), "%s/events/syscalls", roots[r]);
+		if (!access(path, F_OK))
+			root = r;
+	}
+	if (root < 0)
+		return -ENOENT;
+	for (int i = 0; i < TRACER_NPOLL; i++) {
+		snprintf(path, sizeof(path), "%s/events/syscalls/%s", roots[root],
+			 tracer_poll_syscalls[i]);
+		present[i] = !access(path, F_OK);
+		n += present[i];
+	}
+	return n;
 }
 
 int tracer_poll(struct tracer *t, int timeout_ms)
@@ -261,7 +292,7 @@ void tracer_close(struct tracer *t)
 	for (int i = 0; i < HOOK_COUNT; i++)
 		for (int j = 0; j < HOOK_MAX_PROBES; j++)
 			bpf_link__destroy(t->links[i][j]);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < TRACER_NPOLL; i++)
 		bpf_link__destroy(t->poll_links[i]);
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(t->exit_links[i]);
