@@ -44,7 +44,7 @@ pack() {
 
 if [ "$mode" = overlay ]; then
 	mkdir -p "$stage/aps/tests"
-	cp "$repo/aps-bpf" "$stage/aps/"
+	cp "${APS_BIN:-$repo/aps-bpf}" "$stage/aps/aps-bpf"	# APS_BIN: another build (arm64)
 	cp -r "$repo/tests/scenarios" "$repo/tests/integration" "$repo/tests/kernels" "$stage/aps/tests/"
 	find "$stage/aps" -name __pycache__ -prune -exec rm -rf {} +
 	cp "$repo/tests/kernels/init" "$stage/init"
