@@ -18,6 +18,7 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "hooks/symfree.h"
+#include "live/kernel_probe.h"
 #include "live/target_session.h"
 
 static const char doctor_usage[] =
@@ -215,32 +216,6 @@ static void cross_check(const struct interp *ip, const struct hook_set *hs, bool
 	free(r);
 }
 
-/* Which epoll syscall tracepoints end a step at a loop wait, on this kernel. */
-static void print_poll_cost(void)
-{
-	bool present[TRACER_NPOLL];
-	int n = tracer_poll_tracepoints(present);
-	const char *sep = "";
-
-	if (n <= 0) {
-		printf("  per event-loop wait:  nothing: %s; a step followed by an idle loop ends at "
-		       "the next step\n", n ? "tracefs is not readable" : "no epoll syscall tracepoint");
-		return;
-	}
-	printf("  per event-loop wait:  1 syscall tracepoint hit, no uprobe (");
-	for (int i = 0; i < TRACER_NPOLL; i++)
-		if (present[i]) {
-			printf("%s%s", sep, tracer_poll_syscalls[i]);
-			sep = ", ";
-		}
-	printf(")\n");
-	for (int i = 0; i < TRACER_NPOLL; i++)
-		if (!present[i])
-			printf("                        not on this kernel: %s%s\n", tracer_poll_syscalls[i],
-			       i == 0 ? " (no epoll_wait syscall, as on arm64: epoll_wait() calls "
-			       "epoll_pwait)" : "");
-}
-
 static void print_cost(const struct session *s)
 {
 	const struct hook *step = &s->hooks.h[HOOK_STEP], *swap = &s->hooks.h[HOOK_SWAP];
@@ -268,7 +243,7 @@ static void print_cost(const struct session *s)
 	else
 		printf("  per Task.cancel():    +0 (no %s hook: cancellations are not attributed)\n",
 		       cancel->func);
-	print_poll_cost();
+	printf("  per event-loop wait:  one epoll syscall tracepoint hit, no uprobe (kernel: loop idle)\n");
 	printf("  no uretprobes: step ends are taken from the next event on the thread\n");
 }
 
@@ -282,6 +257,7 @@ int cmd_doctor(int argc, char **argv)
 	};
 	static struct session s;
 	struct obj_facts rt, ao;
+	struct kernel_probe kp;
 	char flavor[128], layout_err[512] = "";
 	bool explain = false, swap_used;
 	int opt, err, rc;
@@ -375,6 +351,10 @@ int cmd_doctor(int argc, char **argv)
 	}
 	if (!err)
 		print_cost(&s);
+	kernel_probe_run(&kp);
+	kernel_probe_explain(&kp);
+	if (!err)
+		err = kernel_probe_check(&kp, s.err, sizeof(s.err));
 	if (explain)
 		cross_check(&s.ip, &s.hooks, swap_used);
 	if (err) {

@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "model/step_switch.h"
+#include "live/kernel_probe.h"
 #include "live/tracer.h"
 #include "tasks.skel.h"
 
@@ -15,7 +16,7 @@ struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
-	struct bpf_link *poll_links[TRACER_NPOLL];
+	struct bpf_link *poll_links[KPROBE_NPOLL];
 	int npoll;			/* how many of them attached */
 	struct bpf_link *exit_links[2];
 	tracer_event_fn fn;
@@ -24,10 +25,6 @@ struct tracer {
 };
 
 static bool verbose_libbpf;
-
-const char *const tracer_poll_syscalls[TRACER_NPOLL] = {
-	"sys_enter_epoll_wait", "sys_enter_epoll_pwait", "sys_enter_epoll_pwait2",
-};
 
 /* libbpf finds tracepoint ids in tracefs; mount it where it is missing. */
 static void ensure_tracefs(void)
@@ -63,11 +60,16 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
 		unsigned ringbuf_kb, char *err, size_t errlen)
 {
+	struct kernel_probe k;
 	struct tracer *t;
 	int rc;
 
 	verbose_libbpf = verbose;
 	libbpf_set_print(libbpf_print);
+	kernel_probe_run(&k);
+	rc = kernel_probe_check(&k, err, errlen);
+	if (rc)
+		return rc;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -170,19 +172,19 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 	ensure_tracefs();
 	/* each that exists: arm64 has no epoll_wait syscall (glibc's
 	 * epoll_wait() calls epoll_pwait), 5.10 no epoll_pwait2 */
-	for (int i = 0; i < TRACER_NPOLL; i++) {
+	for (int i = 0; i < KPROBE_NPOLL; i++) {
 		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
-								  "syscalls", tracer_poll_syscalls[i]);
+								  "syscalls", kprobe_poll_syscalls[i]);
 		if (t->poll_links[i])
 			t->npoll++;
 		else if (verbose_libbpf)
 			fprintf(stderr, "aps-bpf: no %s tracepoint (%s): not used\n",
-				tracer_poll_syscalls[i], strerror(errno));
+				kprobe_poll_syscalls[i], strerror(errno));
 	}
 	if (!t->npoll)
 		fprintf(stderr, "aps-bpf: warning: cannot attach to any epoll syscall tracepoint "
 			"(%s, %s, %s): a step followed by an idle loop ends at the next step\n",
-			tracer_poll_syscalls[0], tracer_poll_syscalls[1], tracer_poll_syscalls[2]);
+			kprobe_poll_syscalls[0], kprobe_poll_syscalls[1], kprobe_poll_syscalls[2]);
 	for (int i = 0; i < 2; i++) {
 		static const char *const exits[2] = { "sys_enter_exit", "sys_enter_exit_group" };
 
@@ -198,29 +200,6 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 bool tracer_has_poll_boundary(const struct tracer *t)
 {
 	return t->npoll > 0;
-}
-
-int tracer_poll_tracepoints(bool present[TRACER_NPOLL])
-{
-	static const char *const roots[2] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
-	char path[256];
-	int root = -1, n = 0;
-
-	ensure_tracefs();
-	for (int r = 0; r < 2 && root < 0; r++) {
-		snprintf(path, sizeof(path), "%s/events/syscalls", roots[r]);
-		if (!access(path, F_OK))
-			root = r;
-	}
-	if (root < 0)
-		return -ENOENT;
-	for (int i = 0; i < TRACER_NPOLL; i++) {
-		snprintf(path, sizeof(path), "%s/events/syscalls/%s", roots[root],
-			 tracer_poll_syscalls[i]);
-		present[i] = !access(path, F_OK);
-		n += present[i];
-	}
-	return n;
 }
 
 int tracer_poll(struct tracer *t, int timeout_ms)
@@ -292,7 +271,7 @@ void tracer_close(struct tracer *t)
 	for (int i = 0; i < HOOK_COUNT; i++)
 		for (int j = 0; j < HOOK_MAX_PROBES; j++)
 			bpf_link__destroy(t->links[i][j]);
-	for (int i = 0; i < TRACER_NPOLL; i++)
+	for (int i = 0; i < KPROBE_NPOLL; i++)
 		bpf_link__destroy(t->poll_links[i]);
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(t->exit_links[i]);

@@ -22,14 +22,9 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 /* Attach to one process; the layout goes into the per-PID map first. */
 int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
 		  const struct hook_set *hs, char *err, size_t errlen);
-/* The syscall tracepoints that end a step when the loop waits for I/O;
- * each is attached where the kernel has it. */
-#define TRACER_NPOLL 3
-extern const char *const tracer_poll_syscalls[TRACER_NPOLL];
-/* Whether loop-idle detection (any of them) is attached. */
+/* Whether loop-idle detection is attached: any of the epoll syscall
+ * tracepoints (kernel_probe.h), each where the kernel has it. */
 bool tracer_has_poll_boundary(const struct tracer *t);
-/* Which of them this kernel has (tracefs); their number, or -ENOENT. */
-int tracer_poll_tracepoints(bool present[TRACER_NPOLL]);
 /* Poll the ring buffer; >=0 events handled, or -errno. */
 int tracer_poll(struct tracer *t, int timeout_ms);
 /* Handle whatever is left in the ring buffer. */
