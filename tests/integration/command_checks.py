@@ -146,7 +146,8 @@ def blocked_problems(reps, sleep_line, rounds=3):
     """`blocked --threshold 100ms --json` on timing_blocking.py: each of its
     rounds, the bad task, 0.3 s +- 20%, the helper's stack and line."""
     if len(reps) != rounds:
-        return [f"{len(reps)} blocking steps reported, expected {rounds}"]
+        seen = ", ".join(f"{r.get('name')} {r.get('duration_ns', 0) / 1e9:.3f}s" for r in reps[:8])
+        return [f"{len(reps)} blocking steps reported, expected {rounds}: {seen}"]
     errs = []
     for r in reps:
         if r["name"] != "bad" or r["coro"] != "bad_handler":

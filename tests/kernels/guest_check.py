@@ -17,7 +17,8 @@ runs of scenario programs per interpreter:
     replay_at          `replay F pstree|ps --at T` = the live views at T
     doctor             `doctor PID`: exit 0, the kernel section, ready
   timing_blocking.py `blocked`, `check` and `top -b` at once:
-    blocked            the 3 blocking steps, their stack and source line
+    blocked            the 3 blocking steps (0.3 s; threshold 200 ms: TCG is slow), their
+                       stack and source line
     check              exit 1, the one offender is the blocking task
     top                `top -b --iterations 2 --json`: the tasks, counters
   basic.py           on a stripped copy of _asyncio, debug files hidden:
@@ -255,8 +256,8 @@ def run_park(py, work, report):
 def run_blocking(py, work, report):
     """timing_blocking.py under blocked, check and top -b at once."""
     sc = py.start("timing_blocking.py")
-    cmds = {"blocked": ["blocked", "--threshold", "100ms", "--json"],
-            "check": ["check", "--for", "1.5s", "--max-step", "100ms", "--json"],
+    cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
+            "check": ["check", "--for", "1.5s", "--max-step", "200ms", "--json"],
             "top": ["top", "-b", "--iterations", "2", "--delay", "0.7", "--json"]}
     procs = {}
     try:

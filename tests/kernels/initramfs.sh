@@ -5,7 +5,7 @@
 # libraries, debug files by build-id), tests/scenarios and the guest checks.
 #
 #   initramfs.sh base OUT.cpio INTERPRETER...   the system: busybox, libraries, Pythons
-#   initramfs.sh overlay OUT.cpio               /init, aps-bpf and tests/ (rebuilt every run)
+#   initramfs.sh overlay OUT.cpio [APS_BPF]     /init, aps-bpf and tests/ (rebuilt every run)
 #
 # The kernel unpacks concatenated archives in order: boot `cat base overlay`.
 # An INTERPRETER is a python binary; its library is found from the binary
@@ -44,7 +44,7 @@ pack() {
 
 if [ "$mode" = overlay ]; then
 	mkdir -p "$stage/aps/tests"
-	cp "${APS_BIN:-$repo/aps-bpf}" "$stage/aps/aps-bpf"	# APS_BIN: another build (arm64)
+	cp "${1:-$repo/aps-bpf}" "$stage/aps/aps-bpf"
 	cp -r "$repo/tests/scenarios" "$repo/tests/integration" "$repo/tests/kernels" "$stage/aps/tests/"
 	find "$stage/aps" -name __pycache__ -prune -exec rm -rf {} +
 	cp "$repo/tests/kernels/init" "$stage/init"
@@ -57,7 +57,7 @@ for d in lib lib64; do	# merged /usr: the same links as the host's
 	if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$stage/$d" && mkdir -p "$stage/$(readlink "/$d")"; fi
 done
 cp /bin/busybox "$stage/bin/busybox"
-file -L "$stage/bin/busybox" | grep -q 'statically linked' ||
+! readelf -l "$stage/bin/busybox" | grep -q INTERP ||
 	{ echo "initramfs.sh: /bin/busybox is not static (install busybox-static)" >&2; exit 1; }
 # aps-bpf, and the libraries it dlopens (lazy_libs.c)
 bins=("$repo/aps-bpf")
@@ -74,6 +74,13 @@ print(s.get_path("stdlib"), s.get_path("platstdlib") + "/lib-dynload", s.get_con
 	bins+=("$py" $mods)
 	for l in "$libdir"/libpython3*.so*; do [ -e "$l" ] && bins+=("$l") && copy "$l"; done
 	copy $(debug_of "$py" $mods)
+	# a stripped _asyncio copy for the symbol-free case (no strip in the guest)
+	for m in $mods; do
+		case "${m##*/}" in _asyncio.*)
+			mkdir -p "$stage/aps-symfree/${py##*/}"
+			strip --strip-all -o "$stage/aps-symfree/${py##*/}/${m##*/}" "$m" ;;
+		esac
+	done
 done
 copy "${bins[@]}" $(libs_of "${bins[@]}")
 pack

@@ -4,8 +4,8 @@
 # files, the libraries aps-bpf needs; from Debian's arm64 packages, since
 # the host's files are x86) as one uncompressed cpio, plus a stripped copy
 # of each Python's _asyncio under /aps-symfree/NAME/ for the symbol-free case.
-# The overlay (/init, aps-bpf, tests/) is the x86 one's, with
-# APS_BIN=.output-arm64/aps-bpf.
+# The overlay (/init, aps-bpf, tests/) is the x86 one's, given
+# .output-arm64/aps-bpf (tests/kernels/run.py).
 #
 #   initramfs.sh base OUT.cpio PYTHON...    PYTHONs: paths inside the root
 # Environment: APS_KERNEL_CACHE (default /var/cache/aps-bpf/kernels).
