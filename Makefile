@@ -13,7 +13,7 @@ BIN := aps-bpf
 else
 OUTPUT ?= .output-$(ARCH)
 BIN := $(OUTPUT)/aps-bpf
-CROSS_COMPILE ?= $(subst arm64,aarch64,$(ARCH))-linux-gnu-
+CROSS_COMPILE ?= $(subst x86,x86_64,$(subst arm64,aarch64,$(ARCH)))-linux-gnu-
 CC := $(CROSS_COMPILE)gcc
 endif
 CC ?= cc
