@@ -57,14 +57,16 @@ install_packages() {
 	local missing=() p
 	local all=("${PACKAGES[@]}")
 	[ "$(uname -m)" = x86_64 ] && all+=("${ARM64_PACKAGES[@]}")
-	local native name arch
+	local native name arch installed
 	native=$(dpkg --print-architecture)
+	# one dpkg-query for all: "NAME:ARCH ii " per installed package
+	installed=$(dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' \
+		"${all[@]%%:*}" 2>/dev/null || true)
 	for p in "${all[@]}"; do
 		# NAME: the native (or arch-all) package; NAME:ARCH: a foreign one
 		name=${p%%:*} arch="$native|all"
 		[ "$name" = "$p" ] || arch=${p#*:}
-		dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' "$name" 2>/dev/null |
-			grep -E "^$name:($arch) ii $" >/dev/null || missing+=("$p")
+		grep -E "^$name:($arch) ii $" <<<"$installed" >/dev/null || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	need_root "installing ${missing[*]}"
