@@ -1,11 +1,25 @@
 # aps-bpf build. `make` builds ./aps-bpf; `make test` provisions the test
 # bed and runs every test; `make demo` traces a bundled demo program.
-OUTPUT ?= .output
 PREFIX ?= /usr/local
 CLANG ?= clang
 BPFTOOL ?= bpftool
+HOST_ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ARCH ?= $(HOST_ARCH)
+# `make ARCH=arm64` on x86 cross-builds into .output-arm64/aps-bpf
+# (gcc-aarch64-linux-gnu and the :arm64 dev packages: tests/testbed.sh)
+ifeq ($(ARCH),$(HOST_ARCH))
+OUTPUT ?= .output
+BIN := aps-bpf
+else
+OUTPUT ?= .output-$(ARCH)
+BIN := $(OUTPUT)/aps-bpf
+CROSS_COMPILE ?= $(subst x86,x86_64,$(subst arm64,aarch64,$(ARCH)))-linux-gnu-
+CC := $(CROSS_COMPILE)gcc
+endif
 CC ?= cc
-ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ifeq ($(filter $(ARCH),x86 arm64),)
+$(error ARCH=$(ARCH): aps-bpf builds for x86 and arm64)
+endif
 
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
@@ -37,7 +51,7 @@ LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 SKEL_USERS := live/tracer
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench test-kernels
-all: aps-bpf
+all: $(BIN)
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -45,7 +59,7 @@ $(OUTPUT) $(OUTPUT)/tests:
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/aps_events.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
-		-Iinclude -Ivmlinux $(CLANG_BPF_SYS_INCLUDES) -MMD -MP \
+		-Iinclude -Ivmlinux/$(ARCH) $(CLANG_BPF_SYS_INCLUDES) -MMD -MP \
 		-c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp
 	$(Q)rm -f $@.tmp
@@ -61,12 +75,12 @@ $(OUTPUT)/user/%.o: user/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
-aps-bpf: $(USER_OBJS)
+$(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
-install: aps-bpf
-	install -D -m 0755 aps-bpf $(DESTDIR)$(PREFIX)/bin/aps-bpf
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/aps-bpf
 
 # ---- tests -------------------------------------------------------------
 # Unit tests of the pure parts, under ASan and UBSan.
@@ -123,7 +137,7 @@ $(BENCH_OUT):
 $(BENCH_OUT)/floor.bpf.o: bench/floor.bpf.c | $(BENCH_OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
-		-Ivmlinux $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
+		-Ivmlinux/$(ARCH) $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp
 	$(Q)rm -f $@.tmp
 
@@ -167,7 +181,7 @@ demo: packages
 	$(Q)tests/demo.sh
 
 clean:
-	rm -rf $(OUTPUT) aps-bpf
+	rm -rf $(OUTPUT) $(BIN)
 
 .DELETE_ON_ERROR:
 .SECONDARY:

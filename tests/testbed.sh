@@ -23,6 +23,9 @@ PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev li
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod
 	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)
+# `make ARCH=arm64` (cross-build) and the arm64 guest of the kernel matrix
+ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libbpf-dev:arm64 libelf-dev:arm64
+	zlib1g-dev:arm64 libcapstone-dev:arm64 libdebuginfod-dev:arm64 qemu-system-arm)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -52,14 +55,26 @@ need_root() {
 # ---- 1. apt packages -----------------------------------------------------
 install_packages() {
 	local missing=() p
-	for p in "${PACKAGES[@]}"; do
-		if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-			missing+=("$p")
-		fi
+	local all=("${PACKAGES[@]}")
+	[ "$(uname -m)" = x86_64 ] && all+=("${ARM64_PACKAGES[@]}")
+	local native name arch installed
+	native=$(dpkg --print-architecture)
+	# one dpkg-query for all: "NAME:ARCH ii " per installed package
+	installed=$(dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' \
+		"${all[@]%%:*}" 2>/dev/null || true)
+	for p in "${all[@]}"; do
+		# NAME: the native (or arch-all) package; NAME:ARCH: a foreign one
+		name=${p%%:*} arch="$native|all"
+		[ "$name" = "$p" ] || arch=${p#*:}
+		grep -E "^$name:($arch) ii $" <<<"$installed" >/dev/null || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	need_root "installing ${missing[*]}"
 	log "installing: ${missing[*]}"
+	case " ${missing[*]}" in
+		*:arm64*)
+			dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 ;;
+	esac
 	apt-get update -q </dev/null
 	apt-get install -y -q "${missing[@]}" </dev/null
 }

@@ -22,7 +22,8 @@ runs of scenario programs per interpreter:
     check              exit 1, the one offender is the blocking task
     top                `top -b --iterations 2 --json`: the tasks, counters
   basic.py           on a stripped copy of _asyncio, debug files hidden:
-    symfree            every hook found symbol-free; every trace check
+    symfree            every hook found symbol-free; every trace check (arm64:
+                       trace exits 1 saying the search is x86-64 only; doctor too)
 Architecture-neutral; stdlib only. Exit 0 (the host counts the lines).
 """
 import argparse
@@ -41,6 +42,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import checks  # noqa: E402
 import command_checks  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "kernels", "arm64"))
+import guest_arm64  # noqa: E402
 
 APS = os.path.join(REPO, "aps-bpf")
 SCEN = os.path.join(REPO, "tests", "scenarios")
@@ -48,7 +51,7 @@ CASES = ["trace", "record", "export", "ps_pstree", "replay_at", "doctor", "block
          "top", "symfree"]
 HOOKS = ("task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc", "_asyncio_Task_cancel")
 STRIPPED_IN_IMAGE = "/aps-symfree"     # made by initramfs.sh where there is no strip
-TIMEOUT = 180                          # seconds, for anything: TCG guests are slow
+TIMEOUT = 180 * guest_arm64.SLOWDOWN   # seconds, for anything: TCG guests are slow
 SLEEP_LINE = next(n for n, line in enumerate(open(os.path.join(SCEN, "timing_blocking.py")), 1)
                   if line.startswith("    time.sleep(0.3)"))
 
@@ -245,6 +248,8 @@ def run_park(py, work, report):
     for want in ("\nkernel\n", "ring buffer yes", "\nready: "):
         if want not in dout:
             errs.append(f"doctor output lacks {want.strip()!r}")
+    if guest_arm64.ARM64:
+        errs += guest_arm64.doctor_problems(dout)
     report("doctor", errs)
 
 
@@ -305,6 +310,11 @@ def run_symfree(py, work, report):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGINFOD_")}
         with open(os.path.join(work, "symfree.jsonl"), "wb") as out:
             tr = Proc([APS, "trace", "--json", str(pid)], out=out, env=env)
+            if guest_arm64.ARM64:   # no symbol-free search on arm64: say so, exit 1
+                rc = tr.wait("trace")
+                drc, dout, _ = aps("doctor", "--no-debuginfod", pid)
+                report("symfree", guest_arm64.no_symbols_problems(rc, tr.stderr(), drc, dout))
+                return
             tr.wait_stderr("aps-bpf: attached")
             sc.p.stdin.write(b"go\n")
             sc.p.stdin.close()

@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.environ.get("APS_KERNEL_CACHE", "/var/cache/aps-bpf/kernels")
-BOOT_TIMEOUT = 600
+MAKE_ARCH = {"amd64": "x86", "arm64": "arm64"}
 KCHECK = re.compile(r"KCHECK (\S+) (\S+) (\S+) (PASS|FAIL)\s*(.*)")
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
@@ -114,10 +114,10 @@ def boot(arch, k, root, res):
     try:
         with open(log, "w") as f:
             rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                timeout=BOOT_TIMEOUT).returncode
+                                timeout=int(arch["timeout"])).returncode
         why = f"no result from the guest (qemu exit {rc}; console in {log})"
     except subprocess.TimeoutExpired:
-        why = f"the guest did not finish within {BOOT_TIMEOUT}s (console in {log})"
+        why = f"the guest did not finish within {arch['timeout']}s (console in {log})"
     secs = time.monotonic() - t0
     with open(log, errors="replace") as f:
         lines = f.read().splitlines()
@@ -164,6 +164,9 @@ def main():
                 res.parse(k["name"], arch["pythons"].split(","), [],
                           f"{qemu} is not installed (tests/testbed.sh installs it)")
             continue
+        if name != HOST_ARCH:   # a cross-built aps-bpf (make ARCH=arm64)
+            subprocess.run(["make", "--no-print-directory", "-s", f"ARCH={MAKE_ARCH[name]}"],
+                           cwd=REPO, check=True)
         base = build_base(arch)
         overlay, root = os.path.join(CACHE, f"overlay-{name}.cpio"), os.path.join(CACHE, f"root-{name}.cpio")
         subprocess.run(["tests/kernels/initramfs.sh", "overlay", overlay, arch["aps"]],

@@ -89,15 +89,17 @@ static const char *build_flavor(const struct interp *ip, char *buf, size_t len)
 	return "a custom build";
 }
 
-/* "push rbp" for the instruction bytes of a probe point. */
-static void insn_text(const uint8_t *code, size_t len, uint64_t addr, char *buf, size_t blen)
+/* "push rbp" (or "paciasp") for the instruction bytes of a probe point. */
+static void insn_text(const uint8_t *code, size_t len, uint64_t addr, int machine,
+		      char *buf, size_t blen)
 {
 	cs_insn *insn = NULL;
 	csh cs;
 	size_t n;
 
 	snprintf(buf, blen, "?");
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+	if (machine == EM_AARCH64 ? cs_open(CS_ARCH_ARM64, CS_MODE_ARM, &cs) != CS_ERR_OK :
+	    cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
 		return;
 	n = cs_disasm(cs, code, len, addr, 1, &insn);
 	if (n == 1)
@@ -109,10 +111,12 @@ static void insn_text(const uint8_t *code, size_t len, uint64_t addr, char *buf,
 
 static const char *cost_word(const struct hook *h)
 {
+	if (h->how_probed)
+		return h->how_probed;
 	return h->emulated ? "emulated" : "single-stepped";
 }
 
-static void print_hook(const struct hook *h, bool used)
+static void print_hook(const struct hook *h, bool used, int machine)
 {
 	char text[200];
 
@@ -131,7 +135,7 @@ static void print_hook(const struct hook *h, bool used)
 			printf(" 0x%llx", (unsigned long long)h->probe_vaddr[j]);
 		printf(" (call: %s)\n", cost_word(h));
 	} else {
-		insn_text(h->insn, sizeof(h->insn), h->probe_vaddr[0], text, sizeof(text));
+		insn_text(h->insn, sizeof(h->insn), h->probe_vaddr[0], machine, text, sizeof(text));
 		printf(" probe at 0x%llx%s (%s: %s)\n", (unsigned long long)h->probe_vaddr[0],
 		       h->probe_vaddr[0] != h->vaddr ? ", past endbr64" : ", its entry", text,
 		       cost_word(h));
@@ -150,6 +154,11 @@ static void cross_check(const struct interp *ip, const struct hook_set *hs, bool
 	int err;
 
 	printf("\ncross-check: symbol-free analysis of %s\n", ip->asyncio_obj);
+	if (hs->machine != EM_X86_64) {
+		printf("  not done: %s\n", HOOKS_SYMFREE_X86_ONLY);
+		free(r);
+		return;
+	}
 	if (!r || elf_file_open(hs->obj_host_path, &ef)) {
 		printf("  cannot open %s\n", hs->obj_host_path);
 		free(r);
@@ -222,7 +231,7 @@ static void print_cost(const struct session *s)
 	else
 		printf("  per Task.cancel():    +0 (no %s hook: cancellations are not attributed)\n",
 		       cancel->func);
-	printf("  per event-loop wait:  the epoll_wait syscall tracepoints (no uprobe)\n");
+	printf("  per event-loop wait:  one epoll syscall tracepoint hit, no uprobe (kernel: loop idle)\n");
 	printf("  no uretprobes: step ends are taken from the next event on the thread\n");
 }
 
@@ -314,6 +323,8 @@ int cmd_doctor(int argc, char **argv)
 		       "not asked: DEBUGINFOD_URLS is not set");
 	if (s.hooks.symfree != SRC_NOT_TRIED)
 		printf("  symbol-free: %s\n", s.hooks.symfree_msg);
+	else if (s.hooks.machine != EM_X86_64)
+		printf("  symbol-free: %s\n", HOOKS_SYMFREE_X86_ONLY);
 	if (s.hooks.symfree_live[0])
 		printf("  live check: %s\n", s.hooks.symfree_live);
 
@@ -324,7 +335,7 @@ int cmd_doctor(int argc, char **argv)
 		if (i == HOOK_SWAP && s.ip.minor < 12)
 			printf("  %-24s none before 3.12 (eager tasks came in 3.12)\n", s.hooks.h[i].func);
 		else
-			print_hook(&s.hooks.h[i], i != HOOK_SWAP || swap_used);
+			print_hook(&s.hooks.h[i], i != HOOK_SWAP || swap_used, s.hooks.machine);
 	}
 	if (!err)
 		print_cost(&s);

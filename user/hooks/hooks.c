@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "target/debuginfod_fetch.h"
+#include "hooks/arm64_code.h"
 #include "hooks/x86_code.h"
 #include "target/eh_frame.h"
 #include "target/elf_file.h"
@@ -77,13 +78,48 @@ static bool place_at_call_sites(struct elf_file *obj, struct hook *h)
 	return true;
 }
 
-static int place_probe(struct elf_file *obj, struct hook *h)
+/*
+ * arm64: a probe at the entry. The kernel simulates branches and steps
+ * most other instructions out of line (one more trap); it refuses a few
+ * (exclusive loads/stores, literal loads, msr...): say which.
+ */
+static int place_probe_arm64(struct elf_file *obj, struct hook *h, char *why, size_t whylen)
+{
+	const char *reason;
+
+	if (h->vaddr & 3) {
+		snprintf(why, whylen, "0x%llx is not 4-byte aligned", (unsigned long long)h->vaddr);
+		return -EINVAL;
+	}
+	switch (arm64_probe_class(arm64_insn_at(h->insn), &reason)) {
+	case ARM64_PROBE_REJECTED:
+		snprintf(why, whylen, "the arm64 kernel refuses a uprobe on its first instruction "
+			 "(0x%08x: %s)", arm64_insn_at(h->insn), reason);
+		return -EINVAL;
+	case ARM64_PROBE_SIMULATED:
+		h->emulated = true;
+		h->how_probed = "simulated";
+		break;
+	case ARM64_PROBE_STEPPED:
+		h->emulated = false;
+		h->how_probed = "single-stepped";
+		break;
+	}
+	h->nprobes = 1;
+	h->at_call_sites = false;
+	h->probe_vaddr[0] = h->vaddr;
+	return elf_vaddr_to_offset(obj, h->vaddr, &h->file_offset[0]);
+}
+
+static int place_probe(struct elf_file *obj, struct hook *h, int machine, char *why, size_t whylen)
 {
 	int err = elf_read_vaddr(obj, h->vaddr, h->insn, sizeof(h->insn));
 	unsigned skip;
 
 	if (err)
 		return err;
+	if (machine == EM_AARCH64)
+		return place_probe_arm64(obj, h, why, whylen);
 	skip = hooks_probe_skip(h->insn, sizeof(h->insn));
 	if (skip) {
 		memmove(h->insn, h->insn + skip, sizeof(h->insn) - skip);
@@ -289,6 +325,11 @@ static void try_symfree(const struct interp *ip, struct hook_set *hs, struct elf
 	int err;
 
 	hs->symfree = SRC_FAILED;
+	if (hs->machine != EM_X86_64) {
+		snprintf(hs->symfree_msg, sizeof(hs->symfree_msg), "%s", HOOKS_SYMFREE_X86_ONLY);
+		free(r);
+		return;
+	}
 	if (!r) {
 		snprintf(hs->symfree_msg, sizeof(hs->symfree_msg), "out of memory");
 		return;
@@ -366,6 +407,7 @@ int hooks_resolve(const struct interp *ip, struct hook_set *hs, char *err, size_
 		goto cleanup;
 	}
 	hs->obj_symtab = elf_has_symtab(&obj);
+	hs->machine = elf_machine(&obj);
 	for (int i = 0; i < HOOK_COUNT; i++) {
 		struct hook *h = &hs->h[i];
 
@@ -422,10 +464,12 @@ int hooks_resolve(const struct interp *ip, struct hook_set *hs, char *err, size_
 			check_symfree_probe(&obj, &fdes, h, why, sizeof(why));
 			goto refused;
 		}
-		rc = place_probe(&obj, h);
+		why[0] = '\0';
+		rc = place_probe(&obj, h, hs->machine, why, sizeof(why));
 		if (rc) {
 			snprintf(err, errlen, "%s: cannot place a probe on %s at 0x%llx: %s",
-				 ip->asyncio_obj, h->func, (unsigned long long)h->vaddr, strerror(-rc));
+				 ip->asyncio_obj, h->func, (unsigned long long)h->vaddr,
+				 why[0] ? why : strerror(-rc));
 			goto cleanup;
 		}
 		if (!symfree || !check_symfree_probe(&obj, &fdes, h, why, sizeof(why)))

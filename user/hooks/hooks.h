@@ -41,6 +41,7 @@ struct hook {
 	uint64_t probe_vaddr[HOOK_MAX_PROBES];
 	uint64_t file_offset[HOOK_MAX_PROBES];
 	uint8_t insn[16];	/* bytes at the entry probe point */
+	const char *how_probed;	/* arm64: "simulated" or "single-stepped" (NULL on x86-64) */
 };
 
 /* Inputs of hooks_resolve, set by the caller before it (kept across it). */
@@ -64,6 +65,7 @@ struct hook_set {
 	char debug_path[PATH_MAX + 64];		/* "" when the object had symbols */
 	struct debuginfo_lookup lookup;
 	bool obj_symtab;			/* the object has a .symtab */
+	int machine;				/* the object's e_machine */
 	/* debuginfod, when no local debug file had the hooks */
 	enum hook_src_state debuginfod;
 	int debuginfod_err;
@@ -83,6 +85,10 @@ struct hook_set {
  * 0, or -ENOENT with a message in err naming the build-id and the fix.
  * hs->opts is read, not cleared.
  */
+/* Why the symbol-free analysis is not tried on an object that is not x86-64. */
+#define HOOKS_SYMFREE_X86_ONLY "symbol-free hook search is x86-64 only: on arm64 install the " \
+	"debug symbols or set DEBUGINFOD_URLS"
+
 int hooks_resolve(const struct interp *ip, struct hook_set *hs, char *err, size_t errlen);
 /* Load bias of the target's mapped asyncio object (live address - vaddr). */
 struct elf_file;

@@ -90,9 +90,11 @@ void kernel_probe_explain(const struct kernel_probe *k)
 	else if (!npoll)
 		printf("no epoll tracepoint: a step followed by an idle loop ends at the next step\n");
 	else
-		printf(" tracepoints%s\n", k->poll_tp[2] ? "" :
+		printf(" tracepoints%s%s\n", k->poll_tp[2] ? "" :
 		       " (no epoll_pwait2 tracepoint before 5.11: a loop calling it is seen "
-		       "idle only at its next step)");
+		       "idle only at its next step)", k->poll_tp[0] ? "" :
+		       " (no epoll_wait syscall on this architecture, as on arm64: "
+		       "glibc's epoll_wait() calls epoll_pwait)");
 	if (kernel_probe_check(k, (char[256]){0}, 256))
 		printf("  => cannot trace on this kernel\n");
 }

@@ -17,6 +17,7 @@ struct tracer {
 	struct ring_buffer *rb;
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
 	struct bpf_link *poll_links[KPROBE_NPOLL];
+	int npoll;			/* how many of them attached */
 	struct bpf_link *exit_links[2];
 	tracer_event_fn fn;
 	void *ctx;
@@ -169,14 +170,21 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		}
 	}
 	ensure_tracefs();
+	/* each that exists: arm64 has no epoll_wait syscall (glibc's
+	 * epoll_wait() calls epoll_pwait), 5.10 no epoll_pwait2 */
 	for (int i = 0; i < KPROBE_NPOLL; i++) {
 		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
 								  "syscalls", kprobe_poll_syscalls[i]);
-		if (!t->poll_links[i] && i == 0)
-			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
-				"a step followed by an idle loop ends at the next step\n",
+		if (t->poll_links[i])
+			t->npoll++;
+		else if (verbose_libbpf)
+			fprintf(stderr, "aps-bpf: no %s tracepoint (%s): not used\n",
 				kprobe_poll_syscalls[i], strerror(errno));
 	}
+	if (!t->npoll)
+		fprintf(stderr, "aps-bpf: warning: cannot attach to any epoll syscall tracepoint "
+			"(%s, %s, %s): a step followed by an idle loop ends at the next step\n",
+			kprobe_poll_syscalls[0], kprobe_poll_syscalls[1], kprobe_poll_syscalls[2]);
 	for (int i = 0; i < 2; i++) {
 		static const char *const exits[2] = { "sys_enter_exit", "sys_enter_exit_group" };
 
@@ -191,7 +199,7 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 
 bool tracer_has_poll_boundary(const struct tracer *t)
 {
-	return t->poll_links[0] != NULL;
+	return t->npoll > 0;
 }
 
 int tracer_poll(struct tracer *t, int timeout_ms)

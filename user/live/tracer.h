@@ -22,7 +22,8 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 /* Attach to one process; the layout goes into the per-PID map first. */
 int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
 		  const struct hook_set *hs, char *err, size_t errlen);
-/* Whether loop-idle detection (fentry on do_epoll_wait) is attached. */
+/* Whether loop-idle detection is attached: any of the epoll syscall
+ * tracepoints (kernel_probe.h), each where the kernel has it. */
 bool tracer_has_poll_boundary(const struct tracer *t);
 /* Poll the ring buffer; >=0 events handled, or -errno. */
 int tracer_poll(struct tracer *t, int timeout_ms);

@@ -126,6 +126,13 @@ int elf_debuglink(struct elf_file *ef, char *name, size_t len, uint32_t *crc)
 	return 0;
 }
 
+int elf_machine(struct elf_file *ef)
+{
+	GElf_Ehdr eh;
+
+	return gelf_getehdr(ef->elf, &eh) ? eh.e_machine : EM_NONE;
+}
+
 bool elf_has_symtab(struct elf_file *ef)
 {
 	GElf_Shdr sh;

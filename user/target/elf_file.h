@@ -32,6 +32,8 @@ void elf_file_close(struct elf_file *ef);
 int elf_build_id(struct elf_file *ef, char *hex, size_t len);
 /* .gnu_debuglink file name and CRC; 0 or -ENOENT. */
 int elf_debuglink(struct elf_file *ef, char *name, size_t len, uint32_t *crc);
+/* e_machine: EM_X86_64, EM_AARCH64, ... (EM_NONE if unreadable). */
+int elf_machine(struct elf_file *ef);
 /* Has a .symtab with function symbols (i.e. not stripped). */
 bool elf_has_symtab(struct elf_file *ef);
 
