@@ -15,6 +15,14 @@ Tests (names; -k selects by substring):
                          basic and cancel_who on every bed)
   record-cmd:basic@BED   `record -o F -- PYTHON basic.py GT`: the replay
                          passes every check
+  record-late:READS@BED  `record -o F --duration 5 -- PYTHON late_asyncio.py`,
+                         the program imports asyncio after the attach and
+                         parks 8 tasks: `replay F ps --at T` lists the 8 by
+                         name; READS=memory (--tasks-every 200ms, T the end:
+                         their stacks come from a read, down to sleep) or
+                         READS=events (--tasks-every 1h, T=2: the one read
+                         before T is the empty one at attach; the tasks come
+                         from the creation events)
   record-kill@BED        the recorder is SIGKILLed mid-run (200k steps): F
                          replays up to the kill: every step the live trace saw
                          until 0.5 s before the kill is in the replay
@@ -311,6 +319,42 @@ def t_record_cmd(ctx, bed):
         rec.stop()
     ctx.keep(rec_path)
     check_gt(replay_json(rec_path), run.load_gt(gt_host), "replay")
+
+
+LATE = os.path.join(REPO, "tests", "scenarios", "late_asyncio.py")
+
+
+def t_record_late(ctx, bed, reads):
+    """record -- CMD where CMD imports asyncio after the attach."""
+    run.need_aps()
+    bed.probe()
+    rec_path = os.path.join(ctx.workdir, f"late-{reads}-{bed.label}.rec")
+    extra = ["--duration", "5", "--tasks-every", "1h" if reads == "events" else "200ms"]
+    rec = recorder(bed.argv + [bed.scenario_path("late_asyncio"), "6"], rec_path, extra,
+                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    try:
+        wait_exit(rec, "aps-bpf record -- CMD", SCENARIO_TIMEOUT)
+    finally:
+        rec.stop()
+    ctx.keep(rec_path)
+    want = [f"late-{i}" for i in range(8)]
+    i = info(rec_path)
+    # events: before any read but the empty one at attach; memory: at the end,
+    # after the reads that follow the tasks' creation (a read's period grows
+    # to 20x its duration)
+    at = "2" if reads == "events" else f"{(i['end_ns'] - i['start_ns']) / 1e9 - 0.05:.3f}"
+    out, err = aps("replay", rec_path, "ps", "--at", at, "--format", "json")
+    rows = json.loads(out)["tasks"]
+    names = sorted(r["task_name"] for r in rows if r["task_name"].startswith("late-"))
+    if names != want:
+        raise Fail(f"replay ps --at {at} has tasks {names}; the program parks {want}",
+                   out + err)
+    if reads == "memory":
+        bare = [r["task_name"] for r in rows if r["task_name"].startswith("late-")
+                and "sleep" not in [f["func"] for f in r["coroutine_stack"]]]
+        if bare:
+            raise Fail(f"tasks {bare} have no sleep frame: not read from memory", out + err)
+    ctx.note(f"record-late:{reads}@{bed.label}: 8 tasks at {at}")
 
 
 def t_record_kill(ctx, bed):
@@ -800,6 +844,9 @@ def all_tests(beds):
             (f"perfetto@{main_bed.label}", t_perfetto, (main_bed,)),
             (f"replay-top@{main_bed.label}", t_replay_top, (main_bed,)),
         ]
+    for bed in beds:
+        for reads in ("memory", "events"):
+            tests.append((f"record-late:{reads}@{bed.label}", t_record_late, (bed, reads)))
     for bed in beds:
         tests.append((f"replay-at@{bed.label}", t_replay_at, (bed,)))
         tests.append((f"replay-blocked@{bed.label}", t_replay_blocked, (bed,)))

@@ -607,6 +607,7 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	struct py_layout lc = *l;
 	struct py_runtime rt;
 	struct page_cache cache = { 0 };
+	struct interp *now = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -622,6 +623,12 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		goto cleanup;
 	}
 	coro_reader_init(out->codes, c.r);
+	/* asyncio imported since ip was made: find its module now */
+	if (!ip->asyncio_mapped && !ip->asyncio_builtin) {
+		now = malloc(sizeof(*now));
+		if (now && !interp_detect(ip->pid, now) && now->asyncio_mapped)
+			ip = now;
+	}
 	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
 	if (rc)
 		goto cleanup;
@@ -664,6 +671,7 @@ cleanup:
 	if (out->codes)
 		out->codes->r = NULL;
 	free(c.r);
+	free(now);
 	return rc;
 }
 
