@@ -49,8 +49,8 @@ Known per-version differences, which the tests allow for:
     from 3.11; gather and shield add no frames); tree:* compares every frame with what the scenario itself
     walks on that interpreter, and the cross-version shape only on the
     user's own frames (files park_*.py).
-  * 3.10's PyThreadState has no native thread id: a tid of 0 is allowed
-    there (a NOTE says when it is seen).
+  * 3.10's PyThreadState has no native thread id: the tid is read from
+    the thread's struct pthread (its thread_id); no 0 is allowed.
   * 3.14.10's own tool (the parity reference) lists no task of a thread
     other than the main one (it walks from threads_main to older threads),
     and reads non-ASCII task names as NUL bytes: parity compares those
@@ -796,13 +796,9 @@ def expect_errors(bed, scen, ps, tree, e):
                         f"{user_frames(b)}")
         elif a != b:
             errs.append(f"frames of {nm(k)}: ours {a} != the program's {b}")
-        # 3.10's PyThreadState has no native thread id: 0 (unknown) is allowed
-        ok_tids = {w["tid"]} if bed.version >= (3, 11) else {w["tid"], 0}
-        if o["tid"] not in ok_tids:
-            errs.append(f"tid of {nm(k)}: ours {o['tid']}, expected {w['tid']}"
-                        + (" (or 0 on 3.10)" if bed.version < (3, 11) else ""))
-        elif o["tid"] != w["tid"]:
-            note(f"{bed.label}: tids shown as 0 (3.10's PyThreadState has no native thread id)")
+        # 3.10's PyThreadState has no native thread id: its pthread holds it
+        if o["tid"] != w["tid"]:
+            errs.append(f"tid of {nm(k)}: ours {o['tid']}, expected {w['tid']}")
     unnamed = [mine[k]["task_name"] for k in mine if k in want and want[k]["name"] is None]
     if len(set(unnamed)) != len(unnamed):
         errs.append(f"unnamed tasks share names: {unnamed}")
@@ -1343,6 +1339,10 @@ def t_watch(beds, bed):
         if main[0]["age_ns"] is not None or main[0]["waiting_ns"] is not None:
             errs.append(f"main (parked in gather before the window): age {main[0]['age_ns']}, "
                         f"waiting {main[0]['waiting_ns']}, expected null")
+    # the loop runs on the main thread (3.10 too: its pthread, or the steps seen)
+    wrong = {t["task_name"]: t["tid"] for t in ps["tasks"] if t["tid"] != tg.pid}
+    if wrong:
+        errs.append(f"tids {wrong}, expected the main thread {tg.pid}")
     tick = byname.get("ticker")
     if tick and not (tick.get("steps") or 0) >= 10:
         errs.append(f"ticker: {tick.get('steps')} steps in {WATCH_SECONDS}s of 50 ms ticks")

@@ -538,7 +538,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 	pyr_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
-	c->s->tids = c->r->l->snap.ts_native_tid != 0;
+	c->s->tids = c->r->l->snap.ts_native_tid != 0 || c->r->l->snap.ts_thread_id != 0;
 	for (uint32_t i = 0; i < c->s->ntasks; i++) {
 		for (size_t k = 0; k < n; k++) {
 			if (loops[k].loop == c->s->tasks[i].loop)
