@@ -13,6 +13,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "aps_events.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -767,5 +768,53 @@ int thread_exit(void *ctx __attribute__((unused)))
 	flush_pending(l, ts, t);
 	close_all(l, tid, ts, t, APS_BND_THREAD_EXIT);
 	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
+static __always_inline void emit_proc(__u16 type, __u32 tid, __u32 pid, __u32 child)
+{
+	struct aps_ev_proc *e = reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, type, tid, bpf_ktime_get_ns(), 0);
+	e->pid = pid;
+	e->child = child;
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+/* A traced process runs a new program: its old memory is gone, so open
+ * steps are cut, and its layout is dropped until userspace attaches
+ * again: the new program's probe hits are not read with the old layout. */
+SEC("tracepoint/sched/sched_process_exec")
+int proc_exec(void *ctx __attribute__((unused)))
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	__u32 tid, pid = bpf_get_current_pid_tgid() >> 32;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		close_all(l, tid, bpf_ktime_get_ns(), t, APS_BND_THREAD_EXIT);
+		bpf_map_delete_elem(&threads, &tid);
+	}
+	emit_proc(APS_EV_PROC_EXEC, tid, pid, 0);
+	bpf_map_delete_elem(&layouts, &pid);
+	return 0;
+}
+
+/* A traced process forked (or made a thread). */
+SEC("tracepoint/sched/sched_process_fork")
+int proc_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	__u32 tid;
+
+	if (!target_layout(&tid))
+		return 0;
+	emit_proc(APS_EV_PROC_FORK, tid, bpf_get_current_pid_tgid() >> 32,
+		  (__u32)BPF_CORE_READ(ctx, child_pid));
 	return 0;
 }

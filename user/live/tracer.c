@@ -17,8 +17,11 @@ struct tracer {
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
 	struct bpf_link *poll_links[3];
 	struct bpf_link *exit_links[2];
+	struct bpf_link *proc_links[2];	/* exec, fork */
 	tracer_event_fn fn;
 	void *ctx;
+	tracer_proc_fn proc_fn;
+	void *proc_ctx;
 	pid_t pid;
 };
 
@@ -51,8 +54,15 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 	struct tracer *t = ctx;
 	struct aps_ev_step_begin begin;
 	struct aps_ev_step_end end;
+	const struct aps_event_hdr *h = data;
 	int rc;
 
+	if (len >= sizeof(struct aps_ev_proc) &&
+	    (h->type == APS_EV_PROC_EXEC || h->type == APS_EV_PROC_FORK)) {
+		if (t->proc_fn)
+			t->proc_fn(t->proc_ctx, data);
+		return 0;
+	}
 	if (step_switch_split(data, len, &end, &begin) <= 0)
 		return t->fn(t->ctx, data, len);
 	rc = t->fn(t->ctx, &end, sizeof(end));
@@ -184,7 +194,29 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
 				"steps cut by an exit show as unknown\n", exits[i], strerror(errno));
 	}
+	if (!t->proc_links[0]) {
+		t->proc_links[0] = bpf_program__attach(t->skel->progs.proc_exec);
+		if (!t->proc_links[0])
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the sched_process_exec "
+				"tracepoint (%s): an exec is seen only by its new executable\n",
+				strerror(errno));
+		t->proc_links[1] = bpf_program__attach(t->skel->progs.proc_fork);
+		if (!t->proc_links[1])
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the sched_process_fork "
+				"tracepoint (%s): forks are not seen\n", strerror(errno));
+	}
 	return 0;
+}
+
+void tracer_on_proc(struct tracer *t, tracer_proc_fn fn, void *ctx)
+{
+	t->proc_fn = fn;
+	t->proc_ctx = ctx;
+}
+
+bool tracer_sees_exec(const struct tracer *t)
+{
+	return t->proc_links[0] != NULL;
 }
 
 bool tracer_has_poll_boundary(const struct tracer *t)
@@ -263,8 +295,10 @@ void tracer_close(struct tracer *t)
 			bpf_link__destroy(t->links[i][j]);
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(t->poll_links[i]);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		bpf_link__destroy(t->exit_links[i]);
+		bpf_link__destroy(t->proc_links[i]);
+	}
 	ring_buffer__free(t->rb);
 	tasks_bpf__destroy(t->skel);
 	free(t);

@@ -22,6 +22,12 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 /* Attach to one process; the layout goes into the per-PID map first. */
 int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
 		  const struct hook_set *hs, char *err, size_t errlen);
+/* Exec and fork of a traced process (struct aps_ev_proc), from the ring
+ * buffer's reader: never passed to the event function. */
+typedef void (*tracer_proc_fn)(void *ctx, const struct aps_ev_proc *e);
+void tracer_on_proc(struct tracer *t, tracer_proc_fn fn, void *ctx);
+/* Whether execs are seen (sched_process_exec is attached). */
+bool tracer_sees_exec(const struct tracer *t);
 /* Whether loop-idle detection (fentry on do_epoll_wait) is attached. */
 bool tracer_has_poll_boundary(const struct tracer *t);
 /* Poll the ring buffer; >=0 events handled, or -errno. */
