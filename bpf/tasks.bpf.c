@@ -67,6 +67,16 @@ struct {
 	__type(value, struct thread_state);
 } zero_thread SEC(".maps");
 
+/*
+ * The tasks map's key: the task's address and its process (a forked child
+ * has its parent's tasks at the same addresses). User addresses are below
+ * 2^47; the process goes above (pids apart by a multiple of 2^17 share).
+ */
+static __always_inline __u64 task_key(__u64 task)
+{
+	return task ^ ((bpf_get_current_pid_tgid() >> 32) << 47);
+}
+
 /* type pointers whose name we have sent */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -253,9 +263,10 @@ static __noinline void announce(const struct aps_layout *l, __u64 ts, __u64 task
 				struct pending_task *p, bool stepping)
 {
 	struct pending_task fresh = {};
+	__u64 key = task_key(task);
 
 	if (!p)
-		p = bpf_map_lookup_elem(&tasks, &task);
+		p = bpf_map_lookup_elem(&tasks, &key);
 
 	if (p && p->announced) {
 		if (stepping)
@@ -273,14 +284,15 @@ static __noinline void announce(const struct aps_layout *l, __u64 ts, __u64 task
 	fresh.name = emit_task_new(l, ts, task, NULL, 0);
 	fresh.announced = 1;
 	fresh.stepped = stepping;
-	if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_ANY))
+	if (bpf_map_update_elem(&tasks, &key, &fresh, BPF_ANY))
 		count(&counters.task_map_full);
 }
 
 /* The awaited object is a task we know, created but not yet announced. */
 static __always_inline bool unannounced_task(__u64 addr)
 {
-	struct pending_task *p = bpf_map_lookup_elem(&tasks, &addr);
+	__u64 key = task_key(addr);
+	struct pending_task *p = bpf_map_lookup_elem(&tasks, &key);
 
 	return p && !p->announced;
 }
@@ -439,7 +451,7 @@ int step_begin(struct pt_regs *ctx)
 	struct pending_task *p;
 	struct step_end_info end;
 	struct open_step prev = {};
-	__u64 ts, task, exc, waiter;
+	__u64 ts, task, exc, waiter, key;
 	__u32 tid, depth;
 	bool nested = false, switched = false;
 
@@ -452,7 +464,8 @@ int step_begin(struct pt_regs *ctx)
 	t = thread_get(tid);
 	if (!t)
 		return 0;
-	p = bpf_map_lookup_elem(&tasks, &task);
+	key = task_key(task);
+	p = bpf_map_lookup_elem(&tasks, &key);
 	/* An eager first step runs inside its creator's step: it was
 	 * created on this thread after the open step began. */
 	if (t->depth > 0 && t->depth <= APS_MAX_NEST && p && !p->stepped &&
@@ -516,7 +529,7 @@ int task_init(struct pt_regs *ctx)
 	const struct aps_layout *l;
 	struct thread_state *t;
 	struct pending_task p = {};
-	__u64 task = PT_REGS_PARM1(ctx);
+	__u64 task = PT_REGS_PARM1(ctx), key;
 	__u32 tid;
 
 	l = target_layout(&tid);
@@ -528,7 +541,8 @@ int task_init(struct pt_regs *ctx)
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST)
 		p.creator = t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task;
 	/* __init__ on a live task re-initialises it: a new task to us. */
-	if (bpf_map_update_elem(&tasks, &task, &p, BPF_ANY))
+	key = task_key(task);
+	if (bpf_map_update_elem(&tasks, &key, &p, BPF_ANY))
 		count(&counters.task_map_full);
 	if (!t)
 		return 0;
@@ -548,7 +562,7 @@ int task_dealloc(struct pt_regs *ctx)
 	struct pending_task *p;
 	struct aps_ev_task_destroy *e;
 	__u64 task = PT_REGS_PARM1(ctx);
-	__u64 ts;
+	__u64 ts, key;
 	__u32 tid, state = 0, stepped = 0;
 
 	l = target_layout(&tid);
@@ -561,14 +575,15 @@ int task_dealloc(struct pt_regs *ctx)
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST &&
 	    t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task == task)
 		close_all(l, tid, ts, t, APS_BND_DEALLOC);
-	p = bpf_map_lookup_elem(&tasks, &task);
+	key = task_key(task);
+	p = bpf_map_lookup_elem(&tasks, &key);
 	if (p)
 		stepped = p->stepped;
 	if (!p || !p->announced)
 		emit_task_new(l, ts, task, p, 0);
 	else
 		check_rename(l, ts, task, p);
-	bpf_map_delete_elem(&tasks, &task);
+	bpf_map_delete_elem(&tasks, &key);
 	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
 	e = reserve(sizeof(*e));
 	if (!e)

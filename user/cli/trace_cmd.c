@@ -9,11 +9,12 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "target/layout_runtime.h"
+#include "live/forks.h"
 #include "live/target_session.h"
 #include "output/trace_print.h"
 
 static const char trace_usage[] =
-	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
+	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-f] [-v] PID\n"
 	"       aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
 	"\n"
 	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
@@ -22,7 +23,10 @@ static const char trace_usage[] =
 	"-o FILE: write the events to FILE instead of stdout (CMD keeps stdout).\n"
 	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
 	"that do not fit are counted and shown as lost.\n"
-	"--no-debuginfod: never fetch debug files from the DEBUGINFOD_URLS servers.\n";
+	"--no-debuginfod: never fetch debug files from the DEBUGINFOD_URLS servers.\n"
+	"-f, --follow-forks: trace the processes the target forks too (the default\n"
+	"with -- CMD); each line names its process (pid), each process ends with\n"
+	"its own summary. Without it, a fork is announced once.\n";
 
 static void on_signal(int sig)
 {
@@ -38,9 +42,40 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-struct trace_ctx {
-	struct session *s;
+/* Following forks: a printer per process, on the same output. */
+struct trace_forks {
+	struct forks f;
+	struct trace_printer *main;
 };
+
+static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
+{
+	struct trace_forks *tf = ctx;
+	const struct trace_printer *parent = parent_ctx;
+	struct trace_printer *p = malloc(sizeof(*p));
+
+	if (!p || trace_printer_init(p, tf->main->out, tf->main->json, pid)) {
+		free(p);
+		return NULL;
+	}
+	p->show_pid = true;
+	p->t0 = tf->main->t0;
+	/* BPF names each type once: the child knows its parent's */
+	memcpy(p->model.types, parent->model.types, sizeof(p->model.types));
+	p->model.ntypes = parent->model.ntypes;
+	return p;
+}
+
+static void close_child(void *ctx, void *proc_ctx, pid_t pid, const char *reason, uint64_t ts)
+{
+	struct trace_printer *p = proc_ctx;
+
+	(void)ctx;
+	(void)pid;
+	trace_printer_finish(p, reason, ts, p->last_lost, 0, NULL, 0);
+	trace_printer_free(p);
+	free(p);
+}
 
 static int check_first_task(void *ctx, uint64_t task)
 {
@@ -62,6 +97,8 @@ static void show_lost(struct session *s, void *ctx)
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
 	model_sweep(&p->model, now_ns(), 60ull * 1000000000);
+	if (s->fork_ctx)
+		forks_tick(s->fork_ctx, now_ns());
 }
 
 static int parse_seconds(const char *arg, unsigned *ms)
@@ -112,6 +149,7 @@ int cmd_trace(int argc, char **argv)
 		{ "ringbuf-kb", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-debuginfod", no_argument, NULL, 'D' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -122,14 +160,15 @@ int cmd_trace(int argc, char **argv)
 	static char outbuf[1 << 20];
 	enum session_end why;
 	unsigned duration_ms = 0;
-	bool json = false, spawn;
+	bool json = false, spawn, follow = false;
+	static struct trace_forks tf;
 	const char *out_path = NULL;
 	FILE *out = stdout;
 	int opt, err, rc = 1;
 
 	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+jd:vhr:o:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+jd:vhr:o:f", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
 		case 'v': s.verbose = true; break;
@@ -148,6 +187,7 @@ int cmd_trace(int argc, char **argv)
 			break;
 		case 'o': out_path = optarg; break;
 		case 'D': s.hooks.opts.no_debuginfod = true; break;
+		case 'f': follow = true; break;
 		case 'h': fputs(trace_usage, stdout); return 0;
 		default: fputs(trace_usage, stderr); return 2;
 		}
@@ -187,11 +227,16 @@ int cmd_trace(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
+	follow |= spawn;
+	p.show_pid = follow;
 	p.on_first_task = check_first_task;
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;
 	s.tick_ctx = &p;
-	err = session_load(&s, trace_printer_event, &p);
+	tf.main = &p;
+	if (follow)
+		forks_init(&tf.f, &s, trace_printer_event, &p, open_child, close_child, &tf);
+	err = follow ? session_load(&s, forks_event, &tf.f) : session_load(&s, trace_printer_event, &p);
 	if (err)
 		goto fail;
 	session_release_child(&s);
@@ -211,6 +256,8 @@ int cmd_trace(int argc, char **argv)
 	tracer_counters(s.tracer, &c);
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
+	if (follow)
+		forks_finish(&tf.f, session_end_name(why), now_ns());
 	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)

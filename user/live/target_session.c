@@ -177,13 +177,15 @@ static void on_proc(void *ctx, const struct aps_ev_proc *e)
 		if ((pid_t)e->pid == s->pid && !s->execed) {
 			s->execed = true;
 			s->exec_ts = e->hdr.ts_ns;
+		} else if ((pid_t)e->pid != s->pid && s->on_child_exec) {
+			s->on_child_exec(s, (pid_t)e->pid, e->hdr.ts_ns);
 		}
 		return;
 	}
 	if ((pid_t)e->child <= 0 || !is_process((pid_t)e->child))
 		return;
 	if (s->on_fork) {
-		s->on_fork(s, (pid_t)e->child, e->hdr.ts_ns);
+		s->on_fork(s, (pid_t)e->child, (pid_t)e->pid, e->hdr.ts_ns);
 	} else if (!s->fork_told) {
 		fprintf(stderr, "aps-bpf: process %u forked process %u: not traced "
 			"(-f/--follow-forks follows forks)\n", e->pid, e->child);

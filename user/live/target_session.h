@@ -36,7 +36,10 @@ struct session {
 	bool execed;
 	uint64_t exec_ts;
 	bool fork_told;		/* a fork not followed was announced */
-	void (*on_fork)(struct session *s, pid_t child, uint64_t ts);	/* NULL: announce once */
+	/* following forks (live/forks.h); NULL: a fork is announced once */
+	void (*on_fork)(struct session *s, pid_t child, pid_t parent, uint64_t ts);
+	void (*on_child_exec)(struct session *s, pid_t pid, uint64_t ts);
+	void *fork_ctx;
 	void (*on_tick)(struct session *s, void *ctx);	/* after each poll */
 	void *tick_ctx;
 	char err[2048];

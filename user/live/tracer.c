@@ -14,7 +14,10 @@
 struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
+	struct proc_links {
+		pid_t pid;	/* 0: free */
+		struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
+	} procs[TRACER_MAX_PROCS];
 	struct bpf_link *poll_links[3];
 	struct bpf_link *exit_links[2];
 	struct bpf_link *proc_links[2];	/* exec, fork */
@@ -22,7 +25,6 @@ struct tracer {
 	void *ctx;
 	tracer_proc_fn proc_fn;
 	void *proc_ctx;
-	pid_t pid;
 };
 
 static bool verbose_libbpf;
@@ -139,9 +141,17 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		  const struct hook_set *hs, char *err, size_t errlen)
 {
 	__u32 key = (__u32)ip->pid;
+	struct proc_links *pl = NULL;
 	int rc;
 
-	t->pid = ip->pid;
+	for (int i = 0; i < TRACER_MAX_PROCS && !pl; i++)
+		if (!t->procs[i].pid)
+			pl = &t->procs[i];
+	if (!pl) {
+		snprintf(err, errlen, "tracing %d processes already", TRACER_MAX_PROCS);
+		return -ENOSPC;
+	}
+	pl->pid = ip->pid;
 	rc = bpf_map_update_elem(bpf_map__fd(t->skel->maps.layouts), &key, &l->bpf, BPF_ANY);
 	if (rc) {
 		rc = -errno;
@@ -156,17 +166,17 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		if (i == HOOK_SWAP && !l->bpf.swap_task_arg)
 			continue;
 		for (int j = 0; j < h->nprobes && j < HOOK_MAX_PROBES; j++) {
-			t->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
+			pl->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
 								    hs->obj_host_path, h->file_offset[j]);
-			if (t->links[i][j])
+			if (pl->links[i][j])
 				continue;
 			rc = -errno;
 			if (!h->required) {	/* optional: go on without it */
 				fprintf(stderr, "aps-bpf: warning: cannot attach a uprobe to %s (%s): "
 					"traced without it\n", h->func, strerror(-rc));
 				for (int k = 0; k < j; k++) {
-					bpf_link__destroy(t->links[i][k]);
-					t->links[i][k] = NULL;
+					bpf_link__destroy(pl->links[i][k]);
+					pl->links[i][k] = NULL;
 				}
 				break;
 			}
@@ -176,6 +186,8 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 			return rc;
 		}
 	}
+	if (t->exit_links[0] || t->poll_links[0])
+		return 0;	/* tracepoints: attached with the first process */
 	ensure_tracefs();
 	for (int i = 0; i < 3; i++) {
 		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
@@ -206,6 +218,23 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 				"tracepoint (%s): forks are not seen\n", strerror(errno));
 	}
 	return 0;
+}
+
+void tracer_detach(struct tracer *t, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+
+	for (int k = 0; k < TRACER_MAX_PROCS; k++) {
+		if (t->procs[k].pid != pid)
+			continue;
+		for (int i = 0; i < HOOK_COUNT; i++)
+			for (int j = 0; j < HOOK_MAX_PROBES; j++) {
+				bpf_link__destroy(t->procs[k].links[i][j]);
+				t->procs[k].links[i][j] = NULL;
+			}
+		t->procs[k].pid = 0;
+	}
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.layouts), &key);
 }
 
 void tracer_on_proc(struct tracer *t, tracer_proc_fn fn, void *ctx)
@@ -290,9 +319,10 @@ void tracer_close(struct tracer *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < HOOK_COUNT; i++)
-		for (int j = 0; j < HOOK_MAX_PROBES; j++)
-			bpf_link__destroy(t->links[i][j]);
+	for (int k = 0; k < TRACER_MAX_PROCS; k++)
+		for (int i = 0; i < HOOK_COUNT; i++)
+			for (int j = 0; j < HOOK_MAX_PROBES; j++)
+				bpf_link__destroy(t->procs[k].links[i][j]);
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(t->poll_links[i]);
 	for (int i = 0; i < 2; i++) {
