@@ -51,7 +51,9 @@ Tests (names; -k selects by substring):
                          `replay F blocked` reports the 3 blocking steps with
                          the stack and source line `blocked` shows live
   replay-top@BED         `replay F top --json` over a recording equals the
-                         steps and busy time the replayed trace holds
+                         steps and busy time the replayed trace holds, and
+                         each task's mean, max and histogram are its steps'
+                         (p50, p99 > 0)
   badinput:...           usage errors, a file that is not a recording
 
 Output: one `PASS name` / `FAIL name: reason` line per test, then
@@ -799,6 +801,36 @@ def t_replay_top(ctx, bed):
         raise Fail(f"replay top per coroutine {got}; the replayed trace {want}", out)
     if want.get("bad_handler", (0,))[0] != 4:
         raise Fail(f"bad_handler steps {want.get('bad_handler')}: timing_blocking steps it 4 times")
+    # per task: the step-time distribution is the trace's (not 0ns), at the
+    # middle of the recording (tasks alive)
+    i = info(rec_path)
+    mid = f"{((i['first_event_ns'] + i['last_event_ns']) / 2 - i['start_ns']) / 1e9:.3f}"
+    events = replay_json(rec_path, "--to", mid)
+    out, _ = aps("replay", rec_path, "top", "--json", "--to", mid)
+    top = json.loads(out)
+    durs, name_of = {}, {}
+    for e in events:
+        if e.get("event") in ("created", "seen"):
+            name_of[e["task"]] = e.get("name")
+        elif e.get("event") == "step_end":
+            durs.setdefault((e["task"], name_of.get(e["task"])), []).append(e["duration_ns"])
+    bad, checked = [], 0
+    for t in top["tasks"]:
+        d = durs.get((t["task"], t["name"]))
+        if not t["steps"] or not d or len(d) != t["steps"]:
+            continue
+        checked += 1
+        nhist = sum(c for _, c in t["hist"])
+        if t["max_ns"] != max(d) or nhist != len(d) or not 0 < t["p50_ns"] <= t["p99_ns"] \
+                or t["mean_ns"] != sum(d) // len(d):
+            bad.append(f"{t['name']}: mean {t['mean_ns']} p50 {t['p50_ns']} p99 {t['p99_ns']} "
+                       f"max {t['max_ns']} hist {nhist}; trace: {len(d)} steps, max {max(d)}, "
+                       f"mean {sum(d) // len(d)}")
+    if bad:
+        raise Fail(f"replay top per-task step times: {bad[:3]}", out)
+    if not checked:
+        raise Fail(f"replay top --to {mid}: no task with steps to check", out)
+    ctx.note(f"replay-top@{bed.label}: {checked} tasks' step times checked at {mid}s")
     ctx.note(f"replay-top@{bed.label}: {len(rows)} coroutines")
 
 
