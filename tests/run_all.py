@@ -56,6 +56,7 @@ def main():
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
+        ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

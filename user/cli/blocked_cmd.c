@@ -19,9 +19,10 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/thread_stack.h"
-#include "output/top_render.h"
+#include "model/model.h"
+#include "output/fmt.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
@@ -211,7 +212,7 @@ int cmd_blocked(int argc, char **argv)
 	/* steps still running when we stop: report them with their stacks */
 	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
-		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+		c.reported == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
 	rc = 0;
 cleanup:

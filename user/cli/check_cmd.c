@@ -11,8 +11,9 @@
 #include <time.h>
 #include "cli/commands.h"
 #include "cli/duration.h"
-#include "live/target_session.h"
-#include "output/top_render.h"
+#include "live/session.h"
+#include "model/model.h"
+#include "output/fmt.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -176,13 +177,13 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 				continue;
 			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
 				o->coro, o->tid, count, count == 1 ? "" : "s",
-				top_fmt_dur(longest, d, sizeof(d)));
+				fmt_dur(longest, d, sizeof(d)));
 		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
-				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->name, o->coro, o->tid, fmt_dur(o->dur, d, sizeof(d)));
 		} else {
 			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
-				o->coro, o->tid, o->on, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->coro, o->tid, o->on, fmt_dur(o->dur, d, sizeof(d)));
 		}
 	}
 	if (c->more)

@@ -18,7 +18,8 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "hooks/symfree.h"
-#include "live/target_session.h"
+#include "live/kernel_probe.h"
+#include "live/session.h"
 
 static const char doctor_usage[] =
 	"usage: aps-bpf doctor [--explain] [--no-debuginfod] PID\n"
@@ -247,6 +248,7 @@ int cmd_doctor(int argc, char **argv)
 	};
 	static struct session s;
 	struct obj_facts rt, ao;
+	struct kernel_probe kp;
 	char flavor[128], layout_err[512] = "";
 	bool explain = false, swap_used;
 	int opt, err, rc;
@@ -338,6 +340,10 @@ int cmd_doctor(int argc, char **argv)
 	}
 	if (!err)
 		print_cost(&s);
+	kernel_probe_run(&kp);
+	kernel_probe_explain(&kp);
+	if (!err)
+		err = kernel_probe_check(&kp, s.err, sizeof(s.err));
 	if (explain)
 		cross_check(&s.ip, &s.hooks, swap_used);
 	if (err) {

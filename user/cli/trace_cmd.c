@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "target/layout_runtime.h"
 #include "live/forks.h"
-#include "live/target_session.h"
-#include "output/trace_print.h"
+#include "live/session.h"
+#include "output/trace_view.h"
 
 static const char trace_usage[] =
 	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-f] [-v] PID\n"
@@ -45,16 +45,16 @@ static uint64_t now_ns(void)
 /* Following forks: a printer per process, on the same output. */
 struct trace_forks {
 	struct forks f;
-	struct trace_printer *main;
+	struct trace_view *main;
 };
 
 static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
 {
 	struct trace_forks *tf = ctx;
-	const struct trace_printer *parent = parent_ctx;
-	struct trace_printer *p = malloc(sizeof(*p));
+	const struct trace_view *parent = parent_ctx;
+	struct trace_view *p = malloc(sizeof(*p));
 
-	if (!p || trace_printer_init(p, tf->main->out, tf->main->json, pid)) {
+	if (!p || trace_view_init(p, tf->main->out, tf->main->json, pid)) {
 		free(p);
 		return NULL;
 	}
@@ -68,12 +68,12 @@ static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
 
 static void close_child(void *ctx, void *proc_ctx, pid_t pid, const char *reason, uint64_t ts)
 {
-	struct trace_printer *p = proc_ctx;
+	struct trace_view *p = proc_ctx;
 
 	(void)ctx;
 	(void)pid;
-	trace_printer_finish(p, reason, ts, p->last_lost, 0, NULL, 0);
-	trace_printer_free(p);
+	trace_view_finish(p, reason, ts, p->last_lost, 0, NULL, 0);
+	trace_view_free(p);
 	free(p);
 }
 
@@ -87,12 +87,12 @@ static int check_first_task(void *ctx, uint64_t task)
 /* Each poll: lost events are shown as they happen; old dead tasks dropped. */
 static void show_lost(struct session *s, void *ctx)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 	struct aps_counters c;
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_printer_lost(p, c.lost_events, now_ns());
+		trace_view_lost(p, c.lost_events, now_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
@@ -154,7 +154,7 @@ int cmd_trace(int argc, char **argv)
 		{},
 	};
 	struct session s = {};
-	struct trace_printer p;
+	struct trace_view p;
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
 	static char outbuf[1 << 20];
@@ -223,7 +223,7 @@ int cmd_trace(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (trace_printer_init(&p, out, json, s.pid)) {
+	if (trace_view_init(&p, out, json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
@@ -235,8 +235,8 @@ int cmd_trace(int argc, char **argv)
 	s.tick_ctx = &p;
 	tf.main = &p;
 	if (follow)
-		forks_init(&tf.f, &s, trace_printer_event, &p, open_child, close_child, &tf);
-	err = follow ? session_load(&s, forks_event, &tf.f) : session_load(&s, trace_printer_event, &p);
+		forks_init(&tf.f, &s, trace_view_event, &p, open_child, close_child, &tf);
+	err = follow ? session_load(&s, forks_event, &tf.f) : session_load(&s, trace_view_event, &p);
 	if (err)
 		goto fail;
 	session_release_child(&s);
@@ -258,7 +258,7 @@ int cmd_trace(int argc, char **argv)
 		memset(stats, 0, sizeof(stats));
 	if (follow)
 		forks_finish(&tf.f, session_end_name(why), now_ns());
-	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
+	trace_view_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
@@ -267,7 +267,7 @@ int cmd_trace(int argc, char **argv)
 fail:
 	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 cleanup:
-	trace_printer_free(&p);
+	trace_view_free(&p);
 cleanup_nop:
 	session_close(&s);
 	if (out != stdout && fclose(out) && rc == 0) {

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "live/target_session.h"
+#include "live/session.h"
 
 struct forks;
 /* A child's consumer (its event function's context), made from its parent's. */

@@ -181,8 +181,7 @@ int interp_detect(pid_t pid, struct interp *ip)
 	ip->micro = -1;
 	snprintf(ip->root, sizeof(ip->root), "/proc/%d/root", pid);
 	err = proc_read_maps(pid, &maps);
-	/* no mappings: a kernel thread, or a process between two programs (exec) */
-	if (err == -ENOENT)
+	if (err == -ENOENT)	/* no mappings: gone, or alive mid-exec (or a kernel thread) */
 		return proc_alive(pid) ? -ENOEXEC : -ESRCH;
 	if (err)
 		return err;
