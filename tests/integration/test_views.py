@@ -36,6 +36,11 @@ Tests (names; -k selects by substring):
                            garbage
   escape@BED               control characters in task names come out
                            escaped (table, csv, tree, JSON)
+  deep@BED                 park_deep.py: a task under 2002 frames: ps JSON
+                           lists 128 at most, the innermost (sleep) and
+                           the outermost (file, line) kept, one gap marker
+                           "… N frames …" with N in JSON (omitted,
+                           frames_omitted) and in the pstree text and JSON
   badinput:...             no such pid, not Python, Python without
                            asyncio (all beds), usage errors
   watch@BED                ps --watch 2 --format json: age/waiting known
@@ -1258,6 +1263,58 @@ def t_watch(beds, bed):
     check(errs)
 
 
+# ---- deep stacks -------------------------------------------------------------------
+
+DEEP = 2000         # coroutines in the chain: more than ps keeps (128 frames)
+
+
+def t_deep(beds, bed):
+    """A 2002-frame stack: innermost and outermost kept, the gap marked and counted."""
+    tg = Target(bed, "park_deep", args=(DEEP,))
+    try:
+        ps = aps("ps", "--format", "json", tg.pid)
+        tree = aps("pstree", tg.pid)
+        tree_json = aps("pstree", "--format", "json", tg.pid)
+    finally:
+        tg.kill()
+    errs = []
+    for r in (ps, tree, tree_json):
+        if r.rc:
+            raise Fail(f"{' '.join(r.argv[1:])} exit {r.rc}: {r.err.strip()[-200:]}")
+    e = tg.expect
+    deep = [t for t in json.loads(ps.out)["tasks"] if t["task_name"] == e["task"]]
+    if len(deep) != 1:
+        raise Fail(f"task {e['task']} not listed once: {short(ps.out)}")
+    t = deep[0]
+    cs = t["coroutine_stack"]
+    gaps = [i for i, f in enumerate(cs) if "omitted" in f]
+    real = [f for f in cs if "omitted" not in f]
+    if len(cs) > 128:
+        errs.append(f"{len(cs)} frames listed, more than 128")
+    if not cs or cs[0]["func"] != "sleep":
+        errs.append(f"innermost frame {cs[:1]}, expected sleep (the task waits on it)")
+    if cs and [cs[-1].get("func"), cs[-1].get("file"), cs[-1].get("line")] != e["outer"]:
+        errs.append(f"outermost frame {cs[-1:]}, expected {e['outer']}")
+    if len(gaps) != 1:
+        errs.append(f"{len(gaps)} gap markers, expected 1")
+    else:
+        g = cs[gaps[0]]
+        want = e["frames"] - len(real)
+        if g["omitted"] != want or t.get("frames_omitted") != want:
+            errs.append(f"gap of {g['omitted']} (frames_omitted {t.get('frames_omitted')}), "
+                        f"expected {want}: {e['frames']} frames, {len(real)} listed")
+        if g["func"] != f"\u2026 {want} frames \u2026":
+            errs.append(f"gap marker {g['func']!r}")
+        if f"\u2026 {want} frames \u2026" not in tree.out:
+            errs.append("the pstree text does not mark the gap")
+        if f"\u2026 {want} frames \u2026" not in tree_json.out:
+            errs.append("the pstree JSON does not mark the gap")
+    if "sleep " not in tree.out:
+        errs.append("the pstree text has no sleep frame")
+    check(errs)
+    note(f"deep@{bed.label}: {e['frames']} frames, {len(real)} listed, gap at {gaps}")
+
+
 # ---- the runner ------------------------------------------------------------------
 
 def build_tests(beds):
@@ -1283,6 +1340,8 @@ def build_tests(beds):
     tests.append(("badinput:usage", t_usage, ()))
     for b in beds:
         tests.append((f"watch@{b.label}", t_watch, (b,)))
+    for b in beds:
+        tests.append((f"deep@{b.label}", t_deep, (b,)))
     return tests
 
 

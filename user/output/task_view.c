@@ -46,7 +46,9 @@ void task_view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 {
 	const char *file = f->filename ? f->filename : "";
 
-	if (f->line <= 0 && !file[0])
+	if (snap_frame_gap(f))
+		snprintf(buf, len, "\u2026 %u frames \u2026", snap_frame_gap(f));
+	else if (f->line <= 0 && !file[0])
 		snprintf(buf, len, "%s", f->qualname ? f->qualname : "?");
 	else if (f->line < 0)
 		snprintf(buf, len, "%s %s", f->qualname ? f->qualname : "?", file);
@@ -116,7 +118,12 @@ static void join_funcs(const struct snap_task *t, char *buf, size_t len)
 
 	for (uint32_t i = 0; t && i < t->nframes && pos + 1 < len; i++) {
 		const char *q = t->frames[i].qualname ? t->frames[i].qualname : "?";
+		char gap[48];
 
+		if (snap_frame_gap(&t->frames[i])) {
+			task_view_frame_label(&t->frames[i], gap, sizeof(gap));
+			q = gap;
+		}
 		if (i)
 			pos = put_cut(buf, len, pos, " -> ", 4);
 		pos = put_cut(buf, len, pos, q, strlen(q));
@@ -239,18 +246,27 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 			 const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
+	uint64_t omitted = 0;
 
 	fprintf(out, "{\"tid\":%u,\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->tid, t->addr);
 	fmt_json_str(out, t->name);
 	fputs(",\"coroutine_stack\":[", out);
 	for (uint32_t i = 0; i < t->nframes; i++) {
+		uint32_t gap = snap_frame_gap(&t->frames[i]);
+
+		if (gap) {	/* a stack too deep to keep whole: the frames left out */
+			fprintf(out, "%s{\"func\":\"\u2026 %u frames \u2026\",\"file\":null,"
+				"\"line\":null,\"omitted\":%u}", i ? "," : "", gap, gap);
+			omitted += gap;
+			continue;
+		}
 		fprintf(out, "%s{\"func\":", i ? "," : "");
 		fmt_json_str(out, t->frames[i].qualname);
 		fputs(",\"file\":", out);
 		fmt_json_str(out, t->frames[i].filename);
 		fprintf(out, ",\"line\":%d}", t->frames[i].line);
 	}
-	fputs("],\"state\":", out);
+	fprintf(out, "],\"frames_omitted\":%" PRIu64 ",\"state\":", omitted);
 	fmt_json_str(out, state_of(o, t));
 	json_opt_ns(out, "age_ns", age_of(o, t));
 	json_opt_ns(out, "waiting_ns", waiting_of(o, t));
