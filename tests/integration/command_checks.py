@@ -15,6 +15,17 @@ PS_TIMING = ("state", "age_ns", "waiting_ns", "busy_ns", "steps", "max_step_ns")
 
 # ---- ps / pstree vs a park scenario's EXPECT ------------------------------------
 
+
+def pstree_nest(tj):
+    """`pstree --format json` (a flat node list with parent ids,
+    docs/ps-pstree-json.md) as nested `roots` / `children`, for the checks."""
+    nodes, roots = {}, []
+    for n in tj["nodes"]:
+        m = dict(n, children=[])
+        nodes[n["id"]] = m
+        (roots if n["parent"] is None else nodes[n["parent"]]["children"]).append(m)
+    return dict(tj, roots=roots)
+
 def ours_tasks(ps):
     return {t["task_id"]: t for t in ps["tasks"]}
 
@@ -43,6 +54,8 @@ def user_frames(triples):
 
 def tree_index(tree):
     """task_id -> the node where the task is shown in full (not a ref)."""
+    if "nodes" in tree:
+        tree = pstree_nest(tree)
     full = {}
     count = {}
 
@@ -77,6 +90,8 @@ def tree_problems(ps, tree, e, version, note=None):
     """`ps --format json` and `pstree --format json` vs the scenario's EXPECT
     e: tasks, names, awaiter edges, frames, tids; the tree shows every task
     once with the program's task edges. version: (major, minor)."""
+    if "nodes" in tree:
+        tree = pstree_nest(tree)
     errs = []
     mine, want = ours_tasks(ps), exp_tasks(e)
     nm = lambda i: f"{(want.get(i) or {}).get('name') or 'Task-?'}({i})"

@@ -41,6 +41,10 @@ Tests (names; -k selects by substring):
                            the outermost (file, line) kept, one gap marker
                            "… N frames …" with N in JSON (omitted,
                            frames_omitted) and in the pstree text and JSON
+  chain@BED                park_chain.py: 10,000 tasks, each awaiting the
+                           next: `pstree --format json` (a flat node list)
+                           loads in Python's json and in jq, and each
+                           chain-k sits under chain-(k-1)
   badinput:...             no such pid, not Python, Python without
                            asyncio (all beds), usage errors
   watch@BED                ps --watch 2 --format json: age/waiting known
@@ -89,7 +93,7 @@ BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
 SID = "sid-3.14"
 
 sys.path.insert(0, HERE)
-from command_checks import (diff_sets, exp_edges, exp_tasks, frame_triples,  # noqa: E402
+from command_checks import (diff_sets, exp_edges, exp_tasks, frame_triples, pstree_nest,  # noqa: E402,E501
                             ours_edges, ours_tasks, tree_index, tree_problems, user_frames)
 
 TREE_SCENARIOS = ["park_taskgroups", "park_gather", "park_await_task", "park_shield",
@@ -290,7 +294,8 @@ class Run:
 
     def json(self):
         try:
-            return json.loads(self.out)
+            d = json.loads(self.out)
+            return pstree_nest(d) if "nodes" in d else d
         except ValueError as e:
             raise Fail(f"{' '.join(self.argv[1:])}: not JSON ({e}): {short(self.out)} "
                        f"stderr {short(self.err)}")
@@ -396,7 +401,7 @@ def label_of(node):
         return "(T) " + node["name"]
     if node["kind"] == "coro":
         return " " + node["frame"]
-    return "(F) future " + node["id"]
+    return "(F) future " + node["future_id"]
 
 
 def ours_paths(tree, relabel=None):
@@ -980,8 +985,8 @@ def t_churn(beds, bed):
             errs.append(f"{' '.join(r.argv[1:3])}: output is not JSON: {short(r.out, 150)!r}")
             continue
         dropped += d.get("dropped") or 0
-        if "roots" in d:
-            full, count = tree_index(d)
+        if "nodes" in d:
+            full, count = tree_index(pstree_nest(d))
             if not set(want) <= set(full):
                 errs.append(f"pstree lost a parked task: {sorted(set(want) - set(full))}")
             if any(c != 1 for c in count.values()):
@@ -1125,7 +1130,7 @@ def t_no_asyncio(beds, bed):
             vlog(f"{' '.join(cmd)}: {r.out.strip()}")
         # the machine formats answer with an empty result, still parseable
         for cmd, key in ((["ps", "--format", "json"], "tasks"),
-                         (["pstree", "--format", "json"], "roots")):
+                         (["pstree", "--format", "json"], "nodes")):
             r = aps(*cmd, tg.pid)
             try:
                 empty = r.rc == 0 and json.loads(r.out)[key] == []
@@ -1315,6 +1320,50 @@ def t_deep(beds, bed):
     note(f"deep@{bed.label}: {e['frames']} frames, {len(real)} listed, gap at {gaps}")
 
 
+# ---- long await chains -------------------------------------------------------------
+
+CHAIN = 10000       # tasks, each awaiting the next
+
+
+def t_chain(beds, bed):
+    """pstree --format json of a 10,000-task chain loads in Python's json and in jq."""
+    tg = Target(bed, "park_chain", args=(CHAIN,), timeout=120)
+    try:
+        tree = aps("pstree", "--format", "json", tg.pid, timeout=300)
+    finally:
+        tg.kill()
+    if tree.rc:
+        raise Fail(f"pstree --format json exit {tree.rc}: {tree.err.strip()[-200:]}")
+    try:
+        d = json.loads(tree.out)
+    except (ValueError, RecursionError) as e:
+        raise Fail(f"Python's json cannot load it: {type(e).__name__}: {str(e)[:100]}")
+    jq = shutil.which("jq")
+    if not jq:
+        raise Fail("jq is not installed (apt-get install jq)")
+    r = subprocess.run([jq, "[.nodes[] | select(.kind == \"task\")] | length"],
+                       input=tree.outb, capture_output=True, timeout=120)
+    if r.returncode or r.stdout.decode().strip() != str(CHAIN + 1):
+        raise Fail(f"jq: exit {r.returncode}, {r.stdout.decode().strip()!r} tasks "
+                   f"(expected {CHAIN + 1}): {r.stderr.decode()[-200:]}")
+    # each chain-k is under chain-(k-1): the task node above it is its awaiter
+    byid = {n["id"]: n for n in d["nodes"]}
+    errs = []
+    for n in d["nodes"]:
+        if n["kind"] != "task" or not n["name"].startswith("chain-"):
+            continue
+        k = int(n["name"][6:])
+        up = byid.get(n["parent"])
+        while up is not None and up["kind"] != "task":
+            up = byid.get(up["parent"])
+        want = f"chain-{k - 1}" if k else None
+        got = up["name"] if up else None
+        if got != want and not (k == 0 and got and got.startswith("Task-")):
+            errs.append(f"chain-{k} is under {got}, expected {want}")
+    check(errs)
+    note(f"chain@{bed.label}: {len(d['nodes'])} nodes, {len(tree.outb)} bytes")
+
+
 # ---- the runner ------------------------------------------------------------------
 
 def build_tests(beds):
@@ -1342,6 +1391,8 @@ def build_tests(beds):
         tests.append((f"watch@{b.label}", t_watch, (b,)))
     for b in beds:
         tests.append((f"deep@{b.label}", t_deep, (b,)))
+    for b in beds:
+        tests.append((f"chain@{b.label}", t_chain, (b,)))
     return tests
 
 
