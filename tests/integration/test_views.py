@@ -1151,13 +1151,21 @@ def t_no_asyncio(beds, bed):
     check(errs)
 
 
-USAGE = [["ps"], ["pstree"], ["ps", "abc"], ["ps", "0"], ["ps", "-5"], ["ps", "1", "2"],
-         ["ps", "--format", "text", "1"], ["pstree", "--format", "csv", "1"],
-         ["pstree", "--format", "table", "1"], ["ps", "--format", "bogus", "1"],
-         ["ps", "--collapse", "5", "1"], ["pstree", "--collapse", "1", "1"],
-         ["pstree", "--collapse", "x", "1"], ["ps", "--fail-on-cycle", "1"],
-         ["ps", "--watch", "0", "1"], ["ps", "--watch", "abc", "1"], ["ps", "--bogus", "1"],
-         ["ps", "12abc"]]
+# usage errors: the usage text on stderr
+USAGE = [["ps"], ["pstree"], ["ps", "1", "2"], ["ps", "--collapse", "5", "1"],
+         ["ps", "--fail-on-cycle", "1"], ["ps", "--bogus", "1"], ["ps", "-5"]]
+# bad values: one line naming the option and what it wants (issue 15, item 14)
+BAD_VALUES = [
+    (["ps", "abc"], "PID", "abc"), (["ps", "0"], "PID", "0"),
+    (["ps", "12abc"], "PID", "12abc"),
+    (["ps", "--format", "text", "1"], "--format", "text"),
+    (["pstree", "--format", "csv", "1"], "--format", "csv"),
+    (["pstree", "--format", "table", "1"], "--format", "table"),
+    (["ps", "--format", "bogus", "1"], "--format", "bogus"),
+    (["pstree", "--collapse", "1", "1"], "--collapse", "1"),
+    (["pstree", "--collapse", "x", "1"], "--collapse", "x"),
+    (["ps", "--watch", "0", "1"], "--watch", "0"), (["ps", "--watch", "abc", "1"], "--watch", "abc"),
+]
 
 
 def t_usage(beds):
@@ -1167,6 +1175,14 @@ def t_usage(beds):
         if r.rc != 2 or "usage" not in r.err:
             errs.append(f"`{' '.join(cmd)}`: exit {r.rc} (expected 2 and usage on stderr; "
                         f"stderr {short(r.err, 80)!r})")
+    for cmd, opt, val in BAD_VALUES:
+        r = aps(*cmd)
+        lines = r.err.splitlines()
+        if (r.rc != 2 or len(lines) != 1 or
+                not lines[0].startswith(f"aps-bpf: {cmd[0]}: {opt} wants ") or
+                not lines[0].endswith(f", got '{val}'")):
+            errs.append(f"`{' '.join(cmd)}`: exit {r.rc} (expected 2 and one line naming {opt} "
+                        f"and '{val}'; stderr {short(r.err, 120)!r})")
     r = aps("ps", "--help")
     if r.rc != 0 or "usage" not in r.out:
         errs.append(f"ps --help: exit {r.rc}")
