@@ -33,7 +33,7 @@ kids = []
 for k in range(2):
     pid = os.fork()
     if pid == 0:
-        print(f"CHILD {k} {os.getpid()}", flush=True)
+        os.write(1, f"CHILD {k} {os.getpid()}\n".encode())  # one write: the children share stdout
         time.sleep(0.3)     # the tracer attaches to the child meanwhile
         asyncio.run(main(f"child{k}"))
         os._exit(0)
