@@ -13,6 +13,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "aps_events.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -65,6 +66,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct thread_state);
 } zero_thread SEC(".maps");
+
+/*
+ * The tasks map's key: the task's address and its process (a forked child
+ * has its parent's tasks at the same addresses). User addresses are below
+ * 2^47; the process goes above (pids apart by a multiple of 2^17 share).
+ */
+static __always_inline __u64 task_key(__u64 task)
+{
+	return task ^ ((bpf_get_current_pid_tgid() >> 32) << 47);
+}
 
 /* type pointers whose name we have sent */
 struct {
@@ -258,9 +269,10 @@ static __noinline void announce(const struct aps_layout *l, __u64 ts, __u64 task
 				struct pending_task *p, bool stepping)
 {
 	struct pending_task fresh = {};
+	__u64 key = task_key(task);
 
 	if (!p)
-		p = bpf_map_lookup_elem(&tasks, &task);
+		p = bpf_map_lookup_elem(&tasks, &key);
 
 	if (p && p->announced) {
 		if (stepping)
@@ -278,14 +290,15 @@ static __noinline void announce(const struct aps_layout *l, __u64 ts, __u64 task
 	fresh.name = emit_task_new(l, ts, task, NULL, 0);
 	fresh.announced = 1;
 	fresh.stepped = stepping;
-	if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_ANY))
+	if (bpf_map_update_elem(&tasks, &key, &fresh, BPF_ANY))
 		count(&counters.task_map_full);
 }
 
 /* The awaited object is a task we know, created but not yet announced. */
 static __always_inline bool unannounced_task(__u64 addr)
 {
-	struct pending_task *p = bpf_map_lookup_elem(&tasks, &addr);
+	__u64 key = task_key(addr);
+	struct pending_task *p = bpf_map_lookup_elem(&tasks, &key);
 
 	return p && !p->announced;
 }
@@ -448,7 +461,7 @@ int step_begin(struct pt_regs *ctx)
 	struct pending_task *p;
 	struct step_end_info end;
 	struct open_step prev = {};
-	__u64 ts, task, exc, waiter;
+	__u64 ts, task, exc, waiter, key;
 	__u32 tid, depth;
 	bool nested = false, switched = false;
 
@@ -461,7 +474,8 @@ int step_begin(struct pt_regs *ctx)
 	t = thread_get(tid);
 	if (!t)
 		return 0;
-	p = bpf_map_lookup_elem(&tasks, &task);
+	key = task_key(task);
+	p = bpf_map_lookup_elem(&tasks, &key);
 	/* An eager first step runs inside its creator's step: it was
 	 * created on this thread after the open step began. */
 	if (t->depth > 0 && t->depth <= APS_MAX_NEST && p && !p->stepped &&
@@ -525,7 +539,7 @@ int task_init(struct pt_regs *ctx)
 	const struct aps_layout *l;
 	struct thread_state *t;
 	struct pending_task p = {};
-	__u64 task = PT_REGS_PARM1(ctx);
+	__u64 task = PT_REGS_PARM1(ctx), key;
 	__u32 tid;
 
 	l = target_layout(&tid);
@@ -537,7 +551,8 @@ int task_init(struct pt_regs *ctx)
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST)
 		p.creator = t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task;
 	/* __init__ on a live task re-initialises it: a new task to us. */
-	if (bpf_map_update_elem(&tasks, &task, &p, BPF_ANY))
+	key = task_key(task);
+	if (bpf_map_update_elem(&tasks, &key, &p, BPF_ANY))
 		count(&counters.task_map_full);
 	if (!t)
 		return 0;
@@ -557,7 +572,7 @@ int task_dealloc(struct pt_regs *ctx)
 	struct pending_task *p;
 	struct aps_ev_task_destroy *e;
 	__u64 task = PT_REGS_PARM1(ctx);
-	__u64 ts;
+	__u64 ts, key;
 	__u32 tid, state = 0, stepped = 0;
 
 	l = target_layout(&tid);
@@ -570,14 +585,15 @@ int task_dealloc(struct pt_regs *ctx)
 	if (t && t->depth > 0 && t->depth <= APS_MAX_NEST &&
 	    t->steps[(t->depth - 1) & (APS_MAX_NEST - 1)].task == task)
 		close_all(l, tid, ts, t, APS_BND_DEALLOC);
-	p = bpf_map_lookup_elem(&tasks, &task);
+	key = task_key(task);
+	p = bpf_map_lookup_elem(&tasks, &key);
 	if (p)
 		stepped = p->stepped;
 	if (!p || !p->announced)
 		emit_task_new(l, ts, task, p, 0);
 	else
 		check_rename(l, ts, task, p);
-	bpf_map_delete_elem(&tasks, &task);
+	bpf_map_delete_elem(&tasks, &key);
 	bpf_probe_read_user(&state, sizeof(state), (void *)(task + l->fut_state));
 	e = reserve(sizeof(*e));
 	if (!e)
@@ -778,5 +794,53 @@ int thread_exit(void *ctx __attribute__((unused)))
 	flush_pending(l, ts, t);
 	close_all(l, tid, ts, t, APS_BND_THREAD_EXIT);
 	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
+static __always_inline void emit_proc(__u16 type, __u32 tid, __u32 pid, __u32 child)
+{
+	struct aps_ev_proc *e = reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, type, tid, bpf_ktime_get_ns(), 0);
+	e->pid = pid;
+	e->child = child;
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+/* A traced process runs a new program: its old memory is gone, so open
+ * steps are cut, and its layout is dropped until userspace attaches
+ * again: the new program's probe hits are not read with the old layout. */
+SEC("tracepoint/sched/sched_process_exec")
+int proc_exec(void *ctx __attribute__((unused)))
+{
+	const struct aps_layout *l;
+	struct thread_state *t;
+	__u32 tid, pid = bpf_get_current_pid_tgid() >> 32;
+
+	l = target_layout(&tid);
+	if (!l)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		close_all(l, tid, bpf_ktime_get_ns(), t, APS_BND_THREAD_EXIT);
+		bpf_map_delete_elem(&threads, &tid);
+	}
+	emit_proc(APS_EV_PROC_EXEC, tid, pid, 0);
+	bpf_map_delete_elem(&layouts, &pid);
+	return 0;
+}
+
+/* A traced process forked (or made a thread). */
+SEC("tracepoint/sched/sched_process_fork")
+int proc_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	__u32 tid;
+
+	if (!target_layout(&tid))
+		return 0;
+	emit_proc(APS_EV_PROC_FORK, tid, bpf_get_current_pid_tgid() >> 32,
+		  (__u32)BPF_CORE_READ(ctx, child_pid));
 	return 0;
 }

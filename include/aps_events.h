@@ -210,6 +210,21 @@ struct aps_thread_state {
 	__u64 pending[APS_MAX_PENDING];
 };
 
+/*
+ * A traced process ran a new program (sched_process_exec: its layout is
+ * dropped, its open steps cut) or forked (sched_process_fork; also for a
+ * new thread: userspace tells them apart). Handled by the tracer itself:
+ * never in the model or a recording. hdr.task is 0.
+ */
+#define APS_EV_PROC_EXEC 16
+#define APS_EV_PROC_FORK 17
+
+struct aps_ev_proc {
+	struct aps_event_hdr hdr;
+	__u32 pid;           /* the traced process (tgid) */
+	__u32 child;         /* FORK: the new task's pid */
+};
+
 /* Counters kept by BPF, read by userspace. */
 struct aps_counters {
 	__u64 events;

@@ -15,6 +15,14 @@ Tests (names; -k selects by substring):
                          basic and cancel_who on every bed)
   record-cmd:basic@BED   `record -o F -- PYTHON basic.py GT`: the replay
                          passes every check
+  record-late:READS@BED  `record -o F --duration 5 -- PYTHON late_asyncio.py`,
+                         the program imports asyncio after the attach and
+                         parks 8 tasks: `replay F ps --at T` lists the 8 by
+                         name; READS=memory (--tasks-every 200ms, T the end:
+                         their stacks come from a read, down to sleep) or
+                         READS=events (--tasks-every 1h, T=2: the one read
+                         before T is the empty one at attach; the tasks come
+                         from the creation events)
   record-kill@BED        the recorder is SIGKILLed mid-run (200k steps): F
                          replays up to the kill: every step the live trace saw
                          until 0.5 s before the kill is in the replay
@@ -43,7 +51,9 @@ Tests (names; -k selects by substring):
                          `replay F blocked` reports the 3 blocking steps with
                          the stack and source line `blocked` shows live
   replay-top@BED         `replay F top --json` over a recording equals the
-                         steps and busy time the replayed trace holds
+                         steps and busy time the replayed trace holds, and
+                         each task's mean, max and histogram are its steps'
+                         (p50, p99 > 0)
   badinput:...           usage errors, a file that is not a recording
 
 Output: one `PASS name` / `FAIL name: reason` line per test, then
@@ -310,6 +320,42 @@ def t_record_cmd(ctx, bed):
         rec.stop()
     ctx.keep(rec_path)
     check_gt(replay_json(rec_path), run.load_gt(gt_host), "replay")
+
+
+LATE = os.path.join(REPO, "tests", "scenarios", "late_asyncio.py")
+
+
+def t_record_late(ctx, bed, reads):
+    """record -- CMD where CMD imports asyncio after the attach."""
+    run.need_aps()
+    bed.probe()
+    rec_path = os.path.join(ctx.workdir, f"late-{reads}-{bed.label}.rec")
+    extra = ["--duration", "5", "--tasks-every", "1h" if reads == "events" else "200ms"]
+    rec = recorder(bed.argv + [bed.scenario_path("late_asyncio"), "6"], rec_path, extra,
+                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    try:
+        wait_exit(rec, "aps-bpf record -- CMD", SCENARIO_TIMEOUT)
+    finally:
+        rec.stop()
+    ctx.keep(rec_path)
+    want = [f"late-{i}" for i in range(8)]
+    i = info(rec_path)
+    # events: before any read but the empty one at attach; memory: at the end,
+    # after the reads that follow the tasks' creation (a read's period grows
+    # to 20x its duration)
+    at = "2" if reads == "events" else f"{(i['end_ns'] - i['start_ns']) / 1e9 - 0.05:.3f}"
+    out, err = aps("replay", rec_path, "ps", "--at", at, "--format", "json")
+    rows = json.loads(out)["tasks"]
+    names = sorted(r["task_name"] for r in rows if r["task_name"].startswith("late-"))
+    if names != want:
+        raise Fail(f"replay ps --at {at} has tasks {names}; the program parks {want}",
+                   out + err)
+    if reads == "memory":
+        bare = [r["task_name"] for r in rows if r["task_name"].startswith("late-")
+                and "sleep" not in [f["func"] for f in r["coroutine_stack"]]]
+        if bare:
+            raise Fail(f"tasks {bare} have no sleep frame: not read from memory", out + err)
+    ctx.note(f"record-late:{reads}@{bed.label}: 8 tasks at {at}")
 
 
 def t_record_kill(ctx, bed):
@@ -689,6 +735,36 @@ def t_replay_top(ctx, bed):
         raise Fail(f"replay top per coroutine {got}; the replayed trace {want}", out)
     if want.get("bad_handler", (0,))[0] != 4:
         raise Fail(f"bad_handler steps {want.get('bad_handler')}: timing_blocking steps it 4 times")
+    # per task: the step-time distribution is the trace's (not 0ns), at the
+    # middle of the recording (tasks alive)
+    i = info(rec_path)
+    mid = f"{((i['first_event_ns'] + i['last_event_ns']) / 2 - i['start_ns']) / 1e9:.3f}"
+    events = replay_json(rec_path, "--to", mid)
+    out, _ = aps("replay", rec_path, "top", "--json", "--to", mid)
+    top = json.loads(out)
+    durs, name_of = {}, {}
+    for e in events:
+        if e.get("event") in ("created", "seen"):
+            name_of[e["task"]] = e.get("name")
+        elif e.get("event") == "step_end":
+            durs.setdefault((e["task"], name_of.get(e["task"])), []).append(e["duration_ns"])
+    bad, checked = [], 0
+    for t in top["tasks"]:
+        d = durs.get((t["task"], t["name"]))
+        if not t["steps"] or not d or len(d) != t["steps"]:
+            continue
+        checked += 1
+        nhist = sum(c for _, c in t["hist"])
+        if t["max_ns"] != max(d) or nhist != len(d) or not 0 < t["p50_ns"] <= t["p99_ns"] \
+                or t["mean_ns"] != sum(d) // len(d):
+            bad.append(f"{t['name']}: mean {t['mean_ns']} p50 {t['p50_ns']} p99 {t['p99_ns']} "
+                       f"max {t['max_ns']} hist {nhist}; trace: {len(d)} steps, max {max(d)}, "
+                       f"mean {sum(d) // len(d)}")
+    if bad:
+        raise Fail(f"replay top per-task step times: {bad[:3]}", out)
+    if not checked:
+        raise Fail(f"replay top --to {mid}: no task with steps to check", out)
+    ctx.note(f"replay-top@{bed.label}: {checked} tasks' step times checked at {mid}s")
     ctx.note(f"replay-top@{bed.label}: {len(rows)} coroutines")
 
 
@@ -734,6 +810,9 @@ def all_tests(beds):
             (f"perfetto@{main_bed.label}", t_perfetto, (main_bed,)),
             (f"replay-top@{main_bed.label}", t_replay_top, (main_bed,)),
         ]
+    for bed in beds:
+        for reads in ("memory", "events"):
+            tests.append((f"record-late:{reads}@{bed.label}", t_record_late, (bed, reads)))
     for bed in beds:
         tests.append((f"replay-at@{bed.label}", t_replay_at, (bed,)))
         tests.append((f"replay-blocked@{bed.label}", t_replay_blocked, (bed,)))

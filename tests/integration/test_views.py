@@ -36,6 +36,15 @@ Tests (names; -k selects by substring):
                            garbage
   escape@BED               control characters in task names come out
                            escaped (table, csv, tree, JSON)
+  deep@BED                 park_deep.py: a task under 2002 frames: ps JSON
+                           lists 128 at most, the innermost (sleep) and
+                           the outermost (file, line) kept, one gap marker
+                           "… N frames …" with N in JSON (omitted,
+                           frames_omitted) and in the pstree text and JSON
+  chain@BED                park_chain.py: 10,000 tasks, each awaiting the
+                           next: `pstree --format json` (a flat node list)
+                           loads in Python's json and in jq, and each
+                           chain-k sits under chain-(k-1)
   badinput:...             no such pid, not Python, Python without
                            asyncio (all beds), usage errors
   watch@BED                ps --watch 2 --format json: age/waiting known
@@ -49,8 +58,8 @@ Known per-version differences, which the tests allow for:
     from 3.11; gather and shield add no frames); tree:* compares every frame with what the scenario itself
     walks on that interpreter, and the cross-version shape only on the
     user's own frames (files park_*.py).
-  * 3.10's PyThreadState has no native thread id: a tid of 0 is allowed
-    there (a NOTE says when it is seen).
+  * 3.10's PyThreadState has no native thread id: the tid is read from
+    the thread's struct pthread (its thread_id); no 0 is allowed.
   * 3.14.10's own tool (the parity reference) lists no task of a thread
     other than the main one (it walks from threads_main to older threads),
     and reads non-ASCII task names as NUL bytes: parity compares those
@@ -84,7 +93,7 @@ BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
 SID = "sid-3.14"
 
 sys.path.insert(0, HERE)
-from command_checks import (diff_sets, exp_edges, exp_tasks, frame_triples,  # noqa: E402
+from command_checks import (diff_sets, exp_edges, exp_tasks, frame_triples, pstree_nest,  # noqa: E402,E501
                             ours_edges, ours_tasks, tree_index, tree_problems, user_frames)
 
 TREE_SCENARIOS = ["park_taskgroups", "park_gather", "park_await_task", "park_shield",
@@ -285,7 +294,8 @@ class Run:
 
     def json(self):
         try:
-            return json.loads(self.out)
+            d = json.loads(self.out)
+            return pstree_nest(d) if "nodes" in d else d
         except ValueError as e:
             raise Fail(f"{' '.join(self.argv[1:])}: not JSON ({e}): {short(self.out)} "
                        f"stderr {short(self.err)}")
@@ -391,7 +401,7 @@ def label_of(node):
         return "(T) " + node["name"]
     if node["kind"] == "coro":
         return " " + node["frame"]
-    return "(F) future " + node["id"]
+    return "(F) future " + node["future_id"]
 
 
 def ours_paths(tree, relabel=None):
@@ -975,8 +985,8 @@ def t_churn(beds, bed):
             errs.append(f"{' '.join(r.argv[1:3])}: output is not JSON: {short(r.out, 150)!r}")
             continue
         dropped += d.get("dropped") or 0
-        if "roots" in d:
-            full, count = tree_index(d)
+        if "nodes" in d:
+            full, count = tree_index(pstree_nest(d))
             if not set(want) <= set(full):
                 errs.append(f"pstree lost a parked task: {sorted(set(want) - set(full))}")
             if any(c != 1 for c in count.values()):
@@ -1120,7 +1130,7 @@ def t_no_asyncio(beds, bed):
             vlog(f"{' '.join(cmd)}: {r.out.strip()}")
         # the machine formats answer with an empty result, still parseable
         for cmd, key in ((["ps", "--format", "json"], "tasks"),
-                         (["pstree", "--format", "json"], "roots")):
+                         (["pstree", "--format", "json"], "nodes")):
             r = aps(*cmd, tg.pid)
             try:
                 empty = r.rc == 0 and json.loads(r.out)[key] == []
@@ -1260,6 +1270,10 @@ def t_watch(beds, bed):
         if main[0]["age_ns"] is not None or main[0]["waiting_ns"] is not None:
             errs.append(f"main (parked in gather before the window): age {main[0]['age_ns']}, "
                         f"waiting {main[0]['waiting_ns']}, expected null")
+    # the loop runs on the main thread (3.10 too: its pthread, or the steps seen)
+    wrong = {t["task_name"]: t["tid"] for t in ps["tasks"] if t["tid"] != tg.pid}
+    if wrong:
+        errs.append(f"tids {wrong}, expected the main thread {tg.pid}")
     tick = byname.get("ticker")
     if tick and not (tick.get("steps") or 0) >= 10:
         errs.append(f"ticker: {tick.get('steps')} steps in {WATCH_SECONDS}s of 50 ms ticks")
@@ -1268,6 +1282,102 @@ def t_watch(beds, bed):
         if t and t.get("state") != "awaiting":
             errs.append(f"{n}: state {t.get('state')!r}, expected awaiting")
     check(errs)
+
+
+# ---- deep stacks -------------------------------------------------------------------
+
+DEEP = 2000         # coroutines in the chain: more than ps keeps (128 frames)
+
+
+def t_deep(beds, bed):
+    """A 2002-frame stack: innermost and outermost kept, the gap marked and counted."""
+    tg = Target(bed, "park_deep", args=(DEEP,))
+    try:
+        ps = aps("ps", "--format", "json", tg.pid)
+        tree = aps("pstree", tg.pid)
+        tree_json = aps("pstree", "--format", "json", tg.pid)
+    finally:
+        tg.kill()
+    errs = []
+    for r in (ps, tree, tree_json):
+        if r.rc:
+            raise Fail(f"{' '.join(r.argv[1:])} exit {r.rc}: {r.err.strip()[-200:]}")
+    e = tg.expect
+    deep = [t for t in json.loads(ps.out)["tasks"] if t["task_name"] == e["task"]]
+    if len(deep) != 1:
+        raise Fail(f"task {e['task']} not listed once: {short(ps.out)}")
+    t = deep[0]
+    cs = t["coroutine_stack"]
+    gaps = [i for i, f in enumerate(cs) if "omitted" in f]
+    real = [f for f in cs if "omitted" not in f]
+    if len(cs) > 128:
+        errs.append(f"{len(cs)} frames listed, more than 128")
+    if not cs or cs[0]["func"] != "sleep":
+        errs.append(f"innermost frame {cs[:1]}, expected sleep (the task waits on it)")
+    if cs and [cs[-1].get("func"), cs[-1].get("file"), cs[-1].get("line")] != e["outer"]:
+        errs.append(f"outermost frame {cs[-1:]}, expected {e['outer']}")
+    if len(gaps) != 1:
+        errs.append(f"{len(gaps)} gap markers, expected 1")
+    else:
+        g = cs[gaps[0]]
+        want = e["frames"] - len(real)
+        if g["omitted"] != want or t.get("frames_omitted") != want:
+            errs.append(f"gap of {g['omitted']} (frames_omitted {t.get('frames_omitted')}), "
+                        f"expected {want}: {e['frames']} frames, {len(real)} listed")
+        if g["func"] != f"\u2026 {want} frames \u2026":
+            errs.append(f"gap marker {g['func']!r}")
+        if f"\u2026 {want} frames \u2026" not in tree.out:
+            errs.append("the pstree text does not mark the gap")
+        if f"\u2026 {want} frames \u2026" not in tree_json.out:
+            errs.append("the pstree JSON does not mark the gap")
+    if "sleep " not in tree.out:
+        errs.append("the pstree text has no sleep frame")
+    check(errs)
+    note(f"deep@{bed.label}: {e['frames']} frames, {len(real)} listed, gap at {gaps}")
+
+
+# ---- long await chains -------------------------------------------------------------
+
+CHAIN = 10000       # tasks, each awaiting the next
+
+
+def t_chain(beds, bed):
+    """pstree --format json of a 10,000-task chain loads in Python's json and in jq."""
+    tg = Target(bed, "park_chain", args=(CHAIN,), timeout=120)
+    try:
+        tree = aps("pstree", "--format", "json", tg.pid, timeout=300)
+    finally:
+        tg.kill()
+    if tree.rc:
+        raise Fail(f"pstree --format json exit {tree.rc}: {tree.err.strip()[-200:]}")
+    try:
+        d = json.loads(tree.out)
+    except (ValueError, RecursionError) as e:
+        raise Fail(f"Python's json cannot load it: {type(e).__name__}: {str(e)[:100]}")
+    jq = shutil.which("jq")
+    if not jq:
+        raise Fail("jq is not installed (apt-get install jq)")
+    r = subprocess.run([jq, "[.nodes[] | select(.kind == \"task\")] | length"],
+                       input=tree.outb, capture_output=True, timeout=120)
+    if r.returncode or r.stdout.decode().strip() != str(CHAIN + 1):
+        raise Fail(f"jq: exit {r.returncode}, {r.stdout.decode().strip()!r} tasks "
+                   f"(expected {CHAIN + 1}): {r.stderr.decode()[-200:]}")
+    # each chain-k is under chain-(k-1): the task node above it is its awaiter
+    byid = {n["id"]: n for n in d["nodes"]}
+    errs = []
+    for n in d["nodes"]:
+        if n["kind"] != "task" or not n["name"].startswith("chain-"):
+            continue
+        k = int(n["name"][6:])
+        up = byid.get(n["parent"])
+        while up is not None and up["kind"] != "task":
+            up = byid.get(up["parent"])
+        want = f"chain-{k - 1}" if k else None
+        got = up["name"] if up else None
+        if got != want and not (k == 0 and got and got.startswith("Task-")):
+            errs.append(f"chain-{k} is under {got}, expected {want}")
+    check(errs)
+    note(f"chain@{bed.label}: {len(d['nodes'])} nodes, {len(tree.outb)} bytes")
 
 
 # ---- the runner ------------------------------------------------------------------
@@ -1295,6 +1405,10 @@ def build_tests(beds):
     tests.append(("badinput:usage", t_usage, ()))
     for b in beds:
         tests.append((f"watch@{b.label}", t_watch, (b,)))
+    for b in beds:
+        tests.append((f"deep@{b.label}", t_deep, (b,)))
+    for b in beds:
+        tests.append((f"chain@{b.label}", t_chain, (b,)))
     return tests
 
 

@@ -8,6 +8,7 @@
 #include "recording/rec_blocked.h"
 #include "recording/rec_reader.h"
 #include "recording/rec_tasks.h"
+#include "recording/replay_tasks.h"
 #include "recording/rec_writer.h"
 
 static struct snap_frame frames_a[] = {
@@ -217,6 +218,50 @@ TEST(reader_indexes_tasks_records)
 	CHECK_EQ_INT(d.t0, 3000);
 	CHECK_EQ_INT(d.snap.ntasks, 3);
 	rec_tasks_free(&d);
+	rec_reader_close(&r);
+	rec_buf_free(&file);
+	rec_buf_free(&body);
+}
+
+/* Two tasks created (and parked) before a read that came back empty: the
+ * replay shows them anyway (a read made as asyncio was being imported). */
+TEST(replay_empty_read_never_hides_live_tasks)
+{
+	struct rec_header h = { .pid = 1, .clock_mono_ns = 1000, .start_ns = 1000 };
+	struct rec_buf file = {}, body = {};
+	struct snapshot empty = { .major = 3, .minor = 12 };
+	struct rec_writer w;
+	struct rec_reader r;
+	struct replay_tasks rt;
+	char err[200];
+
+	snprintf(h.python, sizeof(h.python), "3.12.1");
+	REQUIRE(rec_header_encode(&h, &file) == 0);
+	REQUIRE(rec_writer_init(&w, mem_sink, &file) == 0);
+	REQUIRE(rec_writer_segment(&w, 1000, REC_SEG_START) == 0);
+	for (int i = 0; i < 2; i++) {
+		struct aps_ev_task_new n = {
+			.hdr = { .type = APS_EV_TASK_NEW, .tid = 7, .ts_ns = 1500 + (uint64_t)i,
+				 .task = 0x10000 + 0x100 * (uint64_t)i },
+			.create_ts_ns = 1500 + (uint64_t)i, .create_tid = 7,
+		};
+
+		n.name.kind = 1;
+		n.name.nchars = 6;
+		memcpy(n.name.data, i ? "late-1" : "late-0", 6);
+		REQUIRE(rec_writer_event(&w, &n, sizeof(n)) == 0);
+	}
+	REQUIRE(rec_tasks_encode(&empty, 2000, 2100, 0, &body) == 0);
+	REQUIRE(rec_writer_tasks(&w, body.p, body.len) == 0);
+	REQUIRE(rec_writer_flush(&w) == 0);
+	rec_writer_free(&w);
+	REQUIRE(rec_reader_open_mem(&r, file.p, file.len, err, sizeof(err)) == 0);
+	REQUIRE(replay_tasks_at(&r, 3000, &rt, err, sizeof(err)) == 0);
+	CHECK(rt.have_read);
+	REQUIRE(rt.snap.ntasks == 2);
+	CHECK_EQ_STR(rt.snap.tasks[0].name, "late-0");
+	CHECK_EQ_STR(rt.snap.tasks[1].name, "late-1");
+	replay_tasks_free(&rt);
 	rec_reader_close(&r);
 	rec_buf_free(&file);
 	rec_buf_free(&body);

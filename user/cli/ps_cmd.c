@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
+#include "target/proc.h"
 #include "memory/snapshot.h"
 #include "live/session.h"
 #include "output/task_view.h"
@@ -224,6 +225,15 @@ static int run(int argc, char **argv, bool tree)
 		goto cleanup;
 	}
 	o.now = cli_now_ns();
+	/* a task whose loop thread the read did not find: the thread seen stepping it */
+	for (uint32_t i = 0; have_model && i < snap.ntasks; i++) {
+		const struct task *k = snap.tasks[i].tid ? NULL : model_find(&m, snap.tasks[i].addr);
+
+		if (k && k->tid) {
+			snap.tasks[i].tid = proc_ns_tid(s.pid, k->tid);
+			snap.tids = true;
+		}
+	}
 	if (s.verbose)
 		fprintf(stderr, "aps-bpf: snapshot: %u tasks, %" PRIu64 " reads, %" PRIu64
 			" process_vm_readv calls, %.3fs\n", snap.ntasks, snap.reads, snap.calls,

@@ -8,11 +8,12 @@
 #include "cli/options.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
+#include "live/forks.h"
 #include "live/session.h"
 #include "output/trace_view.h"
 
 static const char trace_usage[] =
-	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-v] PID\n"
+	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-f] [-v] PID\n"
 	"       aps-bpf trace [--json] [-o FILE] [--duration D [--kill]] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
 	"\n"
 	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
@@ -25,11 +26,45 @@ static const char trace_usage[] =
 	"--kill kills it then.\n"
 	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
 	"that do not fit are counted and shown as lost.\n"
+	"-f, --follow-forks: trace the processes the target forks too (the default\n"
+	"with -- CMD); each line names its process (pid), each process ends with\n"
+	"its own summary. Without it, a fork is announced once.\n"
 	"--no-debuginfod: never fetch debug files from the DEBUGINFOD_URLS servers.\n";
 
-struct trace_ctx {
-	struct session *s;
+/* Following forks: a printer per process, on the same output. */
+struct trace_forks {
+	struct forks f;
+	struct trace_view *main;
 };
+
+static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
+{
+	struct trace_forks *tf = ctx;
+	const struct trace_view *parent = parent_ctx;
+	struct trace_view *p = malloc(sizeof(*p));
+
+	if (!p || trace_view_init(p, tf->main->out, tf->main->json, pid)) {
+		free(p);
+		return NULL;
+	}
+	p->show_pid = true;
+	p->t0 = tf->main->t0;
+	/* BPF names each type once: the child knows its parent's */
+	memcpy(p->model.types, parent->model.types, sizeof(p->model.types));
+	p->model.ntypes = parent->model.ntypes;
+	return p;
+}
+
+static void close_child(void *ctx, void *proc_ctx, pid_t pid, const char *reason, uint64_t ts)
+{
+	struct trace_view *p = proc_ctx;
+
+	(void)ctx;
+	(void)pid;
+	trace_view_finish(p, reason, ts, p->last_lost, 0, NULL, 0);
+	trace_view_free(p);
+	free(p);
+}
 
 static int check_first_task(void *ctx, uint64_t task)
 {
@@ -51,6 +86,8 @@ static void show_lost(struct session *s, void *ctx)
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
 	model_sweep(&p->model, cli_now_ns(), 60ull * 1000000000);
+	if (s->fork_ctx)
+		forks_tick(s->fork_ctx, cli_now_ns());
 }
 
 /* Where the events go: stdout, or -o FILE (replaced once attached). */
@@ -72,7 +109,7 @@ static FILE *open_output(struct outfile *o, const char *path)
 }
 
 struct trace_opts {
-	bool json;
+	bool json, follow;
 	const char *out_path;
 };
 
@@ -84,6 +121,7 @@ static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	switch (opt) {
 	case 'j': t->json = true; return 0;
 	case 'o': t->out_path = arg; return 0;
+	case 'f': t->follow = true; return 0;
 	default: return -1;
 	}
 }
@@ -93,6 +131,7 @@ int cmd_trace(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
 		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
@@ -104,11 +143,12 @@ int cmd_trace(int argc, char **argv)
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
 	struct outfile o = { .fd = -1 };
+	static struct trace_forks tf;
 	enum session_end why;
 	FILE *out;
 	int err, rc = 1;
 
-	if (!cli_parse(&cli, argc, argv, "jo:vh", opts, trace_opt, &t, &rc))
+	if (!cli_parse(&cli, argc, argv, "jo:fvh", opts, trace_opt, &t, &rc))
 		return rc;
 	cli_apply(&cli, &s);
 	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
@@ -127,11 +167,16 @@ int cmd_trace(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
+	t.follow |= cli.spawn != NULL;
+	p.show_pid = t.follow;
 	p.on_first_task = check_first_task;
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;
 	s.tick_ctx = &p;
-	err = session_load(&s, trace_view_event, &p);
+	tf.main = &p;
+	if (t.follow)
+		forks_init(&tf.f, &s, trace_view_event, &p, open_child, close_child, &tf);
+	err = t.follow ? session_load(&s, forks_event, &tf.f) : session_load(&s, trace_view_event, &p);
 	if (!err)
 		err = session_release_child(&s);
 	if (!err)
@@ -153,6 +198,8 @@ int cmd_trace(int argc, char **argv)
 	tracer_counters(s.tracer, &c);
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
+	if (t.follow)
+		forks_finish(&tf.f, session_end_name(why), cli_now_ns());
 	trace_view_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)

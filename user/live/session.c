@@ -224,10 +224,57 @@ int session_resolve(struct session *s, bool wait_for_python)
 	return err;
 }
 
+/* A new task of a traced process is a process (not one of its threads). */
+static bool is_process(pid_t child)
+{
+	char path[64], line[128];
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", child);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Tgid:", 5)) {
+			yes = atoi(line + 5) == child;
+			break;
+		}
+	}
+	fclose(f);
+	return yes;
+}
+
+static void on_proc(void *ctx, const struct aps_ev_proc *e)
+{
+	struct session *s = ctx;
+
+	if (e->hdr.type == APS_EV_PROC_EXEC) {
+		if ((pid_t)e->pid == s->pid && !s->execed) {
+			s->execed = true;
+			s->exec_ts = e->hdr.ts_ns;
+		} else if ((pid_t)e->pid != s->pid && s->on_child_exec) {
+			s->on_child_exec(s, (pid_t)e->pid, e->hdr.ts_ns);
+		}
+		return;
+	}
+	if ((pid_t)e->child <= 0 || !is_process((pid_t)e->child))
+		return;
+	if (s->on_fork) {
+		s->on_fork(s, (pid_t)e->child, (pid_t)e->pid, e->hdr.ts_ns);
+	} else if (!s->fork_told) {
+		fprintf(stderr, "aps-bpf: process %u forked process %u: not traced "
+			"(-f/--follow-forks follows forks)\n", e->pid, e->child);
+		s->fork_told = true;
+	}
+}
+
 int session_load(struct session *s, tracer_event_fn fn, void *ctx)
 {
 	int err = tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
 
+	if (!err)
+		tracer_on_proc(s->tracer, on_proc, s);
 	if (err == -EACCES || err == -EPERM)
 		caps_explain(CAPS_LOAD, s->pid, strerror(-err), s->err, sizeof(s->err));
 	return err;
@@ -290,7 +337,13 @@ static bool target_gone(struct session *s, enum session_end *why)
 		*why = SESSION_TARGET_EXITED;
 		return true;
 	}
-	exe_identity(s->pid, id, sizeof(id));
+	if (s->execed) {
+		*why = SESSION_TARGET_EXECED;
+		return true;
+	}
+	if (tracer_sees_exec(s->tracer))
+		return false;
+	exe_identity(s->pid, id, sizeof(id));	/* no exec tracepoint: a new executable */
 	if (id[0] && strcmp(id, s->exe_id)) {
 		*why = SESSION_TARGET_EXECED;
 		return true;
@@ -321,6 +374,10 @@ enum session_end session_run(struct session *s, unsigned duration_ms)
 		}
 		/* a ring buffer with data wakes the poll at once: the tick's work
 		 * (reading /proc, flushing) runs once a period, not per batch */
+		if (s->execed) {	/* at once: the old program's model ends here */
+			why = SESSION_TARGET_EXECED;
+			break;
+		}
 		now = now_ms();
 		if (now < next_tick)
 			continue;

@@ -33,6 +33,14 @@ struct session {
 	bool quiet;		/* no "attached" line */
 	unsigned ringbuf_kb;	/* 0: default */
 	int poll_ms;		/* ring buffer poll timeout = tick period; 0: 100 */
+	/* exec and forks of the target (sched_process_exec / _fork) */
+	bool execed;
+	uint64_t exec_ts;
+	bool fork_told;		/* a fork not followed was announced */
+	/* following forks (live/forks.h); NULL: a fork is announced once */
+	void (*on_fork)(struct session *s, pid_t child, pid_t parent, uint64_t ts);
+	void (*on_child_exec)(struct session *s, pid_t pid, uint64_t ts);
+	void *fork_ctx;
 	void (*on_tick)(struct session *s, void *ctx);	/* after each poll */
 	void *tick_ctx;
 	char err[2048];

@@ -15,13 +15,18 @@
 struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
+	struct proc_links {
+		pid_t pid;	/* 0: free */
+		struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
+	} procs[TRACER_MAX_PROCS];
 	struct bpf_link *poll_links[KPROBE_NPOLL];
 	int npoll;			/* how many of them attached */
 	struct bpf_link *exit_links[2];
+	struct bpf_link *proc_links[2];	/* exec, fork */
 	tracer_event_fn fn;
 	void *ctx;
-	pid_t pid;
+	tracer_proc_fn proc_fn;
+	void *proc_ctx;
 };
 
 static bool verbose_libbpf;
@@ -49,8 +54,15 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 	struct tracer *t = ctx;
 	struct aps_ev_step_begin begin;
 	struct aps_ev_step_end end;
+	const struct aps_event_hdr *h = data;
 	int rc;
 
+	if (len >= sizeof(struct aps_ev_proc) &&
+	    (h->type == APS_EV_PROC_EXEC || h->type == APS_EV_PROC_FORK)) {
+		if (t->proc_fn)
+			t->proc_fn(t->proc_ctx, data);
+		return 0;
+	}
 	if (step_switch_split(data, len, &end, &begin) <= 0)
 		return t->fn(t->ctx, data, len);
 	rc = t->fn(t->ctx, &end, sizeof(end));
@@ -132,9 +144,17 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		  const struct hook_set *hs, char *err, size_t errlen)
 {
 	__u32 key = (__u32)ip->pid;
+	struct proc_links *pl = NULL;
 	int rc;
 
-	t->pid = ip->pid;
+	for (int i = 0; i < TRACER_MAX_PROCS && !pl; i++)
+		if (!t->procs[i].pid)
+			pl = &t->procs[i];
+	if (!pl) {
+		snprintf(err, errlen, "tracing %d processes already", TRACER_MAX_PROCS);
+		return -ENOSPC;
+	}
+	pl->pid = ip->pid;
 	rc = bpf_map_update_elem(bpf_map__fd(t->skel->maps.layouts), &key, &l->bpf, BPF_ANY);
 	if (rc) {
 		rc = -errno;
@@ -149,17 +169,17 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		if (i == HOOK_SWAP && !l->bpf.swap_task_arg)
 			continue;
 		for (int j = 0; j < h->nprobes && j < HOOK_MAX_PROBES; j++) {
-			t->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
+			pl->links[i][j] = bpf_program__attach_uprobe(hook_prog(t, i), false, ip->pid,
 								    hs->obj_host_path, h->file_offset[j]);
-			if (t->links[i][j])
+			if (pl->links[i][j])
 				continue;
 			rc = -errno;
 			if (!h->required) {	/* optional: go on without it */
 				fprintf(stderr, "aps-bpf: warning: cannot attach a uprobe to %s (%s): "
 					"traced without it\n", h->func, strerror(-rc));
 				for (int k = 0; k < j; k++) {
-					bpf_link__destroy(t->links[i][k]);
-					t->links[i][k] = NULL;
+					bpf_link__destroy(pl->links[i][k]);
+					pl->links[i][k] = NULL;
 				}
 				break;
 			}
@@ -169,6 +189,8 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 			return rc;
 		}
 	}
+	if (t->exit_links[0] || t->poll_links[0])
+		return 0;	/* tracepoints: attached with the first process */
 	ensure_tracefs();
 	/* each that exists: arm64 has no epoll_wait syscall (glibc's
 	 * epoll_wait() calls epoll_pwait), 5.10 no epoll_pwait2 */
@@ -194,7 +216,46 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
 				"steps cut by an exit show as unknown\n", exits[i], strerror(errno));
 	}
+	if (!t->proc_links[0]) {
+		t->proc_links[0] = bpf_program__attach(t->skel->progs.proc_exec);
+		if (!t->proc_links[0])
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the sched_process_exec "
+				"tracepoint (%s): an exec is seen only by its new executable\n",
+				strerror(errno));
+		t->proc_links[1] = bpf_program__attach(t->skel->progs.proc_fork);
+		if (!t->proc_links[1])
+			fprintf(stderr, "aps-bpf: warning: cannot attach to the sched_process_fork "
+				"tracepoint (%s): forks are not seen\n", strerror(errno));
+	}
 	return 0;
+}
+
+void tracer_detach(struct tracer *t, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+
+	for (int k = 0; k < TRACER_MAX_PROCS; k++) {
+		if (t->procs[k].pid != pid)
+			continue;
+		for (int i = 0; i < HOOK_COUNT; i++)
+			for (int j = 0; j < HOOK_MAX_PROBES; j++) {
+				bpf_link__destroy(t->procs[k].links[i][j]);
+				t->procs[k].links[i][j] = NULL;
+			}
+		t->procs[k].pid = 0;
+	}
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.layouts), &key);
+}
+
+void tracer_on_proc(struct tracer *t, tracer_proc_fn fn, void *ctx)
+{
+	t->proc_fn = fn;
+	t->proc_ctx = ctx;
+}
+
+bool tracer_sees_exec(const struct tracer *t)
+{
+	return t->proc_links[0] != NULL;
 }
 
 bool tracer_has_poll_boundary(const struct tracer *t)
@@ -268,13 +329,16 @@ void tracer_close(struct tracer *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < HOOK_COUNT; i++)
-		for (int j = 0; j < HOOK_MAX_PROBES; j++)
-			bpf_link__destroy(t->links[i][j]);
+	for (int k = 0; k < TRACER_MAX_PROCS; k++)
+		for (int i = 0; i < HOOK_COUNT; i++)
+			for (int j = 0; j < HOOK_MAX_PROBES; j++)
+				bpf_link__destroy(t->procs[k].links[i][j]);
 	for (int i = 0; i < KPROBE_NPOLL; i++)
 		bpf_link__destroy(t->poll_links[i]);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		bpf_link__destroy(t->exit_links[i]);
+		bpf_link__destroy(t->proc_links[i]);
+	}
 	ring_buffer__free(t->rb);
 	tasks_bpf__destroy(t->skel);
 	free(t);

@@ -19,9 +19,19 @@ typedef int (*tracer_event_fn)(void *ctx, const void *data, size_t len);
 /* Load the BPF object (needs CAP_BPF + CAP_PERFMON); 0 or -errno with a message. */
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
 		unsigned ringbuf_kb, char *err, size_t errlen);
-/* Attach to one process; the layout goes into the per-PID map first. */
+#define TRACER_MAX_PROCS 64	/* the BPF layouts map's size */
+
+/* Attach to one more process; the layout goes into the per-PID map first. */
 int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_layout *l,
 		  const struct hook_set *hs, char *err, size_t errlen);
+/* Stop tracing one process (its probes and layout). */
+void tracer_detach(struct tracer *t, pid_t pid);
+/* Exec and fork of a traced process (struct aps_ev_proc), from the ring
+ * buffer's reader: never passed to the event function. */
+typedef void (*tracer_proc_fn)(void *ctx, const struct aps_ev_proc *e);
+void tracer_on_proc(struct tracer *t, tracer_proc_fn fn, void *ctx);
+/* Whether execs are seen (sched_process_exec is attached). */
+bool tracer_sees_exec(const struct tracer *t);
 /* Whether loop-idle detection is attached: any of the epoll syscall
  * tracepoints (kernel_probe.h), each where the kernel has it. */
 bool tracer_has_poll_boundary(const struct tracer *t);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "memory/asyncio_registry.h"
 
 #define RETRIES 3
@@ -300,6 +301,44 @@ static int running_loop(struct pyreader *r, uint64_t ts, uint64_t *loop)
 	return 0;
 }
 
+/* A thread of the target: /proc/PID/task/TID exists. */
+static bool is_thread_of(pid_t pid, uint32_t tid)
+{
+	char path[64];
+
+	if (!tid || tid > 0x3fffffff)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", pid, tid);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * 3.10 keeps only the pthread_t (thread_id): the address of the thread's
+ * struct pthread, which holds its kernel tid (glibc x86-64: at 0x2d0).
+ * The offset is checked against the target's threads, and looked for
+ * when it is not that one (another libc).
+ */
+#define PTHREAD_TID_GLIBC 0x2d0
+#define PTHREAD_SCAN 1024
+
+static uint32_t pthread_tid(struct pyreader *r, uint64_t pthread)
+{
+	uint8_t buf[PTHREAD_SCAN];
+	int32_t v;
+
+	if (!pyread_addr_ok(pthread) || pyread_read(r, pthread, buf, sizeof(buf)))
+		return 0;
+	memcpy(&v, buf + PTHREAD_TID_GLIBC, sizeof(v));
+	if (v > 0 && is_thread_of(r->pid, (uint32_t)v))
+		return (uint32_t)v;
+	for (size_t off = 0; off + sizeof(v) <= sizeof(buf); off += sizeof(v)) {
+		memcpy(&v, buf + off, sizeof(v));
+		if (v > 1 && is_thread_of(r->pid, (uint32_t)v))
+			return (uint32_t)v;
+	}
+	return 0;
+}
+
 int registry_running_loops(struct pyreader *r, const struct py_runtime *rt, struct loop_tid *v,
 			   size_t max, size_t *n)
 {
@@ -309,7 +348,7 @@ int registry_running_loops(struct pyreader *r, const struct py_runtime *rt, stru
 	int err = 0;
 
 	*n = 0;
-	if (!s->ts_native_tid)		/* 3.10 has no native thread id */
+	if (!s->ts_native_tid && !s->ts_thread_id)
 		return 0;
 	ts = malloc(REG_MAX_THREADS * sizeof(*ts));
 	if (!ts)
@@ -317,8 +356,14 @@ int registry_running_loops(struct pyreader *r, const struct py_runtime *rt, stru
 	for (int i = 0; !err && i < REG_MAX_INTERPS && !interp_at(r, rt, i, &interp); i++) {
 		err = threads_of(r, interp, ts, &nts);
 		for (size_t k = 0; !err && k < nts; k++) {
-			err = pyread_ptr(r, ts[k] + s->ts_native_tid, &tid);
-			if (!err && !running_loop(r, ts[k], &loop) && pyread_addr_ok(loop) && *n < max)
+			if (s->ts_native_tid) {
+				err = pyread_ptr(r, ts[k] + s->ts_native_tid, &tid);
+			} else {	/* 3.10 */
+				err = pyread_ptr(r, ts[k] + s->ts_thread_id, &tid);
+				tid = err ? 0 : pthread_tid(r, tid);
+			}
+			if (!err && tid && !running_loop(r, ts[k], &loop) && pyread_addr_ok(loop) &&
+			    *n < max)
 				v[(*n)++] = (struct loop_tid){ .loop = loop, .tid = (uint32_t)tid };
 		}
 	}

@@ -280,18 +280,32 @@ static int line_of(struct coro_reader *c, const struct coro_code *code, int64_t 
 	return k->last_line;
 }
 
+/* Keep: the innermost frames in a ring, the outermost in order. */
+struct kept {
+	struct snap_frame outer[CORO_KEEP_OUTER], inner[SNAP_FRAMES_KEEP];
+	uint32_t nouter, ninner;	/* ninner counts every frame past the outer ones */
+};
+
+static void keep_frame(struct kept *k, const struct snap_frame *f, uint32_t max_outer)
+{
+	if (k->nouter < max_outer)
+		k->outer[k->nouter++] = *f;
+	else
+		k->inner[k->ninner++ % SNAP_FRAMES_KEEP] = *f;
+}
+
 int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *frames,
 		    uint32_t max, uint32_t *n, uint64_t *sig)
 {
-	struct snap_frame chain[CORO_MAX_DEPTH];
+	struct kept *k;
 	struct pytype t0, t;
-	uint32_t depth = 0;
+	uint32_t depth = 0, max_outer, max_inner, nin;
 	uint64_t cur = coro;
 	int err;
 
 	*n = 0;
 	*sig = 0xcbf29ce484222325ULL;
-	if (!coro)
+	if (!coro || !max)
 		return 0;
 	err = pyread_typeof(c->r, coro, &t0);
 	if (err)
@@ -299,31 +313,55 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 	/* a task's coroutine may be any awaitable: only these have frames */
 	if (!pyread_is(&t0, "coroutine") && !pyread_is(&t0, "generator"))
 		return 0;
+	/* up to max frames: the outermost half and the innermost, a gap between */
+	max_inner = max / 2 < SNAP_FRAMES_KEEP ? max / 2 : SNAP_FRAMES_KEEP;
+	max_outer = max - max_inner > 1 ? max - max_inner - 1 : 0;
+	if (max_outer > CORO_KEEP_OUTER)
+		max_outer = CORO_KEEP_OUTER;
+	k = malloc(sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->nouter = k->ninner = 0;
 	while (cur && depth < CORO_MAX_DEPTH) {
 		struct gen_read g = { 0 };
 		const struct coro_code *code;
+		struct snap_frame f;
 
 		err = c->r->minor <= 10 ? read_gen_310(c, cur, &g) : read_gen_311(c, cur, &g);
 		if (err)
-			return err;
+			goto out;
 		*sig = bytes_mix(bytes_mix(*sig, cur), g.sig);
 		if (!g.has_frame)
 			break;
 		err = code_get(c, g.code, &code);
 		if (err)
-			return err;
-		chain[depth].qualname = code->qualname ? code->qualname
-						       : qualname_310(c, g.qualname);
-		chain[depth].filename = code->filename;
-		chain[depth].line = line_of(c, code, g.addr);
+			goto out;
+		f.qualname = code->qualname ? code->qualname : qualname_310(c, g.qualname);
+		f.filename = code->filename;
+		f.line = line_of(c, code, g.addr);
+		keep_frame(k, &f, max_outer);
 		depth++;
 		/* follow the awaited object only while it is the same kind */
 		if (!g.yf || pyread_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
 			break;
 		cur = g.yf;
 	}
-	/* innermost first */
-	for (uint32_t i = 0; i < depth && *n < max; i++)
-		frames[(*n)++] = chain[depth - 1 - i];
-	return 0;
+	/* innermost first: the innermost kept, the gap, the outermost */
+	nin = k->ninner < max_inner ? k->ninner : max_inner;
+	if (k->nouter + k->ninner <= max) {	/* no gap: all of them */
+		for (uint32_t i = 0; i < k->ninner; i++)
+			frames[(*n)++] = k->inner[(k->ninner - 1 - i) % SNAP_FRAMES_KEEP];
+	} else {
+		for (uint32_t i = 0; i < nin; i++)
+			frames[(*n)++] = k->inner[(k->ninner - 1 - i) % SNAP_FRAMES_KEEP];
+		frames[(*n)++] = (struct snap_frame){
+			.line = snap_gap_line(k->ninner - nin),
+		};
+	}
+	for (uint32_t i = 0; i < k->nouter; i++)
+		frames[(*n)++] = k->outer[k->nouter - 1 - i];
+	err = 0;
+out:
+	free(k);
+	return err;
 }

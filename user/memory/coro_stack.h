@@ -13,13 +13,30 @@
 #include "util/u64_map.h"
 #include "memory/pyread.h"
 
-#define CORO_MAX_DEPTH 256	/* coroutines followed down one chain */
+#define CORO_MAX_DEPTH 65536	/* coroutines followed down one chain */
+#define CORO_KEEP_OUTER 256	/* outermost frames kept at most */
+#define SNAP_FRAMES_KEEP 256	/* innermost frames kept at most */
 
+/*
+ * One frame. A gap in a stack too deep to keep whole is a frame with no
+ * qualname and no filename, and line <= -2: -line - 1 frames left out.
+ */
 struct snap_frame {
 	const char *qualname;	/* co_qualname (3.10: the coroutine's __qualname__) */
 	const char *filename;	/* co_filename */
 	int line;		/* current line; -1: unknown */
 };
+
+static inline int snap_gap_line(uint32_t omitted)
+{
+	return omitted >= 0x7ffffffe ? -0x7fffffff : -(int)omitted - 1;
+}
+
+/* Frames a gap stands for; 0: a real frame. */
+static inline uint32_t snap_frame_gap(const struct snap_frame *f)
+{
+	return !f->qualname && !f->filename && f->line <= -2 ? (uint32_t)(-(int64_t)f->line - 1) : 0;
+}
 
 struct coro_code;
 
@@ -37,8 +54,9 @@ void coro_reader_init(struct coro_reader *c, struct pyreader *r);
 void coro_reader_free(struct coro_reader *c);
 
 /*
- * Frames of the chain from coro, innermost first (at most max, the
- * innermost ones). *sig summarizes what was read (coroutines, code,
+ * Frames of the chain from coro, innermost first. At most max: a deeper
+ * chain keeps its innermost and outermost frames with a gap frame
+ * (snap_frame_gap) between them. *sig summarizes what was read (coroutines, code,
  * instruction pointers, states): equal for two reads of a chain that
  * did not move. 0, or -errno (unreadable: the chain is gone or moving).
  */

@@ -9,6 +9,7 @@
 #include "memory/awaiters.h"
 #include "memory/py_runtime.h"
 #include "memory/snapshot.h"
+#include "target/proc.h"
 #include "util/bytes.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
@@ -526,7 +527,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 	pyread_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
-	c->s->tids = c->r->l->snap.ts_native_tid != 0;
+	c->s->tids = c->r->l->snap.ts_native_tid != 0 || c->r->l->snap.ts_thread_id != 0;
 	for (uint32_t i = 0; i < c->s->ntasks; i++) {
 		for (size_t k = 0; k < n; k++) {
 			if (loops[k].loop == c->s->tasks[i].loop)
@@ -587,6 +588,26 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 	return rc;
 }
 
+/* The predicted _asyncio module (ip->asyncio_obj) is mapped now: a cheap
+ * look at /proc/PID/maps before the whole detection again. */
+static bool predicted_mapped(const struct interp *ip)
+{
+	const char *base = strrchr(ip->asyncio_obj, '/');
+	struct proc_maps maps;
+	bool yes = false;
+
+	base = base ? base + 1 : ip->asyncio_obj;
+	if (!base[0] || proc_read_maps(ip->pid, &maps))
+		return false;
+	for (int i = 0; i < maps.n && !yes; i++) {
+		const char *b = strrchr(maps.v[i].path, '/');
+
+		yes = b && !strcmp(b + 1, base);
+	}
+	proc_maps_free(&maps);
+	return yes;
+}
+
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen)
 {
@@ -595,6 +616,7 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	struct py_layout lc = *l;
 	struct py_runtime rt;
 	struct page_cache cache = { 0 };
+	struct interp *now = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -610,6 +632,12 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		goto cleanup;
 	}
 	coro_reader_init(out->codes, c.r);
+	/* asyncio imported since ip was made: find its module now */
+	if (!ip->asyncio_mapped && !ip->asyncio_builtin && predicted_mapped(ip)) {
+		now = malloc(sizeof(*now));
+		if (now && !interp_detect(ip->pid, now) && now->asyncio_mapped)
+			ip = now;
+	}
 	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
 	if (rc)
 		goto cleanup;
@@ -652,6 +680,7 @@ cleanup:
 	if (out->codes)
 		out->codes->r = NULL;
 	free(c.r);
+	free(now);
 	return rc;
 }
 

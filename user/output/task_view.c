@@ -46,7 +46,9 @@ void task_view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 {
 	const char *file = f->filename ? f->filename : "";
 
-	if (f->line <= 0 && !file[0])
+	if (snap_frame_gap(f))
+		snprintf(buf, len, "\u2026 %u frames \u2026", snap_frame_gap(f));
+	else if (f->line <= 0 && !file[0])
 		snprintf(buf, len, "%s", f->qualname ? f->qualname : "?");
 	else if (f->line < 0)
 		snprintf(buf, len, "%s %s", f->qualname ? f->qualname : "?", file);
@@ -116,7 +118,12 @@ static void join_funcs(const struct snap_task *t, char *buf, size_t len)
 
 	for (uint32_t i = 0; t && i < t->nframes && pos + 1 < len; i++) {
 		const char *q = t->frames[i].qualname ? t->frames[i].qualname : "?";
+		char gap[48];
 
+		if (snap_frame_gap(&t->frames[i])) {
+			task_view_frame_label(&t->frames[i], gap, sizeof(gap));
+			q = gap;
+		}
 		if (i)
 			pos = put_cut(buf, len, pos, " -> ", 4);
 		pos = put_cut(buf, len, pos, q, strlen(q));
@@ -239,18 +246,27 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 			 const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
+	uint64_t omitted = 0;
 
 	fprintf(out, "{\"tid\":%u,\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->tid, t->addr);
 	fmt_json_str(out, t->name);
 	fputs(",\"coroutine_stack\":[", out);
 	for (uint32_t i = 0; i < t->nframes; i++) {
+		uint32_t gap = snap_frame_gap(&t->frames[i]);
+
+		if (gap) {	/* a stack too deep to keep whole: the frames left out */
+			fprintf(out, "%s{\"func\":\"\u2026 %u frames \u2026\",\"file\":null,"
+				"\"line\":null,\"omitted\":%u}", i ? "," : "", gap, gap);
+			omitted += gap;
+			continue;
+		}
 		fprintf(out, "%s{\"func\":", i ? "," : "");
 		fmt_json_str(out, t->frames[i].qualname);
 		fputs(",\"file\":", out);
 		fmt_json_str(out, t->frames[i].filename);
 		fprintf(out, ",\"line\":%d}", t->frames[i].line);
 	}
-	fputs("],\"state\":", out);
+	fprintf(out, "],\"frames_omitted\":%" PRIu64 ",\"state\":", omitted);
 	fmt_json_str(out, state_of(o, t));
 	json_opt_ns(out, "age_ns", age_of(o, t));
 	json_opt_ns(out, "waiting_ns", waiting_of(o, t));
@@ -726,6 +742,7 @@ static uint64_t leaf_key(const struct tree *t, uint32_t node)
 
 struct frame_state {
 	uint32_t node;
+	uint32_t id;		/* JSON: the node's id in the output */
 	uint32_t i;		/* next kid */
 	size_t prefix_len;
 	bool last;
@@ -739,6 +756,8 @@ struct render {
 	char *prefix;
 	size_t prefix_cap;
 	struct frame_state *stack;
+	uint32_t max_depth;
+	uint32_t next_id;	/* JSON: nodes written */
 	bool json;
 };
 
@@ -765,15 +784,25 @@ static void node_text(struct render *r, uint32_t node, bool ref, uint32_t group)
 	}
 }
 
-static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t group)
+/* One node of the flat JSON list (docs/ps-pstree-json.md); its id. */
+static uint32_t node_json(struct render *r, uint32_t node, bool ref, uint32_t group,
+			  int64_t parent)
 {
 	const struct node *n = &r->t->v[node];
 	const struct snap_task *st;
+	uint32_t id = r->next_id++;
 
+	if (id)
+		fputc(',', r->out);
+	fprintf(r->out, "{\"id\":%u,\"parent\":", id);
+	if (parent < 0)
+		fputs("null,", r->out);
+	else
+		fprintf(r->out, "%" PRId64 ",", parent);
 	switch (n->kind) {
 	case NODE_TASK:
 		st = &r->s->tasks[n->ref];
-		fprintf(r->out, "{\"kind\":\"task\",\"task_id\":\"0x%" PRIx64 "\",\"name\":", st->addr);
+		fprintf(r->out, "\"kind\":\"task\",\"task_id\":\"0x%" PRIx64 "\",\"name\":", st->addr);
 		fmt_json_str(r->out, st->name);
 		fputs(",\"state\":", r->out);
 		fmt_json_str(r->out, state_of(r->o, st));
@@ -785,14 +814,15 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 			fprintf(r->out, ",\"like\":%u", group);
 		break;
 	case NODE_CORO:
-		fputs("{\"kind\":\"coro\",\"frame\":", r->out);
+		fputs("\"kind\":\"coro\",\"frame\":", r->out);
 		fmt_json_str(r->out, r->t->labels[n->ref]);
 		break;
 	case NODE_FUTURE:
-		fprintf(r->out, "{\"kind\":\"future\",\"id\":\"0x%" PRIx64 "\"", n->addr);
+		fprintf(r->out, "\"kind\":\"future\",\"future_id\":\"0x%" PRIx64 "\"", n->addr);
 		break;
 	}
-	fputs(",\"children\":[", r->out);
+	fputc('}', r->out);
+	return id;
 }
 
 /* How many following siblings (from kid index i) collapse with kid i. */
@@ -821,7 +851,7 @@ static int render_root(struct render *r, uint32_t root)
 	r->prefix[0] = '\0';
 	r->stack[0] = (struct frame_state){ .node = root, .prefix_len = 0, .last = true };
 	if (r->json)
-		node_json_open(r, root, false, 1);
+		r->stack[0].id = node_json(r, root, false, 1, -1);
 	else {
 		fputs("\u2514\u2500\u2500 ", r->out);
 		node_text(r, root, false, 1);
@@ -833,15 +863,13 @@ static int render_root(struct render *r, uint32_t root)
 	while (depth) {
 		struct frame_state *f = &r->stack[depth - 1];
 		const struct node *n = &r->t->v[f->node];
-		uint32_t kid, g;
+		uint32_t kid, g, id = 0;
 		bool last, ref;
 
-		if (f->i >= n->nkids || depth >= MAX_DEPTH) {
-			if (depth >= MAX_DEPTH && f->i < n->nkids && !r->json)
+		if (f->i >= n->nkids || depth >= r->max_depth) {
+			if (depth >= r->max_depth && f->i < n->nkids && !r->json)
 				fprintf(r->out, "%.*s\u2514\u2500\u2500 ... (deeper levels cut)\n",
 					(int)f->prefix_len, r->prefix);
-			if (r->json)
-				fputs("]}", r->out);
 			depth--;
 			continue;
 		}
@@ -851,28 +879,25 @@ static int render_root(struct render *r, uint32_t root)
 		last = f->i >= n->nkids;
 		ref = r->t->v[kid].kind == NODE_TASK && r->t->shown[kid];
 		if (r->json) {
-			if (f->i - g > 0)
-				fputc(',', r->out);
-			node_json_open(r, kid, ref, g);
+			id = node_json(r, kid, ref, g, f->id);
 		} else {
 			fprintf(r->out, "%.*s%s", (int)f->prefix_len, r->prefix,
 				last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ");
 			node_text(r, kid, ref, g);
 		}
-		if (ref) {
-			if (r->json)
-				fputs("]}", r->out);
+		if (ref)
 			continue;
-		}
 		r->t->shown[kid] = true;
 		for (uint32_t k = 1; k < g; k++)
 			r->t->shown[n->kids[f->i - g + k]] = true;
-		/* the child's prefix: ours plus 4 columns */
-		if (f->prefix_len + 8 > r->prefix_cap) {
-			if (r->json)
-				fputs("]}", r->out);
+		if (r->json) {	/* flat: no prefix, no depth limit but the tree's size */
+			r->stack[depth] = (struct frame_state){ .node = kid, .id = id };
+			depth++;
 			continue;
 		}
+		/* the child's prefix: ours plus 4 columns */
+		if (f->prefix_len + 8 > r->prefix_cap)
+			continue;
 		memcpy(r->prefix + f->prefix_len, last ? "    " : "\u2502   ", last ? 4 : 6);
 		r->stack[depth] = (struct frame_state){ .node = kid, .i = 0,
 							.prefix_len = f->prefix_len + (last ? 4 : 6) };
@@ -888,22 +913,23 @@ int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts
 	struct await_cycles cyc = {};
 	struct tree t;
 	struct render r = { .out = out, .s = s, .o = o, .t = &t, .json = o->format == VIEW_JSON };
-	bool first = true;
 	int err;
 
 	err = tree_build(&t, s);
 	if (!err)
 		err = await_cycles_find(s, &cyc);
+	/* text is cut at MAX_DEPTH levels; JSON is flat: every level */
+	r.max_depth = r.json ? t.n + 1 : MAX_DEPTH;
 	r.prefix_cap = MAX_DEPTH * 6 + 16;
 	r.prefix = malloc(r.prefix_cap);
-	r.stack = calloc(MAX_DEPTH + 1, sizeof(*r.stack));
+	r.stack = calloc((size_t)r.max_depth + 1, sizeof(*r.stack));
 	if (err || !r.prefix || !r.stack) {
 		fprintf(stderr, "aps-bpf: out of memory building the tree\n");
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	if (r.json)
-		fprintf(out, "{\"python\":\"%d.%d\",\"dropped\":%u,\"roots\":[", s->major, s->minor,
+		fprintf(out, "{\"python\":\"%d.%d\",\"dropped\":%u,\"nodes\":[", s->major, s->minor,
 			s->dropped);
 	/* roots as 3.14 orders them: tasks nobody awaits, in task order; then
 	 * futures that await tasks (3.14 leaves their subtrees out) */
@@ -911,9 +937,6 @@ int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts
 		if (t.v[i].is_child || t.v[i].kind == NODE_CORO ||
 		    (t.v[i].kind == NODE_TASK && !s->tasks[t.v[i].ref].listed && !t.v[i].nkids))
 			continue;
-		if (r.json && !first)
-			fputc(',', out);
-		first = false;
 		render_root(&r, i);
 	}
 	/* tasks only reachable through a cycle: no root leads to them */
@@ -922,9 +945,6 @@ int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts
 
 		if (t.shown[start])
 			continue;
-		if (r.json && !first)
-			fputc(',', out);
-		first = false;
 		render_root(&r, start);
 	}
 	if (r.json) {

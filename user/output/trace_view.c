@@ -97,14 +97,19 @@ static void head(struct trace_view *p, const struct model_event *ev)
 	const char *name = ev->old_name ? ev->old_name : t ? t->name : "?";
 
 	if (p->json) {
-		fprintf(p->out, "{\"event\":\"%s\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"task\":\"0x%" PRIx64 "\"",
-			event_name(ev->kind), ev->ts, ns_tid(p, ev->tid), ev->addr);
+		fprintf(p->out, "{\"event\":\"%s\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,", event_name(ev->kind),
+			ev->ts, ns_tid(p, ev->tid));
+		if (p->show_pid)
+			fprintf(p->out, "\"pid\":%d,", p->pid);
+		fprintf(p->out, "\"task\":\"0x%" PRIx64 "\"", ev->addr);
 		json_str_or_null(p, "name", name);
 		json_str_or_null(p, "coro", t ? t->coro_name : "?");
 		return;
 	}
 	if (!p->t0)
 		p->t0 = ev->ts;
+	if (p->show_pid)
+		fprintf(p->out, "pid %-7d ", p->pid);
 	fprintf(p->out, "%12.6f  tid %-7u %-9s 0x%-14" PRIx64 " %s",
 		ev->ts >= p->t0 ? (double)(ev->ts - p->t0) / 1e9 : -(double)(p->t0 - ev->ts) / 1e9,
 		ns_tid(p, ev->tid), event_name(ev->kind), ev->addr, name);
@@ -323,16 +328,21 @@ void trace_view_finish(struct trace_view *p, const char *reason, uint64_t ts,
 	for (int i = 0; i < nstats; i++)
 		have_stats |= stats[i].runs > 0;
 	if (!p->json) {
+		if (p->show_pid)
+			fprintf(p->out, "pid %-7d ", p->pid);
 		fprintf(p->out, "-- %s: %" PRIu64 " tasks, %" PRIu64 " steps, %" PRIu64
 			" lost events, %" PRIu64 " read errors\n", reason, p->model.tasks_seen,
 			p->model.steps, lost, read_errors);
 		fflush(p->out);
 		return;
 	}
-	fprintf(p->out, "{\"event\":\"summary\",\"ts_ns\":%" PRIu64 ",\"tid\":0,\"reason\":\"%s\","
+	fprintf(p->out, "{\"event\":\"summary\",\"ts_ns\":%" PRIu64 ",\"tid\":0,", ts);
+	if (p->show_pid)
+		fprintf(p->out, "\"pid\":%d,", p->pid);
+	fprintf(p->out, "\"reason\":\"%s\","
 		"\"tasks\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"lost_events\":%" PRIu64
 		",\"read_errors\":%" PRIu64 ",\"bad_events\":%" PRIu64,
-		ts, reason, p->model.tasks_seen, p->model.steps, lost, read_errors,
+		reason, p->model.tasks_seen, p->model.steps, lost, read_errors,
 		p->model.bad_events);
 	if (have_stats) {
 		fprintf(p->out, ",\"probe_runs\":{");

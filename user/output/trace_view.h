@@ -14,6 +14,7 @@ struct trace_view {
 	FILE *out;
 	bool json;
 	pid_t pid;
+	bool show_pid;			/* following forks: each line names its process */
 	uint64_t t0;			/* ts of the attach, for relative text times */
 	struct model model;
 	uint64_t last_lost;

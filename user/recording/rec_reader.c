@@ -542,7 +542,7 @@ int rec_player_seek(struct rec_player *pl, uint64_t ts)
 {
 	const struct rec_reader *r = pl->cur.r;
 	uint32_t seg = rec_reader_segment_at(r, ts);
-	bool restored = false;
+	bool restored = false, keep_hists = pl->model->keep_hists;
 	int rc;
 
 	pl->have_item = pl->at_end = pl->ended = false;
@@ -551,6 +551,7 @@ int rec_player_seek(struct rec_player *pl, uint64_t ts)
 	model_free(pl->model);
 	if (model_init(pl->model, 16))
 		return pl->err = -ENOMEM;
+	pl->model->keep_hists = keep_hists;	/* the caller's choice outlives the reset */
 	rec_cursor_seek_segment(&pl->cur, seg);
 	while ((rc = next_item(pl)) > 0) {
 		struct rec_item *it = pl->it;

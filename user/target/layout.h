@@ -45,6 +45,7 @@ struct py_snap_layout {
 	uint32_t rt_interp_head;	/* _PyRuntimeState.interpreters.head */
 	uint32_t is_next, is_threads_head, is_modules, is_tasks_head;
 	uint32_t ts_next, ts_native_tid, ts_dict;
+	uint32_t ts_thread_id;		/* 3.10: pthread_t thread_id (no native tid) */
 	uint32_t ts_running_loop;	/* 3.13+ _PyThreadStateImpl */
 	uint32_t ts_tasks_head;		/* 3.14 */
 };

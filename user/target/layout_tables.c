@@ -99,6 +99,7 @@ static const struct py_layout layouts[] = {
 			.rl_loop = 16,
 			.rt_interp_head = 32, .is_next = 0, .is_threads_head = 8,
 			.is_modules = 856, .ts_native_tid = 0, .ts_dict = 152,
+			.ts_thread_id = 176,
 		},
 	},
 	{
