@@ -10,7 +10,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
 INCLUDES := -Iinclude -Iuser -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lm -lpthread -ldl
+LIBS := -lbpf -lelf -lz -lm -lpthread -ldl -lmicrohttpd
 
 # clang's own system include dirs, as -idirafter, for the BPF target
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -34,7 +34,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 # only the loader includes the BPF skeletons
-SKEL_USERS := live/tracer
+SKEL_USERS := live/tracer agent/procwatch
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench
 all: aps-bpf

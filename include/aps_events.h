@@ -219,4 +219,18 @@ struct aps_counters {
 	__u64 nest_overflow;   /* eager nesting deeper than APS_MAX_NEST */
 };
 
+/* The agent's process watcher (bpf/procwatch.bpf.c). */
+enum aps_proc_event_type {
+	APS_PROC_EXEC = 1,	/* a process executed a new program */
+	APS_PROC_EXIT = 2,	/* a watched process ended (its last thread exited) */
+};
+
+struct aps_proc_event {
+	__u32 type;
+	__u32 pid;		/* tgid, in the root PID namespace */
+	__s32 exit_code;	/* EXIT: the wait status (exit code << 8, or the signal) */
+	__u32 pad;
+	__u64 ts_ns;
+};
+
 #endif /* APS_EVENTS_H */
