@@ -65,8 +65,14 @@ aps-bpf: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+
+# the agent's unit is installed, not enabled: `systemctl enable --now aps-bpf-agent`
 install: aps-bpf
 	install -D -m 0755 aps-bpf $(DESTDIR)$(PREFIX)/bin/aps-bpf
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|' packaging/aps-bpf-agent.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/aps-bpf-agent.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/aps-bpf-agent.service
 
 # ---- tests -------------------------------------------------------------
 # Unit tests of the pure parts, under ASan and UBSan.

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "agent/discover.h"
 #include "agent/task_hist.h"
+#include "memory/py_runtime.h"
 #include "recording/rec_flight.h"
 #include "recording/rec_writer.h"
 #include "target/interp.h"
@@ -30,6 +31,7 @@ struct agent_opts {
 	uint64_t proc_bytes;	/* its memory, per process */
 	uint64_t total_bytes;	/* all processes together */
 	uint64_t every_ns;	/* task snapshot period */
+	double max_cpu;		/* snapshots of all processes: at most this share of a CPU */
 	uint64_t rescan_ns;	/* /proc rescan period */
 	uint64_t stall_ns;	/* dump on a stall this long (0: never) */
 	const char *dump_dir;
@@ -48,11 +50,15 @@ struct agent_proc {
 	struct proc_info pi;
 	char service[128];
 	struct interp ip;
-	struct py_layout layout;
+	struct py_layout layout;	/* refined by py_runtime_resolve */
+	struct py_runtime rt;
+	bool rt_ok;			/* rt found; else found again before a read */
 	struct task_hist hist;
+	uint64_t cpu_sig;		/* its threads' run time and run count at the last read */
 	uint64_t watched_ns;	/* when the agent began watching it */
 	uint64_t next_snap;
-	uint64_t snapshots, snap_errors, snap_ns;	/* snap_ns: time spent reading */
+	uint64_t snapshots, snap_errors, snap_ns;	/* snap_ns: agent CPU time spent reading */
+	uint64_t skipped;		/* reads not needed: it did not run since the last */
 	uint64_t read_errors;	/* tasks left out as unreadable */
 	int last_err;
 	/* the flight recorder */
@@ -82,6 +88,9 @@ struct agent {
 	uint64_t exec_events, proc_lost;
 	uint64_t started_ns;
 	uint64_t scrapes;
+	/* the snapshot budget: periods are every_ns * scale */
+	double scale;
+	uint64_t budget_t0, budget_cpu;	/* window start, snapshot CPU since */
 	bool have_procwatch;
 	struct procwatch *pw;
 };
@@ -100,6 +109,9 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now);
 int agent_proc_dump(struct agent *a, struct agent_proc *p, enum agent_dump_reason why,
 		    char *path, size_t pathlen, char *err, size_t errlen);
 void agent_proc_free(struct agent_proc *p);
+
+/* Adjust the snapshot period to the CPU budget (every few seconds). */
+void agent_budget_tick(struct agent *a, uint64_t now);
 
 /* ---- agent_dumps.c ---- */
 const char *agent_dump_reason_name(enum agent_dump_reason r);

@@ -123,7 +123,10 @@ void agent_metrics_render(struct agent *a, FILE *out)
 		 "%llu", (unsigned long long)p->hist.gone);
 	PER_PROC("aps_snapshots_total", "counter", "Task snapshots read from the process's memory.",
 		 "%llu", (unsigned long long)p->snapshots);
-	PER_PROC("aps_snapshot_seconds_total", "counter", "Time the agent spent reading snapshots.",
+	PER_PROC("aps_snapshots_skipped_total", "counter",
+		 "Snapshots not needed: the process had not run since the last one.",
+		 "%llu", (unsigned long long)p->skipped);
+	PER_PROC("aps_snapshot_seconds_total", "counter", "CPU time the agent spent reading snapshots.",
 		 "%.6f", (double)p->snap_ns / 1e9);
 	PER_PROC("aps_snapshot_errors_total", "counter", "Snapshots that could not be read.",
 		 "%llu", (unsigned long long)p->snap_errors);

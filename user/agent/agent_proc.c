@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* One watched process: its task snapshots, history and flight recorder. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +16,11 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 
-#define SNAP_DUTY 50		/* a read every >= 50x its duration: <= 2% of a CPU */
-#define SNAP_MAX_PERIOD 10000000000ull
+#define SNAP_DUTY 50		/* a read every >= 50x its CPU time: <= 2% of a CPU */
+#define SNAP_MAX_PERIOD 30000000000ull
+#define BUDGET_WINDOW_NS 5000000000ull
+#define SCALE_MAX 30.0
+#define CPU_THREADS_MAX 1024
 
 uint64_t agent_now(void)
 {
@@ -22,6 +28,78 @@ uint64_t agent_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Run time and run count of every thread (schedstat): unchanged means the
+ * process has not run, so its tasks have not changed. 0: unreadable.
+ */
+static uint64_t cpu_sig(pid_t pid)
+{
+	char path[64], buf[128];
+	struct dirent *de;
+	uint64_t sig = 0;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < CPU_THREADS_MAX) {
+		unsigned long long run = 0, wait = 0, count = 0;
+		ssize_t k;
+		int fd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat", (int)pid, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		k = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		buf[k] = 0;
+		if (sscanf(buf, "%llu %llu %llu", &run, &wait, &count) != 3)
+			continue;
+		sig = (sig ^ (run + (count << 40) + strtoull(de->d_name, NULL, 10))) * 0x100000001b3ull;
+		n++;
+	}
+	closedir(d);
+	return n ? sig | 1 : 0;
+}
+
+void agent_budget_tick(struct agent *a, uint64_t now)
+{
+	double used, ratio;
+
+	if (!a->budget_t0) {
+		a->budget_t0 = now;
+		a->scale = 1;
+		return;
+	}
+	if (now < a->budget_t0 + BUDGET_WINDOW_NS)
+		return;
+	used = (double)a->budget_cpu / (double)(now - a->budget_t0);
+	ratio = a->o.max_cpu > 0 ? used / a->o.max_cpu : 0;
+	/* over: slow down in proportion; under: speed up, at most twice per window */
+	a->scale *= ratio > 1 ? ratio : ratio > 0.5 ? ratio : 0.5;
+	if (a->scale < 1)
+		a->scale = 1;
+	if (a->scale > SCALE_MAX)
+		a->scale = SCALE_MAX;
+	a->budget_t0 = now;
+	a->budget_cpu = 0;
 }
 
 struct agent_proc *agent_find(struct agent *a, pid_t pid, unsigned *idx)
@@ -118,6 +196,8 @@ int agent_consider(struct agent *a, pid_t pid)
 	p->ip = ip;
 	task_hist_init(&p->hist);
 	rc = layout_for_target(&p->ip, &p->layout, err, sizeof(err));
+	if (!rc)
+		rc = py_runtime_resolve(&p->ip, &p->layout, &p->rt, err, sizeof(err));
 	if (rc) {
 		if (a->o.verbose)
 			fprintf(stderr, "aps-bpf agent: not watching %d: %s\n", pid, err);
@@ -131,6 +211,7 @@ int agent_consider(struct agent *a, pid_t pid)
 	fill_header(p);
 	p->watched_ns = agent_now();
 	p->next_snap = p->watched_ns;
+	p->rt_ok = true;
 	p->flight_ok = !rec_flight_init(&p->fl, a->o.window_ns, a->o.proc_bytes) &&
 		       !rec_writer_init(&p->w, rec_flight_sink, &p->fl) &&
 		       !rec_writer_segment(&p->w, p->watched_ns, REC_SEG_START);
@@ -202,7 +283,7 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 {
 	struct snapshot s = {};
 	struct rec_buf b = {};
-	uint64_t t0, t1, took, share;
+	uint64_t t0, t1, c0, took, share, sig, period;
 	char err[256];
 	int rc;
 
@@ -215,12 +296,34 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 	}
 	if (now < p->next_snap)
 		return 0;
+	period = (uint64_t)((double)a->o.every_ns * (a->scale >= 1 ? a->scale : 1));
+	c0 = cpu_now();
+	sig = cpu_sig(p->pi.pid);
+	if (sig && sig == p->cpu_sig) {
+		/* it has not run: its tasks are as they were */
+		pthread_mutex_lock(&a->lock);
+		task_hist_idle(&p->hist, now);
+		p->skipped++;
+		pthread_mutex_unlock(&a->lock);
+		p->next_snap = now + period;
+		a->budget_cpu += cpu_now() - c0;
+		return 0;
+	}
 	t0 = agent_now();
-	rc = snapshot_take(&p->ip, &p->layout, &s, err, sizeof(err));
+	if (!p->rt_ok) {
+		struct py_layout l = p->layout;
+
+		rc = py_runtime_resolve(&p->ip, &l, &p->rt, err, sizeof(err));
+		p->rt_ok = !rc;
+		if (!rc)
+			p->layout = l;
+	}
+	rc = p->rt_ok ? snapshot_take_resolved(&p->ip, &p->layout, &p->rt, &s, err, sizeof(err)) : -EAGAIN;
 	t1 = agent_now();
-	took = t1 - t0;
+	took = cpu_now() - c0;
 	p->snap_ns += took;
-	p->next_snap = t1 + (a->o.every_ns > took * SNAP_DUTY ? a->o.every_ns : took * SNAP_DUTY);
+	a->budget_cpu += took;
+	p->next_snap = t1 + (period > took * SNAP_DUTY ? period : took * SNAP_DUTY);
 	if (p->next_snap > t1 + SNAP_MAX_PERIOD)
 		p->next_snap = t1 + SNAP_MAX_PERIOD;
 	if (rc) {
@@ -230,8 +333,11 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 		if (!p->snap_errors++ || a->o.verbose)
 			fprintf(stderr, "aps-bpf agent: pid %d: reading tasks: %s\n", p->pi.pid, err);
 		p->last_err = rc;
+		p->rt_ok = false;
+		p->cpu_sig = 0;
 		return 0;
 	}
+	p->cpu_sig = sig;
 	pthread_mutex_lock(&a->lock);
 	p->snapshots++;
 	p->read_errors += s.dropped;

@@ -216,6 +216,7 @@ int agent_run(struct agent_opts *o)
 			prune_rejected(&a);
 			a.next_rescan = now + o->rescan_ns;
 		}
+		agent_budget_tick(&a, now);
 		for (unsigned i = 0; i < a.nprocs;) {
 			if (agent_proc_tick(&a, a.procs[i], now) == -ESRCH) {
 				if (o->verbose)

@@ -33,6 +33,12 @@ void task_hist_free(struct task_hist *h)
 	memset(h, 0, sizeof(*h));
 }
 
+void task_hist_idle(struct task_hist *h, uint64_t t)
+{
+	if (h->prev_t0 && t > h->prev_t0)
+		h->prev_t0 = t;
+}
+
 const struct th_task *task_hist_find(const struct task_hist *h, uint64_t addr)
 {
 	int32_t i;

@@ -44,6 +44,8 @@ void task_hist_init(struct task_hist *h);
 void task_hist_free(struct task_hist *h);
 /* Apply a snapshot read over [t0, t1]. 0 or -ENOMEM. */
 int task_hist_update(struct task_hist *h, const struct snapshot *s, uint64_t t0, uint64_t t1);
+/* The process did not run since the last snapshot up to t: nothing appeared before t. */
+void task_hist_idle(struct task_hist *h, uint64_t t);
 /* The task at addr, or NULL. */
 const struct th_task *task_hist_find(const struct task_hist *h, uint64_t addr);
 

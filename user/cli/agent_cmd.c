@@ -35,8 +35,12 @@ static const char agent_usage[] =
 	"  --window DURATION     flight recorder window per process (default 5m)\n"
 	"  --flight-mb N         flight recorder memory per process, MiB (default 16)\n"
 	"  --max-mb N            flight recorder memory of all processes, MiB (default 128)\n"
-	"  --tasks-every PERIOD  read each process's tasks this often (default 1s; never\n"
-	"                        more than 2%% of a CPU per process: big ones less often)\n"
+	"  --tasks-every PERIOD  read each process's tasks this often (default 1s); not\n"
+	"                        when it has not run since (its threads' schedstat), and\n"
+	"                        less often when the reads of all processes together\n"
+	"                        take more than --max-cpu (or one process more than 2%%)\n"
+	"  --max-cpu PERMILLE    CPU budget of the reads, in thousandths of one CPU\n"
+	"                        (default 5: 0.5%%)\n"
 	"  --rescan PERIOD       rescan /proc this often (default 10s)\n"
 	"  --dump-dir DIR        where dumps go (default " AGENT_DUMP_DIR_DEFAULT ")\n"
 	"  --dump-keep N         dumps kept there, the oldest removed (default 20)\n"
@@ -110,6 +114,7 @@ int cmd_agent(int argc, char **argv)
 		{ "max-mb", required_argument, NULL, 'M' },
 		{ "tasks-every", required_argument, NULL, 'e' },
 		{ "rescan", required_argument, NULL, 'r' },
+		{ "max-cpu", required_argument, NULL, 'C' },
 		{ "dump-dir", required_argument, NULL, 'd' },
 		{ "dump-keep", required_argument, NULL, 'k' },
 		{ "dump-max-mb", required_argument, NULL, 'D' },
@@ -127,6 +132,7 @@ int cmd_agent(int argc, char **argv)
 		.proc_bytes = 16ull << 20,
 		.total_bytes = 128ull << 20,
 		.every_ns = 1000000000ull,
+		.max_cpu = 0.005,
 		.rescan_ns = 10000000000ull,
 		.dump_dir = AGENT_DUMP_DIR_DEFAULT,
 		.dump_keep = 20,
@@ -183,6 +189,11 @@ int cmd_agent(int argc, char **argv)
 			if (parse_uint(optarg, 4096, &v) || !v)
 				goto bad;
 			o.max_procs = (unsigned)v;
+			break;
+		case 'C':
+			if (parse_uint(optarg, 100, &v) || !v)
+				goto bad;
+			o.max_cpu = (double)v / 1000;
 			break;
 		case 'd': o.dump_dir = optarg; break;
 		case 'l': o.listen = !strcmp(optarg, "off") ? NULL : optarg; break;

@@ -602,10 +602,24 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen)
 {
+	struct py_layout lc = *l;
+	struct py_runtime rt;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->major = l->major;
+	out->minor = l->minor;
+	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
+	return rc ? rc : snapshot_take_resolved(ip, &lc, &rt, out, err, errlen);
+}
+
+int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
+			   const struct py_runtime *rtp, struct snapshot *out, char *err, size_t errlen)
+{
 	struct snap_ctx c = { 0 };
 	struct task_refs refs = { 0 };
 	struct py_layout lc = *l;
-	struct py_runtime rt;
+	struct py_runtime rt = *rtp;
 	struct page_cache cache = { 0 };
 	int rc;
 
@@ -622,9 +636,6 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		goto cleanup;
 	}
 	coro_reader_init(out->codes, c.r);
-	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
-	if (rc)
-		goto cleanup;
 	pyr_init(c.r, ip->pid, &lc, READ_BUDGET);
 	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
 	if (rc)
