@@ -116,13 +116,7 @@ static void serve_one(struct agent *a, int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid != 0) {
-		static const char no[] = "err permission denied: the agent answers root only\n";
-
-		if (write(fd, no, sizeof(no) - 1) < 0)
-			return;
-		return;
-	}
+	/* the request is read first, so a refusal reaches the client */
 	while (n < AGENT_REQ_MAX) {
 		ssize_t r = read(fd, req + n, AGENT_REQ_MAX - n);
 
@@ -131,6 +125,13 @@ static void serve_one(struct agent *a, int fd)
 		n += (size_t)r;
 		if (memchr(req, '\n', n))
 			break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid != 0) {
+		static const char no[] = "err permission denied: the agent answers root only\n";
+
+		if (write(fd, no, sizeof(no) - 1) < 0)
+			return;
+		return;
 	}
 	req[n] = 0;
 	req[strcspn(req, "\n")] = 0;

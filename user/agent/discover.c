@@ -136,8 +136,12 @@ int proc_info_read(pid_t pid, struct proc_info *pi)
 	if (!p)
 		return -EINVAL;
 	pi->uid = (uid_t)strtoul(p + 5, NULL, 10);
-	if (proc_comm(pid, pi->comm, sizeof(pi->comm)))
+	/* comm is the target's to set: it may hold any byte but NUL */
+	n = read_file(pid, "comm", pi->comm, sizeof(pi->comm));
+	if (n <= 0)
 		snprintf(pi->comm, sizeof(pi->comm), "?");
+	else if (pi->comm[n - 1] == '\n')
+		pi->comm[n - 1] = 0;
 	n = read_file(pid, "cmdline", pi->cmdline, sizeof(pi->cmdline));
 	if (n < 0)
 		return (int)n;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "agent/agent_client.h"
+#include "agent/agent.h"
 #include "agent/agent_run.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
@@ -15,6 +16,8 @@ static const char agent_usage[] =
 	"usage: aps-bpf agent [OPTIONS]          run the agent (root)\n"
 	"       aps-bpf agent dump PID           write PID's flight recorder to the dump dir now\n"
 	"       aps-bpf agent status             the processes the running agent watches\n"
+	"       aps-bpf agent tasks PID          what it has seen of PID's tasks: task id,\n"
+	"                                        age, waiting (s; a leading >= marks a lower bound)\n"
 	"\n"
 	"Watches every Python (3.10-3.14) process on the host that uses asyncio: found\n"
 	"at start in /proc, then at each exec (a tracepoint) and by a periodic rescan\n"
@@ -68,8 +71,29 @@ static int client(const char *sock, const char *req)
 {
 	char *resp, *nl;
 	size_t len;
-	int rc = agent_client_request(sock, req, &resp, &len);
+	int rc;
 
+	if (!strncmp(req, "tasks", 5)) {
+		struct agent_tasks t;
+		char msg[256];
+		uint64_t now;
+
+		rc = agent_client_tasks(sock, (pid_t)atoi(req + 6), &t, msg, sizeof(msg));
+		if (rc) {
+			fprintf(stderr, "aps-bpf: %s\n", msg);
+			return 1;
+		}
+		now = agent_now();
+		for (uint32_t i = 0; i < t.n; i++)
+			printf("0x%llx %s%.3f %s%.3f\n", (unsigned long long)t.v[i].addr,
+			       t.v[i].flags & TH_CREATED_SEEN ? "" : ">=",
+			       now > t.v[i].first_ns ? (double)(now - t.v[i].first_ns) / 1e9 : 0.0,
+			       t.v[i].flags & TH_WAIT_SEEN ? "" : ">=",
+			       now > t.v[i].wait_ns ? (double)(now - t.v[i].wait_ns) / 1e9 : 0.0);
+		agent_tasks_free(&t);
+		return 0;
+	}
+	rc = agent_client_request(sock, req, &resp, &len);
 	if (rc) {
 		if (rc == -ENOENT || rc == -ECONNREFUSED)
 			fprintf(stderr, "aps-bpf: no agent running (%s)\n", sock);
@@ -211,6 +235,10 @@ int cmd_agent(int argc, char **argv)
 			if (parse_uint(argv[optind + 1], 0x3fffffff, &v) || !v)
 				goto usage;
 			snprintf(req, sizeof(req), "dump %lu", v);
+		} else if (!strcmp(argv[optind], "tasks") && optind + 2 == argc) {
+			if (parse_uint(argv[optind + 1], 0x3fffffff, &v) || !v)
+				goto usage;
+			snprintf(req, sizeof(req), "tasks %lu", v);
 		} else if (!strcmp(argv[optind], "status") && optind + 1 == argc) {
 			snprintf(req, sizeof(req), "status");
 		} else {
