@@ -19,9 +19,9 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/thread_stack.h"
-#include "output/top_render.h"
+#include "output/top_view.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 

@@ -11,8 +11,8 @@
 #include <time.h>
 #include "cli/commands.h"
 #include "cli/duration.h"
-#include "live/target_session.h"
-#include "output/top_render.h"
+#include "live/session.h"
+#include "output/top_view.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2

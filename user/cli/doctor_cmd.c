@@ -18,7 +18,7 @@
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "hooks/symfree.h"
-#include "live/target_session.h"
+#include "live/session.h"
 
 static const char doctor_usage[] =
 	"usage: aps-bpf doctor [--explain] [--no-debuginfod] PID\n"

@@ -15,8 +15,8 @@
 #include "cli/duration.h"
 #include "target/layout_runtime.h"
 #include "memory/snapshot.h"
-#include "live/target_session.h"
-#include "output/task_views.h"
+#include "live/session.h"
+#include "output/task_view.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
@@ -143,7 +143,7 @@ static int run(int argc, char **argv, bool tree)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct view_opts o = { .format = VIEW_TABLE };
+	struct task_view_opts o = { .format = VIEW_TABLE };
 	struct session s = {};
 	struct snapshot snap = {};
 	struct model m;
@@ -157,7 +157,7 @@ static int run(int argc, char **argv, bool tree)
 	while ((opt = getopt_long(argc, argv, "+f:w:c:Fvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (view_parse_format(optarg, tree, &o.format))
+			if (task_view_parse_format(optarg, tree, &o.format))
 				goto usage;
 			break;
 		case 'w':
@@ -214,9 +214,9 @@ static int run(int argc, char **argv, bool tree)
 			snap.major = s.ip.major;
 			snap.minor = s.ip.minor;
 			if (tree)
-				view_pstree(stdout, &snap, &o);
+				pstree_view(stdout, &snap, &o);
 			else
-				view_ps(stdout, &snap, &o);
+				ps_view(stdout, &snap, &o);
 		}
 		rc = 0;
 		goto cleanup;
@@ -242,11 +242,11 @@ static int run(int argc, char **argv, bool tree)
 		goto cleanup;
 	}
 	if (tree) {
-		int cycles = view_pstree(stdout, &snap, &o);
+		int cycles = pstree_view(stdout, &snap, &o);
 
 		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
 	} else {
-		view_ps(stdout, &snap, &o);
+		ps_view(stdout, &snap, &o);
 		rc = 0;
 	}
 	if (snap.dropped)

@@ -19,9 +19,9 @@
 #include "recording/rec_flight.h"
 #include "recording/rec_tasks.h"
 #include "recording/rec_writer.h"
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/task_sampler.h"
-#include "output/trace_print.h"
+#include "output/trace_view.h"
 
 static const char record_usage[] =
 	"usage: aps-bpf record -o FILE [OPTIONS] PID\n"
@@ -95,7 +95,7 @@ struct recorder {
 	size_t hdr_len;
 	struct model own_model;
 	struct model *model;		/* snapshots come from it */
-	struct trace_printer p;
+	struct trace_view p;
 	bool printing, printer_ready;
 	bool quiet, status_tty, status_shown;
 	uint64_t last_lost, last_flush, next_status;
@@ -156,7 +156,7 @@ static int on_event(void *ctx, const void *data, size_t len)
 	if (err && err != -EINVAL)
 		write_failed(r, err);
 	if (r->printing)
-		trace_printer_event(&r->p, data, len);
+		trace_view_event(&r->p, data, len);
 	else
 		model_apply(r->model, data, len, NULL, NULL);
 	if (!r->printing && !r->first_task_checked && len >= sizeof(*h) &&
@@ -272,7 +272,7 @@ static void write_lost(struct recorder *r, uint64_t now)
 	if (err)
 		write_failed(r, err);
 	if (r->printing) {
-		trace_printer_lost(&r->p, c.lost_events, now);
+		trace_view_lost(&r->p, c.lost_events, now);
 		fflush(r->p.out);
 	}
 	r->last_lost = c.lost_events;
@@ -650,7 +650,7 @@ int cmd_record(int argc, char **argv)
 	if (r.printing) {
 		if (!isatty(STDOUT_FILENO))
 			setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		if (trace_printer_init(&r.p, stdout, json, 0)) {
+		if (trace_view_init(&r.p, stdout, json, 0)) {
 			fprintf(stderr, "aps-bpf: out of memory\n");
 			goto cleanup_nop;
 		}
@@ -764,7 +764,7 @@ int cmd_record(int argc, char **argv)
 		if (tracer_prog_stats(s.tracer, stats))
 			memset(stats, 0, sizeof(stats));
 		/* the same end time as the END record: a replay prints the same */
-		trace_printer_finish(&r.p, session_end_name(why), start, c.lost_events, c.read_errors,
+		trace_view_finish(&r.p, session_end_name(why), start, c.lost_events, c.read_errors,
 				     stats, TRACER_NPROGS);
 	}
 	if (r.werr) {
@@ -797,7 +797,7 @@ cleanup_nop:
 		thread_stack_reader_free(&r.stacks);
 	session_close(&s);
 	if (r.printer_ready)
-		trace_printer_free(&r.p);
+		trace_view_free(&r.p);
 	else
 		model_free(&r.own_model);
 	rec_writer_free(&r.w);

@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "recording/rec_reader.h"
-#include "output/replay_views.h"
-#include "output/trace_print.h"
+#include "output/replay_view.h"
+#include "output/trace_view.h"
 
 static const char replay_usage[] =
 	"usage: aps-bpf replay FILE [trace] [--json] [--from T] [--to T] [-o OUT]\n"
@@ -45,13 +45,13 @@ static const char replay_usage[] =
 
 struct replay {
 	struct rec_player pl;
-	struct trace_printer p;
+	struct trace_view p;
 };
 
 /* The printer names threads as the target saw them: the recorded mapping. */
 static void cache_tid(struct replay *rp, uint32_t tid)
 {
-	struct trace_printer *p = &rp->p;
+	struct trace_view *p = &rp->p;
 	unsigned slot;
 
 	for (unsigned i = 0; i < p->ntids && i < TID_CACHE; i++)
@@ -69,7 +69,7 @@ static int on_event(void *ctx, const void *data, size_t len)
 
 	if (len >= sizeof(*h))
 		cache_tid(rp, h->tid);
-	return trace_printer_event(&rp->p, data, len);
+	return trace_view_event(&rp->p, data, len);
 }
 
 static void on_lost(void *ctx, uint64_t ts, uint64_t count, uint64_t total)
@@ -77,7 +77,7 @@ static void on_lost(void *ctx, uint64_t ts, uint64_t count, uint64_t total)
 	struct replay *rp = ctx;
 
 	(void)count;
-	trace_printer_lost(&rp->p, total, ts);
+	trace_view_lost(&rp->p, total, ts);
 }
 
 /* Steps still open at the end of a window are not "ended": forget them. */
@@ -130,13 +130,13 @@ static int view_trace(const struct rec_reader *r, FILE *out, bool json, uint64_t
 	uint64_t end_ts, lost, read_errors = 0;
 	int err, rc = 1;
 
-	if (trace_printer_init(&rp.p, out, json, 0)) {
+	if (trace_view_init(&rp.p, out, json, 0)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
 	}
 	if (rec_player_init(&rp.pl, r, &rp.p.model)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
-		trace_printer_free(&rp.p);
+		trace_view_free(&rp.p);
 		return 1;
 	}
 	err = rec_player_seek(&rp.pl, from);
@@ -159,11 +159,11 @@ static int view_trace(const struct rec_reader *r, FILE *out, bool json, uint64_t
 		if (!window)
 			lost = rp.pl.end.lost;
 	}
-	trace_printer_finish(&rp.p, reason, end_ts, lost, read_errors, NULL, 0);
+	trace_view_finish(&rp.p, reason, end_ts, lost, read_errors, NULL, 0);
 	if (!err)
 		rc = 0;
 	rec_player_free(&rp.pl);
-	trace_printer_free(&rp.p);
+	trace_view_free(&rp.p);
 	return rc;
 }
 
@@ -309,11 +309,11 @@ static bool known_view(const char *v)
 }
 
 /* ps and pstree take --format; the other views do not */
-static int parse_format(const char *arg, const char *view, enum view_format *f)
+static int parse_format(const char *arg, const char *view, enum task_view_format *f)
 {
 	if (strcmp(view, "ps") && strcmp(view, "pstree"))
 		return -EINVAL;
-	return view_parse_format(arg, !strcmp(view, "pstree"), f);
+	return task_view_parse_format(arg, !strcmp(view, "pstree"), f);
 }
 
 int cmd_replay(int argc, char **argv)
@@ -336,7 +336,7 @@ int cmd_replay(int argc, char **argv)
 	static char outbuf[1 << 20];
 	const char *path = NULL, *view = "trace", *from_s = NULL, *to_s = NULL, *out_path = NULL;
 	const char *at_s = NULL, *format_s = NULL;
-	struct view_opts vo = { .format = VIEW_TABLE };
+	struct task_view_opts vo = { .format = VIEW_TABLE };
 	struct top_view tv;
 	struct rec_reader r;
 	uint64_t from, to, at, threshold = 100000000;
@@ -369,7 +369,7 @@ int cmd_replay(int argc, char **argv)
 				return usage("--threshold wants a duration (e.g. 100ms), got '%s'", optarg);
 			break;
 		case 's':
-			if (top_sort_name(optarg, &tv.sort))
+			if (top_view_sort_name(optarg, &tv.sort))
 				return usage("--sort wants busy, max, steps, age or waiting, got '%s'", optarg);
 			break;
 		case 'b':
@@ -409,7 +409,7 @@ int cmd_replay(int argc, char **argv)
 		return 2;
 	}
 	if (!at_s)
-		at = replay_end_ts(&r);
+		at = replay_view_end_ts(&r);
 	if (out_path) {
 		out = fopen(out_path, "we");
 		if (!out) {

@@ -15,8 +15,8 @@
 #include "cli/commands.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
-#include "live/target_session.h"
-#include "output/top_render.h"
+#include "live/session.h"
+#include "output/top_view.h"
 
 static const char top_usage[] =
 	"usage: aps-bpf top [-b] [--iterations N] [--delay SECONDS] [--sort KEY] [--by task|coro]\n"
@@ -116,7 +116,7 @@ static void read_keys(struct top_ctx *c)
 		case 'q': session_stop = 1; break;
 		case 'c': c->view.by_coro = !c->view.by_coro; c->next_render = 0; break;
 		default:
-			if (top_sort_key(k, &c->view.sort) == 0)
+			if (top_view_sort_key(k, &c->view.sort) == 0)
 				c->next_render = 0;
 		}
 	}
@@ -135,7 +135,7 @@ static void render(struct top_ctx *c, uint64_t now)
 		c->view.cols = ws.ws_col;
 		fputs("\033[H\033[2J", stdout);
 	}
-	top_render(stdout, &c->view, &c->model, &c->stats, now);
+	top_view_draw(stdout, &c->view, &c->model, &c->stats, now);
 	fflush(stdout);
 	stats_mark(&c->stats, now);
 	c->rendered++;
@@ -213,7 +213,7 @@ int cmd_top(int argc, char **argv)
 			c.delay_ms = (unsigned)(d * 1000);
 			break;
 		case 's':
-			if (top_sort_name(optarg, &c.view.sort))
+			if (top_view_sort_name(optarg, &c.view.sort))
 				goto usage;
 			break;
 		case 'y':

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "target/layout_runtime.h"
-#include "live/target_session.h"
-#include "output/trace_print.h"
+#include "live/session.h"
+#include "output/trace_view.h"
 
 static const char trace_usage[] =
 	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
@@ -52,12 +52,12 @@ static int check_first_task(void *ctx, uint64_t task)
 /* Each poll: lost events are shown as they happen; old dead tasks dropped. */
 static void show_lost(struct session *s, void *ctx)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 	struct aps_counters c;
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_printer_lost(p, c.lost_events, now_ns());
+		trace_view_lost(p, c.lost_events, now_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
@@ -116,7 +116,7 @@ int cmd_trace(int argc, char **argv)
 		{},
 	};
 	struct session s = {};
-	struct trace_printer p;
+	struct trace_view p;
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
 	static char outbuf[1 << 20];
@@ -183,7 +183,7 @@ int cmd_trace(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (trace_printer_init(&p, out, json, s.pid)) {
+	if (trace_view_init(&p, out, json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
@@ -191,7 +191,7 @@ int cmd_trace(int argc, char **argv)
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;
 	s.tick_ctx = &p;
-	err = session_load(&s, trace_printer_event, &p);
+	err = session_load(&s, trace_view_event, &p);
 	if (err)
 		goto fail;
 	session_release_child(&s);
@@ -211,7 +211,7 @@ int cmd_trace(int argc, char **argv)
 	tracer_counters(s.tracer, &c);
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
-	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
+	trace_view_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
@@ -220,7 +220,7 @@ int cmd_trace(int argc, char **argv)
 fail:
 	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 cleanup:
-	trace_printer_free(&p);
+	trace_view_free(&p);
 cleanup_nop:
 	session_close(&s);
 	if (out != stdout && fclose(out) && rc == 0) {

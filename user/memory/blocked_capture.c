@@ -6,7 +6,7 @@
 #include "memory/blocked_capture.h"
 #include "output/escape.h"
 #include "target/proc.h"
-#include "output/top_render.h"
+#include "output/top_view.h"
 
 /* Line `line` of a source file of the target (through its root), stripped
  * and escaped; "" when unreadable. Bounded: 1 MiB scanned, 200 bytes kept. */

@@ -84,7 +84,7 @@ static char *str_dup(struct pyreader *r, uint64_t obj, size_t max)
 {
 	char *buf = malloc(max);
 
-	if (buf && pyr_str(r, obj, buf, max))
+	if (buf && pyread_str(r, obj, buf, max))
 		snprintf(buf, max, "?");
 	return buf;
 }
@@ -104,12 +104,12 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 		*out = &c->codes[idx];
 		return 0;
 	}
-	err = pyr_typeof(c->r, addr, &t);
+	err = pyread_typeof(c->r, addr, &t);
 	if (err)
 		return err;
-	if (!pyr_is(&t, "code") || head > sizeof(buf))
+	if (!pyread_is(&t, "code") || head > sizeof(buf))
 		return -EINVAL;
-	err = pyr_read(c->r, addr, buf, head);
+	err = pyread_read(c->r, addr, buf, head);
 	if (err)
 		return err;
 	if (c->ncodes == c->cap) {
@@ -133,7 +133,7 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 		goto fail;
 	}
 	/* an unreadable line table only costs the line numbers */
-	if (pyr_bytes(c->r, get_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
+	if (pyread_bytes(c->r, get_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
 		len = 0;
 	k.table_len = len;
 	err = addr_map_put(&c->code_index, addr, (int32_t)c->ncodes);
@@ -189,18 +189,18 @@ static int read_gen_310(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	struct pytype t;
 	int err;
 
-	err = pyr_read(c->r, gen, buf, l->bpf.coro_qualname + 8);
+	err = pyread_read(c->r, gen, buf, l->bpf.coro_qualname + 8);
 	if (err)
 		return err;
 	frame = get_u64(buf, s->gen_frame);
 	g->qualname = get_u64(buf, l->bpf.coro_qualname);
 	if (!frame)
 		return 0;	/* finished */
-	err = pyr_typeof(c->r, frame, &t);
-	if (!err && !pyr_is(&t, "frame"))
+	err = pyread_typeof(c->r, frame, &t);
+	if (!err && !pyread_is(&t, "frame"))
 		err = -EINVAL;
 	if (!err)
-		err = pyr_read(c->r, frame, fr, s->fr_state + 1);
+		err = pyread_read(c->r, frame, fr, s->fr_state + 1);
 	if (err)
 		return err;
 	g->has_frame = true;
@@ -216,12 +216,12 @@ static int read_gen_310(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 		return err;
 	/* suspended (-1) on YIELD_FROM: the awaited object is on top of the stack */
 	if (state != -1 || lasti < 0 || depth < 1 || depth > STACK_MAX ||
-	    pyr_ptr(c->r, code->bytecode + s->bytes_size, &bsize) ||
+	    pyread_ptr(c->r, code->bytecode + s->bytes_size, &bsize) ||
 	    (uint64_t)(lasti + 1) * 2 >= bsize ||
-	    pyr_read(c->r, code->bytecode + s->bytes_data + (uint64_t)(lasti + 1) * 2, &op, 1) ||
+	    pyread_read(c->r, code->bytecode + s->bytes_data + (uint64_t)(lasti + 1) * 2, &op, 1) ||
 	    op != YIELD_FROM_310)
 		return 0;
-	return pyr_ptr(c->r, stack + 8 * (uint64_t)(depth - 1), &g->yf);
+	return pyread_ptr(c->r, stack + 8 * (uint64_t)(depth - 1), &g->yf);
 }
 
 static bool is_resume(int minor, unsigned op)
@@ -248,7 +248,7 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	if ((size_t)s->gen_iframe + s->fr_localsplus > sizeof(buf) ||
 	    s->gen_frame_state >= sizeof(buf))
 		return -EINVAL;
-	err = pyr_read(c->r, gen, buf, s->gen_iframe + s->fr_localsplus);
+	err = pyread_read(c->r, gen, buf, s->gen_iframe + s->fr_localsplus);
 	if (err)
 		return err;
 	state = (int8_t)buf[s->gen_frame_state];
@@ -273,20 +273,20 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 		sp = get_u64(fr, s->fr_stack);
 		if (sp <= base || sp > base + 8 * STACK_MAX || (sp & 7))
 			return 0;
-		err = pyr_ptr(c->r, sp - 8, &g->yf);
+		err = pyread_ptr(c->r, sp - 8, &g->yf);
 		g->yf &= ~(uint64_t)3;
 		return err;
 	}
 	if (minor <= 12) {
 		/* in an await only if the next instruction is RESUME with oparg >= 2 */
-		if (pyr_read(c->r, instr + 2, &next, sizeof(next)) ||
+		if (pyread_read(c->r, instr + 2, &next, sizeof(next)) ||
 		    !is_resume(minor, next & 0xff) || (next >> 8) < 2)
 			return 0;
 	}
 	top = get_i32(fr, s->fr_stack);
 	if (top < 1 || top > STACK_MAX)
 		return 0;
-	return pyr_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
+	return pyread_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
 }
 
 /* The line of an instruction; tasks parked alike ask for the same one. */
@@ -295,7 +295,7 @@ static int line_of(struct coro_reader *c, const struct coro_code *code, int64_t 
 	struct coro_code *k = &c->codes[code - c->codes];
 
 	if (k->last_addr != addr) {
-		k->last_line = lt_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
+		k->last_line = linetable_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
 					    addr);
 		k->last_addr = addr;
 	}
@@ -315,11 +315,11 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 	*sig = 0xcbf29ce484222325ULL;
 	if (!coro)
 		return 0;
-	err = pyr_typeof(c->r, coro, &t0);
+	err = pyread_typeof(c->r, coro, &t0);
 	if (err)
 		return err;
 	/* a task's coroutine may be any awaitable: only these have frames */
-	if (!pyr_is(&t0, "coroutine") && !pyr_is(&t0, "generator"))
+	if (!pyread_is(&t0, "coroutine") && !pyread_is(&t0, "generator"))
 		return 0;
 	while (cur && depth < CORO_MAX_DEPTH) {
 		struct gen_read g = { 0 };
@@ -340,7 +340,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		chain[depth].line = line_of(c, code, g.addr);
 		depth++;
 		/* follow the awaited object only while it is the same kind */
-		if (!g.yf || pyr_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
+		if (!g.yf || pyread_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
 			break;
 		cur = g.yf;
 	}

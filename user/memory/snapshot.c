@@ -114,12 +114,12 @@ static int read_task(struct pyreader *r, uint64_t addr, struct raw_task *t)
 
 	if (b->task_size > sizeof(buf))
 		return -EINVAL;
-	err = pyr_typeof(r, addr, &type);
+	err = pyread_typeof(r, addr, &type);
 	if (err)
 		return err;
 	if (!(type.kind & PYR_TASK))
 		return -EINVAL;
-	err = pyr_read(r, addr, buf, b->task_size);
+	err = pyread_read(r, addr, buf, b->task_size);
 	if (err)
 		return err;
 	t->loop = get_u64(buf, r->l->fut_loop);
@@ -144,13 +144,13 @@ static int task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
 {
 	struct pytype t;
 	int64_t v;
-	int err = pyr_typeof(r, obj, &t);
+	int err = pyread_typeof(r, obj, &t);
 
 	if (err)
 		return err;
 	if (t.flags & PYR_TPF_UNICODE)
-		return pyr_str(r, obj, out, len);
-	if ((t.flags & PYR_TPF_LONG) && !(err = pyr_long(r, obj, &v))) {
+		return pyread_str(r, obj, out, len);
+	if ((t.flags & PYR_TPF_LONG) && !(err = pyread_long(r, obj, &v))) {
 		snprintf(out, len, "Task-%" PRId64, v);
 		return 0;
 	}
@@ -510,7 +510,7 @@ static int link_awaiters(struct snap_ctx *c)
 			if (fatal(first[i - b].err))
 				err = first[i - b].err;
 		}
-		pyr_refresh(c->r);
+		pyread_refresh(c->r);
 		awaiters_index_forget(&ix);
 		for (uint32_t i = b; i < end && !err; i++) {
 			awaiters_read(c, &ix, i, addrs, &second);
@@ -535,7 +535,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 		c->s->tids = true;
 		return;
 	}
-	pyr_refresh(c->r);	/* the loops threads run now, not when cached */
+	pyread_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
 	c->s->tids = c->r->l->snap.ts_native_tid != 0;
@@ -575,7 +575,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 			if (fatal(first[i - b].err))
 				rc = first[i - b].err;
 		}
-		pyr_refresh(c->r);
+		pyread_refresh(c->r);
 		for (size_t i = b; i < end && !rc; i++) {
 			view_read(c, refs->v[i].addr, &second, &t);
 			rc = fatal(second.err) ? second.err :
@@ -636,7 +636,7 @@ int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
 		goto cleanup;
 	}
 	coro_reader_init(out->codes, c.r);
-	pyr_init(c.r, ip->pid, &lc, READ_BUDGET);
+	pyread_init(c.r, ip->pid, &lc, READ_BUDGET);
 	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
 	if (rc)
 		goto cleanup;
@@ -658,7 +658,7 @@ cleanup:
 		snprintf(err, errlen, "process %d exited", ip->pid);
 	if (c.r) {
 		out->reads = c.r->reads;
-		out->calls = pyr_calls(c.r);
+		out->calls = pyread_calls(c.r);
 	}
 	page_cache_free(&cache);
 	task_refs_free(&refs);

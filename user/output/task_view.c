@@ -3,8 +3,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "output/task_views.h"
-#include "output/top_render.h"
+#include "output/task_view.h"
+#include "output/top_view.h"
 
 #define MAX_DEPTH 2000		/* tree levels printed; deeper is cut with a mark */
 #define LABEL_MAX 1024
@@ -91,7 +91,7 @@ static uint64_t hash_str(const char *s)
 
 /* ---- common ------------------------------------------------------------ */
 
-int view_parse_format(const char *arg, bool tree, enum view_format *f)
+int task_view_parse_format(const char *arg, bool tree, enum task_view_format *f)
 {
 	if (!strcmp(arg, "json"))
 		*f = VIEW_JSON;
@@ -104,7 +104,7 @@ int view_parse_format(const char *arg, bool tree, enum view_format *f)
 	return 0;
 }
 
-void view_frame_label(const struct snap_frame *f, char *buf, size_t len)
+void task_view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 {
 	const char *file = f->filename ? f->filename : "";
 
@@ -116,12 +116,12 @@ void view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 		snprintf(buf, len, "%s %s:%d", f->qualname ? f->qualname : "?", file, f->line);
 }
 
-static const struct task *timing_of(const struct view_opts *o, const struct snap_task *t)
+static const struct task *timing_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	return o->timing ? model_find((struct model *)o->timing, t->addr) : NULL;
 }
 
-static const char *state_of(const struct view_opts *o, const struct snap_task *t)
+static const char *state_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
@@ -142,14 +142,14 @@ static const char *state_of(const struct view_opts *o, const struct snap_task *t
 }
 
 /* age / waiting in ns, or -1 when not known (never invented) */
-static int64_t age_of(const struct view_opts *o, const struct snap_task *t)
+static int64_t age_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
 	return m && m->create_ts && o->now > m->create_ts ? (int64_t)(o->now - m->create_ts) : -1;
 }
 
-static int64_t waiting_of(const struct view_opts *o, const struct snap_task *t)
+static int64_t waiting_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
@@ -305,7 +305,7 @@ static void put_padded(struct row *r, const char *s, int width)
 	}
 }
 
-static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
+static void ps_row(FILE *out, const struct task_view_opts *o, const char *f[10])
 {
 	static const int width[10] = { 10, 20, 20, 50, 50, 15, 15, 10, 10, 10 };
 	static struct row r;
@@ -325,7 +325,7 @@ static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
 	fwrite(r.buf, 1, r.len, out);
 }
 
-static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_opts *o,
+static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_view_opts *o,
 			 const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
@@ -362,7 +362,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_
 	fputs("]}", out);
 }
 
-void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
+void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o)
 {
 	struct joined stack = { .valid = false }, chain = { .valid = false };
 	char tid[16], id[24], aid[24], age[32], wait[32];
@@ -428,7 +428,7 @@ void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
 
 /* ---- cycles ---------------------------------------------------------------- */
 
-void views_cycles_free(struct view_cycles *c)
+void await_cycles_free(struct await_cycles *c)
 {
 	for (uint32_t i = 0; i < c->n; i++)
 		free(c->path[i]);
@@ -437,7 +437,7 @@ void views_cycles_free(struct view_cycles *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int add_cycle(struct view_cycles *c, const uint32_t *path, uint32_t from, uint32_t to,
+static int add_cycle(struct await_cycles *c, const uint32_t *path, uint32_t from, uint32_t to,
 		     uint32_t back)
 {
 	uint32_t n = to - from + 1;
@@ -465,7 +465,7 @@ static int add_cycle(struct view_cycles *c, const uint32_t *path, uint32_t from,
 
 /* Iterative DFS with white/grey/black colours (3.14's _find_cycles), over
  * awaiter -> awaited task edges. */
-int views_find_cycles(const struct snapshot *s, struct view_cycles *out)
+int await_cycles_find(const struct snapshot *s, struct await_cycles *out)
 {
 	uint32_t n = s->ntasks, *first = NULL, *kids = NULL, *fill = NULL, *path = NULL,
 		 *next = NULL, *pos = NULL;
@@ -548,7 +548,7 @@ cleanup:
 	free(next);
 	free(pos);
 	if (err)
-		views_cycles_free(out);
+		await_cycles_free(out);
 	return err;
 }
 
@@ -658,7 +658,7 @@ static int32_t frame_label(struct tree *t, const struct snap_frame *frames, uint
 
 	if (lab >= 0)
 		return lab;
-	view_frame_label(&frames[i], label, sizeof(label));
+	task_view_frame_label(&frames[i], label, sizeof(label));
 	lab = intern_label(t, label);
 	if (lab >= 0 && pm_put(&t->frame_labels, (uintptr_t)frames, i, lab))
 		return -ENOMEM;
@@ -767,7 +767,7 @@ static int tree_build(struct tree *t, const struct snapshot *s)
 	return err;
 }
 
-static void task_annotation(const struct snapshot *s, const struct view_opts *o, uint32_t i,
+static void task_annotation(const struct snapshot *s, const struct task_view_opts *o, uint32_t i,
 			    char *buf, size_t len)
 {
 	const struct task *m = timing_of(o, &s->tasks[i]);
@@ -824,7 +824,7 @@ struct frame_state {
 struct render {
 	FILE *out;
 	const struct snapshot *s;
-	const struct view_opts *o;
+	const struct task_view_opts *o;
 	struct tree *t;
 	char *prefix;
 	size_t prefix_cap;
@@ -973,9 +973,9 @@ static int render_root(struct render *r, uint32_t root)
 	return 0;
 }
 
-int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
+int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o)
 {
-	struct view_cycles cyc = {};
+	struct await_cycles cyc = {};
 	struct tree t;
 	struct render r = { .out = out, .s = s, .o = o, .t = &t, .json = o->format == VIEW_JSON };
 	bool first = true;
@@ -983,7 +983,7 @@ int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
 
 	err = tree_build(&t, s);
 	if (!err)
-		err = views_find_cycles(s, &cyc);
+		err = await_cycles_find(s, &cyc);
 	r.prefix_cap = MAX_DEPTH * 6 + 16;
 	r.prefix = malloc(r.prefix_cap);
 	r.stack = calloc(MAX_DEPTH + 1, sizeof(*r.stack));
@@ -1044,7 +1044,7 @@ int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
 cleanup:
 	free(r.prefix);
 	free(r.stack);
-	views_cycles_free(&cyc);
+	await_cycles_free(&cyc);
 	tree_free(&t);
 	return err;
 }

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "target/layout_runtime.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/session.h"
 
 volatile sig_atomic_t session_stop;
 

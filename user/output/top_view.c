@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "output/top_render.h"
+#include "output/top_view.h"
 
 void top_view_init(struct top_view *v)
 {
@@ -11,7 +11,7 @@ void top_view_init(struct top_view *v)
 	v->sort = SORT_BUSY;
 }
 
-int top_sort_key(char key, enum top_sort *s)
+int top_view_sort_key(char key, enum top_sort *s)
 {
 	switch (key) {
 	case 'b': *s = SORT_BUSY; return 0;
@@ -23,13 +23,13 @@ int top_sort_key(char key, enum top_sort *s)
 	return -EINVAL;
 }
 
-int top_sort_name(const char *name, enum top_sort *s)
+int top_view_sort_name(const char *name, enum top_sort *s)
 {
 	static const char *const names[] = { "busy", "max", "steps", "age", "waiting" };
 
 	for (int i = 0; i < 5; i++)
 		if (!strcmp(name, names[i]))
-			return top_sort_key(names[i][0], s);
+			return top_view_sort_key(names[i][0], s);
 	return -EINVAL;
 }
 
@@ -49,7 +49,7 @@ const char *top_fmt_dur(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-const char *top_sparkline(const struct hist *h, char *buf, size_t len)
+const char *top_view_sparkline(const struct hist *h, char *buf, size_t len)
 {
 	static const char *const blocks[] = { " ", "\u2581", "\u2582", "\u2583", "\u2584",
 					      "\u2585", "\u2586", "\u2587", "\u2588" };
@@ -317,7 +317,7 @@ static void render_text(FILE *out, const struct top_view *v, struct model *m, st
 				top_fmt_dur(c->steps ? c->busy_ns / c->steps : 0, b[1], 32),
 				top_fmt_dur(hist_quantile(&c->h, 0.5), b[2], 32),
 				top_fmt_dur(hist_quantile(&c->h, 0.99), b[3], 32),
-				top_fmt_dur(c->h.max, b[4], 32), top_sparkline(&c->h, spark, sizeof(spark)));
+				top_fmt_dur(c->h.max, b[4], 32), top_view_sparkline(&c->h, spark, sizeof(spark)));
 		}
 		free(coros);
 		free(tasks);
@@ -345,7 +345,7 @@ static void render_text(FILE *out, const struct top_view *v, struct model *m, st
 	free(tasks);
 }
 
-void top_render(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
+void top_view_draw(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
 		uint64_t now)
 {
 	if (v->json)

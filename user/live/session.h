@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One traced target: find it, resolve hooks and layout, attach, run the loop. */
-#ifndef APS_TARGET_SESSION_H
-#define APS_TARGET_SESSION_H
+#ifndef APS_SESSION_H
+#define APS_SESSION_H
 
 #include <stdbool.h>
 #include <signal.h>
