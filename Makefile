@@ -34,7 +34,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 # only the loader includes the BPF skeletons
-SKEL_USERS := live/tracer agent/procwatch
+SKEL_USERS := live/tracer loop/loop_tracer agent/procwatch
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench
 all: aps-bpf
