@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "agent/agent_loop.h"
 #include "agent/discover.h"
 #include "agent/task_hist.h"
 #include "memory/py_runtime.h"
@@ -42,11 +43,15 @@ struct agent_opts {
 	const char *label;	/* service label for all (NULL: from the cgroup) */
 	unsigned max_procs;
 	unsigned top_tasks;
+	unsigned top_coros;	/* coroutines per process in /metrics */
+	unsigned hz;		/* loop mode's sampler (0: none) */
+	bool no_loop;		/* snapshots only */
 	bool verbose;
 	struct discover disc;
 };
 
 struct agent_proc {
+	struct agent *agent;
 	struct proc_info pi;
 	char service[128];
 	struct interp ip;
@@ -67,7 +72,8 @@ struct agent_proc {
 	struct rec_header hdr;
 	bool flight_ok;
 	unsigned dumps;
-	uint64_t last_dump_ns;
+	uint64_t last_dump_ns, last_stall_dump;
+	struct agent_proc_loop loop;	/* loop mode, when the host's tracer is there */
 	/* the longest-waiting tasks of the last snapshot, for /metrics */
 	unsigned ntop;
 	struct { char name[96]; uint64_t wait_ns; bool exact; } top[AGENT_TOP_TASKS];
@@ -91,8 +97,8 @@ struct agent {
 	/* the snapshot budget: periods are every_ns * scale */
 	double scale;
 	uint64_t budget_t0, budget_cpu;	/* window start, snapshot CPU since */
-	bool have_procwatch;
 	struct procwatch *pw;
+	struct loop_tracer *lt;	/* loop mode; NULL: snapshots only */
 };
 
 uint64_t agent_now(void);

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include "agent/agent_metrics.h"
+#include "agent/agent_loop.h"
 #include "agent/procwatch.h"
 
 void prom_escape(const char *in, char *out, size_t len)
@@ -133,9 +134,9 @@ void agent_metrics_render(struct agent *a, FILE *out)
 	PER_PROC("aps_read_errors_total", "counter",
 		 "Tasks left out of a snapshot: unreadable or changed while read.",
 		 "%llu", (unsigned long long)p->read_errors);
-	PER_PROC("aps_lost_events_total", "counter", "Events lost for this process.", "%d", 0);
 	PER_PROC("aps_flight_seconds", "gauge", "Time span the flight recorder holds.", "%.3f",
 		 p->fl.n && p->hdr.version ? (double)(agent_now() - rec_flight_start(&p->fl)) / 1e9 : 0.0);
+	agent_loop_metrics(a, out, labels);
 	family(out, "aps_task_waiting_seconds", "gauge",
 	       "The longest-waiting pending tasks (at most --top-tasks per process): how long each "
 	       "has been at its current await, as seen by snapshots (a lower bound for tasks older "

@@ -192,6 +192,7 @@ int agent_consider(struct agent *a, pid_t pid)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->agent = a;
 	p->pi = pi;
 	p->ip = ip;
 	task_hist_init(&p->hist);
@@ -226,13 +227,16 @@ int agent_consider(struct agent *a, pid_t pid)
 		a->procs = v;
 		a->cap = cap;
 	}
+	if (a->lt)
+		agent_loop_add(a, p);
 	pthread_mutex_lock(&a->lock);
 	a->procs[a->nprocs++] = p;
 	pthread_mutex_unlock(&a->lock);
 	if (a->pw)
 		procwatch_watch(a->pw, pid, 1);
-	fprintf(stderr, "aps-bpf agent: watching pid %d (%s, Python %d.%d%s%s)\n", pid, pi.comm,
-		ip.major, ip.minor, p->service[0] ? ", service " : "", p->service);
+	fprintf(stderr, "aps-bpf agent: watching pid %d (%s, Python %d.%d%s%s%s)\n", pid, pi.comm,
+		ip.major, ip.minor, p->service[0] ? ", service " : "", p->service,
+		p->loop.on ? ", loop mode" : "");
 	return 1;
 reject:
 	addr_map_put(&a->rejected, rejected_key(&pi), 1);
@@ -245,6 +249,7 @@ void agent_forget(struct agent *a, unsigned i)
 
 	if (a->pw)
 		procwatch_watch(a->pw, p->pi.pid, 0);
+	agent_loop_remove(a, p);
 	pthread_mutex_lock(&a->lock);
 	a->procs[i] = a->procs[--a->nprocs];
 	pthread_mutex_unlock(&a->lock);

@@ -14,6 +14,7 @@
 #include "agent/agent_run.h"
 #include "agent/agent_sock.h"
 #include "agent/procwatch.h"
+#include "loop/loop_tracer.h"
 #include "target/proc.h"
 
 #define TICK_MS 100
@@ -168,7 +169,7 @@ int agent_run(struct agent_opts *o)
 	struct agent_http *http = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[512];
-	int sfd = -1, rc = 1, e;
+	int sfd = -1, rc = 1, e, tick_ms = TICK_MS;
 
 	pthread_mutex_init(&a.lock, NULL);
 	a.started_ns = agent_now();
@@ -194,8 +195,14 @@ int agent_run(struct agent_opts *o)
 	if (e)
 		fprintf(stderr, "aps-bpf agent: %s: new processes are found by the rescan every %.0f s only\n",
 			err, (double)o->rescan_ns / 1e9);
-	fprintf(stderr, "aps-bpf agent: running; socket %s%s%s, dumps in %s\n", o->sock_path,
-		http ? ", metrics on http://" : "", http ? o->listen : "", o->dump_dir);
+	if (!o->no_loop && agent_loop_open(&a, err, sizeof(err)))
+		fprintf(stderr, "aps-bpf agent: loop mode unavailable (%s): task snapshots only\n", err);
+	fprintf(stderr, "aps-bpf agent: running; socket %s%s%s, dumps in %s; %s%s\n", o->sock_path,
+		http ? ", metrics on http://" : "", http ? o->listen : "", o->dump_dir,
+		a.lt ? "loop mode, poll by " : "task snapshots only", a.lt ? loop_tracer_hook_name(a.lt) : "");
+	/* stalls are looked for a few times per threshold */
+	if (a.lt && o->stall_ns && o->stall_ns / 4000000 < (uint64_t)tick_ms)
+		tick_ms = o->stall_ns / 4000000 > 10 ? (int)(o->stall_ns / 4000000) : 10;
 	rescan(&a);
 	a.next_rescan = agent_now() + o->rescan_ns;
 	while (!stop) {
@@ -205,7 +212,7 @@ int agent_run(struct agent_opts *o)
 		};
 		uint64_t now;
 
-		if (poll(pfd, 2, TICK_MS) < 0 && errno != EINTR)
+		if (poll(pfd, 2, tick_ms) < 0 && errno != EINTR)
 			break;
 		if (a.pw)
 			procwatch_consume(a.pw);
@@ -216,6 +223,7 @@ int agent_run(struct agent_opts *o)
 			prune_rejected(&a);
 			a.next_rescan = now + o->rescan_ns;
 		}
+		agent_loop_tick(&a, now);
 		agent_budget_tick(&a, now);
 		for (unsigned i = 0; i < a.nprocs;) {
 			if (agent_proc_tick(&a, a.procs[i], now) == -ESRCH) {
@@ -249,6 +257,7 @@ cleanup:
 	}
 	while (a.nprocs)
 		agent_forget(&a, a.nprocs - 1);
+	agent_loop_close(&a);
 	procwatch_close(a.pw);
 	free(a.procs);
 	addr_map_free(&a.rejected);

@@ -25,7 +25,8 @@ static const char agent_usage[] =
 	"periodically (as `ps` does), remembers when each task appeared and since when\n"
 	"it waits where it is (for `ps`, `pstree` and `check`, over --socket), keeps\n"
 	"the last --window in a flight recorder, and writes it to --dump-dir on\n"
-	"`agent dump PID`, SIGUSR1 (all processes) and an abnormal exit (non-zero\n"
+	"`agent dump PID`, SIGUSR1 (all processes), a loop stall (loop mode: no uprobe,\n"
+	"the kernel's poll and a sampler) and an abnormal exit (non-zero\n"
 	"status or a signal other than TERM/INT/HUP). Dumps are recordings:\n"
 	"`replay` and `export` read them. /metrics in the Prometheus text format on\n"
 	"--listen.\n"
@@ -56,6 +57,14 @@ static const char agent_usage[] =
 	"  --top-tasks N         per process, the N longest-waiting tasks in /metrics\n"
 	"                        (default 5, at most 10): bounded label cardinality\n"
 	"  --max-procs N         watch at most N processes (default 256)\n"
+	"  --dump-on-stall D     loop mode: a loop thread busy longer than D since its last\n"
+	"                        poll is a stall: its stack is read while stalled, kept in\n"
+	"                        the flight recorder, and a dump written (at most one per\n"
+	"                        process a minute; default 1s; 'off')\n"
+	"  --hz N                loop mode's CPU sampler (default 49; 0: none)\n"
+	"  --top-coros N         per process, the N coroutines with the most CPU samples in\n"
+	"                        /metrics, the rest summed as \"(other)\" (default 10)\n"
+	"  --no-loop             no loop mode (no BPF on the poll, no sampler): snapshots only\n"
 	"  -v, --verbose\n";
 
 static int parse_uint(const char *arg, unsigned long max, unsigned long *out)
@@ -147,6 +156,10 @@ int cmd_agent(int argc, char **argv)
 		{ "label", required_argument, NULL, 'L' },
 		{ "top-tasks", required_argument, NULL, 't' },
 		{ "max-procs", required_argument, NULL, 'P' },
+		{ "dump-on-stall", required_argument, NULL, 'S' },
+		{ "hz", required_argument, NULL, 'H' },
+		{ "top-coros", required_argument, NULL, 'c' },
+		{ "no-loop", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -165,6 +178,9 @@ int cmd_agent(int argc, char **argv)
 		.sock_path = AGENT_SOCK_DEFAULT,
 		.max_procs = 256,
 		.top_tasks = 5,
+		.top_coros = 10,
+		.hz = 49,
+		.stall_ns = 1000000000ull,
 	};
 	char err[256];
 	unsigned long v;
@@ -219,6 +235,23 @@ int cmd_agent(int argc, char **argv)
 				goto bad;
 			o.max_cpu = (double)v / 1000;
 			break;
+		case 'S':
+			if (!strcmp(optarg, "off"))
+				o.stall_ns = 0;
+			else if (duration_parse(optarg, &o.stall_ns) || o.stall_ns < 10000000ull)
+				goto bad;
+			break;
+		case 'H':
+			if (parse_uint(optarg, 1000, &v))
+				goto bad;
+			o.hz = (unsigned)v;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 100, &v))
+				goto bad;
+			o.top_coros = (unsigned)v;
+			break;
+		case 'n': o.no_loop = true; break;
 		case 'd': o.dump_dir = optarg; break;
 		case 'l': o.listen = !strcmp(optarg, "off") ? NULL : optarg; break;
 		case 's': o.sock_path = optarg; break;
