@@ -6,15 +6,15 @@ Run as root from the repo root:
 
 One agent runs for the whole file (--match on a token only this run's
 programs carry, so other Python processes on the host do not count), with
-four programs (tests/scenarios/agent_prog.py): three asyncio ones on three
-interpreters (one with a hostile comm) and one Python that never imports
-asyncio; more start and end during the run. A real Prometheus (Debian's
+five programs (tests/scenarios/agent_prog.py): four asyncio ones on three
+interpreters (one with a hostile comm, one keeping its loop busy) and one
+Python that never imports asyncio; more start and end during the run. A real Prometheus (Debian's
 `prometheus`, on 127.0.0.1 with a generated config and a scratch storage
 dir) scrapes the agent.
 
 Tests (names; -k selects by substring):
-  discover          `agent status` lists exactly the three asyncio
-                    programs, not the plain Python one
+  discover          `agent status` lists exactly the asyncio programs,
+                    not the plain Python one
   discover-late     a program that imports asyncio 2 s after its exec is
                     found (exec tracepoint, retries, rescan)
   history           `agent tasks PID`: tasks made after the agent
@@ -26,6 +26,10 @@ Tests (names; -k selects by substring):
   dump-exit         a program exiting with status 3: one dump (reason
                     exit); one ended by SIGTERM: none
   dump-rotate       --dump-keep: the oldest dumps go, the newest stay
+  stall             loop mode: a callback sleeping 0.6 s in a program that
+                    also keeps its loop 30% busy: exactly one dump (reason
+                    stall), and `replay blocked` on it shows the stall's
+                    stack (stall_now, its time.sleep line)
   socket-root       a non-root client (setpriv --reuid=nobody) is
                     refused: by the socket's mode, and by SO_PEERCRED
                     when the mode lets it connect
@@ -34,7 +38,9 @@ Tests (names; -k selects by substring):
   prometheus        through Prometheus's HTTP API: tasks by state equal
                     to the program's, the process count, and
                     increase() of task creations against the program's
-                    own count (a task every 0.5 s)
+                    own count (a task every 0.5 s); rate() of loop busy
+                    against the busy time the program logged, the stall
+                    count (1) and the stall in the busy-span histogram
 
 Output: `PASS name` / `FAIL name: why` lines, and as the very last line
 `N passed, N failed`; exit status 1 if any failed.
@@ -142,7 +148,7 @@ class Run:
     def start_agent(self):
         argv = [APS, "agent", "--match", "cmd:" + self.token, "--tasks-every", str(EVERY),
                 "--rescan", "1s", "--max-cpu", "100", "--dump-dir", self.dumps,
-                "--dump-keep", "6", "--socket", self.sock,
+                "--dump-keep", "6", "--dump-on-stall", "300ms", "--socket", self.sock,
                 "--listen", "127.0.0.1:%d" % self.port, "--top-tasks", "10"]
         vlog(" ".join(argv))
         self.agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -235,9 +241,9 @@ def wait_for(fn, timeout, what):
 # ---- tests -------------------------------------------------------------------
 
 def t_discover(run, env):
-    want = {env["pids"][k] for k in ("a", "b", "c")}
+    want = {env["pids"][k] for k in ("a", "b", "c", "d")}
     got = wait_for(lambda: (lambda s: s if want <= s else None)(run.status_pids()), 10,
-                   "the three asyncio programs watched")
+                   "the asyncio programs watched")
     if got != want:
         raise Fail("watched %s, want exactly %s (plain Python: %d)"
                    % (sorted(got), sorted(want), env["pids"]["plain"]))
@@ -321,14 +327,14 @@ def t_dump_request(run, env):
 def t_dump_sigusr1(run, env):
     before = set(run.dump_files())
     run.agent.send_signal(signal.SIGUSR1)
-    want = {env["pids"][k] for k in ("a", "b", "c")}
+    want = {env["pids"][k] for k in ("a", "b", "c", "d")}
 
     def got():
         new = [f for f in set(run.dump_files()) - before if "sigusr1" in f]
-        return new if len(new) >= 3 else None
-    new = wait_for(got, 5, "three sigusr1 dumps")
+        return new if len(new) >= len(want) else None
+    new = wait_for(got, 5, "a sigusr1 dump per program")
     pids = {int(re.search(r"-(\d+)-\d{8}T", f).group(1)) for f in new}
-    if len(new) != 3 or pids != want:
+    if len(new) != len(want) or pids != want:
         raise Fail("sigusr1 dumps %s, want one per %s" % (new, sorted(want)))
 
 
@@ -371,6 +377,26 @@ def t_dump_rotate(run, env):
     newest = os.path.basename(r.stdout.strip())
     if newest not in files:
         raise Fail("the newest dump %s was removed" % newest)
+
+
+def t_stall(run, env):
+    pid, log = env["pids"]["d"], env["logs"]["d"]
+    wait_for(lambda: pid in run.status_pids(), 8, "the busy program watched")
+    time.sleep(1)
+    stall_dumps = lambda: [x for x in run.dump_files() if "-%d-" % pid in x and "-stall." in x]
+    if stall_dumps():
+        raise Fail("a stall dump of the busy program before its stall: %s" % stall_dumps())
+    open(log + ".go", "w").close()
+    wait_for(lambda: [e for e in read_log(log) if e["ev"] == "stall"], 10, "the program's stall")
+    wait_for(stall_dumps, 5, "a stall dump")
+    time.sleep(1.5)
+    f = stall_dumps()
+    if len(f) != 1:
+        raise Fail("dumps of the stalled program: %s, want exactly one stall dump" % f)
+    env["stall_dump"] = f[0]
+    r = run.aps("replay", os.path.join(run.dumps, f[0]), "blocked")
+    if r.returncode or "stall_now" not in r.stdout or "AGENT-STALL" not in r.stdout:
+        raise Fail("replay blocked on the stall dump: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
 
 
 def t_socket_root(run, env):
@@ -470,6 +496,30 @@ def t_prometheus(run, env):
     if not 1.5 <= rate <= 2.5:
         raise Fail("rate(aps_task_creations_total[10s]) = %g/s, the program makes 2/s" % rate)
     vlog("promql: pending %g, rate(creations[10s]) %.2f/s" % (got, rate))
+    # loop mode: the busy program (its loop busy ~30% of the time, one stall)
+    pid, log = env["pids"]["d"], env["logs"]["d"]
+    sel = 'pid="%d"' % pid
+    res = run.promql('sum(rate(aps_loop_busy_seconds_total{%s}[10s]))' % sel)
+    t_now = time.monotonic()
+    busy = [e for e in read_log(log) if e["ev"] == "busy"]
+    old = [e for e in busy if e["t"] <= t_now - 10]
+    if not res or not old:
+        raise Fail("no loop busy rate (%s) or under 10 s of the program's log" % res)
+    prog = (busy[-1]["spun"] - old[-1]["spun"]) / (busy[-1]["t"] - old[-1]["t"])
+    stall = [e for e in read_log(log) if e["ev"] == "stall"]
+    if stall and stall[0]["begin"] > t_now - 11:
+        prog += (stall[0]["end"] - stall[0]["begin"]) / 10
+    got = float(res[0]["value"][1])
+    if abs(got - prog) > 0.1:
+        raise Fail("rate(aps_loop_busy_seconds_total[10s]) = %.3f, the program spun %.3f" % (got, prog))
+    res = run.promql('aps_loop_stalls_total{%s}' % sel)
+    if not res or float(res[0]["value"][1]) != 1:
+        raise Fail("aps_loop_stalls_total = %s, want 1" % res)
+    res = run.promql('aps_loop_busy_span_seconds_bucket{%s,le="1"} - ignoring(le) '
+                     'aps_loop_busy_span_seconds_bucket{%s,le="0.5"}' % (sel, sel))
+    if not res or float(res[0]["value"][1]) != 1:
+        raise Fail("busy spans in (0.5, 1] s: %s, want the one stall" % res)
+    vlog("promql: loop busy %.3f (program %.3f)" % (got, prog))
 
 
 TESTS = [
@@ -479,6 +529,7 @@ TESTS = [
     ("dump-request", t_dump_request),
     ("dump-sigusr1", t_dump_sigusr1),
     ("dump-exit", t_dump_exit),
+    ("stall", t_stall),
     ("dump-rotate", t_dump_rotate),
     ("socket-root", t_socket_root),
     ("metrics-escape", t_metrics_escape),
@@ -520,6 +571,9 @@ def main():
         env["watched_t0"] = time.monotonic()
         p, log = run.start_prog(argvs[2], "serve", "c")
         env["pids"]["c"], env["logs"]["c"] = p.pid, log
+        run.wait_ready(log, p)
+        p, log = run.start_prog(argvs[1], "busy", "d")
+        env["pids"]["d"], env["logs"]["d"] = p.pid, log
         run.wait_ready(log, p)
         for name, fn in selected:
             t0 = time.time()

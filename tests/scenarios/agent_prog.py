@@ -20,6 +20,10 @@ MODEs:
   plain   no asyncio at all: sleeps.
   exit    asyncio; exits with status 3 (os._exit) once LOG.go exists.
   late    sleeps 2 s before importing asyncio, then as serve without gen.
+  busy    every 0.1 s a callback spins 0.03 s of wall time (logs
+          {"ev": "busy", "t", "spun"}: the loop's busy time it made); once
+          LOG.go exists, one callback sleeps 0.6 s (a stall; logs
+          {"ev": "stall", "begin", "end"}), once.
 """
 import json
 import os
@@ -88,8 +92,29 @@ async def gen(i):
     await asyncio.sleep(6)
 
 
+def spin(loop, state):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.03:
+        pass
+    state["spun"] += time.monotonic() - t0
+    log(ev="busy", t=time.monotonic(), spun=state["spun"])
+    if not state["stalled"] and os.path.exists(LOG + ".go"):
+        state["stalled"] = True
+        loop.call_soon(stall_now)
+    loop.call_later(0.1, spin, loop, state)
+
+
+def stall_now():
+    b = time.monotonic()
+    time.sleep(0.6)                                   # AGENT-STALL
+    log(ev="stall", begin=b, end=time.monotonic())
+
+
 async def main():
     ev = asyncio.Event()
+    if MODE == "busy":
+        loop = asyncio.get_running_loop()
+        loop.call_soon(spin, loop, {"spun": 0.0, "stalled": False})
     keep = [spawn("old-%d" % i, parked(ev)) for i in range(3)]
     keep.append(spawn("heartbeat", heartbeat()))
     keep.append(spawn("group", group(ev)))
