@@ -36,10 +36,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import APS, BENCH, ROOT, BenchError, Figure, load_bed  # noqa: E402
-from parts import floor, ingest, loop, memory, server, snapshot, step  # noqa: E402
+from parts import agent, floor, ingest, loop, memory, server, snapshot, step  # noqa: E402
 
 PARTS = {"floor": floor, "step": step, "server": server, "loop": loop, "snapshot": snapshot,
-         "ingest": ingest, "memory": memory}
+         "ingest": ingest, "memory": memory, "agent": agent}
 
 
 class Context:

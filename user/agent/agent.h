@@ -99,6 +99,7 @@ struct agent {
 	uint64_t budget_t0, budget_cpu;	/* window start, snapshot CPU since */
 	struct procwatch *pw;
 	struct loop_tracer *lt;	/* loop mode; NULL: snapshots only */
+	uint64_t last_stall_look;
 };
 
 uint64_t agent_now(void);

@@ -9,7 +9,8 @@
 #include "recording/rec_blocked.h"
 #include "target/proc.h"
 
-#define SYNC_PERIOD_NS 2000000000ull
+#define SYNC_PERIOD_NS 5000000000ull	/* a process's thread states re-read this often */
+#define STALL_LOOK_MAX 64		/* processes looked at per tick */
 #define STALL_DUMP_GAP_NS 60000000000ull	/* stall dumps of one process: at most one a minute */
 
 const double agent_loop_buckets[LOOP_HIST_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
@@ -229,22 +230,53 @@ void agent_loop_remove(struct agent *a, struct agent_proc *p)
 	l->on = false;
 }
 
+struct stalled {
+	uint64_t threshold, now;
+	uint32_t pids[STALL_LOOK_MAX];
+	unsigned n;
+};
+
+/* One pass over every loop thread: the processes with a thread busy past the threshold. */
+static void find_stalled(void *ctx, uint32_t tid, const struct aps_loop_thread *st)
+{
+	struct stalled *s = ctx;
+
+	(void)tid;
+	if (!st->busy_since || s->now < st->busy_since || s->now - st->busy_since < s->threshold)
+		return;
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->pids[i] == st->tgid)
+			return;
+	if (s->n < STALL_LOOK_MAX)
+		s->pids[s->n++] = st->tgid;
+}
+
 void agent_loop_tick(struct agent *a, uint64_t now)
 {
+	struct stalled s = { .threshold = a->o.stall_ns, .now = now };
+
 	if (!a->lt)
 		return;
 	loop_tracer_poll(a->lt, 0);
 	for (unsigned i = 0; i < a->nprocs; i++) {
 		struct agent_proc_loop *l = &a->procs[i]->loop;
 
-		if (!l->on)
-			continue;
-		if (now - l->last_sync >= SYNC_PERIOD_NS) {
+		if (l->on && now - l->last_sync >= SYNC_PERIOD_NS) {
 			loop_session_sync_threads(&l->ls);
 			l->last_sync = now;
 		}
-		if (l->stall_watch)
-			loop_stall_look(&l->sw);
+	}
+	/* stalls are looked for four times per threshold */
+	if (!a->o.stall_ns || now - a->last_stall_look < a->o.stall_ns / 4)
+		return;
+	a->last_stall_look = now;
+	/* the stall watcher of a process only when one of its threads is past the threshold */
+	loop_tracer_threads(a->lt, 0, find_stalled, &s);
+	for (unsigned i = 0; i < s.n; i++) {
+		struct agent_proc *p = by_pid(a, s.pids[i]);
+
+		if (p && p->loop.stall_watch)
+			loop_stall_look(&p->loop.sw);
 	}
 }
 

@@ -89,6 +89,10 @@ void agent_metrics_render(struct agent *a, FILE *out)
 	fprintf(out, "aps_agent_resident_bytes %.0f\n", rss);
 	family(out, "aps_agent_processes", "gauge", "Python processes using asyncio that the agent watches.");
 	fprintf(out, "aps_agent_processes %u\n", a->nprocs);
+	family(out, "aps_agent_snapshot_period_seconds", "gauge",
+	       "The task snapshot period now (--tasks-every, longer when over --max-cpu).");
+	fprintf(out, "aps_agent_snapshot_period_seconds %.3f\n",
+		(double)a->o.every_ns * (a->scale > 1 ? a->scale : 1) / 1e9);
 	family(out, "aps_agent_flight_bytes", "gauge", "Memory held by the flight recorders.");
 	fprintf(out, "aps_agent_flight_bytes %llu\n", (unsigned long long)flight);
 	family(out, "aps_agent_dumps_total", "counter", "Flight-recorder dumps written, by trigger.");

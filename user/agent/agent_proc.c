@@ -98,6 +98,9 @@ void agent_budget_tick(struct agent *a, uint64_t now)
 		a->scale = 1;
 	if (a->scale > SCALE_MAX)
 		a->scale = SCALE_MAX;
+	if (a->o.verbose)
+		fprintf(stderr, "aps-bpf agent: snapshots used %.2f%% of a CPU: period x%.2f\n", used * 100,
+			a->scale);
 	a->budget_t0 = now;
 	a->budget_cpu = 0;
 }
