@@ -64,6 +64,7 @@ struct agent_proc {
 	uint64_t next_snap;
 	uint64_t snapshots, snap_errors, snap_ns;	/* snap_ns: agent CPU time spent reading */
 	uint64_t skipped;		/* reads not needed: it did not run since the last */
+	bool changed;			/* its last due read was needed */
 	uint64_t read_errors;	/* tasks left out as unreadable */
 	int last_err;
 	/* the flight recorder */
@@ -96,7 +97,8 @@ struct agent {
 	uint64_t scrapes;
 	/* the snapshot budget: periods are every_ns * scale */
 	double scale;
-	uint64_t budget_t0, budget_cpu;	/* window start, snapshot CPU since */
+	double snap_cost;		/* CPU ns of one read, smoothed */
+	uint64_t budget_log;
 	struct procwatch *pw;
 	struct loop_tracer *lt;	/* loop mode; NULL: snapshots only */
 	uint64_t last_stall_look;
@@ -117,7 +119,7 @@ int agent_proc_dump(struct agent *a, struct agent_proc *p, enum agent_dump_reaso
 		    char *path, size_t pathlen, char *err, size_t errlen);
 void agent_proc_free(struct agent_proc *p);
 
-/* Adjust the snapshot period to the CPU budget (every few seconds). */
+/* The snapshot period for the CPU budget (each tick). */
 void agent_budget_tick(struct agent *a, uint64_t now);
 
 /* ---- agent_dumps.c ---- */

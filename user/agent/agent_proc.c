@@ -18,7 +18,6 @@
 
 #define SNAP_DUTY 50		/* a read every >= 50x its CPU time: <= 2% of a CPU */
 #define SNAP_MAX_PERIOD 30000000000ull
-#define BUDGET_WINDOW_NS 5000000000ull
 #define SCALE_MAX 30.0
 #define CPU_THREADS_MAX 1024
 
@@ -81,28 +80,24 @@ static uint64_t cpu_sig(pid_t pid)
 
 void agent_budget_tick(struct agent *a, uint64_t now)
 {
-	double used, ratio;
+	unsigned active = 0;
+	double need;
 
-	if (!a->budget_t0) {
-		a->budget_t0 = now;
-		a->scale = 1;
-		return;
-	}
-	if (now < a->budget_t0 + BUDGET_WINDOW_NS)
-		return;
-	used = (double)a->budget_cpu / (double)(now - a->budget_t0);
-	ratio = a->o.max_cpu > 0 ? used / a->o.max_cpu : 0;
-	/* over: slow down in proportion; under: speed up, at most twice per window */
-	a->scale *= ratio > 1 ? ratio : ratio > 0.5 ? ratio : 0.5;
-	if (a->scale < 1)
-		a->scale = 1;
+	for (unsigned i = 0; i < a->nprocs; i++)
+		active += a->procs[i]->changed;
+	/*
+	 * A read of each process that changed, every period, costs
+	 * active * cost per period: the period that keeps this within the budget.
+	 */
+	need = a->o.max_cpu > 0 ? a->snap_cost * active / a->o.max_cpu : 0;
+	a->scale = need > (double)a->o.every_ns ? need / (double)a->o.every_ns : 1;
 	if (a->scale > SCALE_MAX)
 		a->scale = SCALE_MAX;
-	if (a->o.verbose)
-		fprintf(stderr, "aps-bpf agent: snapshots used %.2f%% of a CPU: period x%.2f\n", used * 100,
-			a->scale);
-	a->budget_t0 = now;
-	a->budget_cpu = 0;
+	if (a->o.verbose && now >= a->budget_log) {
+		fprintf(stderr, "aps-bpf agent: a read takes %.2f ms of CPU, %u processes changing: "
+			"period %.1f s\n", a->snap_cost / 1e6, active, (double)a->o.every_ns * a->scale / 1e9);
+		a->budget_log = now + 10000000000ull;
+	}
 }
 
 struct agent_proc *agent_find(struct agent *a, pid_t pid, unsigned *idx)
@@ -312,9 +307,9 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 		pthread_mutex_lock(&a->lock);
 		task_hist_idle(&p->hist, now);
 		p->skipped++;
+		p->changed = false;
 		pthread_mutex_unlock(&a->lock);
 		p->next_snap = now + period;
-		a->budget_cpu += cpu_now() - c0;
 		return 0;
 	}
 	t0 = agent_now();
@@ -330,7 +325,10 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 	t1 = agent_now();
 	took = cpu_now() - c0;
 	p->snap_ns += took;
-	a->budget_cpu += took;
+	p->changed = true;
+	/* the cost of one read, smoothed (a process's first is dearer) */
+	if (p->snapshots || p->snap_errors)
+		a->snap_cost = a->snap_cost ? 0.9 * a->snap_cost + 0.1 * (double)took : (double)took;
 	p->next_snap = t1 + (period > took * SNAP_DUTY ? period : took * SNAP_DUTY);
 	if (p->next_snap > t1 + SNAP_MAX_PERIOD)
 		p->next_snap = t1 + SNAP_MAX_PERIOD;

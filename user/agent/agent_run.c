@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "agent/agent.h"
@@ -172,11 +171,6 @@ int agent_run(struct agent_opts *o)
 	char err[512];
 	int sfd = -1, rc = 1, e, tick_ms = TICK_MS;
 
-	/*
-	 * Each snapshot maps a fresh page cache: with transparent huge pages
-	 * every first touch clears 2 MiB. The agent's reads are small.
-	 */
-	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	pthread_mutex_init(&a.lock, NULL);
 	a.started_ns = agent_now();
 	sigaction(SIGINT, &sa, NULL);
