@@ -338,6 +338,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 						       : qualname_310(c, g.qualname);
 		chain[depth].filename = code->filename;
 		chain[depth].line = line_of(c, code, g.addr);
+		chain[depth].gen = cur;
 		depth++;
 		/* follow the awaited object only while it is the same kind */
 		if (!g.yf || pyread_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
