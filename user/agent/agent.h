@@ -20,7 +20,7 @@
 #include "recording/rec_writer.h"
 #include "target/interp.h"
 #include "target/layout.h"
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 
 #define AGENT_SOCK_DEFAULT "/run/aps-bpf/agent.sock"
 #define AGENT_LISTEN_DEFAULT "127.0.0.1:9464"
@@ -89,7 +89,7 @@ struct agent {
 	struct agent_proc **procs;
 	unsigned nprocs, cap;
 	/* pids examined and not asyncio, by (pid, start time) */
-	struct addr_map rejected;
+	struct u64_map rejected;
 	uint64_t next_rescan;
 	uint64_t dumps[DUMP_NREASONS], dump_errors, dumps_removed;
 	uint64_t exec_events, proc_lost;

@@ -165,12 +165,12 @@ int agent_consider(struct agent *a, pid_t pid)
 	pi.start_time = proc_start_time(pid);
 	if (!pi.start_time)
 		return -ESRCH;
-	if (addr_map_get(&a->rejected, rejected_key(&pi), &(int32_t){ 0 }))
+	if (u64_map_get(&a->rejected, rejected_key(&pi), NULL))
 		return 0;
 	rc = proc_info_read(pid, &pi);
 	if (rc)
 		return rc;
-	if (addr_map_get(&a->rejected, rejected_key(&pi), &(int32_t){ 0 }))
+	if (u64_map_get(&a->rejected, rejected_key(&pi), NULL))
 		return 0;
 	if (!discover_selected(&a->o.disc, &pi))
 		goto reject;
@@ -237,7 +237,7 @@ int agent_consider(struct agent *a, pid_t pid)
 		p->loop.on ? ", loop mode" : "");
 	return 1;
 reject:
-	addr_map_put(&a->rejected, rejected_key(&pi), 1);
+	u64_map_put(&a->rejected, rejected_key(&pi), 1);
 	return 0;
 }
 

@@ -130,16 +130,17 @@ static void rescan(struct agent *a)
 /* Forget rejected pids that no longer exist: the map stays as big as /proc. */
 static void prune_rejected(struct agent *a)
 {
-	struct addr_map keep = {};
+	struct u64_map keep = {};
 
 	for (uint32_t i = 0; i < a->rejected.cap; i++) {
-		uint64_t k = a->rejected.keys[i];
+		uint64_t k = a->rejected.s[i].key;
 		pid_t pid = (pid_t)((k >> 32) & 0x7fffffff);
 
-		if (k && (proc_start_time(pid) & 0xffffffffu) == (k & 0xffffffffu))
-			addr_map_put(&keep, k, 1);
+		if (a->rejected.s[i].st == 1 &&
+		    (proc_start_time(pid) & 0xffffffffu) == (k & 0xffffffffu))
+			u64_map_put(&keep, k, 1);
 	}
-	addr_map_free(&a->rejected);
+	u64_map_free(&a->rejected);
 	a->rejected = keep;
 }
 
@@ -260,7 +261,7 @@ cleanup:
 	agent_loop_close(&a);
 	procwatch_close(a.pw);
 	free(a.procs);
-	addr_map_free(&a.rejected);
+	u64_map_free(&a.rejected);
 	pthread_mutex_destroy(&a.lock);
 	return rc;
 }

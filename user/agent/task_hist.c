@@ -29,7 +29,7 @@ void task_hist_init(struct task_hist *h)
 void task_hist_free(struct task_hist *h)
 {
 	free(h->v);
-	addr_map_free(&h->index);
+	u64_map_free(&h->index);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -41,9 +41,9 @@ void task_hist_idle(struct task_hist *h, uint64_t t)
 
 const struct th_task *task_hist_find(const struct task_hist *h, uint64_t addr)
 {
-	int32_t i;
+	uint32_t i;
 
-	if (!addr || !addr_map_get(&h->index, addr, &i) || i < 0 || (uint32_t)i >= h->n)
+	if (!addr || !u64_map_get(&h->index, addr, &i) || i >= h->n)
 		return NULL;
 	return &h->v[i];
 }
@@ -76,11 +76,11 @@ static int compact(struct task_hist *h)
 		h->v[k++] = h->v[i];
 	}
 	h->n = k;
-	addr_map_free(&h->index);
-	if (addr_map_reserve(&h->index, k))
+	u64_map_free(&h->index);
+	if (u64_map_reserve(&h->index, k))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < k; i++)
-		if (addr_map_put(&h->index, h->v[i].addr, (int32_t)i))
+		if (u64_map_put(&h->index, h->v[i].addr, i))
 			return -ENOMEM;
 	return 0;
 }
@@ -90,7 +90,7 @@ int task_hist_update(struct task_hist *h, const struct snapshot *s, uint64_t t0,
 	bool primed = h->prev_t0 != 0;
 	/* it appeared (or moved) between the previous read's start and this read's end */
 	uint64_t mid = primed ? h->prev_t0 + (t1 - h->prev_t0) / 2 : t1;
-	int32_t idx;
+	uint32_t idx;
 
 	h->gen++;
 	memset(h->by_state, 0, sizeof(h->by_state));
@@ -104,7 +104,7 @@ int task_hist_update(struct task_hist *h, const struct snapshot *s, uint64_t t0,
 		if (st->state < 3)
 			h->by_state[st->state]++;
 		sigs(st, &sig, &wsig);
-		if (addr_map_get(&h->index, st->addr, &idx) && idx >= 0 && (uint32_t)idx < h->n &&
+		if (u64_map_get(&h->index, st->addr, &idx) && idx < h->n &&
 		    h->v[idx].gen != h->gen) {
 			t = &h->v[idx];
 			if (t->sig != sig) {
@@ -131,8 +131,8 @@ int task_hist_update(struct task_hist *h, const struct snapshot *s, uint64_t t0,
 			h->v = v;
 			h->cap = cap;
 		}
-		idx = (int32_t)h->n++;
-		if (addr_map_put(&h->index, st->addr, idx))
+		idx = h->n++;
+		if (u64_map_put(&h->index, st->addr, idx))
 			return -ENOMEM;
 		t = &h->v[idx];
 fresh:

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "memory/snapshot.h"
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 
 #define TH_CREATED_SEEN 1	/* first_ns: its creation, within half a period */
 #define TH_WAIT_SEEN 2		/* wait_ns: when it moved to this point, idem */
@@ -32,7 +32,7 @@ struct th_task {
 struct task_hist {
 	struct th_task *v;
 	uint32_t n, cap;
-	struct addr_map index;	/* addr -> index in v */
+	struct u64_map index;	/* addr -> index in v */
 	uint32_t gen;		/* snapshots applied */
 	uint64_t prev_t0;	/* the previous snapshot's start (0: none yet) */
 	uint64_t created;	/* tasks that appeared after the first snapshot */

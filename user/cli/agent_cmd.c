@@ -10,7 +10,7 @@
 #include "agent/agent.h"
 #include "agent/agent_run.h"
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
 
 static const char agent_usage[] =
 	"usage: aps-bpf agent [OPTIONS]          run the agent (root)\n"
@@ -197,15 +197,15 @@ int cmd_agent(int argc, char **argv)
 			}
 			break;
 		case 'W':
-			if (duration_parse(optarg, &o.window_ns) || o.window_ns < 1000000000ull)
+			if (cli_parse_duration(optarg, &o.window_ns) || o.window_ns < 1000000000ull)
 				goto bad;
 			break;
 		case 'e':
-			if (duration_parse(optarg, &o.every_ns) || o.every_ns < 10000000ull)
+			if (cli_parse_duration(optarg, &o.every_ns) || o.every_ns < 10000000ull)
 				goto bad;
 			break;
 		case 'r':
-			if (duration_parse(optarg, &o.rescan_ns) || o.rescan_ns < 100000000ull)
+			if (cli_parse_duration(optarg, &o.rescan_ns) || o.rescan_ns < 100000000ull)
 				goto bad;
 			break;
 		case 'F':
@@ -238,7 +238,7 @@ int cmd_agent(int argc, char **argv)
 		case 'S':
 			if (!strcmp(optarg, "off"))
 				o.stall_ns = 0;
-			else if (duration_parse(optarg, &o.stall_ns) || o.stall_ns < 10000000ull)
+			else if (cli_parse_duration(optarg, &o.stall_ns) || o.stall_ns < 10000000ull)
 				goto bad;
 			break;
 		case 'H':

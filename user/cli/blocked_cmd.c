@@ -17,10 +17,11 @@
 #include <time.h>
 #include "memory/blocked_capture.h"
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
 #include "target/proc.h"
 #include "live/session.h"
 #include "memory/thread_stack.h"
+#include "output/fmt.h"
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
 
@@ -171,11 +172,11 @@ int cmd_blocked(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+t:d:jvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			if (duration_parse(optarg, &c.threshold) || c.threshold < 1000000)
+			if (cli_parse_duration(optarg, &c.threshold) || c.threshold < 1000000)
 				goto usage;
 			break;
 		case 'd':
-			if (duration_parse(optarg, &duration) || !duration)
+			if (cli_parse_duration(optarg, &duration) || !duration)
 				goto usage;
 			break;
 		case 'j': c.json = true; break;
@@ -241,7 +242,7 @@ int cmd_blocked(int argc, char **argv)
 	/* steps still running when we stop: report them with their stacks */
 	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
-		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+		c.reported == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
 	rc = 0;
 cleanup:

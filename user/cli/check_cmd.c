@@ -10,8 +10,9 @@
 #include <string.h>
 #include <time.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
 #include "live/session.h"
+#include "output/fmt.h"
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
 
@@ -181,13 +182,13 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 				continue;
 			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
 				o->coro, o->tid, count, count == 1 ? "" : "s",
-				top_fmt_dur(longest, d, sizeof(d)));
+				fmt_dur(longest, d, sizeof(d)));
 		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
-				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->name, o->coro, o->tid, fmt_dur(o->dur, d, sizeof(d)));
 		} else {
 			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
-				o->coro, o->tid, o->on, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->coro, o->tid, o->on, fmt_dur(o->dur, d, sizeof(d)));
 		}
 	}
 	if (c->more)
@@ -221,15 +222,15 @@ int cmd_check(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+f:s:w:jvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (duration_parse(optarg, &window) || !window)
+			if (cli_parse_duration(optarg, &window) || !window)
 				goto usage;
 			break;
 		case 's':
-			if (duration_parse(optarg, &c.max_step) || !c.max_step)
+			if (cli_parse_duration(optarg, &c.max_step) || !c.max_step)
 				goto usage;
 			break;
 		case 'w':
-			if (duration_parse(optarg, &c.max_waiting) || !c.max_waiting)
+			if (cli_parse_duration(optarg, &c.max_waiting) || !c.max_waiting)
 				goto usage;
 			break;
 		case 'j': json = true; break;

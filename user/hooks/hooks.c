@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "target/debuginfod_fetch.h"
-#include "hooks/disasm.h"
+#include "hooks/x86_code.h"
 #include "target/eh_frame.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
@@ -63,7 +63,7 @@ static bool place_at_call_sites(struct elf_file *obj, struct hook *h)
 {
 	struct call_sites cs;
 
-	if (disasm_call_sites(obj, h->vaddr, &cs) || cs.other_refs || cs.n == 0 ||
+	if (x86_code_call_sites(obj, h->vaddr, &cs) || cs.other_refs || cs.n == 0 ||
 	    cs.n > HOOK_MAX_PROBES)
 		return false;
 	for (int i = 0; i < cs.n; i++) {

@@ -5,6 +5,7 @@
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
 #include "output/escape.h"
+#include "output/fmt.h"
 #include "output/top_view.h"
 #include "target/proc.h"
 
@@ -224,7 +225,7 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, "stall %s: loop thread %u busy", top_fmt_dur(st->duration_ns, d, sizeof(d)),
+	fprintf(out, "stall %s: loop thread %u busy", fmt_dur(st->duration_ns, d, sizeof(d)),
 		st->ns_tid);
 	if (st->kind == STALL_TASK)
 		fprintf(out, " in task %s (%s) at %s:%d", st->task_name[0] ? st->task_name : "?",

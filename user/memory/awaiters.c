@@ -91,14 +91,14 @@ void awaiters_index_free(struct await_index *ix)
 {
 	free(ix->v);
 	free(ix->memo);
-	addr_map_free(&ix->memo_index);
+	u64_map_free(&ix->memo_index);
 	memset(ix, 0, sizeof(*ix));
 }
 
 void awaiters_index_forget(struct await_index *ix)
 {
 	ix->nmemo = 0;
-	addr_map_free(&ix->memo_index);
+	u64_map_free(&ix->memo_index);
 }
 
 /* The tasks waiting on fut; how many. */
@@ -231,9 +231,9 @@ static void follow_memo(struct pyreader *r, struct await_index *ix, uint64_t cb,
 	uint64_t w[AWAITERS_MAX];
 	struct found m = { .out = w, .max = AWAITERS_MAX };
 	struct await_memo *e;
-	int32_t idx;
+	uint32_t idx;
 
-	if (addr_map_get(&ix->memo_index, cb, &idx)) {
+	if (u64_map_get(&ix->memo_index, cb, &idx)) {
 		for (uint32_t i = 0; i < ix->memo[idx].n; i++)
 			add(f, ix->memo[idx].w[i]);
 		return;
@@ -252,7 +252,7 @@ static void follow_memo(struct pyreader *r, struct await_index *ix, uint64_t cb,
 		ix->memo = e;
 		ix->memo_cap = cap;
 	}
-	if (addr_map_put(&ix->memo_index, cb, (int32_t)ix->nmemo))
+	if (u64_map_put(&ix->memo_index, cb, (uint32_t)ix->nmemo))
 		return;
 	e = &ix->memo[ix->nmemo++];
 	e->n = (uint32_t)m.n;

@@ -4,6 +4,7 @@
 #include "output/escape.h"
 #include "memory/memread.h"
 #include "memory/pyread.h"
+#include "util/bytes.h"
 
 #define USER_TOP (1ULL << 56)		/* above: not a user-space address */
 #define PYR_TPF_BYTES (1ULL << 27)
@@ -64,22 +65,6 @@ int pyread_ptr(struct pyreader *r, uint64_t addr, uint64_t *v)
 	return pyread_read(r, addr, v, sizeof(*v));
 }
 
-static uint64_t get_u64(const uint8_t *buf, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint32_t get_u32(const uint8_t *buf, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
 static bool name_ok(const char *s)
 {
 	if (!*s)
@@ -105,15 +90,15 @@ static int load_type(struct pyreader *r, uint64_t type, struct pytype *t)
 		return err;
 	memset(t, 0, sizeof(*t));
 	t->addr = type;
-	t->flags = get_u64(buf, l->bpf.tp_flags);
-	t->base = get_u64(buf, l->tp_base);
-	t->basicsize = get_u64(buf, l->tp_basicsize);
-	t->dictoffset = (int64_t)get_u64(buf, l->snap.tp_dictoffset);
+	t->flags = bytes_u64(buf, l->bpf.tp_flags);
+	t->base = bytes_u64(buf, l->tp_base);
+	t->basicsize = bytes_u64(buf, l->tp_basicsize);
+	t->dictoffset = (int64_t)bytes_u64(buf, l->snap.tp_dictoffset);
 	if (r->reads >= r->budget)
 		return -E2BIG;
 	r->reads++;
 	r->calls++;
-	err = mem_read_cstr(r->pid, get_u64(buf, l->bpf.tp_name), t->name, sizeof(t->name));
+	err = mem_read_cstr(r->pid, bytes_u64(buf, l->bpf.tp_name), t->name, sizeof(t->name));
 	if (err)
 		return err;
 	if (!name_ok(t->name) || t->basicsize < 16 || t->basicsize > (1 << 20))
@@ -185,9 +170,9 @@ static bool refcnt_ok(int minor, uint64_t refcnt)
 /* The type of an object whose first bytes (refcount, type) are in head. */
 static int type_of_head(struct pyreader *r, const uint8_t *head, struct pytype *t)
 {
-	if (!refcnt_ok(r->minor, get_u64(head, 0)))
+	if (!refcnt_ok(r->minor, bytes_u64(head, 0)))
 		return -EINVAL;
-	return pyread_type(r, get_u64(head, r->l->bpf.ob_type), t);
+	return pyread_type(r, bytes_u64(head, r->l->bpf.ob_type), t);
 }
 
 int pyread_typeof(struct pyreader *r, uint64_t obj, struct pytype *t)
@@ -218,10 +203,10 @@ struct ustr {
 static int str_head(struct pyreader *r, uint64_t obj, const uint8_t *buf, struct ustr *u)
 {
 	const struct aps_layout *b = &r->l->bpf;
-	uint32_t state = get_u32(buf, b->unicode_state);
+	uint32_t state = bytes_u32(buf, b->unicode_state);
 	bool compact = state >> 5 & 1, ascii = state >> 6 & 1;
 
-	u->length = (int64_t)get_u64(buf, b->unicode_length);
+	u->length = (int64_t)bytes_u64(buf, b->unicode_length);
 	u->kind = state >> 2 & 7;
 	if (!compact)
 		return -ENOTSUP;	/* legacy string: not made by the code we read */
@@ -329,7 +314,7 @@ int pyread_long(struct pyreader *r, uint64_t obj, int64_t *v)
 		return err;
 	if (!(t.flags & PYR_TPF_LONG))
 		return -EINVAL;
-	tag = get_u64(buf, b->long_size);
+	tag = bytes_u64(buf, b->long_size);
 	if (b->long_tagged) {
 		/* lv_tag: sign in bits 0-1 (0 +, 1 zero, 2 -), digit count from bit 3 */
 		neg = (tag & 3) == 2;
@@ -341,7 +326,7 @@ int pyread_long(struct pyreader *r, uint64_t obj, int64_t *v)
 	if (ndigits > 2)
 		return -ERANGE;
 	for (uint64_t i = 0; i < ndigits; i++)
-		mag |= (uint64_t)(get_u32(buf, b->long_digits + 4 * i) & 0x3fffffff) << (30 * i);
+		mag |= (uint64_t)(bytes_u32(buf, b->long_digits + 4 * i) & 0x3fffffff) << (30 * i);
 	*v = neg ? -(int64_t)mag : (int64_t)mag;
 	return 0;
 }
@@ -362,7 +347,7 @@ int pyread_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, siz
 		return err;
 	if (!(t.flags & PYR_TPF_BYTES))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, s->bytes_size);
+	size = (int64_t)bytes_u64(head, s->bytes_size);
 	if (size < 0)
 		return -EINVAL;
 	if ((uint64_t)size > max)
@@ -403,7 +388,7 @@ int pyread_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, 
 		return err;
 	if (!(t.flags & PYR_TPF_TUPLE))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, 16);
+	size = (int64_t)bytes_u64(head, 16);
 	if (size < 0 || size > PYR_MAX_ITEMS)
 		return -EINVAL;
 	*n = (size_t)size < max ? (size_t)size : max;
@@ -428,12 +413,12 @@ int pyread_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, s
 		return err;
 	if (!(t.flags & PYR_TPF_LIST))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, 16);
-	alloc = (int64_t)get_u64(head, 32);
+	size = (int64_t)bytes_u64(head, 16);
+	alloc = (int64_t)bytes_u64(head, 32);
 	if (size < 0 || size > alloc || size > PYR_MAX_ITEMS)
 		return -EINVAL;
 	*n = (size_t)size < max ? (size_t)size : max;
-	err = read_ptrs(r, get_u64(head, r->l->snap.list_item), items, *n);
+	err = read_ptrs(r, bytes_u64(head, r->l->snap.list_item), items, *n);
 	if (err)
 		*n = 0;
 	return err;
@@ -456,9 +441,9 @@ static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max
 		return err;
 	if (!pyread_is(&t, "set") && !pyread_is(&t, "frozenset"))
 		return -EINVAL;
-	used = get_u64(head, s->set_used);
-	mask = get_u64(head, s->set_mask);
-	table = get_u64(head, s->set_table);
+	used = bytes_u64(head, s->set_used);
+	mask = bytes_u64(head, s->set_mask);
+	table = bytes_u64(head, s->set_table);
 	if (mask < 7 || mask >= 4ULL * PYR_MAX_ITEMS || (mask & (mask + 1)) || used > mask + 1 ||
 	    !pyread_addr_ok(table))
 		return -EINVAL;
@@ -474,8 +459,8 @@ static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max
 		}
 	}
 	/* resized while we read: the caller retries */
-	if (pyread_read(r, obj, head, sizeof(head)) || get_u64(head, s->set_mask) != mask ||
-	    get_u64(head, s->set_table) != table)
+	if (pyread_read(r, obj, head, sizeof(head)) || bytes_u64(head, s->set_mask) != mask ||
+	    bytes_u64(head, s->set_table) != table)
 		return -EAGAIN;
 	return 0;
 }
@@ -511,10 +496,10 @@ static int read_keys(struct pyreader *r, uint64_t keys, struct dkeys *k)
 	err = pyread_read(r, keys, buf, s->dk_indices);
 	if (err)
 		return err;
-	k->nentries = get_u64(buf, s->dk_nentries);
+	k->nentries = bytes_u64(buf, s->dk_nentries);
 	if (r->minor <= 10) {
 		/* 3.10: Py_ssize_t dk_size; index width follows from it */
-		uint64_t size = get_u64(buf, 8);
+		uint64_t size = bytes_u64(buf, 8);
 		unsigned ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
 
 		if (size < 8 || size > (1 << 24) || (size & (size - 1)) || k->nentries > size)
@@ -561,14 +546,14 @@ static int keys_lookup(struct pyreader *r, uint64_t keys, uint64_t values, const
 		if (err)
 			return err;
 		for (uint64_t j = 0; j < cnt; j++) {
-			uint64_t kp = get_u64(buf, j * k.esize + k.koff);
+			uint64_t kp = bytes_u64(buf, j * k.esize + k.koff);
 
 			if (!kp || !pyread_str_eq(r, kp, key))
 				continue;
 			if (values)
 				err = pyread_ptr(r, values + r->l->snap.dv_values + 8 * (i + j), val);
 			else
-				*val = get_u64(buf, j * k.esize + k.voff);
+				*val = bytes_u64(buf, j * k.esize + k.voff);
 			if (err)
 				return err;
 			return *val ? 0 : -ENOENT;
@@ -591,7 +576,7 @@ int pyread_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t
 		return err;
 	if (!(t.flags & PYR_TPF_DICT))
 		return -EINVAL;
-	return keys_lookup(r, get_u64(head, s->dict_keys), get_u64(head, s->dict_values), key, val);
+	return keys_lookup(r, bytes_u64(head, s->dict_keys), bytes_u64(head, s->dict_values), key, val);
 }
 
 /* Split values of an instance, keyed by its type's shared keys. */

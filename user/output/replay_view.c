@@ -7,6 +7,7 @@
 #include "recording/rec_blocked.h"
 #include "recording/replay_tasks.h"
 #include "output/replay_view.h"
+#include "output/fmt.h"
 #include "model/stats.h"
 
 #define EXIT_CYCLE 3
@@ -251,7 +252,7 @@ int replay_view_blocked(const struct rec_reader *r, FILE *out, bool json, uint64
 	} else {
 		fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s), %" PRIu64
 			" with the stack the recorder took%s\n", b.reported, b.reported == 1 ? "" : "s",
-			top_fmt_dur(threshold, d, sizeof(d)), b.with_stack,
+			fmt_dur(threshold, d, sizeof(d)), b.with_stack,
 			b.bad ? "; some BLOCKED records were malformed" : "");
 		rc = 0;
 	}

@@ -25,8 +25,6 @@ void top_view_init(struct top_view *v);
 /* 'b' 'm' 's' 'a' 'w' -> sort; -EINVAL for other keys. */
 int top_view_sort_key(char key, enum top_sort *s);
 int top_view_sort_name(const char *name, enum top_sort *s);
-/* "1.2ms", "340us", "2.5s", "1m03s" into buf. */
-const char *top_fmt_dur(uint64_t ns, char *buf, size_t len);
 /* A sparkline of a histogram over 1us..10s in 8 log bins (UTF-8 blocks). */
 const char *top_view_sparkline(const struct hist *h, char *buf, size_t len);
 void top_view_draw(FILE *out, const struct top_view *v, struct model *m, struct stats *st,

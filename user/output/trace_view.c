@@ -4,6 +4,7 @@
 #include <string.h>
 #include "target/proc.h"
 #include "output/trace_view.h"
+#include "output/fmt.h"
 #include "live/tracer.h"
 
 #define JSON_STR 1024
@@ -73,14 +74,12 @@ static const char *event_name(enum model_ev_kind k)
 
 static void json_str_or_null(struct trace_view *p, const char *key, const char *s)
 {
-	char buf[JSON_STR];
-
 	if (!s) {
 		fprintf(p->out, ",\"%s\":null", key);
 		return;
 	}
-	json_escape(s, buf, sizeof(buf));
-	fprintf(p->out, ",\"%s\":\"%s\"", key, buf);
+	fprintf(p->out, ",\"%s\":", key);
+	fmt_json_str(p->out, s);
 }
 
 static void json_addr_or_null(struct trace_view *p, const char *key, uint64_t addr)
