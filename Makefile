@@ -24,7 +24,7 @@ endif
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
 INCLUDES := -Iinclude -Iuser -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lm -lpthread -ldl
+LIBS := -lbpf -lelf -lz -lm -lpthread -ldl -lmicrohttpd
 
 # clang's own system include dirs, as -idirafter, for the BPF target
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -48,7 +48,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 # only the loader includes the BPF skeletons
-SKEL_USERS := live/tracer
+SKEL_USERS := live/tracer loop/loop_tracer agent/procwatch
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench test-kernels
 all: $(BIN)
@@ -79,8 +79,14 @@ $(BIN): $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+
+# the agent's unit is installed, not enabled: `systemctl enable --now aps-bpf-agent`
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/aps-bpf
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|' packaging/aps-bpf-agent.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/aps-bpf-agent.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/aps-bpf-agent.service
 
 # ---- tests -------------------------------------------------------------
 # Unit tests of the pure parts, under ASan and UBSan.

@@ -22,6 +22,7 @@ MULTIARCH="$(uname -m)-linux-gnu"
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod
+	libmicrohttpd-dev prometheus	# the agent's /metrics, and its test
 	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)
 # `make ARCH=arm64` (cross-build) and the arm64 guest of the kernel matrix
 ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libbpf-dev:arm64 libelf-dev:arm64

@@ -339,6 +339,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		f.qualname = code->qualname ? code->qualname : qualname_310(c, g.qualname);
 		f.filename = code->filename;
 		f.line = line_of(c, code, g.addr);
+		f.gen = cur;
 		keep_frame(k, &f, max_outer);
 		depth++;
 		/* follow the awaited object only while it is the same kind */

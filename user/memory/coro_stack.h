@@ -25,6 +25,7 @@ struct snap_frame {
 	const char *qualname;	/* co_qualname (3.10: the coroutine's __qualname__) */
 	const char *filename;	/* co_filename */
 	int line;		/* current line; -1: unknown */
+	uint64_t gen;		/* the coroutine running it (live reads; 0 from a recording) */
 };
 
 static inline int snap_gap_line(uint32_t omitted)

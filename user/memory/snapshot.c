@@ -611,12 +611,35 @@ static bool predicted_mapped(const struct interp *ip)
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen)
 {
+	struct py_layout lc = *l;
+	struct py_runtime rt;
+	struct interp *now = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->major = l->major;
+	out->minor = l->minor;
+	/* asyncio imported since ip was made: find its module now */
+	if (!ip->asyncio_mapped && !ip->asyncio_builtin && predicted_mapped(ip)) {
+		now = malloc(sizeof(*now));
+		if (now && !interp_detect(ip->pid, now) && now->asyncio_mapped)
+			ip = now;
+	}
+	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
+	if (!rc)
+		rc = snapshot_take_resolved(ip, &lc, &rt, out, err, errlen);
+	free(now);
+	return rc;
+}
+
+int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
+			   const struct py_runtime *rtp, struct snapshot *out, char *err, size_t errlen)
+{
 	struct snap_ctx c = { 0 };
 	struct task_refs refs = { 0 };
 	struct py_layout lc = *l;
-	struct py_runtime rt;
+	struct py_runtime rt = *rtp;
 	struct page_cache cache = { 0 };
-	struct interp *now = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -632,15 +655,6 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		goto cleanup;
 	}
 	coro_reader_init(out->codes, c.r);
-	/* asyncio imported since ip was made: find its module now */
-	if (!ip->asyncio_mapped && !ip->asyncio_builtin && predicted_mapped(ip)) {
-		now = malloc(sizeof(*now));
-		if (now && !interp_detect(ip->pid, now) && now->asyncio_mapped)
-			ip = now;
-	}
-	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
-	if (rc)
-		goto cleanup;
 	pyread_init(c.r, ip->pid, &lc, READ_BUDGET);
 	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
 	if (rc)
@@ -680,7 +694,6 @@ cleanup:
 	if (out->codes)
 		out->codes->r = NULL;
 	free(c.r);
-	free(now);
 	return rc;
 }
 

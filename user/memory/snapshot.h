@@ -58,6 +58,13 @@ struct snapshot {
  */
 int snapshot_take(const struct interp *ip, const struct py_layout *l, struct snapshot *out,
 		  char *err, size_t errlen);
+/*
+ * The same with the runtime already found (py_runtime_resolve, with l as it
+ * refined it): a caller reading one process often resolves it once.
+ */
+struct py_runtime;
+int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
+			   const struct py_runtime *rt, struct snapshot *out, char *err, size_t errlen);
 void snapshot_free(struct snapshot *s);
 
 #endif

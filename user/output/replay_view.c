@@ -199,10 +199,28 @@ static void blocked_on_item(void *ctx, const struct rec_item *it)
 		return;
 	if (b->nkept == KEPT_MAX)
 		b->kept[0] = b->kept[--b->nkept];	/* one that never ended: forget it */
-	if (rec_blocked_decode(it->body, it->body_len, &b->kept[b->nkept]))
+	if (rec_blocked_decode(it->body, it->body_len, &b->kept[b->nkept])) {
 		b->bad++;
-	else
+	} else if (!b->kept[b->nkept].task) {
+		/* no task step: a loop stall (loop mode, the agent), reported as taken */
+		const struct blocked_capture *cap = &b->kept[b->nkept];
+		struct blocked_report rep = {
+			.begin_ts = cap->begin_ts,
+			.duration_ns = cap->crossed_ts > cap->begin_ts ? cap->crossed_ts - cap->begin_ts : 0,
+			.ns_tid = cap->ns_tid,
+			.name = "(loop stall)",
+			.coro = "stalled at least this long when its stack was read",
+			.ended = true,
+		};
+
+		if (cap->begin_ts >= b->from) {
+			blocked_print(b->out, b->json, &rep, cap);
+			b->reported++;
+			b->with_stack++;
+		}
+	} else {
 		b->nkept++;
+	}
 }
 
 int replay_view_blocked(const struct rec_reader *r, FILE *out, bool json, uint64_t threshold,

@@ -569,7 +569,8 @@ int rec_player_seek(struct rec_player *pl, uint64_t ts)
 			restored = true;
 			continue;
 		}
-		if (it->kind == REC_ITEM_EVENT && it->ts && it->ts >= ts) {
+		/* a BLOCKED record at or after ts is the caller's too (a recording may hold no events) */
+		if ((it->kind == REC_ITEM_EVENT || it->kind == REC_ITEM_BLOCKED) && it->ts && it->ts >= ts) {
 			pl->have_item = true;
 			break;
 		}

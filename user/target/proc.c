@@ -173,13 +173,17 @@ uint64_t proc_start_time(pid_t pid)
 	char path[64], line[1024];
 	unsigned long long st = 0;
 	FILE *f;
+	size_t n;
 	char *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return 0;
-	if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')'))) {
+	/* the whole line: comm (set by the target) may hold a newline */
+	n = fread(line, 1, sizeof(line) - 1, f);
+	line[n] = '\0';
+	if (n && (p = strrchr(line, ')'))) {
 		/* field 22 (starttime); p points at the end of field 2 */
 		int field = 2;
 

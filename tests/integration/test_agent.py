@@ -1,0 +1,601 @@
+#!/usr/bin/env python3
+"""`aps-bpf agent`: the host agent, against what its target programs know.
+Run as root from the repo root:
+
+    python3 tests/integration/test_agent.py [-k SUBSTR]... [-v]
+
+One agent runs for the whole file (--match on a token only this run's
+programs carry, so other Python processes on the host do not count), with
+five programs (tests/scenarios/agent_prog.py): four asyncio ones on three
+interpreters (one with a hostile comm, one keeping its loop busy) and one
+Python that never imports asyncio; more start and end during the run. A real Prometheus (Debian's
+`prometheus`, on 127.0.0.1 with a generated config and a scratch storage
+dir) scrapes the agent.
+
+Tests (names; -k selects by substring):
+  discover          `agent status` lists exactly the asyncio programs,
+                    not the plain Python one
+  discover-late     a program that imports asyncio 2 s after its exec is
+                    found (exec tracepoint, retries, rescan)
+  history           `agent tasks PID`: tasks made after the agent
+                    started have an exact age (within 1 s of what the
+                    program logged), older ones a lower bound
+  dump-request      `agent dump PID` writes one recording; `replay FILE ps`
+                    lists the program's task names
+  dump-sigusr1      SIGUSR1: one dump per watched program
+  dump-exit         a program exiting with status 3: one dump (reason
+                    exit); one ended by SIGTERM: none
+  dump-rotate       --dump-keep: the oldest dumps go, the newest stay
+  stall             loop mode: a callback sleeping 0.6 s in a program that
+                    also keeps its loop 30% busy: exactly one dump (reason
+                    stall), and `replay blocked` on it shows the stall's
+                    stack (stall_now, its time.sleep line)
+  socket-root       a non-root client (setpriv --reuid=nobody) is
+                    refused: by the socket's mode, and by SO_PEERCRED
+                    when the mode lets it connect
+  metrics-escape    /metrics parses as the text format; the hostile comm
+                    and task name come back unchanged from Prometheus
+  prometheus        through Prometheus's HTTP API: tasks by state equal
+                    to the program's, the process count, and
+                    increase() of task creations against the program's
+                    own count (a task every 0.5 s); rate() of loop busy
+                    against the busy time the program logged, the stall
+                    count (1) and the stall in the busy-span histogram
+
+Output: `PASS name` / `FAIL name: why` lines, and as the very last line
+`N passed, N failed`; exit status 1 if any failed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+APS = os.environ.get("APS_BIN") or os.path.join(REPO, "aps-bpf")
+PROG = os.path.join(REPO, "tests", "scenarios", "agent_prog.py")
+BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+HOSTILE_TASK = 'evil"name\\with\nnewline{}='
+HOSTILE_COMM = 'p"y\\q\nz'
+# as aps-bpf shows a task name: backslashes doubled, control characters \xNN
+HOSTILE_SHOWN = 'evil"name\\\\with\\x0anewline{}='
+EVERY = 0.25          # the agent's --tasks-every
+
+VERBOSE = False
+
+
+class Fail(Exception):
+    pass
+
+
+def vlog(s):
+    if VERBOSE:
+        print("  " + s, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def bed():
+    with open(BED_FILE) as f:
+        entries = json.load(f)
+    by = {e["label"]: e for e in entries if e.get("root", "/") == "/"}
+    want = ["pyenv-3.10", "pyenv-3.12", "pyenv-3.13", "debian-3.11", "pyenv-3.11"]
+    got = [by[w]["argv"] for w in want if w in by]
+    if len(got) < 3:
+        raise SystemExit("test_agent: the bed has fewer than 3 host interpreters")
+    return got
+
+
+def read_log(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    out.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+class Run:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="aps-agent-test.")
+        os.chmod(self.dir, 0o755)
+        self.token = "apsagenttok%d" % os.getpid()
+        self.sock = os.path.join(self.dir, "run", "agent.sock")
+        self.dumps = os.path.join(self.dir, "dumps")
+        self.port = free_port()
+        self.procs = []
+        self.agent = None
+        self.prom = None
+        self.agent_log = os.path.join(self.dir, "agent.log")
+
+    def start_prog(self, argv, mode, name, comm=None):
+        log = os.path.join(self.dir, name + ".log")
+        args = argv + [PROG, mode, self.token, log] + ([comm] if comm else [])
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.dir, name + ".err"), "w"))
+        self.procs.append(p)
+        return p, log
+
+    def wait_ready(self, log, p, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            if any(e["ev"] == "ready" for e in read_log(log)):
+                return
+            if p.poll() is not None:
+                raise SystemExit("test_agent: a program exited early: %s" % log)
+            time.sleep(0.05)
+        raise SystemExit("test_agent: a program never got ready: %s" % log)
+
+    def start_agent(self):
+        argv = [APS, "agent", "--match", "cmd:" + self.token, "--tasks-every", str(EVERY),
+                "--rescan", "1s", "--max-cpu", "100", "--dump-dir", self.dumps,
+                "--dump-keep", "6", "--dump-on-stall", "300ms", "--socket", self.sock,
+                "--listen", "127.0.0.1:%d" % self.port, "--top-tasks", "10"]
+        vlog(" ".join(argv))
+        self.agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(self.agent_log, "w"))
+        end = time.time() + 15
+        while time.time() < end:
+            if os.path.exists(self.sock):
+                return
+            if self.agent.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise SystemExit("test_agent: the agent did not start:\n" + open(self.agent_log).read())
+
+    def start_prometheus(self):
+        self.prom_port = free_port()
+        cfg = os.path.join(self.dir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: aps\n    scrape_interval: 1s\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % self.port)
+        self.prom = subprocess.Popen(
+            [PROMETHEUS, "--config.file=" + cfg,
+             "--storage.tsdb.path=" + os.path.join(self.dir, "prom"),
+             "--web.listen-address=127.0.0.1:%d" % self.prom_port],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "prometheus.log"), "w"))
+
+    def promql(self, q):
+        url = "http://127.0.0.1:%d/api/v1/query?%s" % (
+            self.prom_port, urllib.parse.urlencode({"query": q}))
+        with urllib.request.urlopen(url, timeout=5) as r:
+            d = json.load(r)
+        if d.get("status") != "success":
+            raise Fail("promql %s: %s" % (q, d))
+        return d["data"]["result"]
+
+    def aps(self, *args, timeout=30, user=None):
+        argv = [APS] + list(args)
+        if user:
+            argv = ["setpriv", "--reuid=" + user, "--regid=nogroup", "--clear-groups"] + argv
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        vlog("$ %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+        return r
+
+    def agent_cmd(self, *args, **kw):
+        return self.aps("agent", "--socket", self.sock, *args, **kw)
+
+    def status_pids(self):
+        r = self.agent_cmd("status")
+        if r.returncode:
+            raise Fail("agent status: %s" % r.stderr.strip())
+        return {int(line.split()[0]) for line in r.stdout.splitlines()[1:] if line.strip()}
+
+    def dump_files(self):
+        try:
+            return sorted(f for f in os.listdir(self.dumps) if f.endswith(".apsrec"))
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        for p in (self.agent, self.prom):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def wait_for(fn, timeout, what):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Fail as e:
+            last = e
+        time.sleep(0.2)
+    raise Fail("%s (waited %.0f s)%s" % (what, timeout, ": %s" % last if last else ""))
+
+
+# ---- tests -------------------------------------------------------------------
+
+def t_discover(run, env):
+    want = {env["pids"][k] for k in ("a", "b", "c", "d")}
+    got = wait_for(lambda: (lambda s: s if want <= s else None)(run.status_pids()), 10,
+                   "the asyncio programs watched")
+    if got != want:
+        raise Fail("watched %s, want exactly %s (plain Python: %d)"
+                   % (sorted(got), sorted(want), env["pids"]["plain"]))
+
+
+def t_discover_late(run, env):
+    p, log = run.start_prog(env["argv"][0], "late", "late")
+    run.wait_ready(log, p)
+    wait_for(lambda: p.pid in run.status_pids(), 8, "the late program watched")
+    p.kill()
+    p.wait()
+    wait_for(lambda: p.pid not in run.status_pids(), 5, "the killed program forgotten")
+
+
+def history(run, pid):
+    r = run.agent_cmd("tasks", str(pid))
+    if r.returncode:
+        raise Fail("agent tasks: %s" % r.stderr.strip())
+    now = time.monotonic()
+    out = {}
+    for line in r.stdout.split("\n"):
+        if not line:
+            continue
+        addr, age, wait = line.split()
+        out[addr] = (age.startswith(">="), float(age.lstrip(">=")), now)
+    return out
+
+
+def t_history(run, env):
+    pid = env["pids"]["a"]
+    time.sleep(2.5)            # a few gen-N tasks made since the agent started
+    hist = history(run, pid)
+    # the last task made at each address (a finished gen-N's may be reused)
+    tasks = {e["id"]: e for e in read_log(env["logs"]["a"]) if e["ev"] == "task"}
+    exact = lower = 0
+    for e in tasks.values():
+        h = hist.get(e["id"])
+        if not h:
+            continue
+        bound, age, now = h
+        true_age = now - e["created"]
+        if e["created"] > env["watched_t0"] + 0.5:
+            if bound:
+                raise Fail("%s made after the agent started: a lower bound only" % e["name"])
+            if abs(age - true_age) > 1.0:
+                raise Fail("%s: age %.2f s, the program says %.2f s" % (e["name"], age, true_age))
+            exact += 1
+        elif e["created"] < env["agent_t0"] - 0.5:
+            if not bound:
+                raise Fail("%s is older than the agent: exact age %.2f claimed" % (e["name"], age))
+            if age > true_age + 0.05:
+                raise Fail("%s: lower bound %.2f s above its age %.2f s" % (e["name"], age, true_age))
+            lower += 1
+    if exact < 3 or lower < 5:
+        raise Fail("checked %d exact and %d lower-bound ages (want >= 3 and >= 5)" % (exact, lower))
+    vlog("history: %d exact, %d lower bounds" % (exact, lower))
+
+
+def t_dump_request(run, env):
+    before = set(run.dump_files())
+    pid = env["pids"]["b"]
+    r = run.agent_cmd("dump", str(pid))
+    if r.returncode:
+        raise Fail("agent dump: %s" % r.stderr.strip())
+    new = set(run.dump_files()) - before
+    if len(new) != 1:
+        raise Fail("%d new dump files, want 1" % len(new))
+    path = os.path.join(run.dumps, new.pop())
+    if r.stdout.strip() != path or "-%d-" % pid not in path or "request" not in path:
+        raise Fail("dump path %r (printed %r)" % (path, r.stdout.strip()))
+    rr = run.aps("replay", path, "ps", "--format", "json")
+    if rr.returncode:
+        raise Fail("replay ps: %s" % rr.stderr.strip())
+    names = {t.get("task_name") or t.get("name") for t in json.loads(rr.stdout).get("tasks", [])} \
+        if rr.stdout.strip().startswith("{") else set(re.findall(r"\b(old-\d|member-\d|heartbeat)\b", rr.stdout))
+    want = {"old-0", "old-1", "old-2", "heartbeat", "member-0", "member-3"}
+    if not want <= names:
+        raise Fail("replay ps of the dump lacks %s" % sorted(want - names))
+
+
+def t_dump_sigusr1(run, env):
+    before = set(run.dump_files())
+    run.agent.send_signal(signal.SIGUSR1)
+    want = {env["pids"][k] for k in ("a", "b", "c", "d")}
+
+    def got():
+        new = [f for f in set(run.dump_files()) - before if "sigusr1" in f]
+        return new if len(new) >= len(want) else None
+    new = wait_for(got, 5, "a sigusr1 dump per program")
+    pids = {int(re.search(r"-(\d+)-\d{8}T", f).group(1)) for f in new}
+    if len(new) != len(want) or pids != want:
+        raise Fail("sigusr1 dumps %s, want one per %s" % (new, sorted(want)))
+
+
+def t_dump_exit(run, env):
+    argv = env["argv"][1]
+    p3, log3 = run.start_prog(argv, "exit", "exit3")
+    run.wait_ready(log3, p3)
+    wait_for(lambda: p3.pid in run.status_pids(), 8, "the exit program watched")
+    time.sleep(2 * EVERY)
+    open(log3 + ".go", "w").close()
+    p3.wait(10)
+    if p3.returncode != 3:
+        raise Fail("the program exited %s, want 3" % p3.returncode)
+    f = wait_for(lambda: [x for x in run.dump_files() if "-%d-" % p3.pid in x], 5,
+                 "a dump of the program that exited 3")
+    if len(f) != 1 or "exit" not in f[0]:
+        raise Fail("dumps of pid %d: %s" % (p3.pid, f))
+    # an orderly end (SIGTERM) writes none
+    pt, logt = run.start_prog(argv, "serve", "term")
+    run.wait_ready(logt, pt)
+    wait_for(lambda: pt.pid in run.status_pids(), 8, "the SIGTERM program watched")
+    pt.terminate()
+    pt.wait(10)
+    wait_for(lambda: pt.pid not in run.status_pids(), 5, "the SIGTERM program forgotten")
+    time.sleep(0.3)
+    if [x for x in run.dump_files() if "-%d-" % pt.pid in x]:
+        raise Fail("a dump was written for a process ended by SIGTERM")
+
+
+def t_dump_rotate(run, env):
+    pid = env["pids"]["c"]
+    for _ in range(8):
+        r = run.agent_cmd("dump", str(pid))
+        if r.returncode:
+            raise Fail("agent dump: %s" % r.stderr.strip())
+        time.sleep(0.02)
+    files = run.dump_files()
+    if len(files) != 6:
+        raise Fail("%d dumps kept, want 6 (--dump-keep 6)" % len(files))
+    newest = os.path.basename(r.stdout.strip())
+    if newest not in files:
+        raise Fail("the newest dump %s was removed" % newest)
+
+
+def t_stall(run, env):
+    pid, log = env["pids"]["d"], env["logs"]["d"]
+    wait_for(lambda: pid in run.status_pids(), 8, "the busy program watched")
+    time.sleep(1)
+    stall_dumps = lambda: [x for x in run.dump_files() if "-%d-" % pid in x and "-stall." in x]
+    if stall_dumps():
+        raise Fail("a stall dump of the busy program before its stall: %s" % stall_dumps())
+    open(log + ".go", "w").close()
+    wait_for(lambda: [e for e in read_log(log) if e["ev"] == "stall"], 10, "the program's stall")
+    wait_for(stall_dumps, 5, "a stall dump")
+    time.sleep(1.5)
+    f = stall_dumps()
+    if len(f) != 1:
+        raise Fail("dumps of the stalled program: %s, want exactly one stall dump" % f)
+    env["stall_dump"] = f[0]
+    r = run.aps("replay", os.path.join(run.dumps, f[0]), "blocked")
+    if r.returncode or "stall_now" not in r.stdout or "AGENT-STALL" not in r.stdout:
+        raise Fail("replay blocked on the stall dump: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+
+
+def t_socket_root(run, env):
+    r = run.agent_cmd("status", user="nobody")
+    if r.returncode == 0 or "permission denied" not in r.stderr.lower():
+        raise Fail("nobody through the 0600 socket: exit %d, %r" % (r.returncode, r.stderr))
+    # let nobody connect: the agent itself must refuse
+    os.chmod(os.path.dirname(run.sock), 0o755)
+    os.chmod(run.sock, 0o666)
+    try:
+        r = run.agent_cmd("status", user="nobody")
+        r2 = run.agent_cmd("tasks", str(env["pids"]["a"]), user="nobody")
+    finally:
+        os.chmod(run.sock, 0o600)
+        os.chmod(os.path.dirname(run.sock), 0o700)
+    for x in (r, r2):
+        if x.returncode == 0 or "root only" not in x.stderr and "ermission" not in x.stderr:
+            raise Fail("nobody on an open socket: exit %d, %r" % (x.returncode, x.stderr))
+    if str(env["pids"]["a"]) in r.stdout + r2.stdout:
+        raise Fail("nobody got an answer: %r" % (r.stdout + r2.stdout))
+
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+]+|NaN|\+Inf)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\\\|\\"|\\n)*)"(,|$)')
+
+
+def parse_labels(s):
+    out, pos = {}, 0
+    while pos < len(s):
+        m = LABEL.match(s, pos)
+        if not m:
+            raise Fail("bad labels %r" % s)
+        v = m.group(2)
+        out[m.group(1)] = re.sub(r'\\(.)', lambda x: {"n": "\n"}.get(x.group(1), x.group(1)), v)
+        pos = m.end()
+    return out
+
+
+def t_metrics_escape(run, env):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % run.port, timeout=5) as r:
+        text = r.read().decode()
+        ctype = r.headers.get("Content-Type", "")
+    if "version=0.0.4" not in ctype:
+        raise Fail("Content-Type %r" % ctype)
+    comms, tasks = set(), set()
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        m = LINE.match(line)
+        if not m:
+            raise Fail("not a sample line: %r" % line)
+        lab = parse_labels(m.group(3) or "")
+        if "comm" in lab:
+            comms.add(lab["comm"])
+        if "task" in lab:
+            tasks.add(lab["task"])
+    if HOSTILE_COMM not in comms:
+        raise Fail("comm %r not in /metrics (%s)" % (HOSTILE_COMM, sorted(comms)))
+    if HOSTILE_SHOWN not in tasks:
+        raise Fail("task %r not in /metrics (%s)" % (HOSTILE_TASK, sorted(tasks)))
+    # and Prometheus reads the same values back
+    res = wait_for(lambda: run.promql('aps_process_info{comm=%s}' % json.dumps(HOSTILE_COMM)),
+                   20, "the hostile comm in Prometheus")
+    if res[0]["metric"]["comm"] != HOSTILE_COMM:
+        raise Fail("Prometheus has comm %r" % res[0]["metric"]["comm"])
+    res = wait_for(lambda: [x for x in run.promql("aps_task_waiting_seconds")
+                            if "evil" in x["metric"].get("task", "")], 10,
+                   "the hostile task name in Prometheus")
+    name = res[0]["metric"]["task"]
+    if name != HOSTILE_SHOWN:
+        raise Fail("Prometheus has task %r" % name)
+
+
+def t_prometheus(run, env):
+    pid = env["pids"]["b"]
+    sel = 'pid="%d"' % pid
+    wait_for(lambda: run.promql("aps_agent_processes"), 20, "a scrape in Prometheus")
+    n = run.promql("count(aps_process_info)")
+    if not n or float(n[0]["value"][1]) < 3:
+        raise Fail("count(aps_process_info) = %s, want >= 3" % n)
+    # tasks by state: the program's parked tasks plus the gen-N alive now
+    res = run.promql('aps_tasks{%s,state="pending"}' % sel)
+    if not res:
+        raise Fail("no aps_tasks for pid %d" % pid)
+    got = float(res[0]["value"][1])
+    # b runs `serve`: 3 old + heartbeat + group + 4 members + hostile + main = 11, + ~12 gen
+    if not 11 + 9 <= got <= 11 + 14:
+        raise Fail("aps_tasks pending = %g, want 11 + about 12 gen-N" % got)
+    # creations: one every 0.5 s, each alive 6 s (every one is seen); once
+    # Prometheus holds 10 s of them
+    wait_for(lambda: [x for x in run.promql('count_over_time(aps_task_creations_total{%s}[10s])' % sel)
+                      if float(x["value"][1]) >= 9], 20, "10 s of scrapes")
+    res = run.promql('rate(aps_task_creations_total{%s}[10s])' % sel)
+    if not res:
+        raise Fail("no rate() of aps_task_creations_total")
+    rate = float(res[0]["value"][1])
+    if not 1.5 <= rate <= 2.5:
+        raise Fail("rate(aps_task_creations_total[10s]) = %g/s, the program makes 2/s" % rate)
+    vlog("promql: pending %g, rate(creations[10s]) %.2f/s" % (got, rate))
+    # loop mode: the busy program (its loop busy ~30% of the time, one stall)
+    pid, log = env["pids"]["d"], env["logs"]["d"]
+    sel = 'pid="%d"' % pid
+    res = run.promql('sum(rate(aps_loop_busy_seconds_total{%s}[10s]))' % sel)
+    t_now = time.monotonic()
+    busy = [e for e in read_log(log) if e["ev"] == "busy"]
+    old = [e for e in busy if e["t"] <= t_now - 10]
+    if not res or not old:
+        raise Fail("no loop busy rate (%s) or under 10 s of the program's log" % res)
+    prog = (busy[-1]["spun"] - old[-1]["spun"]) / (busy[-1]["t"] - old[-1]["t"])
+    stall = [e for e in read_log(log) if e["ev"] == "stall"]
+    if stall and stall[0]["begin"] > t_now - 11:
+        prog += (stall[0]["end"] - stall[0]["begin"]) / 10
+    got = float(res[0]["value"][1])
+    if abs(got - prog) > 0.1:
+        raise Fail("rate(aps_loop_busy_seconds_total[10s]) = %.3f, the program spun %.3f" % (got, prog))
+    res = run.promql('aps_loop_stalls_total{%s}' % sel)
+    if not res or float(res[0]["value"][1]) != 1:
+        raise Fail("aps_loop_stalls_total = %s, want 1" % res)
+    res = run.promql('aps_loop_busy_span_seconds_bucket{%s,le="1"} - ignoring(le) '
+                     'aps_loop_busy_span_seconds_bucket{%s,le="0.5"}' % (sel, sel))
+    if not res or float(res[0]["value"][1]) != 1:
+        raise Fail("busy spans in (0.5, 1] s: %s, want the one stall" % res)
+    vlog("promql: loop busy %.3f (program %.3f)" % (got, prog))
+
+
+TESTS = [
+    ("discover", t_discover),
+    ("discover-late", t_discover_late),
+    ("history", t_history),
+    ("dump-request", t_dump_request),
+    ("dump-sigusr1", t_dump_sigusr1),
+    ("dump-exit", t_dump_exit),
+    ("stall", t_stall),
+    ("dump-rotate", t_dump_rotate),
+    ("socket-root", t_socket_root),
+    ("metrics-escape", t_metrics_escape),
+    ("prometheus", t_prometheus),
+]
+
+
+def main():
+    global VERBOSE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-k", action="append", default=[])
+    ap.add_argument("-v", action="store_true")
+    args = ap.parse_args()
+    VERBOSE = args.v
+    if os.geteuid() != 0:
+        print("test_agent: run as root", file=sys.stderr)
+        return 2
+    selected = [(n, f) for n, f in TESTS if not args.k or any(k in n for k in args.k)]
+    argvs = bed()
+    run = Run()
+    env = {"argv": argvs, "pids": {}, "logs": {}}
+    passed = failed = 0
+    t_start = time.time()
+    try:
+        # two programs before the agent (old tasks), one after it
+        for key, argv, comm in (("a", argvs[1], None), ("b", argvs[0], HOSTILE_COMM)):
+            p, log = run.start_prog(argv, "serve", key, comm)
+            env["pids"][key], env["logs"][key] = p.pid, log
+            run.wait_ready(log, p)
+        p, log = run.start_prog(argvs[1], "plain", "plain")
+        env["pids"]["plain"], env["logs"]["plain"] = p.pid, log
+        run.wait_ready(log, p)
+        time.sleep(0.5)
+        env["agent_t0"] = time.monotonic()
+        run.start_agent()
+        run.start_prometheus()
+        wait_for(lambda: {env["pids"]["a"], env["pids"]["b"]} <= run.status_pids(), 10,
+                 "the agent watching the first two programs")
+        env["watched_t0"] = time.monotonic()
+        p, log = run.start_prog(argvs[2], "serve", "c")
+        env["pids"]["c"], env["logs"]["c"] = p.pid, log
+        run.wait_ready(log, p)
+        p, log = run.start_prog(argvs[1], "busy", "d")
+        env["pids"]["d"], env["logs"]["d"] = p.pid, log
+        run.wait_ready(log, p)
+        for name, fn in selected:
+            t0 = time.time()
+            try:
+                fn(run, env)
+                print("PASS %s (%.1f s)" % (name, time.time() - t0), flush=True)
+                passed += 1
+            except Fail as e:
+                print("FAIL %s: %s" % (name, e), flush=True)
+                failed += 1
+    finally:
+        run.stop()
+        if failed or VERBOSE:
+            print("agent log:\n" + open(run.agent_log).read()[-3000:], flush=True)
+        if not failed:
+            shutil.rmtree(run.dir, ignore_errors=True)
+        else:
+            print("kept %s" % run.dir)
+    print("wall time %.1f s" % (time.time() - t_start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
