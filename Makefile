@@ -71,7 +71,7 @@ install: aps-bpf
 # ---- tests -------------------------------------------------------------
 # Unit tests of the pure parts, under ASan and UBSan.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS))
 
@@ -80,8 +80,9 @@ $(OUTPUT)/san/%.o: user/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
-$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS)
 	$(call msg,CC-TEST,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -Itests/unit -MMD -MP $< $(SAN_LIB_OBJS) $(LIBS) -o $@
 
 unit: $(UNIT_BINS)
