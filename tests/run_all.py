@@ -55,7 +55,9 @@ def main():
         ("views", [sys.executable, "tests/integration/test_views.py"]),
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
+        ("cli", [sys.executable, "tests/integration/test_cli.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
+        ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

@@ -8,16 +8,14 @@
  * that stay under the threshold cost nothing extra.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "memory/blocked_capture.h"
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "target/proc.h"
 #include "live/session.h"
 #include "memory/thread_stack.h"
@@ -27,7 +25,8 @@
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
 static const char blocked_usage[] =
-	"usage: aps-bpf blocked [--threshold DURATION] [--duration DURATION] [--json] [-v] PID\n"
+	"usage: aps-bpf blocked [--threshold DURATION] [--duration DURATION] [--json]\n"
+	"                       [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"Report every asyncio task step of PID that runs longer than --threshold\n"
 	"(default 100ms): task, coroutine, duration, and the thread's Python stack\n"
@@ -49,20 +48,6 @@ struct blocked_ctx {
 	uint64_t reported, missed_stacks;
 	FILE *out;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static struct blocked_step *find_pending(struct blocked_ctx *c, uint64_t task, uint64_t begin_ts)
 {
@@ -116,7 +101,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
 {
 	struct blocked_ctx *c = ctx;
-	uint64_t now = now_ns();
+	uint64_t now = cli_now_ns();
 	struct blocked_step *b;
 
 	if (now < begin_ts || now - begin_ts < c->threshold || find_pending(c, task, begin_ts))
@@ -134,59 +119,43 @@ static void on_tick(struct session *s, void *ctx)
 	struct blocked_ctx *c = ctx;
 
 	tracer_open_steps(s->tracer, on_open_step, c);
-	model_sweep(&c->model, now_ns(), 60ull * 1000000000);
+	model_sweep(&c->model, cli_now_ns(), 60ull * 1000000000);
+}
+
+static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	struct blocked_ctx *b = ctx;
+
+	switch (opt) {
+	case 't': return cli_duration(c, "--threshold", arg, CLI_MS, CLI_MAX_DURATION, &b->threshold);
+	case 'j': b->json = true; return 0;
+	default: return -1;
+	}
 }
 
 int cmd_blocked(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		{ "duration", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "blocked", .usage = blocked_usage, .target = CLI_PID };
 	static struct blocked_ctx c;
-	uint64_t duration = 0;
-	char *end;
-	long pid;
-	int opt, err, rc = 1;
+	int err, rc = 1;
 
 	memset(&c, 0, sizeof(c));
 	c.threshold = 100ull * 1000000;
 	c.out = stdout;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+t:d:jvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			if (duration_parse(optarg, &c.threshold) || c.threshold < 1000000)
-				goto usage;
-			break;
-		case 'd':
-			if (duration_parse(optarg, &duration) || !duration)
-				goto usage;
-			break;
-		case 'j': c.json = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(blocked_usage, stdout); return 0;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	c.s.pid = (pid_t)pid;
+	if (!cli_parse(&cli, argc, argv, "t:jvh", opts, blocked_opt, &c, &rc))
+		return rc;
+	cli_apply(&cli, &c.s);
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)
 		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	cli_signals(NULL);
 	if (model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
@@ -204,23 +173,20 @@ int cmd_blocked(int argc, char **argv)
 	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
-	enum session_end why = session_run(&c.s, (unsigned)(duration / 1000000));
+	enum session_end why = session_run(&c.s, (unsigned)(cli.duration_ns / CLI_MS));
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
 	/* steps still running when we stop: report them with their stacks */
-	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
+	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
 		c.reported == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
-	rc = 0;
+	rc = cli_close_stream(stdout, "stdout");
 cleanup:
 	thread_stack_reader_free(&c.reader);
 	session_close(&c.s);
 	model_free(&c.model);
 	return rc;
-usage:
-	fputs(blocked_usage, stderr);
-	return 2;
 }

@@ -2,18 +2,16 @@
 /* `aps-bpf check`: a health check for CI and monitoring: exit 1 when a step
  * blocked the loop longer than allowed, or a task waited too long. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "live/session.h"
-#include "model/model.h"
 #include "output/fmt.h"
+#include "output/top_view.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -22,7 +20,7 @@
 
 static const char check_usage[] =
 	"usage: aps-bpf check [--for DURATION] [--max-step DURATION] [--max-waiting DURATION]\n"
-	"                     [--json] [-v] PID\n"
+	"                     [--json] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
@@ -48,20 +46,6 @@ struct check_ctx {
 	struct offender *off;
 	size_t noff, more;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void add_offender(struct check_ctx *c, char kind, const struct task *t, uint64_t addr,
 			 uint32_t tid, uint64_t ts, uint64_t dur, const char *on)
@@ -190,6 +174,26 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 		fprintf(out, "  ... and %zu more\n", c->more);
 }
 
+struct check_opts {
+	struct check_ctx *c;
+	uint64_t window;
+	bool json;
+};
+
+static int check_opt(struct cli *cli, int opt, const char *arg, void *ctx)
+{
+	struct check_opts *o = ctx;
+
+	switch (opt) {
+	case 'f': return cli_duration(cli, "--for", arg, CLI_MS, CLI_MAX_DURATION, &o->window);
+	case 's': return cli_duration(cli, "--max-step", arg, 1000, CLI_MAX_DURATION, &o->c->max_step);
+	case 'w':
+		return cli_duration(cli, "--max-waiting", arg, 1000, CLI_MAX_DURATION, &o->c->max_waiting);
+	case 'j': o->json = true; return 0;
+	default: return -1;
+	}
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -197,57 +201,30 @@ int cmd_check(int argc, char **argv)
 		{ "max-step", required_argument, NULL, 's' },
 		{ "max-waiting", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "check", .usage = check_usage, .target = CLI_PID };
 	struct check_ctx c = {};
-	uint64_t window = 10ull * 1000000000;
-	bool json = false;
-	char *end;
-	long pid;
-	int opt, err, rc = CHECK_EXIT_ERROR;
+	struct check_opts co = { .c = &c, .window = 10ull * 1000000000 };
+	uint64_t window;
+	bool json;
+	int err, rc = CHECK_EXIT_ERROR;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+f:s:w:jvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if (duration_parse(optarg, &window) || !window)
-				goto usage;
-			break;
-		case 's':
-			if (duration_parse(optarg, &c.max_step) || !c.max_step)
-				goto usage;
-			break;
-		case 'w':
-			if (duration_parse(optarg, &c.max_waiting) || !c.max_waiting)
-				goto usage;
-			break;
-		case 'j': json = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(check_usage, stdout); return 0;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	if (!c.max_step && !c.max_waiting) {
-		fprintf(stderr, "aps-bpf check: give --max-step and/or --max-waiting\n");
-		goto usage;
-	}
-	c.s.pid = (pid_t)pid;
+	if (!cli_parse(&cli, argc, argv, "jvh", opts, check_opt, &co, &rc))
+		return rc == 2 ? CHECK_EXIT_USAGE : rc;
+	window = co.window;
+	json = co.json;
+	if (!c.max_step && !c.max_waiting)
+		return cli_usage(&cli, "give --max-step and/or --max-waiting");
+	cli_apply(&cli, &c.s);
 	c.off = calloc(MAX_OFFENDERS, sizeof(*c.off));
 	if (!c.off || model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		free(c.off);
 		return CHECK_EXIT_ERROR;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_signals(NULL);
 	err = session_load(&c.s, on_record, &c);
 	if (!err)
 		err = session_resolve(&c.s, false);
@@ -269,15 +246,14 @@ int cmd_check(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
-	final_offenders(&c, now_ns());
+	final_offenders(&c, cli_now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
+	if (cli_close_stream(stdout, "stdout"))
+		rc = CHECK_EXIT_ERROR;
 cleanup:
 	session_close(&c.s);
 	model_free(&c.model);
 	free(c.off);
 	return rc;
-usage:
-	fputs(check_usage, stderr);
-	return CHECK_EXIT_USAGE;
 }

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "recording/rec_reader.h"
 #include "output/replay_view.h"
 #include "output/trace_view.h"
@@ -341,8 +342,8 @@ int cmd_replay(int argc, char **argv)
 	struct rec_reader r;
 	uint64_t from, to, at, threshold = 100000000;
 	bool json = false, fail_on_cycle = false;
-	char *end;
-	long v;
+	struct cli cli = { .cmd = "replay", .usage = replay_usage };
+	unsigned long v;
 	FILE *out = stdout;
 	int opt, rc, npos = 0;
 
@@ -358,23 +359,22 @@ int cmd_replay(int argc, char **argv)
 		case 'a': at_s = optarg; break;
 		case 'F': format_s = optarg; break;
 		case 'c':
-			v = strtol(optarg, &end, 10);
-			if (end == optarg || *end || v < 2 || v > 100000000)
-				return usage("--collapse wants a number >= 2, got '%s'", optarg);
+			if (cli_uint(&cli, "--collapse", optarg, 2, 100000000, &v))
+				return 2;
 			vo.collapse = (unsigned)v;
 			break;
 		case 'C': fail_on_cycle = true; break;
 		case 'T':
-			if (duration_parse(optarg, &threshold) || !threshold)
-				return usage("--threshold wants a duration (e.g. 100ms), got '%s'", optarg);
+			if (cli_duration(&cli, "--threshold", optarg, 1000, CLI_MAX_DURATION, &threshold))
+				return 2;
 			break;
 		case 's':
 			if (top_view_sort_name(optarg, &tv.sort))
-				return usage("--sort wants busy, max, steps, age or waiting, got '%s'", optarg);
+				return cli_bad(&cli, "--sort", "busy, max, steps, age or waiting", optarg);
 			break;
 		case 'b':
 			if (strcmp(optarg, "task") && strcmp(optarg, "coro"))
-				return usage("--by wants task or coro, got '%s'", optarg);
+				return cli_bad(&cli, "--by", "task or coro", optarg);
 			tv.by_coro = !strcmp(optarg, "coro");
 			break;
 		case 'h': fputs(replay_usage, stdout); return 0;
@@ -394,7 +394,9 @@ int cmd_replay(int argc, char **argv)
 	if (!known_view(view))
 		return usage("unknown view '%s' (trace, ps, pstree, top, blocked, info)", view);
 	if (format_s && parse_format(format_s, view, &vo.format))
-		return usage("--format: '%s' is not one of this view's formats", format_s);
+		return cli_bad(&cli, "--format", !strcmp(view, "pstree") ? "text or json (pstree)" :
+			       !strcmp(view, "ps") ? "table, csv or json (ps)" :
+			       "nothing: only ps and pstree take it", format_s);
 	if (at_s && strcmp(view, "ps") && strcmp(view, "pstree"))
 		return usage("--at goes with ps and pstree (%s)", view);
 	if (open_reader(&r, path))
@@ -432,10 +434,8 @@ int cmd_replay(int argc, char **argv)
 	} else {
 		rc = view_trace(&r, out, json, from, to, from_s || to_s);
 	}
-	if (fflush(out) || (out != stdout && fclose(out))) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
+	if (cli_close_stream(out, out_path ? out_path : "stdout"))
 		rc = 1;
-	}
 	rec_reader_close(&r);
 	return rc;
 }

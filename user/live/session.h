@@ -26,6 +26,7 @@ enum session_end {
 struct session {
 	pid_t pid;
 	pid_t child;		/* we started it: reap it */
+	char child_cmd[256];	/* its argv[0] */
 	uint64_t start_time;	/* /proc/PID/stat starttime: tells a reused pid */
 	char exe_id[64];	/* dev:inode of /proc/PID/exe: tells an exec */
 	struct interp ip;
@@ -45,8 +46,8 @@ extern volatile sig_atomic_t session_stop;
 
 /* Start CMD held before exec; session.pid is its pid. */
 int session_spawn(struct session *s, char **argv);
-/* Release a spawned child (it execs). */
-void session_release_child(struct session *s);
+/* Release a spawned child: it execs. 0, or -errno with s->err set when it could not. */
+int session_release_child(struct session *s);
 /*
  * Find the interpreter and the hooks, waiting (while the target lives)
  * for it to become Python and for asyncio to be loadable. 0 or -errno
