@@ -188,6 +188,56 @@ static int thread_slot(struct rec_codec *c, uint32_t tid)
 	return (int)rec_codec_map_find(&c->thread_map, (uint64_t)tid);
 }
 
+/* The kind's flags of e, predicted from the state the decoder will have. */
+static void predict(const struct rec_codec *c, const union rec_any *e, const struct rec_thread *th,
+		    int64_t id, uint8_t *op, uint32_t *x)
+{
+	const struct aps_event_hdr *h = &e->hdr;
+
+	switch (h->type) {
+	case APS_EV_TASK_NEW:
+		if (e->tn.create_ts_ns)
+			*op |= REC_OP_K1;
+		if (e->tn.create_tid == h->tid)
+			*op |= REC_OP_K2;
+		break;
+	case APS_EV_STEP_BEGIN:
+		if (e->sb.waiter == (id >= 0 ? c->ids[id].last_waiter : 0))
+			*op |= REC_OP_K1;
+		if (e->sb.exc)
+			*op |= REC_OP_K2;
+		if (e->sb.depth)
+			*x |= REC_X_DEPTH;
+		break;
+	case APS_EV_STEP_END: {
+		bool same = h->task && h->task == th->last_task;
+		uint64_t pred = same ? th->last_begin_ts : id >= 0 ? c->ids[id].last_begin_ts : 0;
+
+		if (same)
+			*op |= REC_OP_K1;
+		if (e->se.begin_ts_ns != pred)
+			*x |= REC_X_BEGIN;
+		if (e->se.result > 15 || e->se.boundary > 15)
+			*x |= REC_X_RAWRB;
+		if (e->se.waiter || e->se.waiter_type)
+			*op |= REC_OP_K2;
+		if (e->se.exc_type)
+			*x |= REC_X_EXC;
+		break;
+	}
+	case APS_EV_TASK_DESTROY:
+		if (e->td.stepped == 1)
+			*op |= REC_OP_K1;
+		else if (e->td.stepped)
+			*x |= REC_X_STEPPED;
+		break;
+	case APS_EV_CANCEL:
+		if (!rec_codec_pystr_empty(&e->ca.msg))
+			*x |= REC_X_MSG;
+		break;
+	}
+}
+
 int rec_encode_event(struct rec_codec *c, const void *data, size_t len, uint8_t *out)
 {
 	union rec_any e;
@@ -211,50 +261,8 @@ int rec_encode_event(struct rec_codec *c, const void *data, size_t len, uint8_t 
 	if (!h->ts_ns)
 		x |= REC_X_TS_ZERO;
 
-	/* the kind's flags, predicted from the state the decoder will have */
 	id = rec_codec_task_id(c, h->task);
-	switch (h->type) {
-	case APS_EV_TASK_NEW:
-		if (e.tn.create_ts_ns)
-			op |= REC_OP_K1;
-		if (e.tn.create_tid == h->tid)
-			op |= REC_OP_K2;
-		break;
-	case APS_EV_STEP_BEGIN:
-		if (e.sb.waiter == (id >= 0 ? c->ids[id].last_waiter : 0))
-			op |= REC_OP_K1;
-		if (e.sb.exc)
-			op |= REC_OP_K2;
-		if (e.sb.depth)
-			x |= REC_X_DEPTH;
-		break;
-	case APS_EV_STEP_END: {
-		bool same = h->task && h->task == th->last_task;
-		uint64_t pred = same ? th->last_begin_ts : id >= 0 ? c->ids[id].last_begin_ts : 0;
-
-		if (same)
-			op |= REC_OP_K1;
-		if (e.se.begin_ts_ns != pred)
-			x |= REC_X_BEGIN;
-		if (e.se.result > 15 || e.se.boundary > 15)
-			x |= REC_X_RAWRB;
-		if (e.se.waiter || e.se.waiter_type)
-			op |= REC_OP_K2;
-		if (e.se.exc_type)
-			x |= REC_X_EXC;
-		break;
-	}
-	case APS_EV_TASK_DESTROY:
-		if (e.td.stepped == 1)
-			op |= REC_OP_K1;
-		else if (e.td.stepped)
-			x |= REC_X_STEPPED;
-		break;
-	case APS_EV_CANCEL:
-		if (!rec_codec_pystr_empty(&e.ca.msg))
-			x |= REC_X_MSG;
-		break;
-	}
+	predict(c, &e, th, id, &op, &x);
 	if (x)
 		op |= REC_OP_X;
 	put8(&w, op);
