@@ -91,7 +91,7 @@ install: $(BIN)
 # ---- tests -------------------------------------------------------------
 # Unit tests of the pure parts, under ASan and UBSan.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS))
 
@@ -100,8 +100,9 @@ $(OUTPUT)/san/%.o: user/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
-$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_LIB_OBJS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS)
 	$(call msg,CC-TEST,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -Itests/unit -MMD -MP $< $(SAN_LIB_OBJS) $(LIBS) -o $@
 
 unit: $(UNIT_BINS)
@@ -114,9 +115,9 @@ unit: $(UNIT_BINS)
 # runtime (libclang-rt-*-dev, with clang on Debian).
 FUZZ_CC ?= clang
 FUZZ_RUNS ?= 10000
-# the recording reader and what it decodes into: recording/, the model, escaping
+# the recording reader and what it decodes into: recording/, the model, escaping, the hash map
 FUZZ_SRCS := tests/fuzz/fuzz_reader.c $(wildcard user/recording/rec_*.c) user/recording/varint.c \
-	user/model/model.c user/model/hist.c user/output/escape.c
+	user/model/model.c user/model/hist.c user/output/escape.c user/util/u64_map.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@

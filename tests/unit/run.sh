@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run unit-test binaries (built from tests/unit/test_*.c with unit.h), sum
+# Run unit-test binaries (built from tests/unit/<folder>/test_<module>.c with unit.h), sum
 # their `N passed, N failed` lines and print the total as the last line.
 # A binary that exits non-zero without such a line (a crash, a sanitizer
 # report) counts as 1 failed test. Exits 1 if any test failed.

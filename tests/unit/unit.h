@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A tiny single-header unit-test helper. One test binary per
- * tests/unit/test_*.c file:
+ * tests/unit/<folder>/test_<module>.c file:
  *
  *	#include "unit.h"
  *

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * user/cli/: the commands: each `*_cmd.c` parses its options and wires the
+ * other folders together.
+ */
 /* Subcommands. Each returns the process exit code: 0 ok, 1 error, 2 usage. */
 #ifndef APS_COMMANDS_H
 #define APS_COMMANDS_H

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * user/hooks/: where the probes go: hook offsets from symbols, debug files,
+ * or x86 code analysis when there are none.
+ */
 /* Where the probes go: hook functions of _asyncio resolved to file offsets. */
 #ifndef APS_HOOKS_H
 #define APS_HOOKS_H

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * user/live/: one traced target at run time: the BPF loader, attaching, and
+ * the ring-buffer loop.
+ */
 /* One traced target: find it, resolve hooks and layout, attach, run the loop. */
 #ifndef APS_SESSION_H
 #define APS_SESSION_H

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/memory/: bounded reads of the target's memory: Python objects, task
+ * registries, coroutine and thread stacks, snapshots.
+ */
+/*
  * A snapshot of a live target's asyncio tasks, read from its memory only
  * (never written, never stopped): what `python -m asyncio ps|pstree` of
  * 3.14 shows, for 3.10-3.14. Each task: its name, its coroutine stack

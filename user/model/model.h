@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/model/: the task model rebuilt from BPF records, with step-switch
+ * decoding, stats and histograms.
+ */
+/*
  * The task model: what we know of each task, rebuilt from BPF records.
  * Live tracing and replays feed it the same records; views read
  * it and the typed model events it reports, never the raw records.

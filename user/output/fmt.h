@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * user/output/: what users read: the ps, pstree, trace, top and replay
+ * views, their JSON/CSV formatting, the Perfetto export.
+ */
 /* Output formatting every view shares: durations, JSON strings, CSV fields. */
 #ifndef APS_FMT_H
 #define APS_FMT_H

@@ -41,4 +41,12 @@ int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts
 /* "func file:line", as 3.14's _format_stack_entry. */
 void task_view_frame_label(const struct snap_frame *f, char *buf, size_t len);
 
+/* ---- shared by ps_view.c and pstree_view.c ---- */
+
+const struct task *task_view_timing_of(const struct task_view_opts *o, const struct snap_task *t);
+const char *task_view_state_of(const struct task_view_opts *o, const struct snap_task *t);
+int64_t task_view_age_of(const struct task_view_opts *o, const struct snap_task *t);
+int64_t task_view_waiting_of(const struct task_view_opts *o, const struct snap_task *t);
+void task_view_json_opt_ns(FILE *out, const char *key, int64_t v);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "aps_events.h"
 #include "recording/rec_format.h"
 #include "util/u64_map.h"
 
@@ -88,5 +89,30 @@ int rec_decode_event(struct rec_codec *c, const uint8_t **p, const uint8_t *end,
 		     size_t *len);
 /* The namespace tid recorded for a kernel tid in this segment, or tid. */
 uint32_t rec_codec_ns_tid(const struct rec_codec *c, uint32_t tid);
+
+/* ---- shared by the encoder (rec_encode.c) and decoder (rec_decode.c) ---- */
+
+union rec_any {
+	struct aps_event_hdr hdr;
+	struct aps_ev_task_new tn;
+	struct aps_ev_step_begin sb;
+	struct aps_ev_step_end se;
+	struct aps_ev_task_destroy td;
+	struct aps_ev_type_name ty;
+	struct aps_ev_cancel ca;
+};
+
+_Static_assert(sizeof(union rec_any) <= REC_EVENT_MAX, "REC_EVENT_MAX too small");
+
+int64_t rec_codec_map_find(const struct u64_map *m, uint64_t key);
+int rec_codec_grow_threads(struct rec_codec *c);
+int rec_codec_grow_types(struct rec_codec *c);
+int64_t rec_codec_task_id(const struct rec_codec *c, uint64_t addr);
+int rec_codec_assign_id(struct rec_codec *c, uint64_t addr);
+void rec_codec_free_id(struct rec_codec *c, uint64_t addr);
+size_t rec_codec_event_size(unsigned type);
+size_t rec_codec_pystr_nbytes(uint8_t kind, uint8_t is_int, uint32_t nchars);
+bool rec_codec_pystr_empty(const struct aps_pystr *s);
+int rec_codec_intern(struct rec_codec *c, const uint8_t *lit, size_t n);
 
 #endif

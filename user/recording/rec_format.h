@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/recording/: the recording file: its codec, writer, reader, flight
+ * recorder, and tasks replayed at an instant.
+ */
+/*
  * The recording file format (docs/recording-format.md): constants shared by
  * the writer and the reader. A file is a header, then frames; a frame is a
  * CRC-checked batch of records; records are the BPF records of

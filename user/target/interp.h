@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * user/target/: what the target is: its process, CPython version, ELF
+ * objects, debug files and struct layouts.
+ */
 /* Which CPython a process runs, and which object holds its asyncio C code. */
 #ifndef APS_INTERP_H
 #define APS_INTERP_H

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/util/: primitives shared by every subsystem: the hash map, the byte
+ * reader, the memory pool, lazily loaded libraries.
+ */
+/*
  * The one hash map: u64 keys (any value, 0 included) to u32 values, open
  * addressing with linear probing, deletes leave tombstones. At most half
  * the slots are used or deleted.

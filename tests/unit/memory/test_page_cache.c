@@ -13,17 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
+#include "fake_mem.h"
 #include "target/layout.h"
 #include "memory/memread.h"
 #include "memory/page_cache.h"
 #include "memory/pyread.h"
 
 #define NBLOCKS 4
-
-static uint64_t A(const void *p)
-{
-	return (uint64_t)(uintptr_t)p;
-}
 
 /* NBLOCKS blocks, aligned to a block, filled with a pattern; pages may be unmapped. */
 static uint8_t *region(void)
@@ -76,12 +72,12 @@ TEST(cached_reads_equal_exact_reads)
 		size_t len = lens[(unsigned)rand_r(&seed) % (sizeof(lens) / sizeof(lens[0]))];
 		size_t off = (unsigned)rand_r(&seed) % (NBLOCKS * (size_t)PC_BLOCK - len + 1);
 
-		CHECK(same_as_exact(&c, A(r) + off, len));
+		CHECK(same_as_exact(&c, fake_mem_addr(r) + off, len));
 	}
 	/* across page and block boundaries, exactly */
 	for (unsigned b = 1; b < NBLOCKS; b++)
 		for (size_t len = 1; len <= 16; len++)
-			CHECK(same_as_exact(&c, A(r) + (uint64_t)b * PC_BLOCK - 8, len));
+			CHECK(same_as_exact(&c, fake_mem_addr(r) + (uint64_t)b * PC_BLOCK - 8, len));
 	/* each block came in one call (plus the exact reads of more than a block) */
 	CHECK(c.calls <= NBLOCKS + 2000);
 	page_cache_free(&c);
@@ -95,7 +91,7 @@ TEST(a_block_is_one_call)
 
 	REQUIRE(page_cache_init(&c, getpid(), 8 * PC_BLOCK) == 0);
 	for (size_t off = 0; off + sizeof(buf) <= PC_BLOCK; off += 1000) {
-		CHECK_EQ_INT(page_cache_read(&c, A(r) + off, buf, sizeof(buf)), 0);
+		CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(r) + off, buf, sizeof(buf)), 0);
 		CHECK(!memcmp(buf, r + off, sizeof(buf)));
 	}
 	CHECK_EQ_INT(c.calls, 1);
@@ -116,11 +112,11 @@ TEST(unmapped_pages_fail_only_the_reads_that_touch_them)
 		unmap_page(r, holes[i]);
 	REQUIRE(page_cache_init(&c, getpid(), 8 * PC_BLOCK) == 0);
 	/* a read right after a hole, in a block never read: from the cache */
-	CHECK_EQ_INT(page_cache_read(&c, A(r) + 6 * PC_PAGE, buf, 8), 0);
+	CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(r) + 6 * PC_PAGE, buf, 8), 0);
 	CHECK(!memcmp(buf, r + 6 * PC_PAGE, 8));
 	/* around every hole, from the last bytes before it to the first after */
 	for (size_t h = 0; h < sizeof(holes) / sizeof(holes[0]); h++) {
-		uint64_t at = A(r) + (uint64_t)holes[h] * PC_PAGE;
+		uint64_t at = fake_mem_addr(r) + (uint64_t)holes[h] * PC_PAGE;
 
 		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
 			for (int64_t d = -(int64_t)lens[l] - 2; d <= (int64_t)PC_PAGE + 2; d += 509)
@@ -130,8 +126,8 @@ TEST(unmapped_pages_fail_only_the_reads_that_touch_them)
 			CHECK(same_as_exact(&c, at - 1, lens[l]));		/* one byte before */
 		}
 	}
-	CHECK_EQ_INT(page_cache_read(&c, A(r) + 5 * PC_PAGE - 4, buf, 8), -EFAULT);
-	CHECK_EQ_INT(page_cache_read(&c, A(r) + 5 * PC_PAGE - 8, buf, 8), 0);
+	CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(r) + 5 * PC_PAGE - 4, buf, 8), -EFAULT);
+	CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(r) + 5 * PC_PAGE - 8, buf, 8), 0);
 	CHECK(!memcmp(buf, r + 5 * PC_PAGE - 8, 8));
 	page_cache_free(&c);
 	munmap(r, NBLOCKS * (size_t)PC_BLOCK);
@@ -142,12 +138,12 @@ TEST(reads_at_the_end_of_a_mapping)
 	struct page_cache c;
 	uint8_t *r = region(), buf[32];
 	/* the mapping ends 3 pages into block 2: the rest of the block is unmapped */
-	uint64_t end = A(r) + 2 * (uint64_t)PC_BLOCK + 3 * PC_PAGE;
+	uint64_t end = fake_mem_addr(r) + 2 * (uint64_t)PC_BLOCK + 3 * PC_PAGE;
 
-	munmap(r + (end - A(r)), NBLOCKS * (size_t)PC_BLOCK - (end - A(r)));
+	munmap(r + (end - fake_mem_addr(r)), NBLOCKS * (size_t)PC_BLOCK - (end - fake_mem_addr(r)));
 	REQUIRE(page_cache_init(&c, getpid(), 8 * PC_BLOCK) == 0);
 	CHECK_EQ_INT(page_cache_read(&c, end - 8, buf, 8), 0);
-	CHECK(!memcmp(buf, r + (end - A(r)) - 8, 8));
+	CHECK(!memcmp(buf, r + (end - fake_mem_addr(r)) - 8, 8));
 	CHECK_EQ_INT(page_cache_read(&c, end - 8, buf, 9), -EFAULT);
 	CHECK_EQ_INT(page_cache_read(&c, end, buf, 1), -EFAULT);
 	for (size_t len = 1; len <= 32; len += 3)
@@ -158,7 +154,7 @@ TEST(reads_at_the_end_of_a_mapping)
 	CHECK(same_as_exact(&c, end - 300, 301));
 	CHECK(same_as_exact(&c, end - PC_BLOCK, PC_BLOCK));
 	page_cache_free(&c);
-	munmap(r, end - A(r));
+	munmap(r, end - fake_mem_addr(r));
 }
 
 TEST(invalidation_and_fresh_reads_see_changes)
@@ -172,25 +168,25 @@ TEST(invalidation_and_fresh_reads_see_changes)
 	pyread_init(&pr, getpid(), layout_table_lookup(3, 13), 1000);
 	pr.cache = &c;
 	*word = 1;
-	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	*word = 2;
 	/* a cached read still sees what was fetched: a re-read agrees with it */
-	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	/* past the cache: what the memory holds now */
-	CHECK_EQ_INT(pyread_read_fresh(&pr, A(word), &v, sizeof(v)), 0);
+	CHECK_EQ_INT(pyread_read_fresh(&pr, fake_mem_addr(word), &v, sizeof(v)), 0);
 	CHECK_EQ_INT(v, 2);
 	pr.fresh = true;
 	*word = 3;
-	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(word), &v), 0);
 	CHECK_EQ_INT(v, 3);
 	pr.fresh = false;
-	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	/* after invalidation: fetched again */
 	pyread_refresh(&pr);
-	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(word), &v), 0);
 	CHECK_EQ_INT(v, 3);
 	/* a torn object: its two halves in two blocks fetched at different times */
 	{
@@ -199,14 +195,14 @@ TEST(invalidation_and_fresh_reads_see_changes)
 
 		*lo = 10;
 		*hi = 10;
-		CHECK_EQ_INT(pyread_ptr(&pr, A(hi), &v), 0);		/* block 1 fetched */
+		CHECK_EQ_INT(pyread_ptr(&pr, fake_mem_addr(hi), &v), 0);		/* block 1 fetched */
 		*lo = 11;
 		*hi = 11;
-		CHECK_EQ_INT(pyread_read(&pr, A(lo), pair, sizeof(pair)), 0);	/* block 0 now */
+		CHECK_EQ_INT(pyread_read(&pr, fake_mem_addr(lo), pair, sizeof(pair)), 0);	/* block 0 now */
 		CHECK(pair[0] == 11 && pair[1] == 10);
 		/* read again after invalidation, it no longer agrees: a check catches it */
 		pyread_refresh(&pr);
-		CHECK_EQ_INT(pyread_read(&pr, A(lo), pair, sizeof(pair)), 0);
+		CHECK_EQ_INT(pyread_read(&pr, fake_mem_addr(lo), pair, sizeof(pair)), 0);
 		CHECK(pair[0] == 11 && pair[1] == 11);
 		munmap(r, NBLOCKS * (size_t)PC_BLOCK);
 	}
@@ -225,13 +221,13 @@ TEST(a_full_cache_forgets_and_goes_on)
 	for (int i = 0; i < 10; i++) {
 		size_t off = (size_t)(i % NBLOCKS) * PC_BLOCK + 100;
 
-		CHECK_EQ_INT(page_cache_read(&c, A(r) + off, buf, sizeof(buf)), 0);
+		CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(r) + off, buf, sizeof(buf)), 0);
 		CHECK(!memcmp(buf, r + off, sizeof(buf)));
 	}
 	CHECK_EQ_INT(c.calls, 10);
 	/* a read over two blocks with room for one */
-	CHECK(same_as_exact(&c, A(r) + PC_BLOCK - 10, 20));
-	CHECK(same_as_exact(&c, A(r) + PC_BLOCK - 10, PC_BLOCK));
+	CHECK(same_as_exact(&c, fake_mem_addr(r) + PC_BLOCK - 10, 20));
+	CHECK(same_as_exact(&c, fake_mem_addr(r) + PC_BLOCK - 10, PC_BLOCK));
 	page_cache_free(&c);
 	munmap(r, NBLOCKS * (size_t)PC_BLOCK);
 }
@@ -245,7 +241,7 @@ TEST(edges_null_empty_and_gone)
 
 	REQUIRE(page_cache_init(&c, getpid(), 8 * PC_BLOCK) == 0);
 	CHECK_EQ_INT(page_cache_read(&c, 0, buf, 8), -EFAULT);
-	CHECK_EQ_INT(page_cache_read(&c, A(buf), buf, 0), 0);
+	CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(buf), buf, 0), 0);
 	CHECK_EQ_INT(page_cache_read(&c, UINT64_MAX - 4, buf, 8), -EFAULT);
 	page_cache_free(&c);
 	/* a process that is gone: the error of an exact read */
@@ -255,8 +251,8 @@ TEST(edges_null_empty_and_gone)
 	REQUIRE(child > 0);
 	waitpid(child, &status, 0);
 	REQUIRE(page_cache_init(&c, child, 8 * PC_BLOCK) == 0);
-	CHECK_EQ_INT(page_cache_read(&c, A(buf), buf, 8), -ESRCH);
-	CHECK_EQ_INT(mem_read(child, A(buf), buf, 8), -ESRCH);
+	CHECK_EQ_INT(page_cache_read(&c, fake_mem_addr(buf), buf, 8), -ESRCH);
+	CHECK_EQ_INT(mem_read(child, fake_mem_addr(buf), buf, 8), -ESRCH);
 	page_cache_free(&c);
 }
 

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ps and pstree of a snapshot built by hand: the rows, the tree, the
+ * await cycles and the escaping, compared byte for byte.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "unit.h"
+#include "output/task_view.h"
+
+static const struct snap_frame main_frames[] = {
+	{ "main", "/app/m.py", 10, 0 },
+};
+static const struct snap_frame worker_frames[] = {
+	{ "Worker.inner", "/app/w.py", 5, 0 },
+	{ "Worker.run", "/app/w.py", 20, 0 },
+};
+static const struct snap_frame a_frames[] = { { "wait_b", "/app/c.py", 7, 0 } };
+static const struct snap_frame b_frames[] = { { "wait_a", "/app/c.py", 9, 0 } };
+
+/*
+ * Task-1 (main) awaits the worker; a and b await each other (a cycle).
+ * The worker's name needs CSV quoting and JSON escaping.
+ */
+static void bed(struct snapshot *s, struct snap_task t[4], struct snap_awaiter aw[3])
+{
+	memset(s, 0, sizeof(*s));
+	memset(t, 0, 4 * sizeof(*t));
+	s->major = 3;
+	s->minor = 14;
+	s->tids = true;
+	s->ntasks = 4;
+	s->tasks = t;
+	aw[0] = (struct snap_awaiter){ 0x1000, 0 };	/* Task-1 awaits the worker */
+	aw[1] = (struct snap_awaiter){ 0x3000, 3 };	/* b awaits a */
+	aw[2] = (struct snap_awaiter){ 0x2000, 2 };	/* a awaits b */
+	t[0] = (struct snap_task){ .addr = 0x1000, .loop = 0x99, .tid = 7, .listed = true,
+				   .stack_ok = true, .name = "Task-1", .nframes = 1,
+				   .frames = main_frames };
+	t[1] = (struct snap_task){ .addr = 0x1100, .loop = 0x99, .tid = 7, .listed = true,
+				   .stack_ok = true, .name = "work,\"er\"", .nframes = 2,
+				   .frames = worker_frames, .nawaiters = 1, .awaiters = &aw[0] };
+	t[2] = (struct snap_task){ .addr = 0x2000, .loop = 0x99, .tid = 7, .listed = true,
+				   .stack_ok = true, .name = "a", .nframes = 1, .frames = a_frames,
+				   .nawaiters = 1, .awaiters = &aw[1] };
+	t[3] = (struct snap_task){ .addr = 0x3000, .loop = 0x99, .tid = 7, .listed = true,
+				   .stack_ok = true, .name = "b", .nframes = 1, .frames = b_frames,
+				   .nawaiters = 1, .awaiters = &aw[2] };
+}
+
+static const char PS_TABLE[] =
+	"tid        task id              task name            coroutine stack                    "
+	"                awaiter chain                                      awaiter name    await"
+	"er id      state      age        waiting   \n"
+	"----------------------------------------------------------------------------------------"
+	"----------------------------------------------------------------------------------------"
+	"-------------------------------------\n"
+	"7          0x1000               Task-1               main                               "
+	"                                                                                   0x0  "
+	"           pending    ?          ?         \n"
+	"7          0x1100               work,\"er\"            Worker.inner -> Worker.run         "
+	"                main                                               Task-1          0x100"
+	"0          pending    ?          ?         \n"
+	"7          0x2000               a                    wait_b                             "
+	"                wait_a                                             b               0x300"
+	"0          pending    ?          ?         \n"
+	"7          0x3000               b                    wait_a                             "
+	"                wait_b                                             a               0x200"
+	"0          pending    ?          ?         \n";
+
+static const char PS_CSV[] =
+	"tid,task id,task name,coroutine stack,awaiter chain,awaiter name,awaiter id,state,age,wa"
+	"iting\n"
+	"7,0x1000,Task-1,main,,,0x0,pending,?,?\n"
+	"7,0x1100,\"work,\"\"er\"\"\",Worker.inner -> Worker.run,main,Task-1,0x1000,pending,?,?\n"
+	"7,0x2000,a,wait_b,wait_a,b,0x3000,pending,?,?\n"
+	"7,0x3000,b,wait_a,wait_b,a,0x2000,pending,?,?\n";
+
+static const char PS_JSON[] =
+	"{\"python\":\"3.14\",\"dropped\":0,\"tasks\":[{\"tid\":7,\"task_id\":\"0x1000\",\"task_name\":\"Task-1\",\""
+	"coroutine_stack\":[{\"func\":\"main\",\"file\":\"/app/m.py\",\"line\":10}],\"state\":\"pending\",\"age_n"
+	"s\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\"awaiters\":[]},"
+	"{\"tid\":7,\"task_id\":\"0x1100\",\"task_name\":\"work,\\\"er\\\"\",\"coroutine_stack\":[{\"func\":\"Worker"
+	".inner\",\"file\":\"/app/w.py\",\"line\":5},{\"func\":\"Worker.run\",\"file\":\"/app/w.py\",\"line\":20}]"
+	",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step"
+	"_ns\":null,\"awaiters\":[{\"id\":\"0x1000\",\"name\":\"Task-1\",\"is_task\":true}]},{\"tid\":7,\"task_id"
+	"\":\"0x2000\",\"task_name\":\"a\",\"coroutine_stack\":[{\"func\":\"wait_b\",\"file\":\"/app/c.py\",\"line\""
+	":7}],\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_"
+	"step_ns\":null,\"awaiters\":[{\"id\":\"0x3000\",\"name\":\"b\",\"is_task\":true}]},{\"tid\":7,\"task_id\""
+	":\"0x3000\",\"task_name\":\"b\",\"coroutine_stack\":[{\"func\":\"wait_a\",\"file\":\"/app/c.py\",\"line\":"
+	"9}],\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_s"
+	"tep_ns\":null,\"awaiters\":[{\"id\":\"0x2000\",\"name\":\"a\",\"is_task\":true}]}]}\n";
+
+static const char PSTREE_TEXT[] =
+	"└── (T) Task-1\n"
+	"    └──  main /app/m.py:10\n"
+	"        └── (T) work,\"er\"\n"
+	"            └──  Worker.run /app/w.py:20\n"
+	"                └──  Worker.inner /app/w.py:5\n"
+	"└── (T) a\n"
+	"    └──  wait_b /app/c.py:7\n"
+	"        └── (T) b\n"
+	"            └──  wait_a /app/c.py:9\n"
+	"                └── (T) a [shown above]\n"
+	"\n"
+	"DEADLOCK: the await graph has cycles (each task awaits the next):\n"
+	"cycle: a (0x2000) → b (0x3000) → a (0x2000)\n";
+
+static const char PSTREE_JSON[] =
+	"{\"python\":\"3.14\",\"dropped\":0,\"roots\":[{\"kind\":\"task\",\"task_id\":\"0x1000\",\"name\":\"Task-1\","
+	"\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"ma"
+	"in /app/m.py:10\",\"children\":[{\"kind\":\"task\",\"task_id\":\"0x1100\",\"name\":\"work,\\\"er\\\"\",\"sta"
+	"te\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"Worker"
+	".run /app/w.py:20\",\"children\":[{\"kind\":\"coro\",\"frame\":\"Worker.inner /app/w.py:5\",\"childr"
+	"en\":[]}]}]}]}]},{\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":"
+	"null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"wait_b /app/c.py:7\",\"children"
+	"\":[{\"kind\":\"task\",\"task_id\":\"0x3000\",\"name\":\"b\",\"state\":\"pending\",\"age_ns\":null,\"waiting"
+	"_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"wait_a /app/c.py:9\",\"children\":[{\"kind\":\"t"
+	"ask\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"re"
+	"f\":true,\"children\":[]}]}]}]}]}],\"cycles\":[[{\"task_id\":\"0x2000\",\"name\":\"a\"},{\"task_id\":\"0"
+	"x3000\",\"name\":\"b\"},{\"task_id\":\"0x2000\",\"name\":\"a\"}]]}\n";
+
+static char *run_ps(const struct snapshot *s, enum task_view_format f)
+{
+	struct task_view_opts o = { .format = f };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	ps_view(out, s, &o);
+	fclose(out);
+	return buf;
+}
+
+static char *run_pstree(const struct snapshot *s, enum task_view_format f, int *cycles)
+{
+	struct task_view_opts o = { .format = f };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	*cycles = pstree_view(out, s, &o);
+	fclose(out);
+	return buf;
+}
+
+TEST(ps_table_rows)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	char *o;
+
+	bed(&s, t, aw);
+	o = run_ps(&s, VIEW_TABLE);
+	CHECK_EQ_STR(o, PS_TABLE);
+	free(o);
+}
+
+TEST(ps_csv_quotes_what_needs_it)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	char *o;
+
+	bed(&s, t, aw);
+	o = run_ps(&s, VIEW_CSV);
+	CHECK_EQ_STR(o, PS_CSV);
+	free(o);
+}
+
+TEST(ps_json_escapes_names)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	char *o;
+
+	bed(&s, t, aw);
+	o = run_ps(&s, VIEW_JSON);
+	CHECK_EQ_STR(o, PS_JSON);
+	free(o);
+}
+
+TEST(pstree_text_with_a_cycle)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	int cycles;
+	char *o;
+
+	bed(&s, t, aw);
+	o = run_pstree(&s, VIEW_TABLE, &cycles);
+	CHECK_EQ_INT(cycles, 1);
+	CHECK_EQ_STR(o, PSTREE_TEXT);
+	free(o);
+}
+
+TEST(pstree_json_with_a_cycle)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	int cycles;
+	char *o;
+
+	bed(&s, t, aw);
+	o = run_pstree(&s, VIEW_JSON, &cycles);
+	CHECK_EQ_INT(cycles, 1);
+	CHECK_EQ_STR(o, PSTREE_JSON);
+	free(o);
+}
+
+TEST(await_cycles_as_index_paths)
+{
+	struct snapshot s;
+	struct snap_task t[4];
+	struct snap_awaiter aw[3];
+	struct await_cycles c = {};
+
+	bed(&s, t, aw);
+	REQUIRE(await_cycles_find(&s, &c) == 0);
+	REQUIRE(c.n == 1);
+	CHECK_EQ_INT(c.len[0], 3);
+	CHECK_EQ_INT(c.path[0][0], c.path[0][2]);
+	CHECK((c.path[0][0] == 2 && c.path[0][1] == 3) || (c.path[0][0] == 3 && c.path[0][1] == 2));
+	await_cycles_free(&c);
+	/* without b awaiting a: no cycle */
+	t[2].nawaiters = 0;
+	REQUIRE(await_cycles_find(&s, &c) == 0);
+	CHECK_EQ_INT(c.n, 0);
+	await_cycles_free(&c);
+}
+
+UNIT_MAIN()
