@@ -44,7 +44,9 @@ void kernel_probe_run(struct kernel_probe *k)
 		snprintf(k->machine, sizeof(k->machine), "%s", u.machine);
 	}
 	k->ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
+	errno = 0;
 	k->uprobe_prog = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_KPROBE, NULL) == 1;
+	k->uprobe_errno = k->uprobe_prog ? 0 : errno;
 	for (size_t i = 0; i < sizeof(tracefs_dirs) / sizeof(tracefs_dirs[0]); i++)
 		if (!access(tracefs_dirs[i], F_OK))
 			k->tracefs = true;
@@ -54,6 +56,11 @@ void kernel_probe_run(struct kernel_probe *k)
 
 int kernel_probe_check(const struct kernel_probe *k, char *err, size_t errlen)
 {
+	if (!k->uprobe_prog && (k->uprobe_errno == EPERM || k->uprobe_errno == EACCES)) {
+		/* refused, not missing: the caller names the capability */
+		snprintf(err, errlen, "cannot load BPF programs: %s", strerror(k->uprobe_errno));
+		return -k->uprobe_errno;
+	}
 	if (!k->uprobe_prog) {
 		snprintf(err, errlen, "kernel %s cannot load BPF uprobe programs (BPF_PROG_TYPE_KPROBE): "
 			 "not root, or a kernel without CONFIG_BPF_SYSCALL / CONFIG_UPROBE_EVENTS",

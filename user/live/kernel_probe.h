@@ -13,6 +13,7 @@ struct kernel_probe {
 	char machine[65];	/* uname -m */
 	bool ringbuf;		/* BPF_MAP_TYPE_RINGBUF (5.8) */
 	bool uprobe_prog;	/* BPF_PROG_TYPE_KPROBE, the uprobe programs' type */
+	int uprobe_errno;	/* why not: EPERM when capabilities are missing */
 	bool tracefs;		/* syscall tracepoints can be looked up */
 	bool poll_tp[KPROBE_NPOLL];	/* each of kprobe_poll_syscalls' tracepoints */
 };
