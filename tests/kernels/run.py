@@ -81,7 +81,8 @@ class Results:
 def build_base(arch):
     """The cached initramfs of an architecture's system and Pythons."""
     out = os.path.join(CACHE, f"base-{arch['arch']}.cpio")
-    key = arch["base"] + " " + arch["pythons"]
+    key = arch["base"] + " " + " ".join(
+        f"{p}@{os.path.getmtime(p) if os.path.exists(p) else 0:.0f}" for p in arch["pythons"].split(","))
     script = os.path.join(REPO, arch["base"].split()[0])
     try:
         with open(out + ".key") as f:
