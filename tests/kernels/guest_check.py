@@ -251,16 +251,19 @@ def run_park(py, work, report):
 def run_blocking(py, work, report):
     """timing_blocking.py under blocked, check and top -b at once."""
     sc = py.start("timing_blocking.py")
+    # blocked first; check and top, whose windows start at their attach,
+    # together and last: in a guest each attach takes seconds (the verifier)
     cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
-            "check": ["check", "--for", "1.5s", "--max-step", "200ms", "--json"],
-            "top": ["top", "-b", "--iterations", "2", "--delay", "0.7", "--json"]}
+            "check": ["check", "--for", "3s", "--max-step", "200ms", "--json"],
+            "top": ["top", "-b", "--iterations", "2", "--delay", "1", "--json"]}
     procs = {}
     try:
         pid = int(read_line(sc, "READY ").split()[1])
-        for case, argv in cmds.items():
-            procs[case] = Proc([APS] + argv + [str(pid)])
-        for p in procs.values():
-            p.wait_stderr("aps-bpf: attached")
+        for group in (["blocked"], ["check", "top"]):
+            for case in group:
+                procs[case] = Proc([APS] + cmds[case] + [str(pid)])
+            for case in group:
+                procs[case].wait_stderr("aps-bpf: attached")
         sc.p.stdin.write(b"go\n")
         sc.p.stdin.close()
         outs = {case: p.p.communicate(timeout=TIMEOUT)[0].decode() for case, p in procs.items()}
