@@ -252,10 +252,11 @@ def run_blocking(py, work, report):
     """timing_blocking.py under blocked, check and top -b at once."""
     sc = py.start("timing_blocking.py")
     # blocked first; check and top, whose windows start at their attach,
-    # together and last: in a guest each attach takes seconds (the verifier)
+    # together and last: in a guest each attach takes seconds (the verifier);
+    # top's first snapshot must come after the loop has stepped
     cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
             "check": ["check", "--for", "3s", "--max-step", "200ms", "--json"],
-            "top": ["top", "-b", "--iterations", "2", "--delay", "1", "--json"]}
+            "top": ["top", "-b", "--iterations", "2", "--delay", "1.5", "--json"]}
     procs = {}
     try:
         pid = int(read_line(sc, "READY ").split()[1])
