@@ -153,9 +153,10 @@ def untimed_ps_rows(obj):
 
 # ---- timing_blocking.py: blocked, check, top ----------------------------------------
 
-def blocked_problems(reps, sleep_line, rounds=3):
+def blocked_problems(reps, sleep_line, rounds=3, max_s=0.36):
     """`blocked --threshold 100ms --json` on timing_blocking.py: each of its
-    rounds, the bad task, 0.3 s +- 20%, the helper's stack and line."""
+    rounds, the bad task, 0.3 s +- 20% (up to max_s: an emulated guest runs
+    the step's code around the sleep 10x slower), the helper's stack and line."""
     if len(reps) != rounds:
         seen = ", ".join(f"{r.get('name')} {r.get('duration_ns', 0) / 1e9:.3f}s" for r in reps[:8])
         return [f"{len(reps)} blocking steps reported, expected {rounds}: {seen}"]
@@ -163,8 +164,9 @@ def blocked_problems(reps, sleep_line, rounds=3):
     for r in reps:
         if r["name"] != "bad" or r["coro"] != "bad_handler":
             errs.append(f"reported the wrong task: {r['name']} ({r['coro']})")
-        if not 0.24e9 <= r["duration_ns"] <= 0.36e9:
-            errs.append(f"duration {r['duration_ns'] / 1e9:.3f}s not 0.3s +- 20%")
+        if not 0.24e9 <= r["duration_ns"] <= max_s * 1e9:
+            errs.append(f"duration {r['duration_ns'] / 1e9:.3f}s not within 0.24-{max_s}s "
+                        "(a 0.3 s sleep)")
         st = r.get("stack") or []
         funcs = [f["func"] for f in st]
         if funcs[:2] != ["slow_sync_call", "bad_handler"]:

@@ -5,9 +5,9 @@
 #   fetch.sh CACHE_DIR ARCH SUITE_URL SUITE PACKAGE_REGEX NAME
 #
 # Takes the newest package whose whole name matches PACKAGE_REGEX (an ERE,
-# e.g. 'linux-image-6\.1\.0-[0-9]+-amd64')
-# and prints the path of its vmlinuz, unpacked under CACHE_DIR/boot/NAME. Cached: a second call with the
-# same arguments downloads nothing.
+# e.g. 'linux-image-6\.1\.0-[0-9]+-amd64') and prints the path of its
+# vmlinuz, unpacked under CACHE_DIR/boot/NAME. Cached: once unpacked, NAME
+# is not fetched again (remove CACHE_DIR/boot/NAME to take a newer one).
 set -euo pipefail
 
 cache=$1 arch=$2 url=$3 suite=$4 pkg=$5 kname=$6

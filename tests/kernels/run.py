@@ -19,6 +19,7 @@ Output: `PASS kernels:KERNEL:PYTHON:CASE` / `FAIL ...: why` per case, a
 did not report. Exit 1 if any failed.
 """
 import argparse
+import fcntl
 import os
 import platform
 import re
@@ -81,7 +82,8 @@ class Results:
 def build_base(arch):
     """The cached initramfs of an architecture's system and Pythons."""
     out = os.path.join(CACHE, f"base-{arch['arch']}.cpio")
-    key = arch["base"] + " " + arch["pythons"]
+    key = arch["base"] + " " + " ".join(
+        f"{p}@{os.path.getmtime(p) if os.path.exists(p) else 0:.0f}" for p in arch["pythons"].split(","))
     script = os.path.join(REPO, arch["base"].split()[0])
     try:
         with open(out + ".key") as f:
@@ -138,6 +140,14 @@ def main():
     if os.geteuid() != 0:
         print("kernels: needs root (BPF, and the cache in /var/cache)", file=sys.stderr)
         return 2
+    os.makedirs(CACHE, exist_ok=True)
+    # one matrix at a time: runs share the cache's files (and 2 cores)
+    lock = open(os.path.join(CACHE, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("kernels: waiting for another matrix run to finish", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     arches = {a["arch"]: a for a in table("arches.tsv")}
     wanted = args.arch or list(arches)
     res = Results()
@@ -151,7 +161,6 @@ def main():
         res.parse(kname, pythons, out.stdout.splitlines(),
                   f"guest_check.py exited {out.returncode}: {out.stderr[-300:]}")
         print(f"kernels: {kname} checked in {time.monotonic() - t0:.0f}s", flush=True)
-    os.makedirs(CACHE, exist_ok=True)
     for name in wanted:
         arch = arches[name]
         kernels = [k for k in table("kernels.tsv") if k["arch"] == name
