@@ -146,13 +146,16 @@ static int add_event_task(struct builder *b, const struct task *k, const struct 
 		t->name = "";
 		t->addr = k->addr;
 		t->listed = true;
-		t->tid = b->out->tids ? rec_cursor_ns_tid(&b->pl->cur, k->tid) : 0;
+		t->tid = b->out->tids ? k->tid : 0;
+		t->ns_tid = b->out->tids ? rec_cursor_ns_tid(&b->pl->cur, k->tid) : 0;
 	}
 	if (k) {
 		if (k->name[0] && (!from || fact_of(b->facts, k->addr, false)->renamed))
 			t->name = k->name;	/* the model outlives the view */
-		if (b->out->tids && k->tid)
-			t->tid = rec_cursor_ns_tid(&b->pl->cur, k->tid);
+		if (b->out->tids && k->tid) {
+			t->tid = k->tid;
+			t->ns_tid = rec_cursor_ns_tid(&b->pl->cur, k->tid);
+		}
 		t->state = fut_state(k);
 	}
 	t->stack_ok = true;
