@@ -56,6 +56,7 @@ def main():
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("cli", [sys.executable, "tests/integration/test_cli.py"]),
+        ("procs", [sys.executable, "tests/integration/test_procs.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
         ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
