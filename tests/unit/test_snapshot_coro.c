@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "unit.h"
 #include "memory/coro_stack.h"
+#include "memory/snapshot.h"
 #include "target/layout.h"
 
 static void *keep[256];
@@ -148,7 +149,7 @@ TEST(chain_innermost_first_with_lines)
 
 TEST(chains_that_lie_are_cut)
 {
-	struct snap_frame f[CORO_MAX_DEPTH];
+	struct snap_frame f[SNAP_MAX_FRAMES];
 	struct pyreader r;
 	struct coro_reader c;
 	uint64_t sig;
@@ -170,8 +171,12 @@ TEST(chains_that_lie_are_cut)
 	put64(outer, 72 + 72, A(outer));
 	CHECK_EQ_INT(coro_stack_read(&c, A(outer), f, 8, &n, &sig), 0);
 	CHECK_EQ_INT(n, 8);
-	CHECK_EQ_INT(coro_stack_read(&c, A(outer), f, CORO_MAX_DEPTH, &n, &sig), 0);
-	CHECK_EQ_INT(n, CORO_MAX_DEPTH);
+	CHECK_EQ_INT(snap_frame_gap(&f[4]), CORO_MAX_DEPTH - 7);
+	CHECK_EQ_INT(coro_stack_read(&c, A(outer), f, SNAP_MAX_FRAMES, &n, &sig), 0);
+	CHECK_EQ_INT(n, SNAP_MAX_FRAMES);
+	/* the innermost half, the gap, the outermost: each kept frame a real one */
+	CHECK_EQ_INT(snap_frame_gap(&f[SNAP_MAX_FRAMES / 2]), CORO_MAX_DEPTH - (SNAP_MAX_FRAMES - 1));
+	CHECK(!snap_frame_gap(&f[0]) && !snap_frame_gap(&f[SNAP_MAX_FRAMES - 1]));
 	/* a finished coroutine has no frame */
 	outer[67] = 1;
 	CHECK_EQ_INT(coro_stack_read(&c, A(outer), f, 8, &n, &sig), 0);
