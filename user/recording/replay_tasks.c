@@ -239,9 +239,9 @@ static int collect_tasks(struct builder *b, const struct snapshot *base)
 			continue;
 		err = add_event_task(b, k, NULL);
 	}
-	/* a read never hides a task the events say is alive (a read made
-	 * before asyncio was imported, or one that missed it) */
-	for (uint32_t i = 0; !err && i < m->cap; i++) {
+	/* an empty read never hides a task the events say is alive (a read
+	 * made before asyncio was imported, or one that missed it) */
+	for (uint32_t i = 0; !err && !base->ntasks && i < m->cap; i++) {
 		const struct task *k = &m->slots[i];
 		uint32_t at;
 
