@@ -57,6 +57,7 @@ def main():
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("agent", [sys.executable, "tests/integration/test_agent.py"]),
         ("cli", [sys.executable, "tests/integration/test_cli.py"]),
+        ("procs", [sys.executable, "tests/integration/test_procs.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
         ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]

@@ -18,6 +18,11 @@ Tests (names; -k selects by substring):
                gather future named (_GatheringFuture); the parent's tasks in
                the parent's; one summary per process (the children's:
                target_exited)
+  pidns@BED    proc_ns.py under `unshare --fork --pid --mount-proc`: ps and
+               pstree JSON, trace --json, top --json all give host tids (of
+               /proc/PID/task) plus ns_tid, the program's own ids
+               (threading.get_native_id()), per thread; doctor and the
+               attach line name the cgroup and the PID namespace
   nofork@BED   `trace --json PID` of proc_fork.py (no -f): the forks are
                announced once on stderr ("not traced"), and no event is of
                a child's task
@@ -218,10 +223,85 @@ def t_nofork(ctx, bed):
     ctx.note(f"nofork@{bed.label}: {told[0]}")
 
 
+def host_threads(pid):
+    """{ns tid: host tid} of a process, from NSpid."""
+    out = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    out[int(line.split()[-1])] = int(t)
+    return out
+
+
+def aps_run(*args, timeout=60):
+    r = subprocess.run([APS] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, cwd=REPO)
+    if r.returncode:
+        raise Fail(f"aps-bpf {' '.join(map(str, args))} exited {r.returncode}: "
+                   f"{tail(r.stderr, 3)}")
+    return r.stdout, r.stderr
+
+
+def t_pidns(ctx, bed):
+    run.need_aps()
+    bed.probe()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    tg = Proc(["unshare", "--fork", "--pid", "--mount-proc"] + bed.argv
+              + [bed.scenario_path("proc_ns")], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+              env=env)
+    try:
+        line = tg.p.stdout.readline().decode()
+        if not line.startswith("READY "):
+            raise Fail(f"proc_ns did not print READY: {line!r}", tail(tg.stderr))
+        ids = json.loads(line[6:])
+        kids = subprocess.run(["pgrep", "-P", str(tg.p.pid)], capture_output=True,
+                              text=True).stdout.split()
+        if len(kids) != 1:
+            raise Fail(f"unshare's children: {kids}")
+        pid = int(kids[0])
+        hosts = host_threads(pid)
+        want = {tag: (hosts[ns], ns) for tag, ns in ids.items()}   # host, ns
+        if ids["main"] != 1 or any(h == n for h, n in want.values()):
+            raise Fail(f"not in a PID namespace: {want}")
+        ps, _ = aps_run("ps", "--format", "json", pid)
+        tree, _ = aps_run("pstree", "--format", "json", pid)
+        trace, terr = aps_run("trace", "--json", "--duration", "1", pid)
+        top, _ = aps_run("top", "--json", "--delay", "1", "--iterations", "1", pid)
+        doctor, derr = aps_run("doctor", pid)
+    finally:
+        tg.stop()
+    errs = []
+    for t in json.loads(ps)["tasks"]:
+        tag = t["task_name"].split("-")[0]
+        if tag in want and (t["tid"], t.get("ns_tid")) != want[tag]:
+            errs.append(f"ps {t['task_name']}: tid {t['tid']} ns_tid {t.get('ns_tid')}, "
+                        f"expected {want[tag]}")
+    json.loads(tree)
+    by_host = {h: n for h, n in want.values()}
+    for e in (json.loads(l) for l in trace.splitlines() if l.strip()):
+        if e.get("tid") and (e["tid"] not in by_host or e.get("ns_tid") != by_host[e["tid"]]):
+            errs.append(f"trace {e['event']}: tid {e['tid']} ns_tid {e.get('ns_tid')}, "
+                        f"threads {want}")
+            break
+    top_lines = [json.loads(l) for l in top.splitlines() if l.strip()]
+    for th in top_lines[-1]["threads"] if top_lines else []:
+        if th["tid"] not in by_host or th.get("ns_tid") != by_host[th["tid"]]:
+            errs.append(f"top thread {th}, threads {want}")
+    if "cgroup:" not in doctor or "pid namespace" not in doctor:
+        errs.append(f"doctor does not name the cgroup and namespace: {doctor[:300]!r}")
+    if "pid namespace: pid 1 inside" not in terr:
+        errs.append(f"the attach line does not name the namespace: {tail(terr, 3)}")
+    if errs:
+        raise Fail(" | ".join(errs[:4]))
+    ctx.note(f"pidns@{bed.label}: threads {want}")
+
+
 def all_tests(beds):
     tests = [(f"exec@{bed.label}", t_exec, (bed,)) for bed in beds]
     tests += [(f"fork@{bed.label}", t_fork, (bed,)) for bed in beds]
     tests += [(f"nofork@{bed.label}", t_nofork, (bed,)) for bed in beds]
+    tests += [(f"pidns@{bed.label}", t_pidns, (bed,)) for bed in beds if not bed.chrooted]
     return tests
 
 

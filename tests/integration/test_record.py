@@ -20,7 +20,7 @@ Tests (names; -k selects by substring):
                          parks 8 tasks: `replay F ps --at T` lists the 8 by
                          name; READS=memory (--tasks-every 200ms, T the end:
                          their stacks come from a read, down to sleep) or
-                         READS=events (--tasks-every 1h, T=2: the one read
+                         READS=events (--tasks-every 1h, T=3: the one read
                          before T is the empty one at attach; the tasks come
                          from the creation events)
   record-kill@BED        the recorder is SIGKILLed mid-run (200k steps): F
@@ -343,7 +343,7 @@ def t_record_late(ctx, bed, reads):
     # events: before any read but the empty one at attach; memory: at the end,
     # after the reads that follow the tasks' creation (a read's period grows
     # to 20x its duration)
-    at = "2" if reads == "events" else f"{(i['end_ns'] - i['start_ns']) / 1e9 - 0.05:.3f}"
+    at = "3" if reads == "events" else f"{(i['end_ns'] - i['start_ns']) / 1e9 - 0.05:.3f}"
     out, err = aps("replay", rec_path, "ps", "--at", at, "--format", "json")
     rows = json.loads(out)["tasks"]
     names = sorted(r["task_name"] for r in rows if r["task_name"].startswith("late-"))

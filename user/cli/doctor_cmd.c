@@ -278,6 +278,15 @@ int cmd_doctor(int argc, char **argv)
 	rc = layout_for_target(&s.ip, &s.layout, layout_err, sizeof(layout_err));
 	obj_facts(&s.ip, s.ip.runtime_obj, &rt);
 	printf("process %d (%s)\n", s.pid, comm);
+	{
+		char cg[512];
+		uint32_t ns = proc_ns_tid(s.pid, (uint32_t)s.pid);
+
+		if (!proc_cgroup(s.pid, cg, sizeof(cg)))
+			printf("  cgroup:    %s\n", cg);
+		if (ns != (uint32_t)s.pid)
+			printf("  pid namespace: its own (pid %u inside); ids shown are host ids\n", ns);
+	}
 	printf("\ninterpreter\n");
 	printf("  Python %d.%d", s.ip.major, s.ip.minor);
 	if (s.ip.micro >= 0)

@@ -230,7 +230,8 @@ static int run(int argc, char **argv, bool tree)
 		const struct task *k = snap.tasks[i].tid ? NULL : model_find(&m, snap.tasks[i].addr);
 
 		if (k && k->tid) {
-			snap.tasks[i].tid = proc_ns_tid(s.pid, k->tid);
+			snap.tasks[i].tid = k->tid;	/* host id, as BPF sees it */
+			snap.tasks[i].ns_tid = proc_ns_tid(s.pid, k->tid);
 			snap.tids = true;
 		}
 	}

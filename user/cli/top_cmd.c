@@ -202,6 +202,7 @@ int cmd_top(int argc, char **argv)
 	cli_apply(&cli, &c.s);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	c.view.pid = c.s.pid;
+	c.view.live = true;
 	cli_signals(NULL);
 	if (model_init(&c.model, 4096) || stats_init(&c.stats, cli_now_ns())) {
 		fprintf(stderr, "aps-bpf: out of memory\n");

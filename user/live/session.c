@@ -299,6 +299,18 @@ int session_attach(struct session *s)
 		fprintf(stderr, ".%d", s->ip.micro);
 	fprintf(stderr, ", %s%s\n", s->ip.asyncio_obj,
 		s->ip.asyncio_mapped ? "" : " (not loaded yet: probes armed)");
+	{	/* a container: its cgroup, and its own pid where it has a namespace */
+		char cg[512], mine[512];
+		uint32_t ns = proc_ns_tid(s->pid, (uint32_t)s->pid);
+
+		if (!proc_cgroup(s->pid, cg, sizeof(cg)) &&
+		    (proc_cgroup(getpid(), mine, sizeof(mine)) || strcmp(cg, mine) ||
+		     ns != (uint32_t)s->pid))
+			fprintf(stderr, "aps-bpf:   cgroup %s%s", cg, ns != (uint32_t)s->pid ? "" : "\n");
+		if (ns != (uint32_t)s->pid)
+			fprintf(stderr, "%spid namespace: pid %u inside (host ids shown)\n",
+				proc_cgroup(s->pid, cg, sizeof(cg)) ? "aps-bpf:   " : ", ", ns);
+	}
 	for (int i = 0; i < HOOK_COUNT; i++) {
 		const struct hook *h = &s->hooks.h[i];
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "memory/asyncio_registry.h"
+#include "target/proc.h"
 
 #define RETRIES 3
 #define LIST_RETRIES 16	/* reads of one 3.14 task list that keeps changing */
@@ -301,7 +302,7 @@ static int running_loop(struct pyreader *r, uint64_t ts, uint64_t *loop)
 	return 0;
 }
 
-/* A thread of the target: /proc/PID/task/TID exists. */
+/* A thread of the target, by its id in the target's PID namespace. */
 static bool is_thread_of(pid_t pid, uint32_t tid)
 {
 	char path[64];
@@ -309,7 +310,9 @@ static bool is_thread_of(pid_t pid, uint32_t tid)
 	if (!tid || tid > 0x3fffffff)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task/%u", pid, tid);
-	return access(path, F_OK) == 0;
+	if (!access(path, F_OK) && proc_ns_tid(pid, tid) == tid)
+		return true;	/* our namespace */
+	return proc_host_tid(pid, tid) != tid;
 }
 
 /*

@@ -349,7 +349,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 	}
 	/* innermost first: the innermost kept, the gap, the outermost */
 	nin = k->ninner < max_inner ? k->ninner : max_inner;
-	if (k->nouter + k->ninner <= max) {	/* no gap: all of them */
+	if (k->nouter + k->ninner <= max && k->ninner <= SNAP_FRAMES_KEEP) {	/* all of them */
 		for (uint32_t i = 0; i < k->ninner; i++)
 			frames[(*n)++] = k->inner[(k->ninner - 1 - i) % SNAP_FRAMES_KEEP];
 	} else {

@@ -13,7 +13,7 @@
 #include "util/u64_map.h"
 #include "memory/pyread.h"
 
-#define CORO_MAX_DEPTH 65536	/* coroutines followed down one chain */
+#define CORO_MAX_DEPTH 8192	/* coroutines followed down one chain (a lying chain: bounded) */
 #define CORO_KEEP_OUTER 256	/* outermost frames kept at most */
 #define SNAP_FRAMES_KEEP 256	/* innermost frames kept at most */
 

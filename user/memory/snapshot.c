@@ -588,6 +588,36 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 	return rc;
 }
 
+/*
+ * The interpreter knows its threads by their ids in its own PID namespace:
+ * every view shows host ids, and the namespace's where they differ.
+ */
+static void host_tids(struct snapshot *s, pid_t pid)
+{
+	struct { uint32_t ns, host; } seen[64];
+	unsigned n = 0;
+
+	if (proc_ns_tid(pid, (uint32_t)pid) == (uint32_t)pid)
+		return;	/* our namespace */
+	for (uint32_t i = 0; i < s->ntasks; i++) {
+		struct snap_task *t = &s->tasks[i];
+		uint32_t host = 0;
+
+		if (!t->tid)
+			continue;
+		for (unsigned k = 0; k < n && !host; k++)
+			if (seen[k].ns == t->tid)
+				host = seen[k].host;
+		if (!host) {
+			host = proc_host_tid(pid, t->tid);
+			if (n < 64)
+				seen[n++] = (typeof(seen[0])){ t->tid, host };
+		}
+		t->ns_tid = t->tid;
+		t->tid = host;
+	}
+}
+
 /* The predicted _asyncio module (ip->asyncio_obj) is mapped now: a cheap
  * look at /proc/PID/maps before the whole detection again. */
 static bool predicted_mapped(const struct interp *ip)
@@ -672,6 +702,7 @@ int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
 		goto cleanup;
 	}
 	assign_tids(&c, &rt);
+	host_tids(out, ip->pid);
 cleanup:
 	if (rc == -ESRCH)
 		snprintf(err, errlen, "process %d exited", ip->pid);

@@ -31,7 +31,8 @@ struct snap_awaiter {
 struct snap_task {
 	uint64_t addr;		/* the TaskObj: `task id` of ps */
 	uint64_t loop;
-	uint32_t tid;		/* native thread id running it; 0: unknown */
+	uint32_t tid;		/* thread running it, host id; 0: unknown */
+	uint32_t ns_tid;	/* its id in the target's PID namespace (0: the same) */
 	uint8_t state;		/* enum aps_fut_state */
 	bool listed;		/* registered in the interpreter (false: only an awaiter) */
 	bool stack_ok;		/* false: it kept moving while read; no frames */

@@ -148,7 +148,10 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 	const struct task *m = task_view_timing_of(o, t);
 	uint64_t omitted = 0;
 
-	fprintf(out, "{\"tid\":%u,\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->tid, t->addr);
+	fprintf(out, "{\"tid\":%u,", t->tid);
+	if (t->ns_tid && t->ns_tid != t->tid)
+		fprintf(out, "\"ns_tid\":%u,", t->ns_tid);
+	fprintf(out, "\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->addr);
 	fmt_json_str(out, t->name);
 	fputs(",\"coroutine_stack\":[", out);
 	for (uint32_t i = 0; i < t->nframes; i++) {

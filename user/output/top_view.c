@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "output/top_view.h"
+#include "target/proc.h"
 #include "output/fmt.h"
 
 void top_view_init(struct top_view *v)
@@ -202,8 +203,13 @@ static void render_json(FILE *out, const struct top_view *v, struct model *m, st
 	for (int i = 0; i < st->nthreads; i++) {
 		const struct thread_stat *t = &st->threads[i];
 
-		fprintf(out, "%s{\"tid\":%u,\"steps\":%" PRIu64 ",\"busy_ns\":%" PRIu64
-			",\"steps_per_s\":%.1f,\"loop_busy\":%.4f}", i ? "," : "", t->tid, t->steps,
+		uint32_t ns = v->live ? proc_ns_tid(v->pid, t->tid) : t->tid;
+
+		fprintf(out, "%s{\"tid\":%u,", i ? "," : "", t->tid);
+		if (ns != t->tid)	/* host ids, and the target's own where they differ */
+			fprintf(out, "\"ns_tid\":%u,", ns);
+		fprintf(out, "\"steps\":%" PRIu64 ",\"busy_ns\":%" PRIu64
+			",\"steps_per_s\":%.1f,\"loop_busy\":%.4f}", t->steps,
 			t->busy_ns, interval > 0 ? (double)(t->steps - t->last_steps) / interval : 0,
 			interval > 0 ? (double)(t->busy_ns - t->last_busy_ns) / 1e9 / interval : 0);
 	}

@@ -19,6 +19,7 @@ struct top_view {
 	unsigned limit;		/* rows of tasks/coroutines; 0 = all (batch) */
 	unsigned rows, cols;	/* terminal size; 0 = not a terminal */
 	uint64_t lost_events;
+	bool live;		/* pid is running now: namespace ids can be looked up */
 };
 
 void top_view_init(struct top_view *v);

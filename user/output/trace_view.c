@@ -96,9 +96,14 @@ static void head(struct trace_view *p, const struct model_event *ev)
 	const struct task *t = ev->task;
 	const char *name = ev->old_name ? ev->old_name : t ? t->name : "?";
 
+	uint32_t ns = ns_tid(p, ev->tid);
+
+	/* host ids, and the target's own where its PID namespace differs */
 	if (p->json) {
 		fprintf(p->out, "{\"event\":\"%s\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,", event_name(ev->kind),
-			ev->ts, ns_tid(p, ev->tid));
+			ev->ts, ev->tid);
+		if (ns != ev->tid)
+			fprintf(p->out, "\"ns_tid\":%u,", ns);
 		if (p->show_pid)
 			fprintf(p->out, "\"pid\":%d,", p->pid);
 		fprintf(p->out, "\"task\":\"0x%" PRIx64 "\"", ev->addr);
@@ -110,9 +115,12 @@ static void head(struct trace_view *p, const struct model_event *ev)
 		p->t0 = ev->ts;
 	if (p->show_pid)
 		fprintf(p->out, "pid %-7d ", p->pid);
-	fprintf(p->out, "%12.6f  tid %-7u %-9s 0x%-14" PRIx64 " %s",
+	fprintf(p->out, "%12.6f  tid %-7u ",
 		ev->ts >= p->t0 ? (double)(ev->ts - p->t0) / 1e9 : -(double)(p->t0 - ev->ts) / 1e9,
-		ns_tid(p, ev->tid), event_name(ev->kind), ev->addr, name);
+		ev->tid);
+	if (ns != ev->tid)
+		fprintf(p->out, "(ns %u) ", ns);
+	fprintf(p->out, "%-9s 0x%-14" PRIx64 " %s", event_name(ev->kind), ev->addr, name);
 }
 
 static void print_created(struct trace_view *p, const struct model_event *ev)

@@ -146,13 +146,16 @@ static int add_event_task(struct builder *b, const struct task *k, const struct 
 		t->name = "";
 		t->addr = k->addr;
 		t->listed = true;
-		t->tid = b->out->tids ? rec_cursor_ns_tid(&b->pl->cur, k->tid) : 0;
+		t->tid = b->out->tids ? k->tid : 0;
+		t->ns_tid = b->out->tids ? rec_cursor_ns_tid(&b->pl->cur, k->tid) : 0;
 	}
 	if (k) {
 		if (k->name[0] && (!from || fact_of(b->facts, k->addr, false)->renamed))
 			t->name = k->name;	/* the model outlives the view */
-		if (b->out->tids && k->tid)
-			t->tid = rec_cursor_ns_tid(&b->pl->cur, k->tid);
+		if (b->out->tids && k->tid) {
+			t->tid = k->tid;
+			t->ns_tid = rec_cursor_ns_tid(&b->pl->cur, k->tid);
+		}
 		t->state = fut_state(k);
 	}
 	t->stack_ok = true;
@@ -236,9 +239,9 @@ static int collect_tasks(struct builder *b, const struct snapshot *base)
 			continue;
 		err = add_event_task(b, k, NULL);
 	}
-	/* a read never hides a task the events say is alive (a read made
-	 * before asyncio was imported, or one that missed it) */
-	for (uint32_t i = 0; !err && i < m->cap; i++) {
+	/* an empty read never hides a task the events say is alive (a read
+	 * made before asyncio was imported, or one that missed it) */
+	for (uint32_t i = 0; !err && !base->ntasks && i < m->cap; i++) {
 		const struct task *k = &m->slots[i];
 		uint32_t at;
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,58 @@ uint32_t proc_ns_tid(pid_t pid, uint32_t tid)
 	}
 	fclose(f);
 	return ns;
+}
+
+uint32_t proc_host_tid(pid_t pid, uint32_t ns_tid)
+{
+	char path[64];
+	struct dirent *d;
+	uint32_t host = ns_tid;
+	int n = 0;
+	DIR *dir;
+
+	if (!ns_tid || proc_ns_tid(pid, (uint32_t)pid) == (uint32_t)pid)
+		return ns_tid;	/* the same namespace as ours */
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return ns_tid;
+	/* bounded: a process has at most so many threads */
+	while ((d = readdir(dir)) && n++ < 65536) {
+		uint32_t tid = (uint32_t)strtoul(d->d_name, NULL, 10);
+
+		if (tid && proc_ns_tid(pid, tid) == ns_tid) {
+			host = tid;
+			break;
+		}
+	}
+	closedir(dir);
+	return host;
+}
+
+int proc_cgroup(pid_t pid, char *buf, size_t len)
+{
+	char path[64], line[1024];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "::");	/* cgroup v2: "0::/path" */
+
+		if (strncmp(line, "0::", 3) || !p)
+			continue;
+		p += 2;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(buf, len, "%s", p);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
 }
 
 int proc_comm(pid_t pid, char *buf, size_t len)

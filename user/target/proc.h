@@ -33,6 +33,11 @@ int proc_root_path(pid_t pid, const char *path, char *buf, size_t len);
 bool proc_alive(pid_t pid);
 /* The thread's id inside the target's innermost PID namespace (NSpid). */
 uint32_t proc_ns_tid(pid_t pid, uint32_t tid);
+/* The host (our namespace's) id of the thread whose id in the target's
+ * innermost namespace is ns_tid; ns_tid if not found. */
+uint32_t proc_host_tid(pid_t pid, uint32_t ns_tid);
+/* The process's cgroup v2 path ("/system.slice/x.service"); -errno. */
+int proc_cgroup(pid_t pid, char *buf, size_t len);
 /* Target's comm, for messages. */
 int proc_comm(pid_t pid, char *buf, size_t len);
 /* Process start time (clock ticks since boot): tells an exec or a reused pid. */

@@ -10,6 +10,7 @@
 #include "unit.h"
 #include "fake_mem.h"
 #include "memory/coro_stack.h"
+#include "memory/snapshot.h"
 #include "target/layout.h"
 
 static uint8_t *type_new(const char *name, uint64_t flags)
@@ -119,7 +120,7 @@ TEST(chain_innermost_first_with_lines)
 
 TEST(chains_that_lie_are_cut)
 {
-	struct snap_frame f[CORO_MAX_DEPTH];
+	struct snap_frame f[SNAP_MAX_FRAMES];
 	struct pyreader r;
 	struct coro_reader c;
 	uint64_t sig;
@@ -141,8 +142,12 @@ TEST(chains_that_lie_are_cut)
 	fake_mem_put64(outer, 72 + 72, fake_mem_addr(outer));
 	CHECK_EQ_INT(coro_stack_read(&c, fake_mem_addr(outer), f, 8, &n, &sig), 0);
 	CHECK_EQ_INT(n, 8);
-	CHECK_EQ_INT(coro_stack_read(&c, fake_mem_addr(outer), f, CORO_MAX_DEPTH, &n, &sig), 0);
-	CHECK_EQ_INT(n, CORO_MAX_DEPTH);
+	CHECK_EQ_INT(snap_frame_gap(&f[4]), CORO_MAX_DEPTH - 7);
+	CHECK_EQ_INT(coro_stack_read(&c, fake_mem_addr(outer), f, SNAP_MAX_FRAMES, &n, &sig), 0);
+	CHECK_EQ_INT(n, SNAP_MAX_FRAMES);
+	/* the innermost half, the gap, the outermost: each kept frame a real one */
+	CHECK_EQ_INT(snap_frame_gap(&f[SNAP_MAX_FRAMES / 2]), CORO_MAX_DEPTH - (SNAP_MAX_FRAMES - 1));
+	CHECK(!snap_frame_gap(&f[0]) && !snap_frame_gap(&f[SNAP_MAX_FRAMES - 1]));
 	/* a finished coroutine has no frame */
 	outer[67] = 1;
 	CHECK_EQ_INT(coro_stack_read(&c, fake_mem_addr(outer), f, 8, &n, &sig), 0);

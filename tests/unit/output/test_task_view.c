@@ -77,19 +77,21 @@ static const char PS_CSV[] =
 	"7,0x3000,b,wait_a,wait_b,a,0x2000,pending,?,?\n";
 
 static const char PS_JSON[] =
-	"{\"python\":\"3.14\",\"dropped\":0,\"tasks\":[{\"tid\":7,\"task_id\":\"0x1000\",\"task_name\":\"Task-1\",\""
-	"coroutine_stack\":[{\"func\":\"main\",\"file\":\"/app/m.py\",\"line\":10}],\"state\":\"pending\",\"age_n"
-	"s\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\"awaiters\":[]},"
-	"{\"tid\":7,\"task_id\":\"0x1100\",\"task_name\":\"work,\\\"er\\\"\",\"coroutine_stack\":[{\"func\":\"Worker"
-	".inner\",\"file\":\"/app/w.py\",\"line\":5},{\"func\":\"Worker.run\",\"file\":\"/app/w.py\",\"line\":20}]"
-	",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step"
-	"_ns\":null,\"awaiters\":[{\"id\":\"0x1000\",\"name\":\"Task-1\",\"is_task\":true}]},{\"tid\":7,\"task_id"
-	"\":\"0x2000\",\"task_name\":\"a\",\"coroutine_stack\":[{\"func\":\"wait_b\",\"file\":\"/app/c.py\",\"line\""
-	":7}],\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_"
-	"step_ns\":null,\"awaiters\":[{\"id\":\"0x3000\",\"name\":\"b\",\"is_task\":true}]},{\"tid\":7,\"task_id\""
-	":\"0x3000\",\"task_name\":\"b\",\"coroutine_stack\":[{\"func\":\"wait_a\",\"file\":\"/app/c.py\",\"line\":"
-	"9}],\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_s"
-	"tep_ns\":null,\"awaiters\":[{\"id\":\"0x2000\",\"name\":\"a\",\"is_task\":true}]}]}\n";
+	"{\"python\":\"3.14\",\"dropped\":0,\"tasks\":[{\"tid\":7,\"task_id\":\"0x1000\",\"task_name\":\""
+	"Task-1\",\"coroutine_stack\":[{\"func\":\"main\",\"file\":\"/app/m.py\",\"line\":10}],\"frames_o"
+	"mitted\":0,\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":"
+	"null,\"max_step_ns\":null,\"awaiters\":[]},{\"tid\":7,\"task_id\":\"0x1100\",\"task_name\":\"wor"
+	"k,\\\"er\\\"\",\"coroutine_stack\":[{\"func\":\"Worker.inner\",\"file\":\"/app/w.py\",\"line\":5"
+	"},{\"func\":\"Worker.run\",\"file\":\"/app/w.py\",\"line\":20}],\"frames_omitted\":0,\"state\":\""
+	"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":nu"
+	"ll,\"awaiters\":[{\"id\":\"0x1000\",\"name\":\"Task-1\",\"is_task\":true}]},{\"tid\":7,\"task_id"
+	"\":\"0x2000\",\"task_name\":\"a\",\"coroutine_stack\":[{\"func\":\"wait_b\",\"file\":\"/app/c.py"
+	"\",\"line\":7}],\"frames_omitted\":0,\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\""
+	"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\"awaiters\":[{\"id\":\"0x3000\",\"name\":\"b"
+	"\",\"is_task\":true}]},{\"tid\":7,\"task_id\":\"0x3000\",\"task_name\":\"b\",\"coroutine_stack\""
+	":[{\"func\":\"wait_a\",\"file\":\"/app/c.py\",\"line\":9}],\"frames_omitted\":0,\"state\":\"pend"
+	"ing\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\""
+	"awaiters\":[{\"id\":\"0x2000\",\"name\":\"a\",\"is_task\":true}]}]}\n";
 
 static const char PSTREE_TEXT[] =
 	"└── (T) Task-1\n"
@@ -107,18 +109,20 @@ static const char PSTREE_TEXT[] =
 	"cycle: a (0x2000) → b (0x3000) → a (0x2000)\n";
 
 static const char PSTREE_JSON[] =
-	"{\"python\":\"3.14\",\"dropped\":0,\"roots\":[{\"kind\":\"task\",\"task_id\":\"0x1000\",\"name\":\"Task-1\","
-	"\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"ma"
-	"in /app/m.py:10\",\"children\":[{\"kind\":\"task\",\"task_id\":\"0x1100\",\"name\":\"work,\\\"er\\\"\",\"sta"
-	"te\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"Worker"
-	".run /app/w.py:20\",\"children\":[{\"kind\":\"coro\",\"frame\":\"Worker.inner /app/w.py:5\",\"childr"
-	"en\":[]}]}]}]}]},{\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":"
-	"null,\"waiting_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"wait_b /app/c.py:7\",\"children"
-	"\":[{\"kind\":\"task\",\"task_id\":\"0x3000\",\"name\":\"b\",\"state\":\"pending\",\"age_ns\":null,\"waiting"
-	"_ns\":null,\"children\":[{\"kind\":\"coro\",\"frame\":\"wait_a /app/c.py:9\",\"children\":[{\"kind\":\"t"
-	"ask\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"re"
-	"f\":true,\"children\":[]}]}]}]}]}],\"cycles\":[[{\"task_id\":\"0x2000\",\"name\":\"a\"},{\"task_id\":\"0"
-	"x3000\",\"name\":\"b\"},{\"task_id\":\"0x2000\",\"name\":\"a\"}]]}\n";
+	"{\"python\":\"3.14\",\"dropped\":0,\"nodes\":[{\"id\":0,\"parent\":null,\"kind\":\"task\",\"task"
+	"_id\":\"0x1000\",\"name\":\"Task-1\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null},"
+	"{\"id\":1,\"parent\":0,\"kind\":\"coro\",\"frame\":\"main /app/m.py:10\"},{\"id\":2,\"parent\":1"
+	",\"kind\":\"task\",\"task_id\":\"0x1100\",\"name\":\"work,\\\"er\\\"\",\"state\":\"pending\",\"a"
+	"ge_ns\":null,\"waiting_ns\":null},{\"id\":3,\"parent\":2,\"kind\":\"coro\",\"frame\":\"Worker.ru"
+	"n /app/w.py:20\"},{\"id\":4,\"parent\":3,\"kind\":\"coro\",\"frame\":\"Worker.inner /app/w.py:5\""
+	"},{\"id\":5,\"parent\":null,\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\""
+	"pending\",\"age_ns\":null,\"waiting_ns\":null},{\"id\":6,\"parent\":5,\"kind\":\"coro\",\"frame\""
+	":\"wait_b /app/c.py:7\"},{\"id\":7,\"parent\":6,\"kind\":\"task\",\"task_id\":\"0x3000\",\"name\""
+	":\"b\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null},{\"id\":8,\"parent\":7,\"kind\""
+	":\"coro\",\"frame\":\"wait_a /app/c.py:9\"},{\"id\":9,\"parent\":8,\"kind\":\"task\",\"task_id\""
+	":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"ref\":tru"
+	"e}],\"cycles\":[[{\"task_id\":\"0x2000\",\"name\":\"a\"},{\"task_id\":\"0x3000\",\"name\":\"b\"}"
+	",{\"task_id\":\"0x2000\",\"name\":\"a\"}]]}\n";
 
 static char *run_ps(const struct snapshot *s, enum task_view_format f)
 {
