@@ -79,25 +79,92 @@ static const char *state_of(const struct task_view_opts *o, const struct snap_ta
 	return "?";
 }
 
-/* age / waiting in ns, or -1 when not known (never invented) */
-static int64_t age_of(const struct task_view_opts *o, const struct snap_task *t)
+static const struct task_extra *extra_of(const struct task_view_opts *o, const struct snapshot *s,
+					 const struct snap_task *t)
+{
+	return o->extra && s ? &o->extra[t - s->tasks] : NULL;
+}
+
+/* age / waiting in ns, or -1 when not known (never invented); *lower: a lower bound */
+static int64_t age_of2(const struct task_view_opts *o, const struct snapshot *s,
+		       const struct snap_task *t, bool *lower)
 {
 	const struct task *m = timing_of(o, t);
+	const struct task_extra *x = extra_of(o, s, t);
 
-	return m && m->create_ts && o->now > m->create_ts ? (int64_t)(o->now - m->create_ts) : -1;
+	*lower = false;
+	if (m && m->create_ts && o->now > m->create_ts)
+		return (int64_t)(o->now - m->create_ts);
+	if (x && x->age_ns >= 0) {
+		*lower = x->age_lower;
+		return x->age_ns;
+	}
+	return -1;
+}
+
+static int64_t waiting_of2(const struct task_view_opts *o, const struct snapshot *s,
+			   const struct snap_task *t, bool *lower)
+{
+	const struct task *m = timing_of(o, t);
+	const struct task_extra *x = extra_of(o, s, t);
+
+	*lower = false;
+	if (m && m->state == TASK_AWAITING && o->now > m->await_since_ts)
+		return (int64_t)(o->now - m->await_since_ts);
+	if (!m && x && x->wait_ns >= 0 && t->state == APS_FUT_PENDING) {
+		*lower = x->wait_lower;
+		return x->wait_ns;
+	}
+	return -1;
+}
+
+static int64_t age_of(const struct task_view_opts *o, const struct snap_task *t)
+{
+	bool lower;
+
+	return age_of2(o, NULL, t, &lower);
 }
 
 static int64_t waiting_of(const struct task_view_opts *o, const struct snap_task *t)
 {
-	const struct task *m = timing_of(o, t);
+	bool lower;
 
-	return m && m->state == TASK_AWAITING && o->now > m->await_since_ts ?
-		       (int64_t)(o->now - m->await_since_ts) : -1;
+	return waiting_of2(o, NULL, t, &lower);
 }
 
-static const char *fmt_opt_dur(int64_t ns, char *buf, size_t len)
+/* "12.4s", or "\u226512.4s" for a lower bound */
+static const char *fmt_bound_dur(int64_t ns, bool lower, char *buf, size_t len)
 {
-	return ns < 0 ? "?" : fmt_dur((uint64_t)ns, buf, len);
+	char d[32];
+
+	if (ns < 0)
+		return "?";
+	snprintf(buf, len, "%s%s", lower ? "\u2265" : "", fmt_dur((uint64_t)ns, d, sizeof(d)));
+	return buf;
+}
+
+static void json_bounds(FILE *out, const struct task_view_opts *o, const struct snapshot *s,
+			const struct snap_task *t)
+{
+	const struct task_extra *x = extra_of(o, s, t);
+	bool al, wl;
+	int64_t a = age_of2(o, s, t, &al), w = waiting_of2(o, s, t, &wl);
+
+	fprintf(out, ",\"age_ns\":");
+	if (a < 0)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRId64, a);
+	fprintf(out, ",\"age_lower_bound\":%s,\"waiting_ns\":", al ? "true" : "false");
+	if (w < 0)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRId64, w);
+	fprintf(out, ",\"waiting_lower_bound\":%s", wl ? "true" : "false");
+	if (x && x->sleep_left_ns >= 0)
+		fprintf(out, ",\"sleep_left_ns\":%" PRId64, x->sleep_left_ns);
+	if (x)
+		fprintf(out, ",\"child_tasks\":%u", x->child_tasks);
 }
 
 /* n bytes of s at pos, cut to what fits before the NUL; the new pos. */
@@ -252,8 +319,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 	}
 	fputs("],\"state\":", out);
 	fmt_json_str(out, state_of(o, t));
-	json_opt_ns(out, "age_ns", age_of(o, t));
-	json_opt_ns(out, "waiting_ns", waiting_of(o, t));
+	json_bounds(out, o, s, t);
 	json_opt_ns(out, "busy_ns", m ? (int64_t)m->busy_ns : -1);
 	json_opt_ns(out, "steps", m ? (int64_t)m->steps : -1);
 	json_opt_ns(out, "max_step_ns", m ? (int64_t)m->max_step_ns : -1);
@@ -294,7 +360,7 @@ void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o
 	}
 	{
 		const char *h[10] = { "tid", "task id", "task name", "coroutine stack", "awaiter chain",
-				      "awaiter name", "awaiter id", "state", "age", "waiting" };
+				      "awaiter name", "awaiter id", "state", "runtime", "waiting" };
 
 		ps_row(out, o, h);
 		if (o->format == VIEW_TABLE) {
@@ -314,8 +380,13 @@ void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o
 		f[2] = t->name;
 		f[3] = join_funcs_of(&stack, t);
 		f[7] = state_of(o, t);
-		f[8] = fmt_opt_dur(age_of(o, t), age, sizeof(age));
-		f[9] = fmt_opt_dur(waiting_of(o, t), wait, sizeof(wait));
+		{
+			bool al, wl;
+			int64_t a = age_of2(o, s, t, &al), w = waiting_of2(o, s, t, &wl);
+
+			f[8] = fmt_bound_dur(a, al, age, sizeof(age));
+			f[9] = fmt_bound_dur(w, wl, wait, sizeof(wait));
+		}
 		if (!t->nawaiters) {
 			f[4] = "";
 			f[5] = "";
@@ -685,8 +756,31 @@ static void task_annotation(const struct snapshot *s, const struct task_view_opt
 	int64_t w = waiting_of(o, &s->tasks[i]), age = age_of(o, &s->tasks[i]);
 
 	buf[0] = '\0';
-	if (!m)
+	if (!m) {
+		const struct task_extra *x = o->extra ? &o->extra[i] : NULL;
+		size_t n = 0;
+		bool wl;
+		int64_t ww;
+
+		if (!x)
+			return;
+		ww = waiting_of2(o, s, &s->tasks[i], &wl);
+		if (x->child_tasks)
+			n += (size_t)snprintf(buf + n, len - n, " [%u task%s]", x->child_tasks,
+					      x->child_tasks == 1 ? "" : "s");
+		if (x->sleep_left_ns >= 0 && n < len)
+			n += (size_t)snprintf(buf + n, len - n, " [sleeping %.1f s]",
+					      (double)x->sleep_left_ns / 1e9);
+		else if (!x->child_tasks && ww >= 0 && n < len)
+			n += (size_t)snprintf(buf + n, len - n, " [%s%.1f s]", wl ? "\u2265" : "",
+					      (double)ww / 1e9);
+		/* the seed's red flag: a leaf waiting past --stuck */
+		if (!x->child_tasks && o->stuck_ns && ww >= 0 && (uint64_t)ww > o->stuck_ns && n < len) {
+			snprintf(buf + n, len - n, " \u26a0 stuck");
+			((struct task_view_opts *)o)->stuck++;
+		}
 		return;
+	}
 	if (w >= 0)
 		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", fmt_dur((uint64_t)w, a, 32),
 			 m->steps, fmt_dur(m->busy_ns, b, 32));
@@ -777,8 +871,7 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 		fmt_json_str(r->out, st->name);
 		fputs(",\"state\":", r->out);
 		fmt_json_str(r->out, state_of(r->o, st));
-		json_opt_ns(r->out, "age_ns", age_of(r->o, st));
-		json_opt_ns(r->out, "waiting_ns", waiting_of(r->o, st));
+		json_bounds(r->out, r->o, r->s, st);
 		if (ref)
 			fputs(",\"ref\":true", r->out);
 		if (group > 1)

@@ -17,11 +17,25 @@ enum task_view_format { VIEW_TABLE, VIEW_CSV, VIEW_JSON };
 /* --format ARG of ps (table, csv, json) or pstree (text, json); -EINVAL if not one. */
 int task_view_parse_format(const char *arg, bool tree, enum task_view_format *f);
 
+/*
+ * What is known of a task besides the snapshot: from the agent's history
+ * (user/agent/) or from the timer of the asyncio.sleep it is in.
+ */
+struct task_extra {
+	int64_t age_ns, wait_ns;	/* -1: unknown */
+	bool age_lower, wait_lower;	/* "since first seen": lower bounds (shown >=) */
+	int64_t sleep_left_ns;		/* in asyncio.sleep: until its timer fires; -1: not */
+	uint32_t child_tasks;		/* tasks it awaits (TaskGroup, gather) */
+};
+
 struct task_view_opts {
 	enum task_view_format format;
 	uint64_t now;			/* CLOCK_MONOTONIC, for ages */
 	const struct model *timing;	/* NULL: no --watch, nothing timed */
+	const struct task_extra *extra;	/* per snapshot task, or NULL */
 	unsigned collapse;		/* pstree: fold >= this many alike siblings; 0 off */
+	uint64_t stuck_ns;		/* pstree --stuck: mark leaves waiting longer; 0 off */
+	uint32_t stuck;			/* out: leaves so marked */
 };
 
 /* Cycles of the task await graph, as index paths (first == last). */
