@@ -28,6 +28,9 @@ Tests (names; -k selects by substring):
                     [4 tasks] on the TaskGroup's owner, --stuck marks the
                     parked leaves; without an agent: one stderr line,
                     unknown runtimes, [sleeping] still shown
+  check             `check --max-waiting 2s --for 1s`: the parked tasks
+                    (waiting since before the check, seen by the agent)
+                    are offenders; without the agent they are not
   dump-request      `agent dump PID` writes one recording; `replay FILE ps`
                     lists the program's task names
   dump-sigusr1      SIGUSR1: one dump per watched program
@@ -368,6 +371,23 @@ def t_pstree(run, env):
         raise Fail("no [sleeping ...] without an agent")
 
 
+def t_check(run, env):
+    pid = env["pids"]["a"]
+    r = run.aps("check", "--mode", "step", "--for", "1s", "--max-waiting", "2s", "--json",
+                "--agent-socket", run.sock, str(pid), timeout=60)
+    if r.returncode != 1:
+        raise Fail("check through the agent: exit %d (want 1)\n%s%s" % (r.returncode, r.stdout, r.stderr))
+    names = {o["name"] for o in json.loads(r.stdout)["offenders"] if o["kind"] == "waiting"}
+    want = {"old-0", "old-1", "old-2", "member-0", "member-3"}
+    if not want <= names:
+        raise Fail("waiting offenders %s lack %s" % (sorted(names), sorted(want - names)))
+    r = run.aps("check", "--mode", "step", "--for", "1s", "--max-waiting", "2s", "--json",
+                "--agent-socket", os.path.join(run.dir, "none.sock"), str(pid), timeout=60)
+    names = {o["name"] for o in json.loads(r.stdout)["offenders"]} if r.stdout.strip() else set()
+    if names & want:
+        raise Fail("without the agent, check saw waits older than --for: %s" % sorted(names & want))
+
+
 def t_dump_request(run, env):
     before = set(run.dump_files())
     pid = env["pids"]["b"]
@@ -594,6 +614,7 @@ TESTS = [
     ("history", t_history),
     ("ps", t_ps),
     ("pstree", t_pstree),
+    ("check", t_check),
     ("dump-request", t_dump_request),
     ("dump-sigusr1", t_dump_sigusr1),
     ("dump-exit", t_dump_exit),
