@@ -11,13 +11,13 @@
 #include "recording/rec_writer.h"
 
 static struct snap_frame frames_a[] = {
-	{ "forever", "/app/park_common.py", 170 },
-	{ "parked", "/app/park.py", 23 },
+	{ "forever", "/app/park_common.py", 170, 0 },
+	{ "parked", "/app/park.py", 23, 0 },
 };
 static struct snap_frame frames_b[] = {
-	{ "TaskGroup.__aexit__", "/usr/lib/python3.12/asyncio/taskgroups.py", 110 },
-	{ "main", NULL, -1 },
-	{ NULL, "/app/park.py", 0 },
+	{ "TaskGroup.__aexit__", "/usr/lib/python3.12/asyncio/taskgroups.py", 110, 0 },
+	{ "main", NULL, -1, 0 },
+	{ NULL, "/app/park.py", 0, 0 },
 };
 
 static void fill(struct snapshot *s, struct snap_task *t, struct snap_awaiter *aw)
