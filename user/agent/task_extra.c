@@ -38,13 +38,16 @@ uint32_t task_extra_fill(const struct snapshot *s, pid_t pid, const struct py_la
 		}
 		/* a task in asyncio.sleep: its timer says when it fell asleep and wakes */
 		if (t->stack_ok && t->nframes && sleep_timer_frame(&t->frames[0]) &&
-		    !sleep_timer_read(&r, t->frames[0].gen, &when, &delay) && when > 0 && delay >= 0) {
+		    !sleep_timer_read(&r, t->inner_coro, &when, &delay) && when > 0 && delay >= 0) {
 			double nowf = (double)now / 1e9;
 
 			x[i].sleep_left_ns = when > nowf ? (int64_t)((when - nowf) * 1e9) : 0;
 			if (nowf > when - delay) {
 				x[i].wait_ns = (int64_t)((nowf - (when - delay)) * 1e9);
 				x[i].wait_lower = false;
+				/* it has lived at least that long (the agent's age is to half a period) */
+				if (x[i].age_ns >= 0 && x[i].age_ns < x[i].wait_ns)
+					x[i].age_ns = x[i].wait_ns;
 			}
 		}
 	}
