@@ -37,7 +37,7 @@ Tests (names; -k selects by substring):
   dump-exit         a program exiting with status 3: one dump (reason
                     exit); one ended by SIGTERM: none
   dump-rotate       --dump-keep: the oldest dumps go, the newest stay
-  stall             loop mode: a callback sleeping 0.6 s in a program that
+  stall             loop mode: a callback sleeping 0.8 s in a program that
                     also keeps its loop 30% busy: exactly one dump (reason
                     stall), and `replay blocked` on it shows the stall's
                     stack (stall_now, its time.sleep line)
@@ -159,7 +159,7 @@ class Run:
     def start_agent(self):
         argv = [APS, "agent", "--match", "cmd:" + self.token, "--tasks-every", str(EVERY),
                 "--rescan", "1s", "--max-cpu", "100", "--dump-dir", self.dumps,
-                "--dump-keep", "6", "--dump-on-stall", "300ms", "--socket", self.sock,
+                "--dump-keep", "6", "--dump-on-stall", "500ms", "--socket", self.sock,
                 "--listen", "127.0.0.1:%d" % self.port, "--top-tasks", "10"]
         vlog(" ".join(argv))
         self.agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
