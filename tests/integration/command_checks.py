@@ -9,8 +9,9 @@ minimal guests too.
 import os
 import re
 
-ANNOTATION = re.compile(r" \[[^\]]*\]$")
-PS_TIMING = ("state", "age_ns", "waiting_ns", "busy_ns", "steps", "max_step_ns")
+ANNOTATION = re.compile(r"( \[[^\]]*\]| \u26a0 stuck)+$")
+PS_TIMING = ("state", "age_ns", "waiting_ns", "busy_ns", "steps", "max_step_ns", "age_lower_bound",
+             "waiting_lower_bound", "sleep_left_ns", "child_tasks")
 
 
 # ---- ps / pstree vs a park scenario's EXPECT ------------------------------------

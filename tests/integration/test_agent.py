@@ -20,13 +20,24 @@ Tests (names; -k selects by substring):
   history           `agent tasks PID`: tasks made after the agent
                     started have an exact age (within 1 s of what the
                     program logged), older ones a lower bound
+  ps                `ps --format json` through the agent: runtimes within
+                    1 s of the program's own for tasks made after the
+                    agent started, a lower bound (marked) for older ones
+  pstree            [sleeping X s] on the heartbeat within 0.1 s of the
+                    time left on its timer (as the program logged it),
+                    [4 tasks] on the TaskGroup's owner, --stuck marks the
+                    parked leaves; without an agent: one stderr line,
+                    unknown runtimes, [sleeping] still shown
+  check             `check --max-waiting 2s --for 1s`: the parked tasks
+                    (waiting since before the check, seen by the agent)
+                    are offenders; without the agent they are not
   dump-request      `agent dump PID` writes one recording; `replay FILE ps`
                     lists the program's task names
   dump-sigusr1      SIGUSR1: one dump per watched program
   dump-exit         a program exiting with status 3: one dump (reason
                     exit); one ended by SIGTERM: none
   dump-rotate       --dump-keep: the oldest dumps go, the newest stay
-  stall             loop mode: a callback sleeping 0.6 s in a program that
+  stall             loop mode: a callback sleeping 0.8 s in a program that
                     also keeps its loop 30% busy: exactly one dump (reason
                     stall), and `replay blocked` on it shows the stall's
                     stack (stall_now, its time.sleep line)
@@ -148,7 +159,7 @@ class Run:
     def start_agent(self):
         argv = [APS, "agent", "--match", "cmd:" + self.token, "--tasks-every", str(EVERY),
                 "--rescan", "1s", "--max-cpu", "100", "--dump-dir", self.dumps,
-                "--dump-keep", "6", "--dump-on-stall", "300ms", "--socket", self.sock,
+                "--dump-keep", "6", "--dump-on-stall", "500ms", "--socket", self.sock,
                 "--listen", "127.0.0.1:%d" % self.port, "--top-tasks", "10"]
         vlog(" ".join(argv))
         self.agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -300,6 +311,81 @@ def t_history(run, env):
     if exact < 3 or lower < 5:
         raise Fail("checked %d exact and %d lower-bound ages (want >= 3 and >= 5)" % (exact, lower))
     vlog("history: %d exact, %d lower bounds" % (exact, lower))
+
+
+def t_ps(run, env):
+    pid = env["pids"]["a"]
+    r = run.aps("ps", "--format", "json", "--agent-socket", run.sock, str(pid))
+    now = time.monotonic()
+    if r.returncode:
+        raise Fail("ps: %s" % r.stderr.strip())
+    rows = {t["task_id"]: t for t in json.loads(r.stdout)["tasks"]}
+    tasks = {e["id"]: e for e in read_log(env["logs"]["a"]) if e["ev"] == "task"}
+    exact = lower = 0
+    for tid, e in tasks.items():
+        row = rows.get(tid)
+        if not row or row["task_name"] != e["name"] or row["age_ns"] is None:
+            continue
+        age, true_age = row["age_ns"] / 1e9, now - e["created"]
+        if e["created"] > env["watched_t0"] + 0.5:
+            if row["age_lower_bound"] or abs(age - true_age) > 1.0:
+                raise Fail("%s: runtime %.2f s%s, the program says %.2f s" % (
+                    e["name"], age, " (lower bound)" if row["age_lower_bound"] else "", true_age))
+            exact += 1
+        elif e["created"] < env["agent_t0"] - 0.5:
+            if not row["age_lower_bound"] or age > true_age + 0.05:
+                raise Fail("%s: runtime %.2f s (bound %s), older than the agent: %.2f s" % (
+                    e["name"], age, row["age_lower_bound"], true_age))
+            lower += 1
+    if exact < 3 or lower < 5:
+        raise Fail("checked %d exact and %d lower-bound runtimes (want >= 3 and >= 5)" % (exact, lower))
+    r = run.aps("ps", "--agent-socket", run.sock, str(pid))
+    if "runtime" not in r.stdout.split("\n")[0] or "\u2265" not in r.stdout:
+        raise Fail("the ps table has no runtime column or no lower bound:\n" + r.stdout[:600])
+
+
+def t_pstree(run, env):
+    pid = env["pids"]["a"]
+    r = run.aps("pstree", "--agent-socket", run.sock, "--stuck", "1", str(pid))
+    now = time.monotonic()
+    if r.returncode:
+        raise Fail("pstree: %s" % r.stderr.strip())
+    beat = [e for e in read_log(env["logs"]["a"]) if e["ev"] == "sleep"][-1]
+    m = re.search(r"\(T\) heartbeat \[sleeping ([0-9.]+) s\]", r.stdout)
+    if not m:
+        raise Fail("no [sleeping ...] on the heartbeat:\n" + r.stdout[:800])
+    if abs(float(m.group(1)) - (beat["when"] - now)) > 0.1 + 0.05:
+        raise Fail("heartbeat [sleeping %s s], its timer fires in %.2f s" % (m.group(1), beat["when"] - now))
+    if not re.search(r"\(T\) group \[4 tasks\]", r.stdout):
+        raise Fail("no [4 tasks] on the group:\n" + r.stdout[:800])
+    if not re.search(r"\(T\) member-0 \[(\u2265)?[0-9.]+ s\] \u26a0 stuck", r.stdout):
+        raise Fail("member-0 (parked) not marked stuck:\n" + r.stdout[:1200])
+    if "stuck > 1s" not in r.stderr:
+        raise Fail("no stuck warning on stderr: %r" % r.stderr)
+    # without an agent: one line on stderr, the timer still read
+    r = run.aps("pstree", "--agent-socket", os.path.join(run.dir, "none.sock"), str(pid))
+    lines = [x for x in r.stderr.split("\n") if "agent" in x]
+    if r.returncode or len(lines) != 1 or "no agent" not in lines[0]:
+        raise Fail("pstree without an agent: exit %d, stderr %r" % (r.returncode, r.stderr))
+    if "[sleeping" not in r.stdout:
+        raise Fail("no [sleeping ...] without an agent")
+
+
+def t_check(run, env):
+    pid = env["pids"]["a"]
+    r = run.aps("check", "--mode", "step", "--for", "1s", "--max-waiting", "2s", "--json",
+                "--agent-socket", run.sock, str(pid), timeout=60)
+    if r.returncode != 1:
+        raise Fail("check through the agent: exit %d (want 1)\n%s%s" % (r.returncode, r.stdout, r.stderr))
+    names = {o["name"] for o in json.loads(r.stdout)["offenders"] if o["kind"] == "waiting"}
+    want = {"old-0", "old-1", "old-2", "member-0", "member-3"}
+    if not want <= names:
+        raise Fail("waiting offenders %s lack %s" % (sorted(names), sorted(want - names)))
+    r = run.aps("check", "--mode", "step", "--for", "1s", "--max-waiting", "2s", "--json",
+                "--agent-socket", os.path.join(run.dir, "none.sock"), str(pid), timeout=60)
+    names = {o["name"] for o in json.loads(r.stdout)["offenders"]} if r.stdout.strip() else set()
+    if names & want:
+        raise Fail("without the agent, check saw waits older than --for: %s" % sorted(names & want))
 
 
 def t_dump_request(run, env):
@@ -526,6 +612,9 @@ TESTS = [
     ("discover", t_discover),
     ("discover-late", t_discover_late),
     ("history", t_history),
+    ("ps", t_ps),
+    ("pstree", t_pstree),
+    ("check", t_check),
     ("dump-request", t_dump_request),
     ("dump-sigusr1", t_dump_sigusr1),
     ("dump-exit", t_dump_exit),

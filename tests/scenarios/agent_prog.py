@@ -22,7 +22,7 @@ MODEs:
   late    sleeps 2 s before importing asyncio, then as serve without gen.
   busy    every 0.1 s a callback spins 0.03 s of wall time (logs
           {"ev": "busy", "t", "spun"}: the loop's busy time it made); once
-          LOG.go exists, one callback sleeps 0.6 s (a stall; logs
+          LOG.go exists, one callback sleeps 0.8 s (a stall; logs
           {"ev": "stall", "begin", "end"}), once.
 """
 import json
@@ -106,7 +106,7 @@ def spin(loop, state):
 
 def stall_now():
     b = time.monotonic()
-    time.sleep(0.6)                                   # AGENT-STALL
+    time.sleep(0.8)                                   # AGENT-STALL
     log(ev="stall", begin=b, end=time.monotonic())
 
 

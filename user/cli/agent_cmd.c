@@ -44,7 +44,7 @@ static const char agent_usage[] =
 	"                        less often when the reads of all processes together\n"
 	"                        take more than --max-cpu (or one process more than 2%%)\n"
 	"  --max-cpu PERMILLE    CPU budget of the reads, in thousandths of one CPU\n"
-	"                        (default 5: 0.5%%)\n"
+	"                        (default 4: 0.4%%)\n"
 	"  --rescan PERIOD       rescan /proc this often (default 10s)\n"
 	"  --dump-dir DIR        where dumps go (default " AGENT_DUMP_DIR_DEFAULT ")\n"
 	"  --dump-keep N         dumps kept there, the oldest removed (default 20)\n"
@@ -169,7 +169,7 @@ int cmd_agent(int argc, char **argv)
 		.proc_bytes = 16ull << 20,
 		.total_bytes = 128ull << 20,
 		.every_ns = 1000000000ull,
-		.max_cpu = 0.005,
+		.max_cpu = 0.004,
 		.rescan_ns = 10000000000ull,
 		.dump_dir = AGENT_DUMP_DIR_DEFAULT,
 		.dump_keep = 20,

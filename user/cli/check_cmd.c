@@ -16,6 +16,9 @@
 #include "output/fmt.h"
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
+#include "agent/agent.h"
+#include "agent/agent_client.h"
+#include "memory/snapshot.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -25,6 +28,7 @@
 static const char check_usage[] =
 	"usage: aps-bpf check [--mode loop|step] [--for DURATION] [--max-step DURATION]\n"
 	"                     [--max-waiting DURATION] [--poll-hook auto|fentry|tracepoint]\n"
+	"                     [--agent-socket PATH]\n"
 	"                     [--json] [-v] PID\n"
 	"\n"
 	"--mode loop (default; no uprobe): fail if the event loop stalled longer than\n"
@@ -34,7 +38,8 @@ static const char check_usage[] =
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
 	"or a task has been awaiting longer than --max-waiting (a stuck task).\n"
 	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
-	"A wait is only known from when aps-bpf saw it start: for a task suspended\n"
+	"A wait is known from when aps-bpf saw it start, or, when an agent runs\n"
+	"(aps-bpf agent), from its history: without one, for a task suspended\n"
 	"before the check began, use --for at least as long as --max-waiting.\n"
 	"\n"
 	"Exit status: 0 healthy, 1 offenders found (printed), 2 usage error,\n"
@@ -51,6 +56,7 @@ struct check_ctx {
 	struct session s;
 	struct model model;
 	uint64_t max_step, max_waiting;
+	const char *agent_sock;		/* --max-waiting: the agent's history of older waits */
 	struct offender *off;
 	size_t noff, more;
 };
@@ -104,6 +110,49 @@ static int on_record(void *ctx, const void *data, size_t len)
 
 	model_apply(&c->model, data, len, on_model_event, c);
 	return 0;
+}
+
+/*
+ * --max-waiting for the tasks that did not step during --for: how long they
+ * have waited comes from the agent's history (they wait where it last saw
+ * them move), so the check needs no --for as long as the wait.
+ */
+static void agent_waits(struct check_ctx *c, uint64_t now)
+{
+	struct agent_tasks h = {};
+	struct snapshot snap = {};
+	char msg[256], err[256];
+	int rc = agent_client_tasks(c->agent_sock, c->s.pid, &h, msg, sizeof(msg));
+
+	if (rc) {
+		fprintf(stderr, "aps-bpf check: %s: --max-waiting sees only the waits that began in --for\n",
+			rc == -ESRCH ? "the agent does not watch this process" : msg);
+		return;
+	}
+	if (snapshot_take(&c->s.ip, &c->s.layout, &snap, err, sizeof(err))) {
+		fprintf(stderr, "aps-bpf check: reading tasks: %s\n", err);
+		goto out;
+	}
+	for (uint32_t i = 0; i < snap.ntasks; i++) {
+		const struct snap_task *t = &snap.tasks[i];
+		const struct agent_task_info *a = agent_tasks_find(&h, t->addr);
+		const struct task *m = model_find(&c->model, t->addr);
+		struct task pseudo = {
+			.name = t->name ? t->name : "?",
+			.coro_name = t->nframes && t->frames[t->nframes - 1].qualname ?
+					     t->frames[t->nframes - 1].qualname : "?",
+		};
+
+		/* a task that stepped in the window is judged from the events */
+		if (!t->listed || t->state != APS_FUT_PENDING || !a || (m && m->steps) ||
+		    now <= a->wait_ns || now - a->wait_ns <= c->max_waiting)
+			continue;
+		add_offender(c, 'w', &pseudo, t->addr, t->tid, a->wait_ns, now - a->wait_ns,
+			     t->nframes && t->frames[0].qualname ? t->frames[0].qualname : "?");
+	}
+out:
+	snapshot_free(&snap);
+	agent_tasks_free(&h);
 }
 
 /* At the end: steps still running too long, tasks waiting too long. */
@@ -207,9 +256,10 @@ int cmd_check(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "poll-hook", required_argument, NULL, 'P' },
+		{ "agent-socket", required_argument, NULL, 'A' },
 		{},
 	};
-	struct check_ctx c = {};
+	struct check_ctx c = { .agent_sock = AGENT_SOCK_DEFAULT };
 	enum cmd_mode mode = MODE_LOOP;
 	bool mode_given = false;
 	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
@@ -246,6 +296,7 @@ int cmd_check(int argc, char **argv)
 			if (loop_hook_parse(optarg, &hook))
 				goto usage;
 			break;
+		case 'A': c.agent_sock = optarg; break;
 		default: goto usage;
 		}
 	}
@@ -300,6 +351,8 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	final_offenders(&c, now_ns());
+	if (c.max_waiting && why != SESSION_TARGET_EXITED && why != SESSION_TARGET_EXECED)
+		agent_waits(&c, now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
 	if (outfile_close_stream(stdout, "stdout"))

@@ -16,17 +16,19 @@
 #include "memory/snapshot.h"
 #include "live/session.h"
 #include "output/task_view.h"
+#include "agent/agent.h"
+#include "agent/task_extra.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
 static const char ps_usage[] =
 	"usage: aps-bpf ps [--format table|csv|json] [--watch DURATION] [-v] PID\n"
 	"       aps-bpf pstree [--format text|json] [--watch DURATION] [--collapse N]\n"
-	"                      [--fail-on-cycle] [--no-debuginfod] [-v] PID\n"
+	"                      [--fail-on-cycle] [--stuck DURATION] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"The asyncio tasks alive in PID now, read from its memory without stopping\n"
 	"it: ps, a row per task and awaiter (the columns of Python 3.14's\n"
-	"`python -m asyncio ps`, plus state, age, waiting); pstree, who awaits whom\n"
+	"`python -m asyncio ps`, plus state, runtime, waiting); pstree, who awaits whom\n"
 	"with each task's coroutine frames (as 3.14's pstree; a task awaited by\n"
 	"several is printed once and marked [shown above] elsewhere).\n"
 	"  --watch DURATION  keep the probes attached that long first (1.5s, 500ms), so age,\n"
@@ -35,6 +37,11 @@ static const char ps_usage[] =
 	"  --collapse N      pstree: fold N or more sibling leaf tasks with the same\n"
 	"                    frames into one line [\u00d7 N like NAME]\n"
 	"  --fail-on-cycle   pstree: exit 3 if the await graph has a cycle (deadlock)\n"
+	"  --stuck SECONDS   pstree: mark leaf tasks waiting longer (and say how many)\n"
+	"  --agent-socket P  the agent's socket (default " AGENT_SOCK_DEFAULT "): without\n"
+	"                    --watch, runtime and waiting come from what a running agent\n"
+	"                    has seen (>= marks tasks older than its first look); a task\n"
+	"                    in asyncio.sleep shows its timer ([sleeping 0.5 s]) either way\n"
 	"Cycles are printed after the tree (3.14 refuses to print any tree).\n"
 	"Exit status: 0 ok, 1 error, 2 usage, 3 cycle found with --fail-on-cycle.\n";
 
@@ -120,9 +127,12 @@ static int resolve_only(struct session *s)
 	return err;
 }
 
+enum { PS_STUCK = 0x200, PS_AGENT_SOCKET };	/* long-only options */
+
 struct ps_opts {
 	struct task_view_opts o;
 	uint64_t window;
+	const char *agent_sock;
 	bool tree, fail_on_cycle;
 };
 
@@ -150,6 +160,13 @@ static int ps_opt(struct cli *c, int opt, const char *arg, void *ctx)
 			return cli_usage(c, "--fail-on-cycle goes with pstree");
 		p->fail_on_cycle = true;
 		return 0;
+	case PS_STUCK:
+		if (!p->tree)
+			return cli_usage(c, "--stuck goes with pstree");
+		return cli_duration(c, "--stuck", arg, CLI_MS, CLI_MAX_DURATION, &p->o.stuck_ns);
+	case PS_AGENT_SOCKET:
+		p->agent_sock = arg;
+		return 0;
 	default: return -1;
 	}
 }
@@ -161,11 +178,17 @@ static int run(int argc, char **argv, bool tree)
 		{ "watch", required_argument, NULL, 'w' },
 		{ "collapse", required_argument, NULL, 'c' },
 		{ "fail-on-cycle", no_argument, NULL, 'F' },
+		{ "stuck", required_argument, NULL, PS_STUCK },
+		{ "agent-socket", required_argument, NULL, PS_AGENT_SOCKET },
 		CLI_OPT_VERBOSE, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = tree ? "pstree" : "ps", .usage = ps_usage, .target = CLI_PID };
-	struct ps_opts po = { .o = { .format = VIEW_TABLE }, .tree = tree };
+	struct ps_opts po = { .o = { .format = VIEW_TABLE }, .tree = tree,
+			      .agent_sock = AGENT_SOCK_DEFAULT };
+	struct agent_tasks hist = {};
+	struct task_extra *extra = NULL;
+	bool have_hist = false;
 	struct task_view_opts o;
 	struct session s = {};
 	struct snapshot snap = {};
@@ -224,6 +247,19 @@ static int run(int argc, char **argv, bool tree)
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
+	if (!window) {
+		/* what a running agent has seen of this process; else today's ? */
+		char msg[256];
+		int e = agent_client_tasks(po.agent_sock, s.pid, &hist, msg, sizeof(msg));
+
+		if (!e)
+			have_hist = true;
+		else if (e == -ESRCH)
+			fprintf(stderr, "aps-bpf: the agent does not watch pid %d: runtime and waiting are "
+				"known with --watch\n", s.pid);
+		else
+			fprintf(stderr, "aps-bpf: %s: runtime and waiting are known with --watch\n", msg);
+	}
 	o.now = cli_now_ns();
 	/* a task whose loop thread the read did not find: the thread seen stepping it */
 	for (uint32_t i = 0; have_model && i < snap.ntasks; i++) {
@@ -234,6 +270,11 @@ static int run(int argc, char **argv, bool tree)
 			snap.tasks[i].ns_tid = proc_ns_tid(s.pid, k->tid);
 			snap.tids = true;
 		}
+	}
+	extra = calloc(snap.ntasks ? snap.ntasks : 1, sizeof(*extra));
+	if (extra && !window) {
+		task_extra_fill(&snap, s.pid, &s.layout, have_hist ? &hist : NULL, o.now, extra);
+		o.extra = extra;
 	}
 	if (s.verbose)
 		fprintf(stderr, "aps-bpf: snapshot: %u tasks, %" PRIu64 " reads, %" PRIu64
@@ -248,6 +289,12 @@ static int run(int argc, char **argv, bool tree)
 		int cycles = pstree_view(stdout, &snap, &o);
 
 		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
+		if (o.stuck_ns && o.stuck) {
+			char d[32];
+
+			fprintf(stderr, "aps-bpf: warning: %u leaf task%s stuck > %s\n", o.stuck,
+				o.stuck == 1 ? "" : "s", cli_fmt_duration(o.stuck_ns, d, sizeof(d)));
+		}
 	} else {
 		ps_view(stdout, &snap, &o);
 		rc = 0;
@@ -258,6 +305,8 @@ static int run(int argc, char **argv, bool tree)
 cleanup:
 	if (outfile_close_stream(stdout, "stdout"))
 		rc = 1;
+	free(extra);
+	agent_tasks_free(&hist);
 	snapshot_free(&snap);
 	session_close(&s);
 	if (have_model)

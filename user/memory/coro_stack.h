@@ -25,7 +25,8 @@ struct snap_frame {
 	const char *qualname;	/* co_qualname (3.10: the coroutine's __qualname__) */
 	const char *filename;	/* co_filename */
 	int line;		/* current line; -1: unknown */
-	uint64_t gen;		/* the coroutine running it (live reads; 0 from a recording) */
+	uint64_t gen;		/* the coroutine running it, as coro_stack_read returns it
+				 * (0 in a snapshot's shared frames: see snap_task.inner_coro) */
 };
 
 static inline int snap_gap_line(uint32_t omitted)

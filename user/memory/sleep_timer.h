@@ -16,7 +16,7 @@
 /* Is this frame asyncio.sleep's (asyncio/tasks.py)? */
 bool sleep_timer_frame(const struct snap_frame *f);
 /*
- * gen: the coroutine of asyncio.sleep (snap_frame.gen). 0 with *when (s,
+ * gen: the coroutine of asyncio.sleep (snap_task.inner_coro). 0 with *when (s,
  * CLOCK_MONOTONIC) and *delay (s); -ENOENT when it holds no readable timer
  * (uvloop's handles, a sleep(0)); -errno.
  */

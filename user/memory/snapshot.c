@@ -75,6 +75,9 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 	if (!v)
 		return NULL;
 	memcpy(v, f, n * sizeof(*v));
+	/* tasks share the frames: the coroutine of each is the task's (inner_coro) */
+	for (uint32_t i = 0; i < n; i++)
+		v[i].gen = 0;
 	if (taken)
 		return v;
 	if (c->nstacks == c->stacks_cap) {
@@ -191,6 +194,7 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 	st->state = (uint8_t)raw->state;
 	if (!st->stack_ok || !n)
 		return 0;
+	st->inner_coro = frames[0].gen;
 	st->frames = keep_frames(c, frames, n);
 	if (!st->frames)
 		return -ENOMEM;
@@ -320,6 +324,7 @@ static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_vi
 	if (!st->name)
 		return -ENOMEM;
 	if (second->n) {
+		st->inner_coro = t->frames[0].gen;
 		st->frames = keep_frames(c, t->frames, second->n);
 		if (!st->frames)
 			return -ENOMEM;

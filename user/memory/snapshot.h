@@ -39,6 +39,7 @@ struct snap_task {
 	const char *name;	/* in snapshot.pool */
 	uint32_t nframes;
 	const struct snap_frame *frames;	/* innermost first; shared by equal stacks */
+	uint64_t inner_coro;	/* the coroutine of frames[0] (live reads; 0: unknown) */
 	uint32_t nawaiters;
 	struct snap_awaiter *awaiters;
 };

@@ -84,11 +84,6 @@ static const char *join_funcs_of(struct joined *j, const struct snap_task *t)
 	return j->buf;
 }
 
-static const char *fmt_opt_dur(int64_t ns, char *buf, size_t len)
-{
-	return ns < 0 ? "?" : fmt_dur((uint64_t)ns, buf, len);
-}
-
 /* ---- ps ------------------------------------------------------------------ */
 
 /* A table row, written at once: fields are bounded (names, 8 KiB stacks). */
@@ -171,8 +166,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_
 	}
 	fprintf(out, "],\"frames_omitted\":%" PRIu64 ",\"state\":", omitted);
 	fmt_json_str(out, task_view_state_of(o, t));
-	task_view_json_opt_ns(out, "age_ns", task_view_age_of(o, t));
-	task_view_json_opt_ns(out, "waiting_ns", task_view_waiting_of(o, t));
+	task_view_json_bounds(out, o, s, t);
 	task_view_json_opt_ns(out, "busy_ns", m ? (int64_t)m->busy_ns : -1);
 	task_view_json_opt_ns(out, "steps", m ? (int64_t)m->steps : -1);
 	task_view_json_opt_ns(out, "max_step_ns", m ? (int64_t)m->max_step_ns : -1);
@@ -213,7 +207,7 @@ void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o
 	}
 	{
 		const char *h[10] = { "tid", "task id", "task name", "coroutine stack", "awaiter chain",
-				      "awaiter name", "awaiter id", "state", "age", "waiting" };
+				      "awaiter name", "awaiter id", "state", "runtime", "waiting" };
 
 		ps_row(out, o, h);
 		if (o->format == VIEW_TABLE) {
@@ -233,8 +227,13 @@ void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o
 		f[2] = t->name;
 		f[3] = join_funcs_of(&stack, t);
 		f[7] = task_view_state_of(o, t);
-		f[8] = fmt_opt_dur(task_view_age_of(o, t), age, sizeof(age));
-		f[9] = fmt_opt_dur(task_view_waiting_of(o, t), wait, sizeof(wait));
+		{
+			bool al, wl;
+			int64_t a = task_view_age_of(o, s, t, &al), w = task_view_waiting_of(o, s, t, &wl);
+
+			f[8] = task_view_fmt_bound(a, al, age, sizeof(age));
+			f[9] = task_view_fmt_bound(w, wl, wait, sizeof(wait));
+		}
 		if (!t->nawaiters) {
 			f[4] = "";
 			f[5] = "";

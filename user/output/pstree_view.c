@@ -242,16 +242,48 @@ static int tree_build(struct tree *t, const struct snapshot *s)
 	return err;
 }
 
+/* Without --watch: what the agent or the sleep's timer tells. */
+static void extra_annotation(const struct snapshot *s, const struct task_view_opts *o, uint32_t i,
+			     char *buf, size_t len)
+{
+	const struct task_extra *x = o->extra ? &o->extra[i] : NULL;
+	size_t n = 0;
+	bool wl;
+	int64_t ww;
+
+	if (!x)
+		return;
+	ww = task_view_waiting_of(o, s, &s->tasks[i], &wl);
+	if (x->child_tasks)
+		n += (size_t)snprintf(buf + n, len - n, " [%u task%s]", x->child_tasks,
+				      x->child_tasks == 1 ? "" : "s");
+	if (x->sleep_left_ns >= 0 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, " [sleeping %.1f s]",
+				      (double)x->sleep_left_ns / 1e9);
+	else if (!x->child_tasks && ww >= 0 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, " [%s%.1f s]", wl ? "\u2265" : "",
+				      (double)ww / 1e9);
+	/* the seed's red flag: a leaf waiting past --stuck */
+	if (!x->child_tasks && o->stuck_ns && ww >= 0 && (uint64_t)ww > o->stuck_ns && n < len) {
+		snprintf(buf + n, len - n, " \u26a0 stuck");
+		((struct task_view_opts *)o)->stuck++;
+	}
+}
+
 static void task_annotation(const struct snapshot *s, const struct task_view_opts *o, uint32_t i,
 			    char *buf, size_t len)
 {
 	const struct task *m = task_view_timing_of(o, &s->tasks[i]);
 	char a[32], b[32], c[32];
-	int64_t w = task_view_waiting_of(o, &s->tasks[i]), age = task_view_age_of(o, &s->tasks[i]);
+	bool lower;
+	int64_t w = task_view_waiting_of(o, NULL, &s->tasks[i], &lower);
+	int64_t age = task_view_age_of(o, NULL, &s->tasks[i], &lower);
 
 	buf[0] = '\0';
-	if (!m)
+	if (!m) {
+		extra_annotation(s, o, i, buf, len);
 		return;
+	}
 	if (w >= 0)
 		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", fmt_dur((uint64_t)w, a, 32),
 			 m->steps, fmt_dur(m->busy_ns, b, 32));
@@ -355,8 +387,7 @@ static uint32_t node_json(struct render *r, uint32_t node, bool ref, uint32_t gr
 		fmt_json_str(r->out, st->name);
 		fputs(",\"state\":", r->out);
 		fmt_json_str(r->out, task_view_state_of(r->o, st));
-		task_view_json_opt_ns(r->out, "age_ns", task_view_age_of(r->o, st));
-		task_view_json_opt_ns(r->out, "waiting_ns", task_view_waiting_of(r->o, st));
+		task_view_json_bounds(r->out, r->o, r->s, st);
 		if (ref)
 			fputs(",\"ref\":true", r->out);
 		if (group > 1)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include "output/fmt.h"
 #include "output/task_view.h"
 
 /* ---- common ------------------------------------------------------------ */
@@ -58,21 +59,71 @@ const char *task_view_state_of(const struct task_view_opts *o, const struct snap
 	return "?";
 }
 
-/* age / waiting in ns, or -1 when not known (never invented) */
-int64_t task_view_age_of(const struct task_view_opts *o, const struct snap_task *t)
+const struct task_extra *task_view_extra_of(const struct task_view_opts *o,
+					    const struct snapshot *s, const struct snap_task *t)
 {
-	const struct task *m = task_view_timing_of(o, t);
-
-	return m && m->create_ts && o->now > m->create_ts ? (int64_t)(o->now - m->create_ts) : -1;
+	return o->extra && s ? &o->extra[t - s->tasks] : NULL;
 }
 
-int64_t task_view_waiting_of(const struct task_view_opts *o, const struct snap_task *t)
+int64_t task_view_age_of(const struct task_view_opts *o, const struct snapshot *s,
+			 const struct snap_task *t, bool *lower)
 {
 	const struct task *m = task_view_timing_of(o, t);
+	const struct task_extra *x = task_view_extra_of(o, s, t);
 
-	return m && m->state == TASK_AWAITING && o->now > m->await_since_ts ?
-		       (int64_t)(o->now - m->await_since_ts) : -1;
+	*lower = false;
+	if (m && m->create_ts && o->now > m->create_ts)
+		return (int64_t)(o->now - m->create_ts);
+	if (x && x->age_ns >= 0) {
+		*lower = x->age_lower;
+		return x->age_ns;
+	}
+	return -1;
 }
+
+int64_t task_view_waiting_of(const struct task_view_opts *o, const struct snapshot *s,
+			     const struct snap_task *t, bool *lower)
+{
+	const struct task *m = task_view_timing_of(o, t);
+	const struct task_extra *x = task_view_extra_of(o, s, t);
+
+	*lower = false;
+	if (m && m->state == TASK_AWAITING && o->now > m->await_since_ts)
+		return (int64_t)(o->now - m->await_since_ts);
+	if (!m && x && x->wait_ns >= 0 && t->state == APS_FUT_PENDING) {
+		*lower = x->wait_lower;
+		return x->wait_ns;
+	}
+	return -1;
+}
+
+const char *task_view_fmt_bound(int64_t ns, bool lower, char *buf, size_t len)
+{
+	char d[32];
+
+	if (ns < 0)
+		return "?";
+	snprintf(buf, len, "%s%s", lower ? "\u2265" : "", fmt_dur((uint64_t)ns, d, sizeof(d)));
+	return buf;
+}
+
+void task_view_json_bounds(FILE *out, const struct task_view_opts *o, const struct snapshot *s,
+			   const struct snap_task *t)
+{
+	const struct task_extra *x = task_view_extra_of(o, s, t);
+	bool al, wl;
+	int64_t a = task_view_age_of(o, s, t, &al), w = task_view_waiting_of(o, s, t, &wl);
+
+	task_view_json_opt_ns(out, "age_ns", a);
+	fprintf(out, ",\"age_lower_bound\":%s", al ? "true" : "false");
+	task_view_json_opt_ns(out, "waiting_ns", w);
+	fprintf(out, ",\"waiting_lower_bound\":%s", wl ? "true" : "false");
+	if (x && x->sleep_left_ns >= 0)
+		fprintf(out, ",\"sleep_left_ns\":%" PRId64, x->sleep_left_ns);
+	if (x)
+		fprintf(out, ",\"child_tasks\":%u", x->child_tasks);
+}
+
 void task_view_json_opt_ns(FILE *out, const char *key, int64_t v)
 {
 	if (v < 0)

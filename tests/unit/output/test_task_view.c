@@ -49,49 +49,46 @@ static void bed(struct snapshot *s, struct snap_task t[4], struct snap_awaiter a
 }
 
 static const char PS_TABLE[] =
-	"tid        task id              task name            coroutine stack                    "
-	"                awaiter chain                                      awaiter name    await"
-	"er id      state      age        waiting   \n"
-	"----------------------------------------------------------------------------------------"
-	"----------------------------------------------------------------------------------------"
-	"-------------------------------------\n"
-	"7          0x1000               Task-1               main                               "
-	"                                                                                   0x0  "
-	"           pending    ?          ?         \n"
-	"7          0x1100               work,\"er\"            Worker.inner -> Worker.run         "
-	"                main                                               Task-1          0x100"
-	"0          pending    ?          ?         \n"
-	"7          0x2000               a                    wait_b                             "
-	"                wait_a                                             b               0x300"
-	"0          pending    ?          ?         \n"
-	"7          0x3000               b                    wait_a                             "
-	"                wait_b                                             a               0x200"
-	"0          pending    ?          ?         \n";
+	"tid        task id              task name            coroutine stack                            "
+	"        awaiter chain                                      awaiter name    awaiter id      state"
+	"      runtime    waiting   \n-------------------------------------------------------------------"
+	"------------------------------------------------------------------------------------------------"
+	"--------------------------------------------------\n7          0x1000               Task-1      "
+	"         main                                                                                   "
+	"                               0x0             pending    ?          ?         \n7          0x11"
+	"00               work,\"er\"            Worker.inner -> Worker.run                         main "
+	"                                              Task-1          0x1000          pending    ?      "
+	"    ?         \n7          0x2000               a                    wait_b                     "
+	"                        wait_a                                             b               0x300"
+	"0          pending    ?          ?         \n7          0x3000               b                  "
+	"  wait_a                                             wait_b                                     "
+	"        a               0x2000          pending    ?          ?         \n";
 
 static const char PS_CSV[] =
-	"tid,task id,task name,coroutine stack,awaiter chain,awaiter name,awaiter id,state,age,wa"
-	"iting\n"
-	"7,0x1000,Task-1,main,,,0x0,pending,?,?\n"
-	"7,0x1100,\"work,\"\"er\"\"\",Worker.inner -> Worker.run,main,Task-1,0x1000,pending,?,?\n"
-	"7,0x2000,a,wait_b,wait_a,b,0x3000,pending,?,?\n"
-	"7,0x3000,b,wait_a,wait_b,a,0x2000,pending,?,?\n";
+	"tid,task id,task name,coroutine stack,awaiter chain,awaiter name,awaiter id,state,runtime,waitin"
+	"g\n7,0x1000,Task-1,main,,,0x0,pending,?,?\n7,0x1100,\"work,\"\"er\"\"\",Worker.inner -> Worker.r"
+	"un,main,Task-1,0x1000,pending,?,?\n7,0x2000,a,wait_b,wait_a,b,0x3000,pending,?,?\n7,0x3000,b,wai"
+	"t_a,wait_b,a,0x2000,pending,?,?\n";
 
 static const char PS_JSON[] =
 	"{\"python\":\"3.14\",\"dropped\":0,\"tasks\":[{\"tid\":7,\"task_id\":\"0x1000\",\"task_name\":\""
 	"Task-1\",\"coroutine_stack\":[{\"func\":\"main\",\"file\":\"/app/m.py\",\"line\":10}],\"frames_o"
-	"mitted\":0,\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":"
-	"null,\"max_step_ns\":null,\"awaiters\":[]},{\"tid\":7,\"task_id\":\"0x1100\",\"task_name\":\"wor"
-	"k,\\\"er\\\"\",\"coroutine_stack\":[{\"func\":\"Worker.inner\",\"file\":\"/app/w.py\",\"line\":5"
-	"},{\"func\":\"Worker.run\",\"file\":\"/app/w.py\",\"line\":20}],\"frames_omitted\":0,\"state\":\""
-	"pending\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":nu"
-	"ll,\"awaiters\":[{\"id\":\"0x1000\",\"name\":\"Task-1\",\"is_task\":true}]},{\"tid\":7,\"task_id"
-	"\":\"0x2000\",\"task_name\":\"a\",\"coroutine_stack\":[{\"func\":\"wait_b\",\"file\":\"/app/c.py"
-	"\",\"line\":7}],\"frames_omitted\":0,\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\""
-	"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\"awaiters\":[{\"id\":\"0x3000\",\"name\":\"b"
-	"\",\"is_task\":true}]},{\"tid\":7,\"task_id\":\"0x3000\",\"task_name\":\"b\",\"coroutine_stack\""
-	":[{\"func\":\"wait_a\",\"file\":\"/app/c.py\",\"line\":9}],\"frames_omitted\":0,\"state\":\"pend"
-	"ing\",\"age_ns\":null,\"waiting_ns\":null,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\""
-	"awaiters\":[{\"id\":\"0x2000\",\"name\":\"a\",\"is_task\":true}]}]}\n";
+	"mitted\":0,\"state\":\"pending\",\"age_ns\":null,\"age_lower_bound\":false,\"waiting_ns\":null,\""
+	"waiting_lower_bound\":false,\"busy_ns\":null,\"steps\":null,\"max_step_ns\":null,\"awaiters\":[]"
+	"},{\"tid\":7,\"task_id\":\"0x1100\",\"task_name\":\"work,\\\"er\\\"\",\"coroutine_stack\":[{\"fu"
+	"nc\":\"Worker.inner\",\"file\":\"/app/w.py\",\"line\":5},{\"func\":\"Worker.run\",\"file\":\"/ap"
+	"p/w.py\",\"line\":20}],\"frames_omitted\":0,\"state\":\"pending\",\"age_ns\":null,\"age_lower_bo"
+	"und\":false,\"waiting_ns\":null,\"waiting_lower_bound\":false,\"busy_ns\":null,\"steps\":null,\""
+	"max_step_ns\":null,\"awaiters\":[{\"id\":\"0x1000\",\"name\":\"Task-1\",\"is_task\":true}]},{\"t"
+	"id\":7,\"task_id\":\"0x2000\",\"task_name\":\"a\",\"coroutine_stack\":[{\"func\":\"wait_b\",\"fi"
+	"le\":\"/app/c.py\",\"line\":7}],\"frames_omitted\":0,\"state\":\"pending\",\"age_ns\":null,\"age"
+	"_lower_bound\":false,\"waiting_ns\":null,\"waiting_lower_bound\":false,\"busy_ns\":null,\"steps\""
+	":null,\"max_step_ns\":null,\"awaiters\":[{\"id\":\"0x3000\",\"name\":\"b\",\"is_task\":true}]},{"
+	"\"tid\":7,\"task_id\":\"0x3000\",\"task_name\":\"b\",\"coroutine_stack\":[{\"func\":\"wait_a\",\""
+	"file\":\"/app/c.py\",\"line\":9}],\"frames_omitted\":0,\"state\":\"pending\",\"age_ns\":null,\"a"
+	"ge_lower_bound\":false,\"waiting_ns\":null,\"waiting_lower_bound\":false,\"busy_ns\":null,\"step"
+	"s\":null,\"max_step_ns\":null,\"awaiters\":[{\"id\":\"0x2000\",\"name\":\"a\",\"is_task\":true}]"
+	"}]}\n";
 
 static const char PSTREE_TEXT[] =
 	"└── (T) Task-1\n"
@@ -110,19 +107,22 @@ static const char PSTREE_TEXT[] =
 
 static const char PSTREE_JSON[] =
 	"{\"python\":\"3.14\",\"dropped\":0,\"nodes\":[{\"id\":0,\"parent\":null,\"kind\":\"task\",\"task"
-	"_id\":\"0x1000\",\"name\":\"Task-1\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null},"
-	"{\"id\":1,\"parent\":0,\"kind\":\"coro\",\"frame\":\"main /app/m.py:10\"},{\"id\":2,\"parent\":1"
-	",\"kind\":\"task\",\"task_id\":\"0x1100\",\"name\":\"work,\\\"er\\\"\",\"state\":\"pending\",\"a"
-	"ge_ns\":null,\"waiting_ns\":null},{\"id\":3,\"parent\":2,\"kind\":\"coro\",\"frame\":\"Worker.ru"
-	"n /app/w.py:20\"},{\"id\":4,\"parent\":3,\"kind\":\"coro\",\"frame\":\"Worker.inner /app/w.py:5\""
-	"},{\"id\":5,\"parent\":null,\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\""
-	"pending\",\"age_ns\":null,\"waiting_ns\":null},{\"id\":6,\"parent\":5,\"kind\":\"coro\",\"frame\""
-	":\"wait_b /app/c.py:7\"},{\"id\":7,\"parent\":6,\"kind\":\"task\",\"task_id\":\"0x3000\",\"name\""
-	":\"b\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null},{\"id\":8,\"parent\":7,\"kind\""
-	":\"coro\",\"frame\":\"wait_a /app/c.py:9\"},{\"id\":9,\"parent\":8,\"kind\":\"task\",\"task_id\""
-	":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":null,\"waiting_ns\":null,\"ref\":tru"
-	"e}],\"cycles\":[[{\"task_id\":\"0x2000\",\"name\":\"a\"},{\"task_id\":\"0x3000\",\"name\":\"b\"}"
-	",{\"task_id\":\"0x2000\",\"name\":\"a\"}]]}\n";
+	"_id\":\"0x1000\",\"name\":\"Task-1\",\"state\":\"pending\",\"age_ns\":null,\"age_lower_bound\":f"
+	"alse,\"waiting_ns\":null,\"waiting_lower_bound\":false},{\"id\":1,\"parent\":0,\"kind\":\"coro\""
+	",\"frame\":\"main /app/m.py:10\"},{\"id\":2,\"parent\":1,\"kind\":\"task\",\"task_id\":\"0x1100\""
+	",\"name\":\"work,\\\"er\\\"\",\"state\":\"pending\",\"age_ns\":null,\"age_lower_bound\":false,\""
+	"waiting_ns\":null,\"waiting_lower_bound\":false},{\"id\":3,\"parent\":2,\"kind\":\"coro\",\"fram"
+	"e\":\"Worker.run /app/w.py:20\"},{\"id\":4,\"parent\":3,\"kind\":\"coro\",\"frame\":\"Worker.inn"
+	"er /app/w.py:5\"},{\"id\":5,\"parent\":null,\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\""
+	"a\",\"state\":\"pending\",\"age_ns\":null,\"age_lower_bound\":false,\"waiting_ns\":null,\"waitin"
+	"g_lower_bound\":false},{\"id\":6,\"parent\":5,\"kind\":\"coro\",\"frame\":\"wait_b /app/c.py:7\""
+	"},{\"id\":7,\"parent\":6,\"kind\":\"task\",\"task_id\":\"0x3000\",\"name\":\"b\",\"state\":\"pen"
+	"ding\",\"age_ns\":null,\"age_lower_bound\":false,\"waiting_ns\":null,\"waiting_lower_bound\":fal"
+	"se},{\"id\":8,\"parent\":7,\"kind\":\"coro\",\"frame\":\"wait_a /app/c.py:9\"},{\"id\":9,\"paren"
+	"t\":8,\"kind\":\"task\",\"task_id\":\"0x2000\",\"name\":\"a\",\"state\":\"pending\",\"age_ns\":n"
+	"ull,\"age_lower_bound\":false,\"waiting_ns\":null,\"waiting_lower_bound\":false,\"ref\":true}],\""
+	"cycles\":[[{\"task_id\":\"0x2000\",\"name\":\"a\"},{\"task_id\":\"0x3000\",\"name\":\"b\"},{\"ta"
+	"sk_id\":\"0x2000\",\"name\":\"a\"}]]}\n";
 
 static char *run_ps(const struct snapshot *s, enum task_view_format f)
 {
