@@ -147,9 +147,42 @@ def t_no_uprobe(bed):
         raise Fail("loop mode does not say it attached no uprobe")
 
 
+def t_top(bed):
+    """top --mode loop: the loop thread busy, the tasks by name with their CPU
+    in the order the program burns it (heavy 3 : light 1), the callback by its
+    function, the tasks by state from a snapshot; no sample lost."""
+    tg = Target(bed, "loop_cpu.py")
+    try:
+        tg.go()
+        time.sleep(0.5)
+        tr = aps(["top", "--json", "--iterations", "1", "--delay", "6", str(tg.pid)])
+        out, err = tr.communicate(timeout=60)
+    finally:
+        tg.finish()
+    if tr.returncode:
+        raise Fail(f"top exited {tr.returncode}: {err[-300:]}")
+    snap = json.loads(out.splitlines()[-1])
+    if snap["mode"] != "loop" or not snap["loop_threads"] or snap["loop_threads"][0]["busy_pct"] < 60:
+        raise Fail(f"loop thread not seen busy: {snap['loop_threads']}")
+    cpu = {t["name"]: t["cpu_pct"] for t in snap["tasks"]}
+    if set(cpu) - {"heavy", "light"} or not {"heavy", "light"} <= set(cpu):
+        raise Fail(f"tasks by CPU: {cpu}, expected heavy and light")
+    ratio = cpu["heavy"] / cpu["light"]
+    if not 2.0 <= ratio <= 4.5:      # 6 s at 99 Hz: ~300 samples; the profiler's test is tighter
+        raise Fail(f"heavy:light CPU {ratio:.2f}, expected ~3")
+    coros = {c["name"] for c in snap["coros"]}
+    if not {"heavy", "light"} <= coros:
+        raise Fail(f"coroutines: {coros}")
+    cbs = {c["name"]: c["cpu_pct"] for c in snap["callbacks"]}
+    if "on_tick" not in cbs:
+        raise Fail(f"the callback on_tick not among {cbs}")
+    if snap["lost_samples"] or snap.get("task_states", {}).get("pending", 0) < 3:
+        raise Fail(f"lost {snap['lost_samples']} samples, task states {snap.get('task_states')}")
+
+
 TESTS = [(f"blocked-{w}", t_blocked(w)) for w in STALLS] + \
         [(f"check-{w}", t_check(w)) for w in STALLS] + \
-        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe)]
+        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe), ("top", t_top)]
 
 
 def main():
