@@ -104,7 +104,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 {
 	struct check_ctx *c = ctx;
 	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
-	char where[APS_NAME_MAX];
+	char where[sizeof(((struct stack_frame *)0)->file) + 16];
 
 	if (st->kind == STALL_TASK)
 		return;		/* a step: judged as one */
