@@ -56,7 +56,9 @@ def main():
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("loop", [sys.executable, "tests/integration/test_loop.py"]),
+        ("cli", [sys.executable, "tests/integration/test_cli.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
+        ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

@@ -21,7 +21,8 @@ MULTIARCH="$(uname -m)-linux-gnu"
 
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
-	python3-greenlet util-linux libdebuginfod-dev debuginfod)
+	python3-greenlet util-linux libdebuginfod-dev debuginfod
+	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "output/escape.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 
 #define MAX_STALLS 1000
 
@@ -109,7 +109,7 @@ static void print_rows(struct lc_ctx *c, bool json)
 		const struct stall_row *r = &c->rows[i];
 
 		printf("  loop stall %s > --max-step in %s %s%s%s%s at %s:%d, tid %u%s\n",
-		       top_fmt_dur(r->dur, d, sizeof(d)), kind_name(r->kind),
+		       fmt_dur(r->dur, d, sizeof(d)), kind_name(r->kind),
 		       r->kind == STALL_TASK ? r->task : r->func,
 		       r->kind == STALL_TASK ? " (" : "", r->kind == STALL_TASK ? r->func : "",
 		       r->kind == STALL_TASK ? ")" : "", r->file, r->line, r->tid, r->ended ? "" : ", still running");

@@ -6,7 +6,7 @@
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
 #include "output/escape.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 #include "target/proc.h"
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
@@ -77,7 +77,7 @@ static void find_task(struct loop_stall_watch *w, uint64_t coro, struct loop_sta
 
 	if (snapshot_take(&s->ip, &s->layout, &snap, err, sizeof(err)) == 0) {
 		for (uint32_t i = 0; i < snap.ntasks; i++) {
-			if (pyr_ptr(&s->reader->r, snap.tasks[i].addr + s->layout.bpf.task_coro, &c) ||
+			if (pyread_ptr(&s->reader->r, snap.tasks[i].addr + s->layout.bpf.task_coro, &c) ||
 			    c != coro)
 				continue;
 			st->task = snap.tasks[i].addr;
@@ -225,7 +225,7 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, "stall %s: loop thread %u busy", top_fmt_dur(st->duration_ns, d, sizeof(d)),
+	fprintf(out, "stall %s: loop thread %u busy", fmt_dur(st->duration_ns, d, sizeof(d)),
 		st->ns_tid);
 	if (st->kind == STALL_TASK)
 		fprintf(out, " in task %s (%s) at %s:%d", st->task_name[0] ? st->task_name : "?",
