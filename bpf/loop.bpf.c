@@ -145,7 +145,8 @@ static __always_inline int poll_enter(void)
 	wait = run_delay() - t->run_delay_at_busy;
 	if (wait > d)
 		wait = d;
-	if (!(l->flags & APS_LOOP_SPANS) || d - wait < l->span_min_ns)
+	/* wall time: a stall the watcher caught gets its end, whatever its wait */
+	if (!(l->flags & APS_LOOP_SPANS) || d < l->span_min_ns)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

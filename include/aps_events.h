@@ -250,8 +250,7 @@ struct aps_loop_target {
 	__u8 tagged_code;      /* 3.14: f_executable is a tagged pointer */
 	__u32 ts_running_task; /* 3.14: _PyThreadStateImpl.asyncio_running_task; 0 none */
 	__u32 flags;           /* APS_LOOP_* */
-	__u64 span_min_ns;     /* APS_LOOP_SPANS: send spans busy at least this long
-	                        * (time waiting for a CPU not counted) */
+	__u64 span_min_ns;     /* APS_LOOP_SPANS: send spans at least this long */
 };
 
 /* Per loop thread (BPF map loop_threads, key kernel tid). */

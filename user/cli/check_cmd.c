@@ -92,8 +92,10 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
 	char where[sizeof(((struct stack_frame *)0)->file) + 16];
 
-	if (st->kind == STALL_TASK)
-		return;		/* a step: judged as one */
+	/* a task step is judged as a step; one not caught in time (unknown)
+	 * overlaps one as often as not: callbacks only */
+	if (st->kind != STALL_CALLBACK)
+		return;
 	snprintf(where, sizeof(where), "%s:%d", f ? f->file : "?", f ? f->line : -1);
 	add_offender(c, 'l', NULL, 0, st->ns_tid, st->begin_ts, st->duration_ns, where);
 	snprintf(c->off[c->noff - 1].name, sizeof(c->off[0].name), "%s", f ? f->func : "?");
