@@ -290,6 +290,7 @@ struct aps_loop_thread {
 	__u64 max_busy_ns;
 	__u32 tgid;
 	__u32 pad;
+	__u64 run_delay_at_busy;   /* the thread's runqueue wait (sched_info.run_delay) then */
 };
 
 struct aps_ev_loop_span {
@@ -297,6 +298,7 @@ struct aps_ev_loop_span {
 	__u64 begin_ts_ns;         /* the poll returned */
 	__u32 pid;
 	__u32 pad;
+	__u64 run_delay_ns;        /* of it, waiting for a CPU (runnable, not running) */
 };
 
 /* One frame of a sample: userspace symbolises (code object -> name, file,

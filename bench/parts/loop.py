@@ -114,6 +114,43 @@ def figures_for(name, samples):
     return figs
 
 
+SYSCALL_LOOP = ("import os, time\nn = 1000000\nt = time.perf_counter_ns()\n"
+                "for _ in range(n):\n    os.getppid()\nprint((time.perf_counter_ns() - t) / n)")
+
+
+def syscall_cost(ctx, reps):
+    """ns per getppid() (a Python loop) of a process aps-bpf does not trace,
+    with and without loop mode attached to another one: the syscall
+    tracepoints put every thread of the host on the syscall slow path."""
+    target, ready = start_target([DEBIAN_PY, "-c", "import asyncio, os\n"
+                                  "print('READY', os.getpid(), flush=True)\n"
+                                  "asyncio.run(asyncio.sleep(3600))"])
+    out = {"off": [], "loop": []}
+    hook = "?"
+    try:
+        for _ in range(reps):
+            for mode in ("off", "loop"):
+                tool = Tool(["blocked", "--mode", "loop", "-v", ready[1]]) if mode == "loop" else None
+                try:
+                    r = subprocess.run([DEBIAN_PY, "-c", SYSCALL_LOOP], capture_output=True,
+                                       text=True, timeout=120)
+                    out[mode].append(float(r.stdout))
+                finally:
+                    if tool:
+                        tool.stop()
+                        m = re.search(r"poll by ([^;\n]+);", "\n".join(tool.err_lines))
+                        hook = m.group(1) if m else hook
+                        tool.kill()
+    finally:
+        target.kill()
+    added = [b - a for a, b in zip(out["off"], out["loop"])]
+    return [Figure("loop: syscall cost added on an untraced process, loop mode attached",
+                   statistics.median(added), "ns",
+                   note=f"per getppid(), median of {reps} paired rounds, spread "
+                        f"{min(added):.0f}..{max(added):.0f} ns; {statistics.median(out['off']):.0f} ns "
+                        f"without; poll by {hook}")], out
+
+
 def run(ctx):
     seconds = 2 if ctx.quick else SECONDS
     reps = max(ctx.reps, 2 if ctx.quick else 7)
@@ -131,6 +168,8 @@ def run(ctx):
         samples = interleave(MODES, reps, lambda m: run_once(ctx, argv, m, seconds), ctx.log)
         figures += figures_for(name, samples)
         raw[name] = {"samples": samples, "wrk_seconds": seconds, "connections": CONNECTIONS}
+    figs, raw["syscall_ns"] = syscall_cost(ctx, reps)
+    figures += figs
     if not any("aiohttp" in n for n, _ in services):
         figures.append(Figure("loop: aiohttp+uvloop", note="python3-aiohttp / python3-uvloop missing"))
     return figures, raw

@@ -259,9 +259,9 @@ def run_blocking(py, work, report):
     # blocked first; check and top, whose windows start at their attach,
     # together and last: in a guest each attach takes seconds (the verifier);
     # top's first snapshot must come after the loop has stepped
-    cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
-            "check": ["check", "--for", "3s", "--max-step", "200ms", "--json"],
-            "top": ["top", "-b", "--iterations", "2", "--delay", "1.5", "--json"]}
+    cmds = {"blocked": ["blocked", "--mode", "step", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
+            "check": ["check", "--mode", "step", "--for", "3s", "--max-step", "200ms", "--json"],
+            "top": ["top", "--mode", "step", "-b", "--iterations", "2", "--delay", "1.5", "--json"]}
     procs = {}
     try:
         pid = int(read_line(sc, "READY ").split()[1])

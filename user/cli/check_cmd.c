@@ -2,13 +2,10 @@
 /* `aps-bpf check`: a health check for CI and monitoring: exit 1 when a step
  * blocked the loop longer than allowed, or a task waited too long. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/outfile.h"
@@ -19,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/agent_client.h"
 #include "memory/snapshot.h"
+#include "loop/loop_stall.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -28,25 +26,25 @@
 static const char check_usage[] =
 	"usage: aps-bpf check [--mode loop|step] [--for DURATION] [--max-step DURATION]\n"
 	"                     [--max-waiting DURATION] [--poll-hook auto|fentry|tracepoint]\n"
-	"                     [--agent-socket PATH]\n"
-	"                     [--json] [-v] PID\n"
+	"                     [--json] [--agent-socket PATH] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"--mode loop (default; no uprobe): fail if the event loop stalled longer than\n"
 	"--max-step, whatever ran (a task step, a callback, a protocol method).\n"
-	"--mode step (a uprobe per step; needed for --max-waiting):\n"
+	"--mode step (a uprobe per step; needed for --max-waiting), and loop stalls\n"
+	"outside task steps:\n"
 	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
 	"or a task has been awaiting longer than --max-waiting (a stuck task).\n"
 	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
-	"A wait is known from when aps-bpf saw it start, or, when an agent runs\n"
-	"(aps-bpf agent), from its history: without one, for a task suspended\n"
+	"A wait is only known from when aps-bpf saw it start: for a task suspended\n"
 	"before the check began, use --for at least as long as --max-waiting.\n"
 	"\n"
 	"Exit status: 0 healthy, 1 offenders found (printed), 2 usage error,\n"
 	"3 the check could not run (no such process, not Python, permissions...).\n";
 
 struct offender {
-	char kind;		/* 's' step too long, 'r' still running, 'w' waiting */
+	char kind;		/* 's' step too long, 'r' still running, 'w' waiting,
+				 * 'l' a loop stall outside task steps (name: its function, on: file:line) */
 	uint64_t task, ts, dur;
 	uint32_t tid;
 	char name[APS_NAME_MAX], coro[APS_NAME_MAX], on[APS_NAME_MAX];
@@ -59,21 +57,8 @@ struct check_ctx {
 	const char *agent_sock;		/* --max-waiting: the agent's history of older waits */
 	struct offender *off;
 	size_t noff, more;
+	struct loop_side side;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void add_offender(struct check_ctx *c, char kind, const struct task *t, uint64_t addr,
 			 uint32_t tid, uint64_t ts, uint64_t dur, const char *on)
@@ -102,6 +87,30 @@ static void on_model_event(void *ctx, const struct model_event *ev)
 	if (ev->kind == MEV_STEP_END && c->max_step && ev->duration_ns > c->max_step &&
 	    ev->result != APS_RES_UNKNOWN)
 		add_offender(c, 's', ev->task, ev->addr, ev->tid, ev->ts, ev->duration_ns, NULL);
+}
+
+/* A loop stall outside task steps (a callback): an offender too. */
+static void on_stall(void *ctx, const struct loop_stall *st)
+{
+	struct check_ctx *c = ctx;
+	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
+	char where[sizeof(((struct stack_frame *)0)->file) + 16];
+
+	/* a task step is judged as a step; one not caught in time (unknown)
+	 * overlaps one as often as not: callbacks only */
+	if (st->kind != STALL_CALLBACK)
+		return;
+	snprintf(where, sizeof(where), "%s:%d", f ? f->file : "?", f ? f->line : -1);
+	add_offender(c, 'l', NULL, 0, st->ns_tid, st->begin_ts, st->duration_ns, where);
+	snprintf(c->off[c->noff - 1].name, sizeof(c->off[0].name), "%s", f ? f->func : "?");
+	snprintf(c->off[c->noff - 1].coro, sizeof(c->off[0].coro), "%s",
+		 st->kind == STALL_CALLBACK ? "callback" : "unknown");
+}
+
+static void on_tick(struct session *s, void *ctx)
+{
+	(void)s;
+	loop_side_tick(&((struct check_ctx *)ctx)->side);
 }
 
 static int on_record(void *ctx, const void *data, size_t len)
@@ -176,7 +185,7 @@ static void final_offenders(struct check_ctx *c, uint64_t now)
 
 static const char *kind_name(char k)
 {
-	return k == 's' ? "step" : k == 'r' ? "running" : "waiting";
+	return k == 's' ? "step" : k == 'r' ? "running" : k == 'l' ? "stall" : "waiting";
 }
 
 static void print_offenders(struct check_ctx *c, bool json, FILE *out)
@@ -197,6 +206,9 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 				i ? "," : "", kind_name(o->kind), o->task, esc[0], esc[1], o->tid, o->dur, o->ts);
 			if (o->kind == 'w')
 				fprintf(out, ",\"awaiting\":\"%s\"", esc[2]);
+			if (o->kind == 'l')
+				fprintf(out, ",\"function\":\"%s\",\"ran\":\"%s\",\"at\":\"%s\"", esc[0],
+					esc[1], esc[2]);
 			fputc('}', out);
 		}
 		fprintf(out, "],\"more_offenders\":%zu}\n", c->more);
@@ -233,6 +245,9 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
 				o->coro, o->tid, count, count == 1 ? "" : "s",
 				fmt_dur(longest, d, sizeof(d)));
+		} else if (o->kind == 'l') {
+			fprintf(out, "  loop stall %s > --max-step in %s %s at %s, tid %u\n",
+				fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on, o->tid);
 		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
 				o->name, o->coro, o->tid, fmt_dur(o->dur, d, sizeof(d)));
@@ -245,6 +260,36 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 		fprintf(out, "  ... and %zu more\n", c->more);
 }
 
+struct check_opts {
+	struct check_ctx *c;
+	uint64_t window;
+	bool json;
+	enum cmd_mode mode;
+	bool mode_given;
+	enum loop_poll_hook hook;
+};
+
+static int check_opt(struct cli *cli, int opt, const char *arg, void *ctx)
+{
+	struct check_opts *o = ctx;
+
+	switch (opt) {
+	case 'f': return cli_duration(cli, "--for", arg, CLI_MS, CLI_MAX_DURATION, &o->window);
+	case 's': return cli_duration(cli, "--max-step", arg, 1000, CLI_MAX_DURATION, &o->c->max_step);
+	case 'w':
+		return cli_duration(cli, "--max-waiting", arg, 1000, CLI_MAX_DURATION, &o->c->max_waiting);
+	case 'j': o->json = true; return 0;
+	case 'A': o->c->agent_sock = arg; return 0;
+	case 'm':
+		o->mode_given = true;
+		return loop_mode_parse(arg, &o->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
+	case 'P':
+		return loop_hook_parse(arg, &o->hook) ?
+		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
+	default: return -1;
+	}
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -252,92 +297,60 @@ int cmd_check(int argc, char **argv)
 		{ "max-step", required_argument, NULL, 's' },
 		{ "max-waiting", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "poll-hook", required_argument, NULL, 'P' },
 		{ "agent-socket", required_argument, NULL, 'A' },
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "check", .usage = check_usage, .target = CLI_PID };
 	struct check_ctx c = { .agent_sock = AGENT_SOCK_DEFAULT };
-	enum cmd_mode mode = MODE_LOOP;
-	bool mode_given = false;
-	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
-	uint64_t window = 10ull * 1000000000;
-	bool json = false;
-	char *end;
-	long pid;
-	int opt, err, rc = CHECK_EXIT_ERROR;
+	struct check_opts co = { .c = &c, .window = 10ull * 1000000000, .mode = MODE_LOOP };
+	uint64_t window;
+	bool json;
+	int err, rc = CHECK_EXIT_ERROR;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+f:s:w:jvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if (cli_parse_duration(optarg, &window) || !window)
-				goto usage;
-			break;
-		case 's':
-			if (cli_parse_duration(optarg, &c.max_step) || !c.max_step)
-				goto usage;
-			break;
-		case 'w':
-			if (cli_parse_duration(optarg, &c.max_waiting) || !c.max_waiting)
-				goto usage;
-			break;
-		case 'j': json = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(check_usage, stdout); return 0;
-		case 'm':
-			if (loop_mode_parse(optarg, &mode))
-				goto usage;
-			mode_given = true;
-			break;
-		case 'P':
-			if (loop_hook_parse(optarg, &hook))
-				goto usage;
-			break;
-		case 'A': c.agent_sock = optarg; break;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	if (!c.max_step && !c.max_waiting) {
-		fprintf(stderr, "aps-bpf check: give --max-step and/or --max-waiting\n");
-		goto usage;
-	}
-	c.s.pid = (pid_t)pid;
+	if (!cli_parse(&cli, argc, argv, "jvh", opts, check_opt, &co, &rc))
+		return rc == 2 ? CHECK_EXIT_USAGE : rc;
+	window = co.window;
+	json = co.json;
+	if (!c.max_step && !c.max_waiting)
+		return cli_usage(&cli, "give --max-step and/or --max-waiting");
+	cli_apply(&cli, &c.s);
 	/* --max-waiting needs the steps: step mode unless loop was asked for */
-	if (c.max_waiting && !mode_given)
-		mode = MODE_STEP;
-	if (mode == MODE_LOOP && c.max_waiting) {
-		fprintf(stderr, "aps-bpf check: --max-waiting needs --mode step\n");
-		goto usage;
-	}
-	if (mode == MODE_LOOP)
-		return loop_check_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.max_step,
-			.duration = window, .hook = hook, .json = json, .verbose = c.s.verbose });
+	if (c.max_waiting && !co.mode_given)
+		co.mode = MODE_STEP;
+	if (co.mode == MODE_LOOP && c.max_waiting)
+		return cli_usage(&cli, "--max-waiting needs --mode step");
+	if (co.mode == MODE_LOOP)
+		return loop_check_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.max_step,
+			.duration = window, .hook = co.hook, .json = json, .verbose = cli.verbose });
+	/* look at the loop often enough to take a stall's stack while it lasts */
+	c.s.poll_ms = c.max_step ? (int)(c.max_step / 4000000) : 100;
+	if (c.s.poll_ms > 100)
+		c.s.poll_ms = 100;
+	if (c.s.poll_ms < 1)
+		c.s.poll_ms = 1;
 	c.off = calloc(MAX_OFFENDERS, sizeof(*c.off));
 	if (!c.off || model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		free(c.off);
 		return CHECK_EXIT_ERROR;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_signals(NULL);
 	err = session_load(&c.s, on_record, &c);
 	if (!err)
 		err = session_resolve(&c.s, false);
+	if (!err && c.max_step)	/* callbacks stall the loop too */
+		loop_side_open(&c.side, c.s.pid, c.max_step, c.s.verbose, on_stall, &c);
 	if (!err)
 		err = session_attach(&c.s);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
 		goto cleanup;
 	}
+	c.s.on_tick = on_tick;
+	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
@@ -350,19 +363,18 @@ int cmd_check(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
-	final_offenders(&c, now_ns());
+	loop_side_close(&c.side);
+	final_offenders(&c, cli_now_ns());
 	if (c.max_waiting && why != SESSION_TARGET_EXITED && why != SESSION_TARGET_EXECED)
-		agent_waits(&c, now_ns());
+		agent_waits(&c, cli_now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
 	if (outfile_close_stream(stdout, "stdout"))
 		rc = CHECK_EXIT_ERROR;
 cleanup:
+	loop_side_close(&c.side);
 	session_close(&c.s);
 	model_free(&c.model);
 	free(c.off);
 	return rc;
-usage:
-	fputs(check_usage, stderr);
-	return CHECK_EXIT_USAGE;
 }

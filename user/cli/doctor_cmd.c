@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <capstone/capstone.h>
 #include "cli/commands.h"
+#include "loop/loop_tracer.h"
 #include "cli/options.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
@@ -233,6 +234,7 @@ static void print_cost(const struct session *s)
 		       cancel->func);
 	printf("  per event-loop wait:  one epoll syscall tracepoint hit, no uprobe (kernel: loop idle)\n");
 	printf("  no uretprobes: step ends are taken from the next event on the thread\n");
+	loop_tracer_doctor();
 }
 
 static int doctor_opt(struct cli *c, int opt, const char *arg, void *ctx)

@@ -16,11 +16,18 @@
 #include "model/stats.h"
 #include "live/session.h"
 #include "output/top_view.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_session.h"
 
 static const char top_usage[] =
-	"usage: aps-bpf top [-b] [--iterations N] [--delay DURATION] [--sort KEY] [--by task|coro]\n"
-	"                   [--json] [--limit N] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
+	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay DURATION] [--sort KEY]\n"
+	"                   [--by task|coro] [--hz N] [--json] [--limit N] [--ringbuf-kb N]\n"
+	"                   [--no-debuginfod] [-v] PID\n"
 	"\n"
+	"--mode loop (default; no uprobe): per interval each loop thread's busy %,\n"
+	"loop stalls over 100ms, CPU % per task, per coroutine and per callback from\n"
+	"a stack sampler (--hz, default 99), and tasks by state from snapshots.\n"
+	"--mode step (a uprobe per step):\n"
 	"Live view of a Python process's asyncio tasks: busy time, steps, step\n"
 	"durations (mean, p50, p99, max), time since the last step, what each task\n"
 	"awaits and since when; per coroutine function (--by coro, key c); per\n"
@@ -34,6 +41,9 @@ static const char top_usage[] =
 	"Keys: b m s a w sort, c per-coroutine view, q quit.\n";
 
 struct top_ctx {
+	enum cmd_mode mode;
+	enum loop_poll_hook hook;
+	unsigned long hz;
 	struct session s;
 	struct model model;
 	struct stats stats;
@@ -175,6 +185,11 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 			return cli_bad(cli, "--by", "task or coro", arg);
 		c->view.by_coro = !strcmp(arg, "coro");
 		return 0;
+	case 'm': return loop_mode_parse(arg, &c->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
+	case 'z': return cli_uint(cli, "--hz", arg, 1, 10000, &c->hz);
+	case 'P':
+		return loop_hook_parse(arg, &c->hook) ?
+		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
 	default: return -1;
 	}
 }
@@ -189,17 +204,25 @@ int cmd_top(int argc, char **argv)
 		{ "by", required_argument, NULL, 'y' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "hz", required_argument, NULL, 'z' },
+		{ "poll-hook", required_argument, NULL, 'P' },
 		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "top", .usage = top_usage, .target = CLI_PID };
-	struct top_ctx c = { .delay_ms = 1000, .iterations = -1 };
+	struct top_ctx c = { .delay_ms = 1000, .iterations = -1, .mode = MODE_LOOP,
+			     .hz = LOOP_DEFAULT_HZ };
 	int err, rc = 1;
 
 	top_view_init(&c.view);
 	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:vh", opts, top_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
+	if (c.mode == MODE_LOOP)
+		return loop_top_run(&(struct loop_opts){ .pid = cli.pid, .threshold = 100 * CLI_MS,
+			.hz = (unsigned)c.hz, .hook = c.hook, .json = c.view.json,
+			.verbose = cli.verbose }, c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	c.view.pid = c.s.pid;
 	c.view.live = true;

@@ -11,7 +11,6 @@
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "output/fmt.h"
-#include "output/top_view.h"
 
 int loop_mode_parse(const char *s, enum cmd_mode *out)
 {

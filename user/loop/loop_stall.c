@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
 #include "output/escape.h"
 #include "output/fmt.h"
-#include "output/top_view.h"
 #include "target/proc.h"
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
@@ -133,15 +133,38 @@ static struct loop_stall *find(struct loop_stall_watch *w, uint32_t tid, uint64_
 	return NULL;
 }
 
+/* The thread's runqueue wait so far, ns (/proc schedstat: sched_info.run_delay). */
+static uint64_t thread_run_delay(pid_t pid, uint32_t tid)
+{
+	unsigned long long run = 0, wait = 0;
+	char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/schedstat", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
 static void on_thread(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct loop_stall_watch *w = ctx;
-	uint64_t now = loop_now_ns();
+	uint64_t now = loop_now_ns(), wait = 0;
 	struct loop_stall *st;
 
 	if (!lt->busy_since || now < lt->busy_since || now - lt->busy_since < w->threshold ||
 	    find(w, tid, lt->busy_since))
 		return;
+	/* busy that long only because other threads had the CPU: not yet a stall */
+	if (lt->run_delay_at_busy) {
+		wait = thread_run_delay(w->s->pid, tid) - lt->run_delay_at_busy;
+		if (wait < now - lt->busy_since && now - lt->busy_since - wait < w->threshold)
+			return;
+	}
 	for (st = w->pending; st < w->pending + STALL_MAX_PENDING && st->used; st++)
 		;
 	if (st == w->pending + STALL_MAX_PENDING)
@@ -163,6 +186,11 @@ void loop_stall_span(struct loop_stall_watch *w, const struct aps_ev_loop_span *
 	if (e->hdr.ts_ns < e->begin_ts_ns || d < w->threshold)
 		return;
 	st = find(w, e->hdr.tid, e->begin_ts_ns);
+	if (e->run_delay_ns >= d || d - e->run_delay_ns < w->threshold) {
+		if (st)		/* off the CPU for others' sake, mostly: not a stall */
+			st->used = false;
+		return;
+	}
 	if (st && st->dismissed) {
 		st->used = false;
 		return;
@@ -177,6 +205,7 @@ void loop_stall_span(struct loop_stall_watch *w, const struct aps_ev_loop_span *
 		w->missed_stacks++;
 	}
 	st->duration_ns = d;
+	st->run_delay_ns = e->run_delay_ns;
 	st->ended = true;
 	w->reported++;
 	w->on_stall(w->ctx, st);
@@ -215,8 +244,9 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		json_escape(st->task_name[0] ? st->task_name : "?", esc[2], sizeof(esc[2]));
 		json_escape(st->coro[0] ? st->coro : "?", esc[3], sizeof(esc[3]));
 		fprintf(out, "{\"event\":\"stall\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"duration_ns\":%" PRIu64
-			",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\",\"file\":\"%s\",\"line\":%d",
-			st->begin_ts, st->ns_tid, st->duration_ns, st->ended ? "true" : "false",
+			",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\","
+			"\"file\":\"%s\",\"line\":%d", st->begin_ts, st->ns_tid, st->duration_ns,
+			st->run_delay_ns, st->ended ? "true" : "false",
 			kind_name(st->kind), esc[0], esc[1], f ? f->line : -1);
 		if (st->kind == STALL_TASK)
 			fprintf(out, ",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\",\"coro\":\"%s\"",
@@ -239,4 +269,57 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fprintf(out, "    (stack not taken: the stall ended before aps-bpf looked)\n");
 	else
 		blocked_print_stack(out, false, &st->cap);
+}
+
+static int side_record(void *ctx, const void *data, size_t len)
+{
+	struct loop_side *ls = ctx;
+	const struct aps_event_hdr *h = data;
+
+	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
+		loop_stall_span(&ls->w, data);
+	return 0;
+}
+
+int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool verbose,
+		   void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx)
+{
+	int err;
+
+	memset(ls, 0, sizeof(*ls));
+	ls->s.pid = pid;
+	ls->s.verbose = verbose;
+	ls->s.quiet = true;
+	ls->s.flags = APS_LOOP_SPANS;
+	ls->s.span_min_ns = threshold;
+	loop_stall_init(&ls->w, &ls->s, threshold, on_stall, ctx);
+	err = loop_session_open(&ls->s, side_record, ls);
+	if (err) {
+		fprintf(stderr, "aps-bpf: warning: loop stalls outside task steps not watched: %s\n",
+			ls->s.err[0] ? ls->s.err : strerror(-err));
+		loop_session_close(&ls->s);
+		return err;
+	}
+	ls->open = true;
+	return 0;
+}
+
+void loop_side_tick(struct loop_side *ls)
+{
+	if (!ls->open)
+		return;
+	loop_tracer_poll(ls->s.lt, 0);
+	if (loop_now_ns() - ls->s.last_sync_ns >= 500000000ull)
+		loop_session_sync_threads(&ls->s);
+	loop_stall_look(&ls->w);
+}
+
+void loop_side_close(struct loop_side *ls)
+{
+	if (!ls->open)
+		return;
+	loop_tracer_drain(ls->s.lt);
+	loop_stall_finish(&ls->w, loop_now_ns());
+	loop_session_close(&ls->s);
+	ls->open = false;
 }

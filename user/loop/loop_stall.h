@@ -30,6 +30,7 @@ struct loop_stall {
 	bool dismissed;		/* the stack shows no running loop (closed, exiting): not a stall */
 	uint32_t tid, ns_tid;
 	uint64_t begin_ts, duration_ns;
+	uint64_t run_delay_ns;	/* of duration_ns, waiting for a CPU (not the program's doing) */
 	enum stall_kind kind;
 	int fn_frame;		/* index in cap.stack of the callback's / coroutine's frame; -1 */
 	uint64_t task;		/* STALL_TASK: the task, 0 if not found */
@@ -61,5 +62,22 @@ void loop_stall_finish(struct loop_stall_watch *w, uint64_t now);
 int loop_stall_dispatch_frame(const struct thread_stack *st);
 /* Text block or a JSON line. */
 void loop_stall_print(FILE *out, bool json, const struct loop_stall *st);
+
+/*
+ * Stalls beside step mode: the loop probes loaded next to the step tracer
+ * (no sampler), polled from its tick. on_stall hears every stall; step mode
+ * reports those that are not task steps (kind != STALL_TASK).
+ */
+struct loop_side {
+	struct loop_session s;
+	struct loop_stall_watch w;
+	bool open;
+};
+
+int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool verbose,
+		   void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx);
+void loop_side_tick(struct loop_side *ls);
+/* Drain, report the stalls still running, unload. */
+void loop_side_close(struct loop_side *ls);
 
 #endif
