@@ -21,7 +21,8 @@ MULTIARCH="$(uname -m)-linux-gnu"
 
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
-	python3-greenlet util-linux libdebuginfod-dev debuginfod)
+	python3-greenlet util-linux libdebuginfod-dev debuginfod
+	libprotobuf-c-dev protobuf-c-compiler golang-go)
 
 export DEBIAN_FRONTEND=noninteractive
 
