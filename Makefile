@@ -34,7 +34,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # everything but main.c is linked into the unit tests too
 LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 # only the loader includes the BPF skeletons
-SKEL_USERS := live/tracer
+SKEL_USERS := live/tracer loop/loop_tracer
 # the pprof schema (user/profile/profile.proto), compiled by protoc-c
 PROTO_GEN := $(OUTPUT)/gen
 PROTO_H := $(PROTO_GEN)/profile.pb-c.h

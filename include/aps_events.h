@@ -219,4 +219,94 @@ struct aps_counters {
 	__u64 nest_overflow;   /* eager nesting deeper than APS_MAX_NEST */
 };
 
+/* ---- loop mode (bpf/loop.bpf.c): no uprobe; the kernel's poll and a sampler ---- */
+
+#define APS_SAMPLE_MAX_FRAMES 64   /* Python frames read per sample */
+
+enum aps_loop_event_type {
+	APS_EV_LOOP_SPAN = 32,   /* a loop thread was busy between two polls */
+	APS_EV_SAMPLE = 33,      /* a perf-event sample of a target thread */
+};
+
+/* aps_loop_target.flags */
+#define APS_LOOP_SPANS 1       /* send each busy span (record); else only counted */
+#define APS_LOOP_SAMPLE 2      /* read Python frames in samples */
+
+/*
+ * Per target tgid (BPF map loop_targets; also the filter). Frame offsets
+ * as in user/memory/thread_stack.c; 0 where a version lacks the field.
+ */
+struct aps_loop_target {
+	__u16 ts_frame;        /* 3.10 frame, 3.11/3.12 cframe, 3.13+ current_frame */
+	__u16 cf_current;      /* 3.11/3.12: _PyCFrame.current_frame */
+	__u16 fr_previous;
+	__u16 fr_code;
+	__u16 fr_instr;        /* 3.10: int f_lasti; else instruction pointer */
+	__u16 fr_owner;        /* 0: 3.10 */
+	__u16 fr_gen;          /* 3.10: PyFrameObject.f_gen */
+	__u16 gen_iframe;      /* 3.11+: frame inside its generator at this offset */
+	__u16 co_code_adaptive;/* 3.11+: bytecode inside the code object */
+	__u8 minor;
+	__u8 tagged_code;      /* 3.14: f_executable is a tagged pointer */
+	__u32 ts_running_task; /* 3.14: _PyThreadStateImpl.asyncio_running_task; 0 none */
+	__u32 flags;           /* APS_LOOP_* */
+	__u64 span_min_ns;     /* APS_LOOP_SPANS: send spans at least this long */
+};
+
+/* Per loop thread (BPF map loop_threads, key kernel tid). */
+struct aps_loop_thread {
+	__u64 busy_since;      /* poll returned at; 0: in poll (idle) */
+	__u64 busy_ns;         /* total busy time of finished spans */
+	__u64 spans;           /* finished spans */
+	__u64 max_busy_ns;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct aps_ev_loop_span {
+	struct aps_event_hdr hdr;  /* ts_ns: the span's end (poll entry); task 0 */
+	__u64 begin_ts_ns;         /* the poll returned */
+	__u32 pid;
+	__u32 pad;
+};
+
+/* One frame of a sample: userspace symbolises (code object -> name, file,
+ * line table) with the readers ps uses. */
+struct aps_sample_frame {
+	__u64 code;            /* PyCodeObject * */
+	__u32 instr;           /* byte offset of the instruction in the code */
+	__u8 owner;            /* 3.11+ frame owner; 3.10: 1 if it has a generator */
+	__u8 pad[3];
+};
+
+/* aps_event_hdr.flags of APS_EV_SAMPLE */
+#define APS_SAMPLE_ON_CPU 1
+#define APS_SAMPLE_TRUNCATED 2   /* deeper than APS_SAMPLE_MAX_FRAMES */
+#define APS_SAMPLE_NO_TSTATE 4   /* the thread's state is not known (yet) */
+#define APS_SAMPLE_LOOP_BUSY 8   /* a loop thread, between poll return and entry */
+
+/*
+ * hdr.task: the running task (3.14: the thread state's); 0 unknown. coro:
+ * the generator of the outermost generator-owned frame (3.10-3.13: the
+ * running task's coroutine, mapped to its task in userspace). Sent with
+ * nframes frames only (the size is offsetof(f) + nframes * sizeof(f[0])).
+ */
+struct aps_ev_sample {
+	struct aps_event_hdr hdr;
+	__u64 coro;
+	__u64 busy_since;          /* the loop thread's, or 0 */
+	__u32 pid;
+	__u16 nframes;
+	__u16 pad;
+	struct aps_sample_frame f[APS_SAMPLE_MAX_FRAMES];  /* innermost first */
+};
+
+struct aps_loop_counters {
+	__u64 samples;             /* sent */
+	__u64 lost_samples;        /* ring buffer full */
+	__u64 lost_spans;
+	__u64 read_errors;         /* a frame read failed: stack cut there */
+	__u64 polls;               /* poll returns seen */
+};
+
 #endif /* APS_EVENTS_H */

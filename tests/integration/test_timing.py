@@ -112,7 +112,7 @@ def t_blocked(bed):
     ticker never reported."""
     tg = Target(bed, "timing_blocking.py")
     try:
-        tr = aps(["blocked", "--threshold", "100ms", "--json", str(tg.pid)])
+        tr = aps(["blocked", "--mode", "step", "--threshold", "100ms", "--json", str(tg.pid)])
         wait_attached(tr)
         tg.go()
         tg.p.wait(60)
@@ -190,7 +190,7 @@ def t_check(bed):
     healthy one."""
     tg = Target(bed, "timing_blocking.py")
     try:
-        tr = aps(["check", "--for", "1.5s", "--max-step", "100ms", "--json", str(tg.pid)])
+        tr = aps(["check", "--mode", "step", "--for", "1.5s", "--max-step", "100ms", "--json", str(tg.pid)])
         wait_attached(tr)
         tg.go()
         out, err = tr.communicate(timeout=30)
@@ -204,7 +204,7 @@ def t_check(bed):
         raise Fail(f"offenders {names}, expected only 'bad'")
     tg = Target(bed, "timing_blocking.py")
     try:
-        tr = aps(["check", "--for", "1s", "--max-step", "500ms", "--max-waiting", "5s", str(tg.pid)])
+        tr = aps(["check", "--mode", "step", "--for", "1s", "--max-step", "500ms", "--max-waiting", "5s", str(tg.pid)])
         wait_attached(tr)
         tg.go()
         out, err = tr.communicate(timeout=30)

@@ -22,16 +22,21 @@
 #include "live/target_session.h"
 #include "memory/thread_stack.h"
 #include "output/top_render.h"
+#include "loop/loop_cmds.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
 static const char blocked_usage[] =
-	"usage: aps-bpf blocked [--threshold DURATION] [--duration DURATION] [--json] [-v] PID\n"
+	"usage: aps-bpf blocked [--mode loop|step] [--threshold DURATION] [--duration DURATION]\n"
+	"                       [--poll-hook auto|fentry|tracepoint] [--json] [-v] PID\n"
 	"\n"
-	"Report every asyncio task step of PID that runs longer than --threshold\n"
-	"(default 100ms): task, coroutine, duration, and the thread's Python stack\n"
-	"taken while the step was still running, just after it crossed the\n"
-	"threshold. Runs until Ctrl-C, --duration, or the target exits.\n";
+	"--mode loop (default): every loop stall of PID, a loop thread busy longer\n"
+	"than --threshold (default 100ms) between two polls, whatever ran: a task\n"
+	"step, a callback or a protocol method, named with its function; no uprobe.\n"
+	"--mode step: every asyncio task step longer than --threshold, by task and\n"
+	"coroutine (a uprobe per step). Either way with the thread's Python stack\n"
+	"taken while it was still running, just after it crossed the threshold.\n"
+	"Runs until Ctrl-C, --duration, or the target exits.\n";
 
 struct blocked_step {
 	struct blocked_capture cap;
@@ -144,9 +149,13 @@ int cmd_blocked(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "poll-hook", required_argument, NULL, 'P' },
 		{},
 	};
 	static struct blocked_ctx c;
+	enum cmd_mode mode = MODE_LOOP;
+	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
 	uint64_t duration = 0;
 	char *end;
 	long pid;
@@ -169,6 +178,14 @@ int cmd_blocked(int argc, char **argv)
 		case 'j': c.json = true; break;
 		case 'v': c.s.verbose = true; break;
 		case 'h': fputs(blocked_usage, stdout); return 0;
+		case 'm':
+			if (loop_mode_parse(optarg, &mode))
+				goto usage;
+			break;
+		case 'P':
+			if (loop_hook_parse(optarg, &hook))
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
@@ -179,6 +196,9 @@ int cmd_blocked(int argc, char **argv)
 	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
 		goto usage;
 	c.s.pid = (pid_t)pid;
+	if (mode == MODE_LOOP)
+		return loop_blocked_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.threshold,
+			.duration = duration, .hook = hook, .json = c.json, .verbose = c.s.verbose });
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)

@@ -13,6 +13,7 @@
 #include "cli/duration.h"
 #include "live/target_session.h"
 #include "output/top_render.h"
+#include "loop/loop_cmds.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -20,9 +21,13 @@
 #define MAX_OFFENDERS 1000
 
 static const char check_usage[] =
-	"usage: aps-bpf check [--for DURATION] [--max-step DURATION] [--max-waiting DURATION]\n"
+	"usage: aps-bpf check [--mode loop|step] [--for DURATION] [--max-step DURATION]\n"
+	"                     [--max-waiting DURATION] [--poll-hook auto|fentry|tracepoint]\n"
 	"                     [--json] [-v] PID\n"
 	"\n"
+	"--mode loop (default; no uprobe): fail if the event loop stalled longer than\n"
+	"--max-step, whatever ran (a task step, a callback, a protocol method).\n"
+	"--mode step (a uprobe per step; needed for --max-waiting):\n"
 	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
 	"or a task has been awaiting longer than --max-waiting (a stuck task).\n"
@@ -198,9 +203,14 @@ int cmd_check(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "poll-hook", required_argument, NULL, 'P' },
 		{},
 	};
 	struct check_ctx c = {};
+	enum cmd_mode mode = MODE_LOOP;
+	bool mode_given = false;
+	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
 	uint64_t window = 10ull * 1000000000;
 	bool json = false;
 	char *end;
@@ -225,6 +235,15 @@ int cmd_check(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'v': c.s.verbose = true; break;
 		case 'h': fputs(check_usage, stdout); return 0;
+		case 'm':
+			if (loop_mode_parse(optarg, &mode))
+				goto usage;
+			mode_given = true;
+			break;
+		case 'P':
+			if (loop_hook_parse(optarg, &hook))
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
@@ -239,6 +258,16 @@ int cmd_check(int argc, char **argv)
 		goto usage;
 	}
 	c.s.pid = (pid_t)pid;
+	/* --max-waiting needs the steps: step mode unless loop was asked for */
+	if (c.max_waiting && !mode_given)
+		mode = MODE_STEP;
+	if (mode == MODE_LOOP && c.max_waiting) {
+		fprintf(stderr, "aps-bpf check: --max-waiting needs --mode step\n");
+		goto usage;
+	}
+	if (mode == MODE_LOOP)
+		return loop_check_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.max_step,
+			.duration = window, .hook = hook, .json = json, .verbose = c.s.verbose });
 	c.off = calloc(MAX_OFFENDERS, sizeof(*c.off));
 	if (!c.off || model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");

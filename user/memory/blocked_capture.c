@@ -83,7 +83,7 @@ void blocked_capture_take(struct thread_stack_reader *rd, pid_t pid, uint32_t ti
 		source_line(pid, b->stack.f[i].file, b->stack.f[i].line, b->src[i], sizeof(b->src[i]));
 }
 
-static void print_stack(FILE *out, bool json, const struct blocked_capture *b)
+void blocked_print_stack(FILE *out, bool json, const struct blocked_capture *b)
 {
 	char esc[3][1024];
 
@@ -140,12 +140,12 @@ void blocked_print(FILE *out, bool json, const struct blocked_report *r,
 			"\",\"name\":\"%s\",\"coro\":\"%s\",\"duration_ns\":%" PRIu64 ",\"ended\":%s",
 			r->begin_ts, r->ns_tid, r->task, esc[0], esc[1], r->duration_ns,
 			r->ended ? "true" : "false");
-		print_stack(out, true, b);
+		blocked_print_stack(out, true, b);
 		fputs("}\n", out);
 	} else {
 		fprintf(out, "blocked %s: task %s (%s), tid %u%s\n",
 			top_fmt_dur(r->duration_ns, d, sizeof(d)), r->name ? r->name : "?",
 			r->coro ? r->coro : "?", r->ns_tid, r->ended ? "" : ", still running at exit");
-		print_stack(out, false, b);
+		blocked_print_stack(out, false, b);
 	}
 }

@@ -43,4 +43,7 @@ struct blocked_report {
 void blocked_print(FILE *out, bool json, const struct blocked_report *r,
 		   const struct blocked_capture *b);
 
+/* Just the stack part: text lines, or `,"stack":[...]` and the wait state. */
+void blocked_print_stack(FILE *out, bool json, const struct blocked_capture *b);
+
 #endif

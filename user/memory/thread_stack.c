@@ -16,7 +16,7 @@
 
 static const struct frame_layout frame_layouts[] = {
 	[10] = { .ts_frame = 24, .fr_previous = 24, .fr_code = 32, .fr_instr = 96,
-		 .co_name = 112, .lasti_index = true },
+		 .co_name = 112, .fr_gen = 88, .lasti_index = true },
 	[11] = { .ts_frame = 56, .cf_current = 8, .fr_previous = 48, .fr_code = 32, .fr_instr = 56,
 		 .fr_owner = 69, .has_cframe = true },
 	[12] = { .ts_frame = 56, .cf_current = 0, .fr_previous = 8, .fr_code = 0, .fr_instr = 56,
@@ -130,6 +130,41 @@ static struct stack_code *code_get(struct thread_stack_reader *t, uint64_t addr)
 	return c;
 }
 
+int thread_stack_symbolize(struct thread_stack_reader *t, uint64_t code, uint32_t instr,
+			   struct stack_frame *f)
+{
+	struct stack_code *c = code_get(t, code);
+
+	if (!c)
+		return -ENOENT;
+	snprintf(f->func, sizeof(f->func), "%s", c->func);
+	snprintf(f->file, sizeof(f->file), "%s", c->file);
+	f->gen = 0;
+	f->line = lt_addr2line(t->minor, c->table, c->table_len, c->firstlineno, (int64_t)instr);
+	return 0;
+}
+
+int thread_stack_tstates(struct thread_stack_reader *t,
+			 void (*fn)(void *ctx, uint64_t native_tid, uint64_t tstate), void *ctx)
+{
+	const struct py_snap_layout *s = &t->l->snap;
+	uint64_t interp, p, nid = 0;
+	int n = 0, err;
+
+	pyr_refresh(&t->r);
+	err = pyr_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
+	if (err)
+		return err;
+	err = pyr_ptr(&t->r, interp + s->is_threads_head, &p);
+	for (; !err && p && n < MAX_THREADS; n++, err = pyr_ptr(&t->r, p + s->ts_next, &p)) {
+		nid = 0;
+		if (s->ts_native_tid && pyr_ptr(&t->r, p + s->ts_native_tid, &nid))
+			continue;
+		fn(ctx, nid, p);
+	}
+	return err;
+}
+
 int thread_stack_read(struct thread_stack_reader *t, uint32_t tid, struct thread_stack *out)
 {
 	const struct frame_layout *fl = &t->fl;
@@ -169,6 +204,11 @@ int thread_stack_read(struct thread_stack_reader *t, uint32_t tid, struct thread
 		snprintf(f->func, sizeof(f->func), "%s", c->func);
 		snprintf(f->file, sizeof(f->file), "%s", c->file);
 		f->line = -1;
+		f->gen = 0;
+		if (fl->fr_gen)
+			pyr_ptr(&t->r, frame + fl->fr_gen, &f->gen);
+		else if (owner == 1)	/* FRAME_OWNED_BY_GENERATOR: inside it */
+			f->gen = frame - t->l->snap.gen_iframe;
 		if (fl->lasti_index) {
 			int32_t lasti;
 

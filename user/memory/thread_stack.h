@@ -22,6 +22,7 @@ struct stack_frame {
 	char func[160];		/* co_qualname (3.10: co_name) */
 	char file[256];
 	int line;		/* -1: unknown */
+	uint64_t gen;		/* the generator/coroutine running it; 0: a plain frame */
 };
 
 struct thread_stack {
@@ -39,6 +40,7 @@ struct frame_layout {
 	uint16_t fr_instr;	/* 3.10 f_lasti (int, code units); else a pointer */
 	uint16_t fr_owner;	/* 0 for 3.10 */
 	uint16_t co_name;	/* 3.10: co_name (there is no co_qualname) */
+	uint16_t fr_gen;	/* 3.10: f_gen */
 	bool has_cframe, lasti_index, tagged_code;
 };
 
@@ -67,5 +69,13 @@ int thread_stack_reader_init(struct thread_stack_reader *t, const struct interp 
 /* The stack of the thread whose native id (in the target's pid namespace) is tid. */
 int thread_stack_read(struct thread_stack_reader *t, uint32_t tid, struct thread_stack *out);
 void thread_stack_reader_free(struct thread_stack_reader *t);
+/* Name, file and line of code object `code` at byte offset instr (a
+ * sample's frame); -ENOENT when code is not a code object. */
+int thread_stack_symbolize(struct thread_stack_reader *t, uint64_t code, uint32_t instr,
+			   struct stack_frame *f);
+/* Each thread state of the interpreter: fn(ctx, native tid (0 on 3.10),
+ * tstate), at most 4096; 0 or -errno. */
+int thread_stack_tstates(struct thread_stack_reader *t,
+			 void (*fn)(void *ctx, uint64_t native_tid, uint64_t tstate), void *ctx);
 
 #endif

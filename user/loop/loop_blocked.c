@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+/* `blocked --mode loop`: loop stalls with the stack read while stalled. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "live/target_session.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_stall.h"
+#include "output/top_render.h"
+
+int loop_mode_parse(const char *s, enum cmd_mode *out)
+{
+	if (!strcmp(s, "loop"))
+		*out = MODE_LOOP;
+	else if (!strcmp(s, "step"))
+		*out = MODE_STEP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int loop_hook_parse(const char *s, enum loop_poll_hook *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = LOOP_HOOK_AUTO;
+	else if (!strcmp(s, "fentry"))
+		*out = LOOP_HOOK_FENTRY;
+	else if (!strcmp(s, "tracepoint"))
+		*out = LOOP_HOOK_TRACEPOINT;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+struct lb_ctx {
+	struct loop_session s;
+	struct loop_stall_watch w;
+	bool json;
+};
+
+static void on_stall(void *ctx, const struct loop_stall *st)
+{
+	struct lb_ctx *c = ctx;
+
+	loop_stall_print(stdout, c->json, st);
+	fflush(stdout);
+}
+
+static int on_record(void *ctx, const void *data, size_t len)
+{
+	struct lb_ctx *c = ctx;
+	const struct aps_event_hdr *h = data;
+
+	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
+		loop_stall_span(&c->w, data);
+	return 0;
+}
+
+static void on_tick(struct loop_session *s, void *ctx)
+{
+	(void)s;
+	loop_stall_look(&((struct lb_ctx *)ctx)->w);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+int loop_blocked_run(const struct loop_opts *o)
+{
+	static struct lb_ctx c;
+	char d[32];
+	int err, why, rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	c.json = o->json;
+	c.s.pid = o->pid;
+	c.s.verbose = o->verbose;
+	c.s.hook = o->hook;
+	c.s.flags = APS_LOOP_SPANS;
+	c.s.span_min_ns = o->threshold;
+	c.s.poll_ms = (int)(o->threshold / 4000000);
+	if (c.s.poll_ms > 20)
+		c.s.poll_ms = 20;
+	if (c.s.poll_ms < 1)
+		c.s.poll_ms = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
+	err = loop_session_open(&c.s, on_record, &c);
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+		goto cleanup;
+	}
+	c.s.on_tick = on_tick;
+	c.s.tick_ctx = &c;
+	why = loop_session_run(&c.s, (unsigned)(o->duration / 1000000));
+	if (why == SESSION_ERROR) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
+		goto cleanup;
+	}
+	loop_stall_finish(&c.w, loop_now_ns());
+	fprintf(stderr, "aps-bpf: %" PRIu64 " loop stall%s (threshold %s)%s\n", c.w.reported,
+		c.w.reported == 1 ? "" : "s", top_fmt_dur(o->threshold, d, sizeof(d)),
+		c.w.missed_stacks ? ", some ended before their stack could be taken" : "");
+	rc = 0;
+cleanup:
+	loop_session_close(&c.s);
+	return rc;
+}

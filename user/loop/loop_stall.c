@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include "loop/loop_stall.h"
+#include "memory/snapshot.h"
+#include "output/escape.h"
+#include "output/top_render.h"
+#include "target/proc.h"
+
+void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
+		     void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx)
+{
+	memset(w, 0, sizeof(*w));
+	w->s = s;
+	w->threshold = threshold;
+	w->on_stall = on_stall;
+	w->ctx = ctx;
+}
+
+static bool in_asyncio(const struct stack_frame *f)
+{
+	return strstr(f->file, "/asyncio/") != NULL;
+}
+
+static bool is_dispatch(const struct stack_frame *f)
+{
+	/* Handle._run calls each callback (3.10's co_name: _run) */
+	return in_asyncio(f) && (!strcmp(f->func, "Handle._run") || !strcmp(f->func, "_run"));
+}
+
+static bool is_loop_runner(const struct stack_frame *f)
+{
+	static const char *const names[] = {
+		"BaseEventLoop._run_once", "_run_once", "BaseEventLoop.run_forever", "run_forever",
+		"BaseEventLoop.run_until_complete", "run_until_complete", "Runner.run", "run",
+	};
+
+	if (strstr(f->file, "/uvloop/"))
+		return true;
+	if (!in_asyncio(f))
+		return false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(f->func, names[i]))
+			return true;
+	return false;
+}
+
+int loop_stall_dispatch_frame(const struct thread_stack *st)
+{
+	int h = -1, i;
+
+	for (i = 0; i < (int)st->n && h < 0; i++)
+		if (is_dispatch(&st->f[i]))
+			h = i;
+	/* no Python Handle (uvloop's are Cython): the innermost loop runner */
+	for (i = 0; i < (int)st->n && h < 0; i++)
+		if (is_loop_runner(&st->f[i]))
+			h = i;
+	if (h <= 0)
+		return -1;
+	/* inward past asyncio's own frames (a transport calling data_received) */
+	for (i = h - 1; i >= 0; i--)
+		if (!in_asyncio(&st->f[i]))
+			return i;
+	return h - 1;
+}
+
+/* The task whose coroutine is coro: a snapshot, then each task's coroutine. */
+static void find_task(struct loop_stall_watch *w, uint64_t coro, struct loop_stall *st)
+{
+	struct loop_session *s = w->s;
+	struct snapshot snap;
+	char err[256];
+	uint64_t c;
+
+	if (snapshot_take(&s->ip, &s->layout, &snap, err, sizeof(err)) == 0) {
+		for (uint32_t i = 0; i < snap.ntasks; i++) {
+			if (pyr_ptr(&s->reader->r, snap.tasks[i].addr + s->layout.bpf.task_coro, &c) ||
+			    c != coro)
+				continue;
+			st->task = snap.tasks[i].addr;
+			snprintf(st->task_name, sizeof(st->task_name), "%s",
+				 snap.tasks[i].name ? snap.tasks[i].name : "?");
+			break;
+		}
+	}
+	snapshot_free(&snap);
+}
+
+static void take(struct loop_stall_watch *w, struct loop_stall *st, uint32_t tid,
+		 uint64_t begin_ts, uint64_t now)
+{
+	struct loop_session *s = w->s;
+	const struct stack_frame *f;
+
+	memset(st, 0, sizeof(*st));
+	st->used = true;
+	st->tid = tid;
+	st->begin_ts = begin_ts;
+	st->fn_frame = -1;
+	blocked_capture_take(s->reader, s->pid, tid, 0, begin_ts, now, &st->cap);
+	st->ns_tid = st->cap.ns_tid;
+	st->stack_taken = true;
+	if (st->cap.stack_err)
+		return;
+	st->fn_frame = loop_stall_dispatch_frame(&st->cap.stack);
+	if (st->fn_frame < 0) {
+		/* busy since its last poll, but no loop runs on it now */
+		for (uint32_t i = 0; i < st->cap.stack.n; i++)
+			if (is_dispatch(&st->cap.stack.f[i]) || is_loop_runner(&st->cap.stack.f[i]))
+				return;
+		st->dismissed = true;
+		return;
+	}
+	f = &st->cap.stack.f[st->fn_frame];
+	if (!f->gen) {
+		st->kind = STALL_CALLBACK;
+		return;
+	}
+	st->kind = STALL_TASK;
+	snprintf(st->coro, sizeof(st->coro), "%s", f->func);
+	find_task(w, f->gen, st);
+}
+
+static struct loop_stall *find(struct loop_stall_watch *w, uint32_t tid, uint64_t begin_ts)
+{
+	for (int i = 0; i < STALL_MAX_PENDING; i++)
+		if (w->pending[i].used && w->pending[i].tid == tid &&
+		    w->pending[i].begin_ts == begin_ts)
+			return &w->pending[i];
+	return NULL;
+}
+
+static void on_thread(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
+{
+	struct loop_stall_watch *w = ctx;
+	uint64_t now = loop_now_ns();
+	struct loop_stall *st;
+
+	if (!lt->busy_since || now < lt->busy_since || now - lt->busy_since < w->threshold ||
+	    find(w, tid, lt->busy_since))
+		return;
+	for (st = w->pending; st < w->pending + STALL_MAX_PENDING && st->used; st++)
+		;
+	if (st == w->pending + STALL_MAX_PENDING)
+		return;		/* that many at once: the next look retries */
+	take(w, st, tid, lt->busy_since, now);
+}
+
+void loop_stall_look(struct loop_stall_watch *w)
+{
+	loop_tracer_threads(w->s->lt, w->s->pid, on_thread, w);
+}
+
+void loop_stall_span(struct loop_stall_watch *w, const struct aps_ev_loop_span *e)
+{
+	static struct loop_stall missed;
+	uint64_t d = e->hdr.ts_ns - e->begin_ts_ns;
+	struct loop_stall *st;
+
+	if (e->hdr.ts_ns < e->begin_ts_ns || d < w->threshold)
+		return;
+	st = find(w, e->hdr.tid, e->begin_ts_ns);
+	if (st && st->dismissed) {
+		st->used = false;
+		return;
+	}
+	if (!st) {
+		memset(&missed, 0, sizeof(missed));
+		missed.tid = e->hdr.tid;
+		missed.ns_tid = proc_ns_tid(w->s->pid, e->hdr.tid);
+		missed.begin_ts = e->begin_ts_ns;
+		missed.fn_frame = -1;
+		st = &missed;
+		w->missed_stacks++;
+	}
+	st->duration_ns = d;
+	st->ended = true;
+	w->reported++;
+	w->on_stall(w->ctx, st);
+	st->used = false;
+}
+
+void loop_stall_finish(struct loop_stall_watch *w, uint64_t now)
+{
+	for (int i = 0; i < STALL_MAX_PENDING; i++) {
+		struct loop_stall *st = &w->pending[i];
+
+		/* unreadable at the end: the interpreter was exiting */
+		if (!st->used || st->dismissed || st->cap.stack_err)
+			continue;
+		st->duration_ns = now > st->begin_ts ? now - st->begin_ts : 0;
+		st->ended = false;
+		w->reported++;
+		w->on_stall(w->ctx, st);
+		st->used = false;
+	}
+}
+
+static const char *kind_name(enum stall_kind k)
+{
+	return k == STALL_TASK ? "task" : k == STALL_CALLBACK ? "callback" : "unknown";
+}
+
+void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
+{
+	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
+	char d[32], esc[4][1024];
+
+	if (json) {
+		json_escape(f ? f->func : "?", esc[0], sizeof(esc[0]));
+		json_escape(f ? f->file : "?", esc[1], sizeof(esc[1]));
+		json_escape(st->task_name[0] ? st->task_name : "?", esc[2], sizeof(esc[2]));
+		json_escape(st->coro[0] ? st->coro : "?", esc[3], sizeof(esc[3]));
+		fprintf(out, "{\"event\":\"stall\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"duration_ns\":%" PRIu64
+			",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\",\"file\":\"%s\",\"line\":%d",
+			st->begin_ts, st->ns_tid, st->duration_ns, st->ended ? "true" : "false",
+			kind_name(st->kind), esc[0], esc[1], f ? f->line : -1);
+		if (st->kind == STALL_TASK)
+			fprintf(out, ",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\",\"coro\":\"%s\"",
+				st->task, esc[2], esc[3]);
+		blocked_print_stack(out, true, st->stack_taken ? &st->cap : NULL);
+		fputs("}\n", out);
+		return;
+	}
+	fprintf(out, "stall %s: loop thread %u busy", top_fmt_dur(st->duration_ns, d, sizeof(d)),
+		st->ns_tid);
+	if (st->kind == STALL_TASK)
+		fprintf(out, " in task %s (%s) at %s:%d", st->task_name[0] ? st->task_name : "?",
+			st->coro, f->file, f->line);
+	else if (st->kind == STALL_CALLBACK)
+		fprintf(out, " in callback %s at %s:%d", f->func, f->file, f->line);
+	else
+		fprintf(out, " (what ran is unknown)");
+	fprintf(out, "%s\n", st->ended ? "" : ", still running at exit");
+	if (!st->stack_taken)
+		fprintf(out, "    (stack not taken: the stall ended before aps-bpf looked)\n");
+	else
+		blocked_print_stack(out, false, &st->cap);
+}
