@@ -144,6 +144,26 @@ TEST(callback_named_by_its_function)
 	done(&a, &p, s);
 }
 
+/* 3.10-3.13: the C task step calls loop.call_soon after its coroutine yielded */
+TEST(asyncio_under_handle_run_is_no_callback)
+{
+	struct prof_agg a;
+	struct prof_attr p;
+	char *s;
+
+	setup(&a, &p, PROF_BY_TASK);
+	memset(&st, 0, sizeof(st));
+	push("BaseEventLoop.call_soon", BE, 796, 0);
+	loop_frames();
+	CHECK(prof_attr_sample(&p, "thread 7", &st, 0, 0, false, 200, 10) == 0);
+	s = folded(&a);
+	CHECK_EQ_STR(s, "(no task);<module> (/t/w.py:40);BaseEventLoop.run_forever (" BE ":608);"
+			"BaseEventLoop._run_once (" BE ":1936);Handle._run (" EV ":84);"
+			"BaseEventLoop.call_soon (" BE ":796) 1\n");
+	CHECK_EQ_INT(p.in_callbacks, 0);
+	done(&a, &p, s);
+}
+
 TEST(loop_itself_is_no_task)
 {
 	struct prof_agg a;

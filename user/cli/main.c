@@ -18,6 +18,7 @@ static const char usage[] =
 	"  top      live per-task / per-coroutine / per-loop timing\n"
 	"  blocked  steps that blocked the event loop, with the Python stack while blocked\n"
 	"  check    health check: fail if a step blocked the loop or a task waited too long\n"
+	"  profile  CPU time per task, coroutine and thread: top, folded stacks, pprof\n"
 	"  doctor   how each hook is found (symbols, debug file, debuginfod, symbol-free), probe costs\n"
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
 		return cmd_pstree(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "profile"))
+		return cmd_profile(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "doctor"))
 		return cmd_doctor(argc - 1, argv + 1);
 	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);

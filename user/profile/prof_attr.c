@@ -187,6 +187,10 @@ int prof_attr_sample(struct prof_attr *p, const char *thread, const struct threa
 	/* the function the loop called (past asyncio's own frames); not the
 	 * loop's select, nor its _run_once between callbacks */
 	s.dispatch = in_handle_run(st) ? loop_stall_dispatch_frame(st) : -1;
+	/* asyncio's own code right under Handle._run: a C callback's (a task
+	 * step rescheduling itself, a future's wake-up), not a Python callback */
+	if (s.dispatch >= 0 && strstr(st->f[s.dispatch].file, "/asyncio/"))
+		s.dispatch = -1;
 	s.dispatch_gen = s.dispatch >= 0 && st->f[s.dispatch].gen;
 	t = find_task(p, s.task, s.coro);
 	if (t || (!s.task && !s.coro) || p->npids + s.n > PROF_PENDING_MAX)
