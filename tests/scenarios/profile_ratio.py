@@ -4,9 +4,12 @@ Task "heavy" burns 3 units of thread CPU per step, task "light" 1 unit,
 each then `await asyncio.sleep(0)`, so the loop alternates them; both are
 gathered by the main task (Task-1). With argv[1] == "callback", a loop
 callback burn_cb burns instead (rescheduled by call_soon and call_later in
-turn) while one task only sleeps. Each burn is timed by the program itself
-(time.thread_time) and, when stdin closes, it prints `MEASURED {json}`:
-CPU seconds per burner and of the whole thread. Prints `READY <pid>` first.
+turn) while one task only sleeps. With "wall", task "blocker" blocks the
+loop in time.sleep(0.03) then awaits asyncio.sleep(0.02), in turn. Each
+burn is timed by the program itself (time.thread_time), each block by the
+wall clock; when stdin closes it prints `MEASURED {json}`: CPU seconds per
+burner and of the whole thread, seconds blocked and the main thread's wall
+time. Prints `READY <pid>` first.
 """
 import asyncio
 import json
@@ -16,7 +19,7 @@ import threading
 import time
 
 UNIT = 0.001
-MEASURED = {"heavy": 0.0, "light": 0.0, "burn_cb": 0.0}
+MEASURED = {"heavy": 0.0, "light": 0.0, "burn_cb": 0.0, "blocked": 0.0}
 stop = threading.Event()
 
 
@@ -56,9 +59,19 @@ async def sleeper():
         await asyncio.sleep(0.05)
 
 
+async def blocker():
+    while not stop.is_set():
+        t0 = time.monotonic()
+        time.sleep(0.03)
+        MEASURED["blocked"] += time.monotonic() - t0
+        await asyncio.sleep(0.02)
+
+
 async def main(mode):
     loop = asyncio.get_running_loop()
-    if mode == "callback":
+    if mode == "wall":
+        await asyncio.gather(asyncio.create_task(blocker(), name="blocker"))
+    elif mode == "callback":
         loop.call_soon(burn_cb, loop, 0)
         await asyncio.gather(asyncio.create_task(sleeper(), name="sleeper"))
     else:
@@ -74,7 +87,8 @@ def watch_stdin():
 if __name__ == "__main__":
     threading.Thread(target=watch_stdin, daemon=True).start()
     print("READY", os.getpid(), flush=True)
-    t0 = time.thread_time()
+    t0, w0 = time.thread_time(), time.monotonic()
     asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "ratio"))
     MEASURED["thread"] = time.thread_time() - t0
+    MEASURED["wall"] = time.monotonic() - w0
     print("MEASURED", json.dumps(MEASURED), flush=True)
