@@ -10,6 +10,9 @@ Parts (--only takes a comma-separated list; default all, in this order):
             over the floor (pyenv 3.12, sid 3.14)
   server    requests/s and p99 of an asyncio streams HTTP server under wrk:
             untraced, `record`, `record --blocked`
+  loop      loop mode vs step mode vs untraced on the asyncio streams server
+            and aiohttp + uvloop (wrk -t1 -c32), 7+ rounds, median and spread;
+            the sampler's BPF ns per sample, loop mode's record bytes/s
   snapshot  ps/pstree vs `python3.14 -m asyncio ps/pstree` at 1k/10k/100k tasks
   ingest    the highest step rate recorded with no lost event, the loss at
             twice that rate, and what the recorder's side can take
@@ -33,9 +36,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import APS, BENCH, ROOT, BenchError, Figure, load_bed  # noqa: E402
-from parts import floor, ingest, memory, server, snapshot, step  # noqa: E402
+from parts import floor, ingest, loop, memory, server, snapshot, step  # noqa: E402
 
-PARTS = {"floor": floor, "step": step, "server": server, "snapshot": snapshot,
+PARTS = {"floor": floor, "step": step, "server": server, "loop": loop, "snapshot": snapshot,
          "ingest": ingest, "memory": memory}
 
 

@@ -22,8 +22,8 @@ from benchlib import BENCH, BpfStats, interleave, load_bed, median, run_sleep0, 
 
 TOOLS = {
     "trace": ["trace", "--json", "-o"],     # + output file
-    "top": ["top", "-b", "--json", "--delay", "1"],
-    "blocked": ["blocked", "--threshold", "100ms"],
+    "top": ["top", "--mode", "step", "-b", "--json", "--delay", "1"],
+    "blocked": ["blocked", "--mode", "step", "--threshold", "100ms"],
 }
 COUNTED = ("step_begin", "task_init", "task_dealloc", "swap_task", "loop_poll")
 

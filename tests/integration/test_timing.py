@@ -151,7 +151,7 @@ def t_accounting(bed):
     inside = "/" + os.path.relpath(gt_file.name, bed["root"])
     tg = Target(bed, "timing_work.py", [inside if bed["root"] != "/" else gt_file.name])
     try:
-        tr = aps(["top", "-b", "--json", "--delay", "0.5", str(tg.pid)])
+        tr = aps(["top", "--mode", "step", "-b", "--json", "--delay", "0.5", str(tg.pid)])
         wait_attached(tr)
         tg.go()
         tg.wait_line("PARKED")
@@ -218,7 +218,7 @@ def t_top_json(bed):
     """top -b --iterations 2 --json: two JSON snapshots holding the scenario's tasks."""
     tg = Target(bed, "timing_blocking.py")
     try:
-        tr = aps(["top", "-b", "--iterations", "2", "--delay", "0.7", "--json", str(tg.pid)])
+        tr = aps(["top", "--mode", "step", "-b", "--iterations", "2", "--delay", "0.7", "--json", str(tg.pid)])
         wait_attached(tr)
         tg.go()
         out, err = tr.communicate(timeout=30)

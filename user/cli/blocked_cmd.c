@@ -28,7 +28,7 @@
 
 static const char blocked_usage[] =
 	"usage: aps-bpf blocked [--mode loop|step] [--threshold DURATION] [--duration DURATION]\n"
-	"                       [--poll-hook auto|fentry|tracepoint] [--json] [-v] PID\n"
+	"                       [--poll-hook auto|fentry|tracepoint] [--hz N] [--json] [-v] PID\n"
 	"\n"
 	"--mode loop (default): every loop stall of PID, a loop thread busy longer\n"
 	"than --threshold (default 100ms) between two polls, whatever ran: a task\n"
@@ -36,7 +36,8 @@ static const char blocked_usage[] =
 	"--mode step: every asyncio task step longer than --threshold, by task and\n"
 	"coroutine (a uprobe per step). Either way with the thread's Python stack\n"
 	"taken while it was still running, just after it crossed the threshold.\n"
-	"Runs until Ctrl-C, --duration, or the target exits.\n";
+	"Runs until Ctrl-C, --duration, or the target exits. Loop mode: --hz N also\n"
+	"runs the stack sampler (-v: its BPF cost per sample, record bytes/s).\n";
 
 struct blocked_step {
 	struct blocked_capture cap;
@@ -151,11 +152,13 @@ int cmd_blocked(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "poll-hook", required_argument, NULL, 'P' },
+		{ "hz", required_argument, NULL, 'z' },
 		{},
 	};
 	static struct blocked_ctx c;
 	enum cmd_mode mode = MODE_LOOP;
 	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
+	unsigned long hz = 0;
 	uint64_t duration = 0;
 	char *end;
 	long pid;
@@ -186,6 +189,12 @@ int cmd_blocked(int argc, char **argv)
 			if (loop_hook_parse(optarg, &hook))
 				goto usage;
 			break;
+		case 'z':
+			errno = 0;
+			hz = strtoul(optarg, &end, 10);
+			if (errno || *end || hz < 1 || hz > 10000)
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
@@ -198,7 +207,8 @@ int cmd_blocked(int argc, char **argv)
 	c.s.pid = (pid_t)pid;
 	if (mode == MODE_LOOP)
 		return loop_blocked_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.threshold,
-			.duration = duration, .hook = hook, .json = c.json, .verbose = c.s.verbose });
+			.duration = duration, .hook = hook, .json = c.json, .verbose = c.s.verbose,
+			.hz = (unsigned)hz });
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <capstone/capstone.h>
 #include "cli/commands.h"
+#include "loop/loop_tracer.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
 #include "target/layout_runtime.h"
@@ -235,6 +236,7 @@ static void print_cost(const struct session *s)
 		       cancel->func);
 	printf("  per event-loop wait:  the epoll_wait syscall tracepoints (no uprobe)\n");
 	printf("  no uretprobes: step ends are taken from the next event on the thread\n");
+	loop_tracer_doctor();
 }
 
 int cmd_doctor(int argc, char **argv)

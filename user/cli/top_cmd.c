@@ -13,16 +13,21 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_session.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
 #include "live/target_session.h"
 #include "output/top_render.h"
 
 static const char top_usage[] =
-	"usage: aps-bpf top [-b] [--iterations N] [--delay SECONDS] [--sort KEY] [--by task|coro]\n"
-	"                   [--json] [--limit N] [-v] PID\n"
+	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay SECONDS] [--sort KEY]\n"
+	"                   [--by task|coro] [--hz N] [--json] [--limit N] [-v] PID\n"
 	"\n"
-	"Live view of a Python process's asyncio tasks: busy time, steps, step\n"
+	"--mode loop (default; no uprobe): per interval each loop thread's busy %,\n"
+	"loop stalls over 100ms, CPU % per task, per coroutine and per callback from\n"
+	"a stack sampler (--hz, default 99), and tasks by state from snapshots.\n"
+	"--mode step (a uprobe per step): live view of a Python process's asyncio tasks: busy time, steps, step\n"
 	"durations (mean, p50, p99, max), time since the last step, what each task\n"
 	"awaits and since when; per coroutine function (--by coro, key c); per\n"
 	"thread: loop busy fraction and steps/s. Counts only what happens while\n"
@@ -182,9 +187,15 @@ int cmd_top(int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "hz", required_argument, NULL, 'z' },
+		{ "poll-hook", required_argument, NULL, 'P' },
 		{},
 	};
 	struct top_ctx c = { .delay_ms = 1000, .iterations = -1 };
+	enum cmd_mode mode = MODE_LOOP;
+	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
+	long hz = LOOP_DEFAULT_HZ;
 	long v, pid = 0;
 	double d;
 	char *end;
@@ -222,12 +233,28 @@ int cmd_top(int argc, char **argv)
 			c.view.by_coro = !strcmp(optarg, "coro");
 			break;
 		case 'h': fputs(top_usage, stdout); return 0;
+		case 'm':
+			if (loop_mode_parse(optarg, &mode))
+				goto usage;
+			break;
+		case 'z':
+			if (parse_uint(optarg, 1, 10000, &hz))
+				goto usage;
+			break;
+		case 'P':
+			if (loop_hook_parse(optarg, &hook))
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
 	if (optind != argc - 1 || parse_uint(argv[optind], 1, 0x3fffffff, &pid))
 		goto usage;
 	c.s.pid = (pid_t)pid;
+	if (mode == MODE_LOOP)
+		return loop_top_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = 100000000ull,
+			.hz = (unsigned)hz, .hook = hook, .json = c.view.json, .verbose = c.s.verbose },
+			c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	c.view.pid = c.s.pid;
 	signal(SIGINT, on_signal);

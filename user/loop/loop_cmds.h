@@ -26,6 +26,6 @@ int loop_hook_parse(const char *s, enum loop_poll_hook *out);
 /* Exit codes as the step-mode commands'. */
 int loop_blocked_run(const struct loop_opts *o);
 int loop_check_run(const struct loop_opts *o);
-int loop_top_run(const struct loop_opts *o, unsigned interval_ms, bool once);
+int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iterations);
 
 #endif

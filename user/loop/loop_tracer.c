@@ -23,6 +23,7 @@ struct loop_tracer {
 	int ncpus;
 	loop_event_fn fn;
 	void *ctx;
+	char fallback_why[160];	/* why not fentry, when tracepoints are used */
 };
 
 static bool loop_verbose;
@@ -136,9 +137,12 @@ int loop_tracer_open(struct loop_tracer **out, enum loop_poll_hook want, loop_ev
 				 strerror(-rc));
 			goto cleanup;
 		}
+		if (rc)
+			snprintf(t->fallback_why, sizeof(t->fallback_why),
+				 "fentry/fexit on do_epoll_wait refused: %s%s", strerror(-rc),
+				 rc == -EPERM ? " (kernel lockdown, or no BTF trampolines)" : "");
 		if (rc && verbose)
-			fprintf(stderr, "aps-bpf: no fentry on do_epoll_wait (%s): syscall tracepoints\n",
-				strerror(-rc));
+			fprintf(stderr, "aps-bpf: %s: syscall tracepoints\n", t->fallback_why);
 	}
 	if (rc) {
 		rc = load_with(t, LOOP_HOOK_TRACEPOINT, ringbuf_kb);
@@ -161,6 +165,11 @@ int loop_tracer_open(struct loop_tracer **out, enum loop_poll_hook want, loop_ev
 cleanup:
 	loop_tracer_close(t);
 	return rc;
+}
+
+const char *loop_tracer_fallback_reason(const struct loop_tracer *t)
+{
+	return t->fallback_why;
 }
 
 enum loop_poll_hook loop_tracer_hook(const struct loop_tracer *t)
@@ -320,4 +329,33 @@ void loop_tracer_close(struct loop_tracer *t)
 	ring_buffer__free(t->rb);
 	loop_bpf__destroy(t->skel);
 	free(t);
+}
+
+static int no_records(void *ctx, const void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+void loop_tracer_doctor(void)
+{
+	struct loop_tracer *t = NULL;
+	char err[256] = "";
+
+	printf("\nloop mode (--mode loop: no uprobe)\n");
+	if (loop_tracer_open(&t, LOOP_HOOK_AUTO, no_records, NULL, 64, false, err, sizeof(err))) {
+		printf("  cannot load its probes: %s\n", err);
+		return;
+	}
+	printf("  poll spans by:  %s", loop_tracer_hook_name(t));
+	if (t->fallback_why[0])
+		printf(" (%s)", t->fallback_why);
+	printf("\n  per loop poll:  2 BPF runs (poll entry, poll return); no uprobe\n");
+	if (t->hook == LOOP_HOOK_TRACEPOINT)
+		printf("  other threads:  every syscall of every thread of the host takes the\n"
+		       "                  syscall-tracepoint slow path while attached (make bench: loop)\n");
+	printf("  sampler:        a cpu-clock perf event per CPU at --hz (default 99)\n");
+	loop_tracer_close(t);
 }

@@ -31,6 +31,10 @@ int loop_tracer_open(struct loop_tracer **out, enum loop_poll_hook want, loop_ev
 /* "fentry/fexit do_epoll_wait" or "syscall tracepoints epoll_wait/pwait/pwait2". */
 const char *loop_tracer_hook_name(const struct loop_tracer *t);
 enum loop_poll_hook loop_tracer_hook(const struct loop_tracer *t);
+/* Why the tracepoints are used instead of fentry ("" when not asked). */
+const char *loop_tracer_fallback_reason(const struct loop_tracer *t);
+/* doctor: load the loop probes (no target) and say how loop mode waits. */
+void loop_tracer_doctor(void);
 int loop_tracer_add(struct loop_tracer *t, pid_t pid, const struct aps_loop_target *cfg);
 int loop_tracer_remove(struct loop_tracer *t, pid_t pid);
 /* A cpu-clock perf event on every CPU at hz, running the sampler. */

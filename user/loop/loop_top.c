@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `top --mode loop`: no uprobe. Per interval: each loop thread's busy %
+ * (poll spans), stalls, CPU % per task, per coroutine and per callback from
+ * the stack sampler, and the tasks by state from periodic snapshots (the
+ * `ps` reader on a thread of its own, at most ~1% of a CPU).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "live/target_session.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_sample.h"
+#include "loop/loop_stall.h"
+#include "memory/task_sampler.h"
+#include "output/escape.h"
+#include "output/top_render.h"
+#include "util/addr_map.h"
+
+#define MAX_ROWS 4096
+#define MAX_LOOP_THREADS 64
+#define MAX_SNAP_TASKS 65536
+#define SNAP_MIN_PERIOD_NS 2000000000ull
+#define SNAP_COST_FACTOR 100	/* wait 100x a snapshot's time: <=1% of a CPU */
+
+struct row {
+	char name[160];
+	uint64_t task;
+	uint64_t samples;
+};
+
+struct rows {
+	struct row *r;
+	uint32_t n;
+	struct addr_map idx;	/* key -> index */
+};
+
+struct busy_thread {
+	uint32_t tid;
+	uint64_t last_total, last_polls;
+	double busy_pct;
+	uint64_t polls;
+};
+
+struct lt_ctx {
+	struct loop_session s;
+	struct loop_stall_watch w;
+	struct task_sampler ts;
+	bool json;
+	unsigned hz;
+	uint64_t delay_ns, interval_start, next_render, next_snap;
+	long iterations, rendered;
+	/* this interval */
+	uint64_t samples, target_samples, other;
+	struct rows tasks, coros, callbacks;
+	uint64_t stalls, stalls_total;
+	char last_stall[400];
+	struct busy_thread bt[MAX_LOOP_THREADS];
+	uint32_t nbt;
+	bool rendering;		/* on_busy: compute the interval's busy %, else only add new threads */
+	/* from the last snapshot */
+	struct addr_map coro_task;	/* coroutine -> index in snap_names */
+	struct addr_map task_name;	/* task -> index in snap_names */
+	char (*snap_names)[128];
+	uint64_t *snap_addrs;
+	uint32_t nsnap;
+	uint32_t states[3];
+	bool have_snap;
+	uint64_t snap_ns, snaps;
+	struct loop_sample smp;
+	struct thread_stack st;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+static void rows_add(struct rows *rs, uint64_t key, const char *name, uint64_t task)
+{
+	int32_t i;
+
+	if (addr_map_get(&rs->idx, key, &i)) {
+		rs->r[i].samples++;
+		return;
+	}
+	if (rs->n == MAX_ROWS || addr_map_put(&rs->idx, key, (int32_t)rs->n))
+		return;
+	snprintf(rs->r[rs->n].name, sizeof(rs->r[rs->n].name), "%s", name);
+	rs->r[rs->n].task = task;
+	rs->r[rs->n].samples = 1;
+	rs->n++;
+}
+
+static void rows_reset(struct rows *rs)
+{
+	addr_map_free(&rs->idx);
+	rs->n = 0;
+}
+
+/* A string's address-like key for rows keyed by name. */
+static uint64_t name_key(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h | 1;
+}
+
+static void on_sample(struct lt_ctx *c, const void *data, size_t len)
+{
+	struct loop_sample *s = &c->smp;
+	struct thread_stack *st = &c->st;
+	int32_t gen_frame = -1, ti;
+	uint64_t task;
+	char buf[200];
+
+	c->samples++;
+	if (loop_sample_decode(data, len, c->s.ip.minor, s) || s->pid != (uint32_t)c->s.pid)
+		return;
+	c->target_samples++;
+	/* symbolise frame by frame, keeping the sample's order */
+	st->n = 0;
+	for (uint32_t i = 0; i < s->nframes && st->n < STACK_MAX_FRAMES; i++) {
+		if (thread_stack_symbolize(c->s.reader, s->f[i].code, s->f[i].instr, &st->f[st->n]))
+			continue;
+		st->f[st->n].gen = s->f[i].in_generator;
+		if (s->f[i].in_generator && gen_frame < 0)
+			gen_frame = (int32_t)st->n;
+		st->n++;
+	}
+	/* the running task: 3.14 says; before, the task of the outermost coroutine */
+	task = s->task;
+	if (!task && s->coro && addr_map_get(&c->coro_task, s->coro, &ti))
+		task = c->snap_addrs[ti];
+	if (task) {
+		const char *name = "?";
+
+		if (addr_map_get(&c->task_name, task, &ti))
+			name = c->snap_names[ti];
+		rows_add(&c->tasks, task, name, task);
+	}
+	if (gen_frame >= 0) {
+		rows_add(&c->coros, name_key(st->f[gen_frame].func), st->f[gen_frame].func, 0);
+		return;
+	}
+	int fn = loop_stall_dispatch_frame(st);
+
+	if (fn >= 0) {
+		snprintf(buf, sizeof(buf), "%s", st->f[fn].func);
+		rows_add(&c->callbacks, name_key(buf), buf, 0);
+	} else {
+		c->other++;
+	}
+}
+
+static void on_stall(void *ctx, const struct loop_stall *st)
+{
+	struct lt_ctx *c = ctx;
+	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
+	char d[32];
+
+	c->stalls++;
+	c->stalls_total++;
+	snprintf(c->last_stall, sizeof(c->last_stall), "%s in %s %s at %s:%d",
+		 top_fmt_dur(st->duration_ns, d, sizeof(d)),
+		 st->kind == STALL_TASK ? "task" : st->kind == STALL_CALLBACK ? "callback" : "?",
+		 st->kind == STALL_TASK ? st->task_name : f ? f->func : "?", f ? f->file : "?",
+		 f ? f->line : -1);
+}
+
+static int on_record(void *ctx, const void *data, size_t len)
+{
+	struct lt_ctx *c = ctx;
+	const struct aps_event_hdr *h = data;
+
+	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
+		loop_stall_span(&c->w, data);
+	else if (len >= sizeof(*h) && h->type == APS_EV_SAMPLE)
+		on_sample(c, data, len);
+	return 0;
+}
+
+static void on_busy(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
+{
+	struct lt_ctx *c = ctx;
+	uint64_t now = loop_now_ns(), total, span;
+	struct busy_thread *b = NULL;
+
+	for (uint32_t i = 0; i < c->nbt; i++)
+		if (c->bt[i].tid == tid)
+			b = &c->bt[i];
+	total = lt->busy_ns + (lt->busy_since && now > lt->busy_since ? now - lt->busy_since : 0);
+	if (!b) {
+		if (c->nbt == MAX_LOOP_THREADS)
+			return;
+		b = &c->bt[c->nbt++];
+		b->tid = tid;
+		b->last_total = total;
+		b->last_polls = lt->spans;
+		b->busy_pct = -1;
+		return;
+	}
+	if (!c->rendering)
+		return;
+	span = now - c->interval_start;
+	b->busy_pct = span ? (double)(total - b->last_total) * 100.0 / (double)span : 0;
+	if (b->busy_pct > 100)
+		b->busy_pct = 100;
+	b->polls = lt->spans - b->last_polls;
+	b->last_total = total;
+	b->last_polls = lt->spans;
+}
+
+static void take_snapshot(struct lt_ctx *c, uint64_t now)
+{
+	struct snapshot *sn = &c->ts.snap;
+	uint64_t coro;
+
+	if (task_sampler_collect(&c->ts, false) != 1) {
+		if (!c->ts.running && now >= c->next_snap)
+			task_sampler_start(&c->ts);
+		return;
+	}
+	if (!c->ts.err) {
+		addr_map_free(&c->coro_task);
+		addr_map_free(&c->task_name);
+		memset(c->states, 0, sizeof(c->states));
+		c->nsnap = 0;
+		for (uint32_t i = 0; i < sn->ntasks && c->nsnap < MAX_SNAP_TASKS; i++) {
+			const struct snap_task *t = &sn->tasks[i];
+
+			if (!t->listed)
+				continue;
+			if (t->state < 3)
+				c->states[t->state]++;
+			snprintf(c->snap_names[c->nsnap], sizeof(c->snap_names[0]), "%s",
+				 t->name ? t->name : "?");
+			c->snap_addrs[c->nsnap] = t->addr;
+			addr_map_put(&c->task_name, t->addr, (int32_t)c->nsnap);
+			if (!pyr_ptr(&c->s.reader->r, t->addr + c->s.layout.bpf.task_coro, &coro) && coro)
+				addr_map_put(&c->coro_task, coro, (int32_t)c->nsnap);
+			c->nsnap++;
+		}
+		c->have_snap = true;
+		c->snaps++;
+	}
+	c->snap_ns = c->ts.t1 - c->ts.t0;
+	snapshot_free(sn);
+	c->next_snap = c->ts.t1 + (c->snap_ns * SNAP_COST_FACTOR > SNAP_MIN_PERIOD_NS ?
+				   c->snap_ns * SNAP_COST_FACTOR : SNAP_MIN_PERIOD_NS);
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	return x->samples < y->samples ? 1 : x->samples > y->samples ? -1 : strcmp(x->name, y->name);
+}
+
+static void print_rows(struct lt_ctx *c, const char *key, struct rows *rs, double per_sample)
+{
+	char esc[400];
+
+	qsort(rs->r, rs->n, sizeof(rs->r[0]), cmp_rows);
+	if (c->json) {
+		printf(",\"%s\":[", key);
+		for (uint32_t i = 0; i < rs->n; i++) {
+			json_escape(rs->r[i].name, esc, sizeof(esc));
+			printf("%s{\"name\":\"%s\",", i ? "," : "", esc);
+			if (rs->r[i].task)
+				printf("\"task\":\"0x%" PRIx64 "\",", rs->r[i].task);
+			printf("\"samples\":%" PRIu64 ",\"cpu_pct\":%.1f}", rs->r[i].samples,
+			       (double)rs->r[i].samples * per_sample);
+		}
+		putchar(']');
+		return;
+	}
+	for (uint32_t i = 0; i < rs->n && i < 10; i++)
+		printf("  %-9s %5.1f%%  %s\n", key, (double)rs->r[i].samples * per_sample, rs->r[i].name);
+}
+
+static void render(struct lt_ctx *c, uint64_t now)
+{
+	double secs = (double)(now - c->interval_start) / 1e9;
+	double per_sample = secs > 0 ? 100.0 / ((double)c->hz * secs) : 0;
+	struct aps_loop_counters k;
+
+	c->rendering = true;
+	loop_tracer_threads(c->s.lt, c->s.pid, on_busy, c);
+	c->rendering = false;
+	loop_tracer_counters(c->s.lt, &k);
+	if (c->json) {
+		printf("{\"mode\":\"loop\",\"pid\":%d,\"interval_s\":%.3f,\"hz\":%u,\"loop_threads\":[",
+		       c->s.pid, secs, c->hz);
+		for (uint32_t i = 0, n = 0; i < c->nbt; i++)
+			if (c->bt[i].busy_pct >= 0)
+				printf("%s{\"tid\":%u,\"busy_pct\":%.1f,\"polls\":%" PRIu64 "}", n++ ? "," : "",
+				       c->bt[i].tid, c->bt[i].busy_pct, c->bt[i].polls);
+		printf("],\"stalls\":%" PRIu64 ",\"stalls_total\":%" PRIu64 ",\"samples\":%" PRIu64
+		       ",\"lost_samples\":%llu", c->stalls, c->stalls_total, c->target_samples,
+		       (unsigned long long)k.lost_samples);
+		print_rows(c, "tasks", &c->tasks, per_sample);
+		print_rows(c, "coros", &c->coros, per_sample);
+		print_rows(c, "callbacks", &c->callbacks, per_sample);
+		printf(",\"other_cpu_pct\":%.1f", (double)c->other * per_sample);
+		if (c->have_snap)
+			printf(",\"task_states\":{\"pending\":%u,\"cancelled\":%u,\"finished\":%u},"
+			       "\"snapshot_ms\":%.2f", c->states[0], c->states[1], c->states[2],
+			       (double)c->snap_ns / 1e6);
+		printf("}\n");
+	} else {
+		printf("aps-bpf top --mode loop, pid %d, %.1fs, sampler %u Hz: %" PRIu64 " samples, %llu lost\n",
+		       c->s.pid, secs, c->hz, c->target_samples, (unsigned long long)k.lost_samples);
+		for (uint32_t i = 0; i < c->nbt; i++)
+			if (c->bt[i].busy_pct >= 0)
+				printf("  loop thread %u: busy %.1f%%, %" PRIu64 " polls\n", c->bt[i].tid,
+				       c->bt[i].busy_pct, c->bt[i].polls);
+		printf("  stalls: %" PRIu64 " (total %" PRIu64 ")%s%s\n", c->stalls, c->stalls_total,
+		       c->last_stall[0] ? ", last " : "", c->last_stall);
+		if (c->have_snap)
+			printf("  tasks: %u pending, %u cancelled, %u finished (snapshot %.1f ms)\n",
+			       c->states[0], c->states[1], c->states[2], (double)c->snap_ns / 1e6);
+		print_rows(c, "task", &c->tasks, per_sample);
+		print_rows(c, "coro", &c->coros, per_sample);
+		print_rows(c, "callback", &c->callbacks, per_sample);
+		printf("\n");
+	}
+	fflush(stdout);
+	c->rendered++;
+	c->samples = c->target_samples = c->other = c->stalls = 0;
+	rows_reset(&c->tasks);
+	rows_reset(&c->coros);
+	rows_reset(&c->callbacks);
+	c->interval_start = now;
+}
+
+static void on_tick(struct loop_session *s, void *ctx)
+{
+	struct lt_ctx *c = ctx;
+	uint64_t now = loop_now_ns();
+
+	(void)s;
+	loop_stall_look(&c->w);
+	loop_tracer_threads(c->s.lt, c->s.pid, on_busy, c);	/* new loop threads */
+	take_snapshot(c, now);
+	if (now < c->next_render)
+		return;
+	render(c, now);
+	c->next_render = now + c->delay_ns;
+	if (c->iterations > 0 && c->rendered >= c->iterations)
+		session_stop = 1;
+}
+
+int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iterations)
+{
+	static struct lt_ctx c;
+	int err, why, rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	c.json = o->json;
+	c.hz = o->hz ? o->hz : LOOP_DEFAULT_HZ;
+	c.iterations = iterations;
+	c.delay_ns = (uint64_t)interval_ms * 1000000;
+	c.tasks.r = calloc(MAX_ROWS, sizeof(struct row));
+	c.coros.r = calloc(MAX_ROWS, sizeof(struct row));
+	c.callbacks.r = calloc(MAX_ROWS, sizeof(struct row));
+	c.snap_names = calloc(MAX_SNAP_TASKS, sizeof(c.snap_names[0]));
+	c.snap_addrs = calloc(MAX_SNAP_TASKS, sizeof(c.snap_addrs[0]));
+	if (!c.tasks.r || !c.coros.r || !c.callbacks.r || !c.snap_names || !c.snap_addrs) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		goto cleanup;
+	}
+	c.s.pid = o->pid;
+	c.s.verbose = o->verbose;
+	c.s.hook = o->hook;
+	c.s.hz = c.hz;
+	c.s.flags = APS_LOOP_SPANS | APS_LOOP_SAMPLE;
+	c.s.span_min_ns = o->threshold;
+	c.s.poll_ms = 20;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
+	err = loop_session_open(&c.s, on_record, &c);
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+		goto cleanup;
+	}
+	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
+	task_sampler_start(&c.ts);
+	c.interval_start = loop_now_ns();
+	c.next_render = c.interval_start + c.delay_ns;
+	loop_tracer_threads(c.s.lt, c.s.pid, on_busy, &c);
+	c.s.on_tick = on_tick;
+	c.s.tick_ctx = &c;
+	why = loop_session_run(&c.s, (unsigned)(o->duration / 1000000));
+	if (c.ts.running && task_sampler_collect(&c.ts, true) == 1)
+		snapshot_free(&c.ts.snap);
+	if (why == SESSION_ERROR) {
+		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
+		goto cleanup;
+	}
+	if (why == SESSION_TARGET_EXITED) {
+		if (c.iterations < 0 || c.rendered < c.iterations)
+			render(&c, loop_now_ns());
+		fprintf(stderr, "aps-bpf: process %d exited\n", c.s.pid);
+	}
+	rc = 0;
+cleanup:
+	loop_session_close(&c.s);
+	rows_reset(&c.tasks);
+	rows_reset(&c.coros);
+	rows_reset(&c.callbacks);
+	addr_map_free(&c.coro_task);
+	addr_map_free(&c.task_name);
+	free(c.tasks.r);
+	free(c.coros.r);
+	free(c.callbacks.r);
+	free(c.snap_names);
+	free(c.snap_addrs);
+	return rc;
+}
