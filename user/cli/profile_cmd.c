@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "live/target_session.h"
+#include "loop/loop_sample.h"
 #include "loop/loop_session.h"
 #include "memory/task_sampler.h"
 #include "output/top_render.h"
@@ -35,8 +36,6 @@
 #define SNAP_MIN_PERIOD_NS 200000000ull	/* task snapshots at most this often ... */
 #define SNAP_COST_FACTOR 100		/* ... and at most 1% of one CPU */
 #define WALL_MAX_CATCHUP 10		/* off-CPU ticks made up for at once */
-#define OWNED_BY_GENERATOR 1
-#define OWNED_BY_CSTACK 3
 
 static const char profile_usage[] =
 	"usage: aps-bpf profile [--duration DURATION] [--hz N] [--by task|coro|thread] [--wall]\n"
@@ -65,13 +64,14 @@ struct prof_ctx {
 	struct prof_agg agg;
 	struct prof_attr attr;
 	struct task_sampler ts;
-	struct thread_stack stack;	/* a sample, symbolised */
+	struct loop_sample sample;	/* a sample, decoded */
+	struct thread_stack stack;	/* its frames, symbolised */
 	bool wall;
 	uint64_t period_ns;
 	uint64_t next_snap, wall_last;
 	struct thread_label threads[MAX_THREADS];
 	uint32_t nthreads;
-	uint64_t samples, off_cpu, no_tstate, truncated, other_pid, snapshots, snap_errors;
+	uint64_t samples, off_cpu, no_tstate, truncated, bad_records, snapshots, snap_errors;
 	int err;			/* first attribution error */
 };
 
@@ -127,46 +127,22 @@ static void attribute(struct prof_ctx *c, const char *thread, uint64_t task, uin
 static int on_record(void *ctx, const void *data, size_t len)
 {
 	struct prof_ctx *c = ctx;
-	const struct aps_ev_sample *e = data;
-	const size_t head = __builtin_offsetof(struct aps_ev_sample, f);
-	uint32_t n, outer = UINT32_MAX;
+	const struct aps_event_hdr *h = data;
+	struct loop_sample *sm = &c->sample;
 
-	if (len < head || e->hdr.type != APS_EV_SAMPLE)
+	if (len < sizeof(*h) || h->type != APS_EV_SAMPLE)
 		return 0;
-	if (e->pid != (uint32_t)c->s.pid) {
-		c->other_pid++;
+	if (loop_sample_decode(data, len, c->s.ip.minor, sm)) {
+		c->bad_records++;
 		return 0;
 	}
-	n = e->nframes;
-	if (n > APS_SAMPLE_MAX_FRAMES || head + n * sizeof(e->f[0]) > len)
-		n = (uint32_t)((len - head) / sizeof(e->f[0]));
+	if (sm->pid != (uint32_t)c->s.pid)
+		return 0;
 	c->samples++;
-	if (e->hdr.flags & APS_SAMPLE_NO_TSTATE)
-		c->no_tstate++;
-	if (e->hdr.flags & APS_SAMPLE_TRUNCATED)
-		c->truncated++;
-	c->stack.n = 0;
-	c->stack.truncated = e->hdr.flags & APS_SAMPLE_TRUNCATED;
-	for (uint32_t i = 0; i < n && c->stack.n < STACK_MAX_FRAMES; i++) {
-		struct stack_frame *f = &c->stack.f[c->stack.n];
-
-		if (e->f[i].owner == OWNED_BY_CSTACK && c->s.ip.minor >= 12)
-			continue;
-		if (thread_stack_symbolize(c->s.reader, e->f[i].code, e->f[i].instr, f)) {
-			snprintf(f->func, sizeof(f->func), "?");
-			snprintf(f->file, sizeof(f->file), "?");
-			f->line = -1;
-		}
-		f->gen = e->f[i].owner == OWNED_BY_GENERATOR;
-		if (f->gen)
-			outer = c->stack.n;
-		c->stack.n++;
-	}
-	/* the outermost generator frame runs the coroutine the sampler saw */
-	if (outer != UINT32_MAX && e->coro)
-		c->stack.f[outer].gen = e->coro;
-	attribute(c, thread_of(c, e->hdr.tid)->label, e->hdr.task, e->coro, false, e->hdr.ts_ns,
-		  c->period_ns);
+	c->no_tstate += sm->no_tstate;
+	c->truncated += sm->truncated;
+	loop_sample_symbolize(c->s.reader, sm, &c->stack);
+	attribute(c, thread_of(c, sm->tid)->label, sm->task, sm->coro, false, sm->ts, c->period_ns);
 	return 0;
 }
 
@@ -323,6 +299,9 @@ static void summary(struct prof_ctx *c, uint64_t elapsed)
 		n ? 100.0 * (double)a->in_callbacks / (double)n : 0.0,
 		n ? 100.0 * (double)a->outside / (double)n : 0.0,
 		(unsigned long long)lc.lost_samples);
+	if (c->bad_records)
+		fprintf(stderr, "aps-bpf: %" PRIu64 " malformed sample records skipped\n",
+			c->bad_records);
 	if (a->unknown_tasks || c->truncated || c->no_tstate || c->snap_errors)
 		fprintf(stderr,
 			"aps-bpf: %" PRIu64 " samples of tasks no snapshot listed, %" PRIu64
