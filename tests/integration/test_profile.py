@@ -23,7 +23,9 @@ Tests (names; -k selects by substring):
   wall@BED      --wall --by thread: a task blocking in time.sleep shows off-CPU
                 samples under `task blocker` at the time.sleep line, their
                 share of the main thread's samples within 10 points of the
-                share of time the program measured blocked
+                share of time the program measured blocked; Task-1, awaiting
+                its gather all along, has ~4 s of `(awaiting)` samples at
+                the gather's line (from the task snapshots, +-30%)
   badinput      usage errors exit 2, no such process / not Python / an
                 unwritable output exit 1, each with one line on stderr
 
@@ -65,6 +67,7 @@ BURN_LINES = {line_of("while time.thread_time() < end:"), line_of("        pass"
 HEAVY_LINE = line_of('MEASURED["heavy"] += burn(3)')
 CB_LINE = line_of('MEASURED["burn_cb"] += burn(4)')
 SLEEP_LINE = line_of("        time.sleep(0.03)")
+GATHER_LINE = line_of('await asyncio.gather(asyncio.create_task(blocker()')
 
 
 class Fail(Exception):
@@ -262,7 +265,10 @@ def t_wall(bed):
     finally:
         measured = tg.stop()
     shutil.rmtree(tmp, ignore_errors=True)
-    main = [(fr, n) for fr, n in lines if fr[0].startswith(f"thread {tg.pid} ")]
+    awaiting = sum(n for fr, n in lines if fr[-1] == "(awaiting)" and fr[1:3] == [
+        "task Task-1", frame_at("main", tg.path, GATHER_LINE)])
+    main = [(fr, n) for fr, n in lines
+            if fr[0].startswith(f"thread {tg.pid} ") and fr[-1] != "(awaiting)"]
     total = sum(n for _, n in main)
     blocked = sum(n for fr, n in main if fr[1:3] == ["task Task-1", "task blocker"])
     at_sleep = sum(n for fr, n in main if fr[1:3] == ["task Task-1", "task blocker"]
@@ -276,6 +282,11 @@ def t_wall(bed):
         raise Fail("no samples of the main thread `thread %d (...)`" % tg.pid)
     if abs(got - want) > 0.10:
         raise Fail(f"blocked share {100 * got:.1f}% vs measured {100 * want:.1f}%")
+    # Task-1 awaits the gather all along: the snapshots credit it the whole run
+    note(f"wall@{bed['label']}: Task-1 awaiting at line {GATHER_LINE}: {awaiting} samples "
+         f"of ~{4 * 199} in 4 s at 199 Hz")
+    if not 0.7 * 4 * 199 <= awaiting <= 1.3 * 4 * 199:
+        raise Fail(f"Task-1 awaiting: {awaiting} samples, expected ~{4 * 199} (+-30%)")
     if at_sleep < 0.8 * blocked:
         raise Fail(f"only {at_sleep} of {blocked} samples of task blocker are off-CPU at "
                    f"line {SLEEP_LINE}")

@@ -235,6 +235,27 @@ TEST(a_generator_in_a_callback_is_not_a_task)
 	done(&a, &p, s);
 }
 
+TEST(awaiting_task_from_its_snapshot_frames)
+{
+	static const struct snap_frame frames[] = {	/* innermost first */
+		{ .qualname = "sleep", .filename = "/a/tasks.py", .line = 665 },
+		{ .qualname = "heavy", .filename = "/t/w.py", .line = 13 },
+	};
+	struct prof_agg a;
+	struct prof_attr p;
+	char *s;
+
+	setup(&a, &p, PROF_BY_TASK);
+	CHECK(prof_attr_awaiting(&p, "thread 7", 0xa1, frames, 2, 25, 250) == 0);
+	CHECK(prof_attr_awaiting(&p, "thread 7", 0xdead, frames, 2, 25, 250) == 0);	/* not listed */
+	s = folded(&a);
+	CHECK_EQ_STR(s, "task Task-1;task heavy;heavy (/t/w.py:13);sleep (/a/tasks.py:665);"
+			"(awaiting) 25\n");
+	CHECK_EQ_INT(p.awaiting_samples, 25);
+	CHECK_EQ_INT(a.weight_ns, 250);
+	done(&a, &p, s);
+}
+
 TEST(await_cycle_ends)
 {
 	struct prof_agg a;

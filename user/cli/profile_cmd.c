@@ -68,7 +68,7 @@ struct prof_ctx {
 	struct thread_stack stack;	/* its frames, symbolised */
 	bool wall;
 	uint64_t period_ns;
-	uint64_t next_snap, wall_last;
+	uint64_t start, next_snap, wall_last, last_snap_at;
 	struct thread_label threads[MAX_THREADS];
 	uint32_t nthreads;
 	uint64_t samples, off_cpu, no_tstate, truncated, bad_records, snapshots, snap_errors;
@@ -146,6 +146,36 @@ static int on_record(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * --wall: each task awaiting a future stood where it awaits since the last
+ * snapshot (one sample per period of that time). Not a running task, nor
+ * one ready to run (no future awaited): their time is the threads'.
+ */
+static int awaiting(struct prof_ctx *c, const struct snapshot *snap, uint64_t taken_at)
+{
+	uint64_t since = c->last_snap_at ? c->last_snap_at : c->start;
+	uint64_t count = taken_at > since ? (taken_at - since + c->period_ns / 2) / c->period_ns : 0;
+	char label[64];
+	int err = 0;
+
+	c->last_snap_at = taken_at;
+	for (uint32_t i = 0; i < snap->ntasks && count && !err; i++) {
+		const struct snap_task *t = &snap->tasks[i];
+		const struct thread_label *th = NULL;
+
+		if (t->state != APS_FUT_PENDING || !t->waiter || !t->listed || !t->nframes)
+			continue;
+		for (uint32_t k = 0; k < c->nthreads && t->tid; k++)
+			if (c->threads[k].ns_tid == t->tid)
+				th = &c->threads[k];
+		if (!th)
+			snprintf(label, sizeof(label), t->tid ? "thread %u" : "thread ?", t->tid);
+		err = prof_attr_awaiting(&c->attr, th ? th->label : label, t->addr, t->frames,
+					 t->nframes, count, count * c->period_ns);
+	}
+	return err;
+}
+
 /* A snapshot's tasks as the attribution's table. */
 static void use_snapshot(struct prof_ctx *c, const struct snapshot *snap, uint64_t taken_at)
 {
@@ -170,6 +200,8 @@ static void use_snapshot(struct prof_ctx *c, const struct snapshot *snap, uint64
 			}
 	}
 	err = prof_attr_set_tasks(&c->attr, refs, snap->ntasks, taken_at);
+	if (!err && c->wall)
+		err = awaiting(c, snap, taken_at);
 	if (err && !c->err)
 		c->err = err;
 	c->snapshots++;
@@ -299,6 +331,9 @@ static void summary(struct prof_ctx *c, uint64_t elapsed)
 		n ? 100.0 * (double)a->in_callbacks / (double)n : 0.0,
 		n ? 100.0 * (double)a->outside / (double)n : 0.0,
 		(unsigned long long)lc.lost_samples);
+	if (c->wall)
+		fprintf(stderr, "aps-bpf: --wall: %" PRIu64 " more samples of tasks awaiting, from %" PRIu64
+			" task snapshots\n", a->awaiting_samples, c->snapshots);
 	if (c->bad_records)
 		fprintf(stderr, "aps-bpf: %" PRIu64 " malformed sample records skipped\n",
 			c->bad_records);
@@ -404,7 +439,7 @@ int cmd_profile(int argc, char **argv)
 		goto cleanup;
 	}
 	clock_gettime(CLOCK_REALTIME, &wall0);
-	start = loop_now_ns();
+	start = c.start = loop_now_ns();
 	err = loop_session_open(&c.s, on_record, &c);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
@@ -422,7 +457,7 @@ int cmd_profile(int argc, char **argv)
 	elapsed = loop_now_ns() - start;
 	/* one more table for samples of tasks made since the last one */
 	snapshots(&c, true);
-	if (why != SESSION_TARGET_EXITED && c.attr.npend) {
+	if (why != SESSION_TARGET_EXITED && (c.attr.npend || c.wall)) {
 		task_sampler_start(&c.ts);
 		snapshots(&c, true);
 	}

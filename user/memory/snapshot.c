@@ -203,6 +203,7 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 		return -ENOMEM;
 	st->loop = raw->loop;
 	st->coro = raw->coro;
+	st->waiter = raw->waiter;
 	st->state = (uint8_t)raw->state;
 	if (!st->stack_ok || !n)
 		return 0;
@@ -331,6 +332,7 @@ static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_vi
 	*raw = second->raw;
 	st->loop = raw->loop;
 	st->coro = raw->coro;
+	st->waiter = raw->waiter;
 	st->state = (uint8_t)raw->state;
 	st->name = mem_pool_strdup(&c->s->pool, t->name);
 	if (!st->name)

@@ -28,6 +28,7 @@ struct snap_task {
 	uint64_t addr;		/* the TaskObj: `task id` of ps */
 	uint64_t loop;
 	uint64_t coro;		/* its coroutine (what a sample's frames are owned by) */
+	uint64_t waiter;	/* the future it awaits (fut_waiter); 0: running, ready or done */
 	uint32_t tid;		/* native thread id running it; 0: unknown */
 	uint8_t state;		/* enum aps_fut_state */
 	bool listed;		/* registered in the interpreter (false: only an awaiter) */

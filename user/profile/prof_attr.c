@@ -19,6 +19,8 @@ int prof_attr_init(struct prof_attr *p, struct prof_agg *agg, enum prof_by by)
 	err = prof_agg_label(agg, PROF_N_MARK, "(no task)", &p->no_task);
 	if (!err)
 		err = prof_agg_label(agg, PROF_N_MARK, "(off-cpu)", &p->off_cpu);
+	if (!err)
+		err = prof_agg_label(agg, PROF_N_MARK, "(awaiting)", &p->awaiting);
 	return err;
 }
 
@@ -284,6 +286,39 @@ int prof_attr_set_tasks(struct prof_attr *p, const struct prof_task_ref *t, uint
 	}
 	p->have_table = true;
 	return err ? err : resolve(p, taken_at);
+}
+
+int prof_attr_awaiting(struct prof_attr *p, const char *thread, uint64_t task,
+		       const struct snap_frame *frames, uint32_t nframes, uint64_t count,
+		       uint64_t weight_ns)
+{
+	const struct prof_task *t = find_task(p, task, 0);
+	uint32_t nodes[PROF_MAX_DEPTH], n = 0, th, group;
+	int err;
+
+	if (!t || !count)
+		return 0;
+	err = prof_agg_str(p->agg, thread, &th);
+	if (!err && p->by == PROF_BY_THREAD)
+		err = push_label(p, PROF_N_THREAD, th, nodes, &n);
+	if (!err)
+		err = push_chain(p, t, nodes, &n);
+	while (!err && nframes-- > 0 && n < PROF_MAX_DEPTH - 1) {
+		const struct snap_frame *f = &frames[nframes];
+		struct prof_node node = { .kind = PROF_N_FRAME, .line = f->line, .start_line = -1 };
+
+		err = prof_agg_str(p->agg, f->qualname ? f->qualname : "?", &node.name);
+		if (!err)
+			err = prof_agg_str(p->agg, f->filename ? f->filename : "?", &node.file);
+		if (!err)
+			err = prof_agg_node(p->agg, &node, &nodes[n++]);
+	}
+	if (err)
+		return err;
+	nodes[n++] = p->awaiting;
+	group = p->by == PROF_BY_THREAD ? th : p->by == PROF_BY_CORO ? t->coro_name : t->name;
+	p->awaiting_samples += count;
+	return prof_agg_add(p->agg, nodes, n, th, group, true, count, weight_ns);
 }
 
 int prof_attr_flush(struct prof_attr *p)

@@ -11,7 +11,9 @@
  *     then the frames from it inward;
  *   - else `(no task)` and every frame.
  * --by coro names tasks by their coroutine; --by thread puts the thread
- * first. Off-CPU samples (--wall) end with `(off-cpu)`. A sample whose
+ * first. Off-CPU samples (--wall) end with `(off-cpu)`; the time a task
+ * spends suspended (--wall, from the snapshots) ends with `(awaiting)`,
+ * under its chain and its coroutine frames where it waits. A sample whose
  * coroutine is not in the table yet waits for the next table (a task made
  * since the last snapshot), then is attributed with what is known.
  */
@@ -20,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "memory/coro_stack.h"
 #include "memory/thread_stack.h"
 #include "profile/prof_agg.h"
 
@@ -67,9 +70,10 @@ struct prof_attr {
 	uint32_t npend, pend_cap;
 	uint32_t *pids;
 	uint32_t npids, pids_cap;
-	uint32_t no_task, off_cpu;	/* node ids of `(no task)`, `(off-cpu)` */
+	uint32_t no_task, off_cpu, awaiting;	/* node ids of `(no task)`, `(off-cpu)`, `(awaiting)` */
 	uint64_t in_tasks, in_callbacks, outside;	/* samples attributed so far */
 	uint64_t unknown_tasks;		/* samples of a task no snapshot listed */
+	uint64_t awaiting_samples;	/* counted by prof_attr_awaiting */
 };
 
 int prof_attr_init(struct prof_attr *p, struct prof_agg *agg, enum prof_by by);
@@ -87,6 +91,14 @@ int prof_attr_set_tasks(struct prof_attr *p, const struct prof_task_ref *t, uint
  */
 int prof_attr_sample(struct prof_attr *p, const char *thread, const struct thread_stack *st,
 		     uint64_t task, uint64_t coro, bool off_cpu, uint64_t ts, uint64_t weight_ns);
+/*
+ * A suspended task (in the current table) stood `count` samples of
+ * weight_ns in all where it awaits: frames, its coroutine stack as the
+ * snapshot read it (innermost first). thread: the label of its loop's thread.
+ */
+int prof_attr_awaiting(struct prof_attr *p, const char *thread, uint64_t task,
+		       const struct snap_frame *frames, uint32_t nframes, uint64_t count,
+		       uint64_t weight_ns);
 /* Attribute every waiting sample with what is known now (the end). */
 int prof_attr_flush(struct prof_attr *p);
 
