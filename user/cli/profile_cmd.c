@@ -102,8 +102,8 @@ static const struct thread_label *thread_of(struct prof_ctx *c, uint32_t tid)
 			comm[strcspn(comm, "\n")] = 0;
 		fclose(f);
 	}
-	for (char *p = comm; *p; p++)	/* a label is one folded frame */
-		if ((unsigned char)*p < 0x20 || *p == ';' || *p == 0x7f)
+	for (char *p = comm; *p; p++)	/* the target's: printable ASCII, one folded frame */
+		if ((unsigned char)*p < 0x20 || *p == ';' || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	if (t == &other)
 		snprintf(t->label, sizeof(t->label), "thread (others)");
