@@ -55,6 +55,7 @@ def main():
         ("views", [sys.executable, "tests/integration/test_views.py"]),
         ("timing", [sys.executable, "tests/integration/test_timing.py"]),
         ("record", [sys.executable, "tests/integration/test_record.py"]),
+        ("loop", [sys.executable, "tests/integration/test_loop.py"]),
         ("profile", [sys.executable, "tests/integration/test_profile.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
     ]

@@ -88,6 +88,37 @@ def t_check(which):
     return t
 
 
+def t_step_mode(bed):
+    """step mode keeps its per-step detail and reports the loop stalls outside
+    steps too: blocked --mode step prints the timer callback's three stalls;
+    check --mode step exits 1 with them."""
+    rc, out, err = run_tool(bed, "timer", ["blocked", "--mode", "step", "--threshold", "100ms",
+                                           "--json"])
+    if rc:
+        raise Fail(f"blocked --mode step exited {rc}: {err[-300:]}")
+    reps = [json.loads(l) for l in out.splitlines() if l.strip()]
+    stalls = [r for r in reps if r["event"] == "stall"]
+    if any(r["event"] == "blocked" for r in reps):
+        raise Fail(f"a task step reported in a callback-only stall program: {reps}")
+    check_stalls(bed, "timer", stalls)
+    rc, out, err = run_tool(bed, "timer", ["check", "--mode", "step", "--for", "20s",
+                                           "--max-step", "100ms", "--json"])
+    if rc != 1:
+        raise Fail(f"check --mode step exited {rc}, expected 1: {out[-300:]}")
+    offs = json.loads(out)["offenders"]
+    line = line_of(SCENARIO, "# STALL-TIMER")
+    if len(offs) != 3 or any(o["kind"] != "stall" or o["function"] != "on_timer" or
+                             not o["at"].endswith(f":{line}") for o in offs):
+        raise Fail(f"check --mode step offenders: {offs}")
+    # the task-step stall stays a step in step mode: reported once, as a step
+    rc, out, err = run_tool(bed, "task", ["blocked", "--mode", "step", "--threshold", "100ms",
+                                          "--json"])
+    reps = [json.loads(l) for l in out.splitlines() if l.strip()]
+    if rc or [r["event"] for r in reps] != ["blocked"] * 3 or \
+            any(r["name"] != "stalling" for r in reps):
+        raise Fail(f"blocked --mode step on a stalling task: {[(r['event'], r.get('name')) for r in reps]}")
+
+
 def t_no_false_stall(bed):
     """a ticker, an echo server and four clients hammering it: no stall of 100 ms
     (the default threshold; on this shared 2-CPU VM a preempted loop thread
@@ -182,7 +213,7 @@ def t_top(bed):
 
 TESTS = [(f"blocked-{w}", t_blocked(w)) for w in STALLS] + \
         [(f"check-{w}", t_check(w)) for w in STALLS] + \
-        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe), ("top", t_top)]
+        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe), ("top", t_top), ("step-mode", t_step_mode)]
 
 
 def main():

@@ -23,6 +23,7 @@
 #include "memory/thread_stack.h"
 #include "output/top_render.h"
 #include "loop/loop_cmds.h"
+#include "loop/loop_stall.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
@@ -52,6 +53,8 @@ struct blocked_ctx {
 	bool json;
 	struct blocked_step pending[MAX_PENDING];
 	uint64_t reported, missed_stacks;
+	uint64_t stalls;	/* loop stalls outside task steps */
+	struct loop_side side;
 	FILE *out;
 };
 
@@ -134,10 +137,23 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 	blocked_capture_take(&c->reader, c->s.pid, tid, task, begin_ts, now, &b->cap);
 }
 
+/* Step mode: a stall of the loop outside any task step (a callback). */
+static void on_stall(void *ctx, const struct loop_stall *st)
+{
+	struct blocked_ctx *c = ctx;
+
+	if (st->kind == STALL_TASK)
+		return;		/* a step: reported as one */
+	c->stalls++;
+	loop_stall_print(c->out, c->json, st);
+	fflush(c->out);
+}
+
 static void on_tick(struct session *s, void *ctx)
 {
 	struct blocked_ctx *c = ctx;
 
+	loop_side_tick(&c->side);
 	tracer_open_steps(s->tracer, on_open_step, c);
 	model_sweep(&c->model, now_ns(), 60ull * 1000000000);
 }
@@ -225,6 +241,8 @@ int cmd_blocked(int argc, char **argv)
 		err = session_resolve(&c.s, false);
 	if (!err)
 		err = thread_stack_reader_init(&c.reader, &c.s.ip, &c.s.layout, c.s.err, sizeof(c.s.err));
+	if (!err)	/* before "attached": stalls are watched from then on too */
+		loop_side_open(&c.side, c.s.pid, c.threshold, c.s.verbose, on_stall, &c);
 	if (!err)
 		err = session_attach(&c.s);
 	if (err) {
@@ -234,17 +252,20 @@ int cmd_blocked(int argc, char **argv)
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(duration / 1000000));
+	loop_side_close(&c.side);
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
 	/* steps still running when we stop: report them with their stacks */
 	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
-	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s)%s\n", c.reported,
-		c.reported == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
+		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
+		c.stalls == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
 	rc = 0;
 cleanup:
+	loop_side_close(&c.side);
 	thread_stack_reader_free(&c.reader);
 	session_close(&c.s);
 	model_free(&c.model);

@@ -14,6 +14,7 @@
 #include "live/target_session.h"
 #include "output/top_render.h"
 #include "loop/loop_cmds.h"
+#include "loop/loop_stall.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -39,7 +40,8 @@ static const char check_usage[] =
 	"3 the check could not run (no such process, not Python, permissions...).\n";
 
 struct offender {
-	char kind;		/* 's' step too long, 'r' still running, 'w' waiting */
+	char kind;		/* 's' step too long, 'r' still running, 'w' waiting,
+				 * 'l' a loop stall outside task steps (name: its function, on: file:line) */
 	uint64_t task, ts, dur;
 	uint32_t tid;
 	char name[APS_NAME_MAX], coro[APS_NAME_MAX], on[APS_NAME_MAX];
@@ -51,6 +53,7 @@ struct check_ctx {
 	uint64_t max_step, max_waiting;
 	struct offender *off;
 	size_t noff, more;
+	struct loop_side side;
 };
 
 static void on_signal(int sig)
@@ -96,6 +99,28 @@ static void on_model_event(void *ctx, const struct model_event *ev)
 		add_offender(c, 's', ev->task, ev->addr, ev->tid, ev->ts, ev->duration_ns, NULL);
 }
 
+/* A loop stall outside task steps (a callback): an offender too. */
+static void on_stall(void *ctx, const struct loop_stall *st)
+{
+	struct check_ctx *c = ctx;
+	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
+	char where[sizeof(((struct stack_frame *)0)->file) + 16];
+
+	if (st->kind == STALL_TASK)
+		return;		/* a step: judged as one */
+	snprintf(where, sizeof(where), "%s:%d", f ? f->file : "?", f ? f->line : -1);
+	add_offender(c, 'l', NULL, 0, st->ns_tid, st->begin_ts, st->duration_ns, where);
+	snprintf(c->off[c->noff - 1].name, sizeof(c->off[0].name), "%s", f ? f->func : "?");
+	snprintf(c->off[c->noff - 1].coro, sizeof(c->off[0].coro), "%s",
+		 st->kind == STALL_CALLBACK ? "callback" : "unknown");
+}
+
+static void on_tick(struct session *s, void *ctx)
+{
+	(void)s;
+	loop_side_tick(&((struct check_ctx *)ctx)->side);
+}
+
 static int on_record(void *ctx, const void *data, size_t len)
 {
 	struct check_ctx *c = ctx;
@@ -125,7 +150,7 @@ static void final_offenders(struct check_ctx *c, uint64_t now)
 
 static const char *kind_name(char k)
 {
-	return k == 's' ? "step" : k == 'r' ? "running" : "waiting";
+	return k == 's' ? "step" : k == 'r' ? "running" : k == 'l' ? "stall" : "waiting";
 }
 
 static void print_offenders(struct check_ctx *c, bool json, FILE *out)
@@ -146,6 +171,9 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 				i ? "," : "", kind_name(o->kind), o->task, esc[0], esc[1], o->tid, o->dur, o->ts);
 			if (o->kind == 'w')
 				fprintf(out, ",\"awaiting\":\"%s\"", esc[2]);
+			if (o->kind == 'l')
+				fprintf(out, ",\"function\":\"%s\",\"ran\":\"%s\",\"at\":\"%s\"", esc[0],
+					esc[1], esc[2]);
 			fputc('}', out);
 		}
 		fprintf(out, "],\"more_offenders\":%zu}\n", c->more);
@@ -182,6 +210,9 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
 				o->coro, o->tid, count, count == 1 ? "" : "s",
 				top_fmt_dur(longest, d, sizeof(d)));
+		} else if (o->kind == 'l') {
+			fprintf(out, "  loop stall %s > --max-step in %s %s at %s, tid %u\n",
+				top_fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on, o->tid);
 		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
 				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
@@ -268,6 +299,12 @@ int cmd_check(int argc, char **argv)
 	if (mode == MODE_LOOP)
 		return loop_check_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.max_step,
 			.duration = window, .hook = hook, .json = json, .verbose = c.s.verbose });
+	/* look at the loop often enough to take a stall's stack while it lasts */
+	c.s.poll_ms = c.max_step ? (int)(c.max_step / 4000000) : 100;
+	if (c.s.poll_ms > 100)
+		c.s.poll_ms = 100;
+	if (c.s.poll_ms < 1)
+		c.s.poll_ms = 1;
 	c.off = calloc(MAX_OFFENDERS, sizeof(*c.off));
 	if (!c.off || model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
@@ -279,12 +316,16 @@ int cmd_check(int argc, char **argv)
 	err = session_load(&c.s, on_record, &c);
 	if (!err)
 		err = session_resolve(&c.s, false);
+	if (!err && c.max_step)	/* callbacks stall the loop too */
+		loop_side_open(&c.side, c.s.pid, c.max_step, c.s.verbose, on_stall, &c);
 	if (!err)
 		err = session_attach(&c.s);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
 		goto cleanup;
 	}
+	c.s.on_tick = on_tick;
+	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
@@ -297,10 +338,12 @@ int cmd_check(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
+	loop_side_close(&c.side);
 	final_offenders(&c, now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
 cleanup:
+	loop_side_close(&c.side);
 	session_close(&c.s);
 	model_free(&c.model);
 	free(c.off);

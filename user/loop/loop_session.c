@@ -172,6 +172,11 @@ int loop_session_open(struct loop_session *s, loop_event_fn fn, void *ctx)
 		snprintf(s->err, sizeof(s->err), "process %d exited while aps-bpf attached", s->pid);
 		return -ESRCH;
 	}
+	if (s->quiet) {
+		if (s->verbose)
+			fprintf(stderr, "aps-bpf:   loop stalls: poll by %s\n", loop_tracer_hook_name(s->lt));
+		return 0;
+	}
 	fprintf(stderr, "aps-bpf: attached to pid %d: Python %d.%d, loop mode (no uprobe): poll by %s",
 		s->pid, s->ip.major, s->ip.minor, loop_tracer_hook_name(s->lt));
 	if (s->hz)

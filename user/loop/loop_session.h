@@ -21,6 +21,7 @@ struct loop_session {
 	pid_t pid;
 	uint64_t start_time;
 	bool verbose;
+	bool quiet;			/* no "attached" line */
 	enum loop_poll_hook hook;	/* asked for */
 	unsigned hz;			/* sampler rate; 0: no sampler */
 	uint32_t flags;			/* APS_LOOP_* */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
@@ -238,4 +239,57 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fprintf(out, "    (stack not taken: the stall ended before aps-bpf looked)\n");
 	else
 		blocked_print_stack(out, false, &st->cap);
+}
+
+static int side_record(void *ctx, const void *data, size_t len)
+{
+	struct loop_side *ls = ctx;
+	const struct aps_event_hdr *h = data;
+
+	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
+		loop_stall_span(&ls->w, data);
+	return 0;
+}
+
+int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool verbose,
+		   void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx)
+{
+	int err;
+
+	memset(ls, 0, sizeof(*ls));
+	ls->s.pid = pid;
+	ls->s.verbose = verbose;
+	ls->s.quiet = true;
+	ls->s.flags = APS_LOOP_SPANS;
+	ls->s.span_min_ns = threshold;
+	loop_stall_init(&ls->w, &ls->s, threshold, on_stall, ctx);
+	err = loop_session_open(&ls->s, side_record, ls);
+	if (err) {
+		fprintf(stderr, "aps-bpf: warning: loop stalls outside task steps not watched: %s\n",
+			ls->s.err[0] ? ls->s.err : strerror(-err));
+		loop_session_close(&ls->s);
+		return err;
+	}
+	ls->open = true;
+	return 0;
+}
+
+void loop_side_tick(struct loop_side *ls)
+{
+	if (!ls->open)
+		return;
+	loop_tracer_poll(ls->s.lt, 0);
+	if (loop_now_ns() - ls->s.last_sync_ns >= 500000000ull)
+		loop_session_sync_threads(&ls->s);
+	loop_stall_look(&ls->w);
+}
+
+void loop_side_close(struct loop_side *ls)
+{
+	if (!ls->open)
+		return;
+	loop_tracer_drain(ls->s.lt);
+	loop_stall_finish(&ls->w, loop_now_ns());
+	loop_session_close(&ls->s);
+	ls->open = false;
 }

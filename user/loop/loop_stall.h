@@ -62,4 +62,21 @@ int loop_stall_dispatch_frame(const struct thread_stack *st);
 /* Text block or a JSON line. */
 void loop_stall_print(FILE *out, bool json, const struct loop_stall *st);
 
+/*
+ * Stalls beside step mode: the loop probes loaded next to the step tracer
+ * (no sampler), polled from its tick. on_stall hears every stall; step mode
+ * reports those that are not task steps (kind != STALL_TASK).
+ */
+struct loop_side {
+	struct loop_session s;
+	struct loop_stall_watch w;
+	bool open;
+};
+
+int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool verbose,
+		   void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx);
+void loop_side_tick(struct loop_side *ls);
+/* Drain, report the stalls still running, unload. */
+void loop_side_close(struct loop_side *ls);
+
 #endif
