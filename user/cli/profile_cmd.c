@@ -438,13 +438,14 @@ int cmd_profile(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup;
 	}
-	clock_gettime(CLOCK_REALTIME, &wall0);
-	start = c.start = loop_now_ns();
 	err = loop_session_open(&c.s, on_record, &c);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
 		goto cleanup;
 	}
+	/* sampling runs from here */
+	clock_gettime(CLOCK_REALTIME, &wall0);
+	start = c.start = loop_now_ns();
 	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
 	task_sampler_start(&c.ts);
 	c.s.on_tick = on_tick;
