@@ -42,7 +42,7 @@ PROTO_OBJ := $(PROTO_GEN)/profile.pb-c.o
 SAN_PROTO_OBJ := $(OUTPUT)/san/gen/profile.pb-c.o
 PROTO_USERS := $(patsubst user/%.c,%,$(wildcard user/profile/*.c))
 
-.PHONY: all clean install test unit integration testbed demo packages fuzz bench
+.PHONY: all clean install test unit integration testbed demo packages fuzz bench test-kernels
 all: aps-bpf
 
 $(OUTPUT) $(OUTPUT)/tests:
@@ -171,6 +171,12 @@ testbed: packages
 
 integration: aps-bpf
 	$(Q)python3 tests/integration/run.py
+
+# The kernel matrix: Debian's 5.10, 6.1 and 6.12 kernels booted under qemu
+# and the host kernel, every command checked on each (tests/kernels/run.py;
+# the kernels are tests/kernels/kernels.tsv). Also part of `make test`.
+test-kernels: aps-bpf
+	$(Q)python3 tests/kernels/run.py
 
 # The whole suite: provisions the bed, then unit and integration tests.
 # Packages first: on a fresh machine there is no clang to build with yet.

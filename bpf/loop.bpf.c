@@ -16,6 +16,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "aps_events.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -82,6 +83,18 @@ static __always_inline const struct aps_loop_target *target_of(__u32 *tid, __u32
 	return bpf_map_lookup_elem(&loop_targets, tgid);
 }
 
+/* The current thread's time spent runnable but not running, ns (0 where
+ * the kernel keeps no sched_info): a loop kept off the CPU by others is
+ * not stalled by its own code. */
+static __always_inline __u64 run_delay(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	if (!bpf_core_field_exists(t->sched_info.run_delay))
+		return 0;
+	return BPF_CORE_READ(t, sched_info.run_delay);
+}
+
 /* The poll returned: the loop is busy from now. */
 static __always_inline int poll_return(void)
 {
@@ -97,10 +110,12 @@ static __always_inline int poll_return(void)
 	if (!t) {
 		fresh.tgid = tgid;
 		fresh.busy_since = bpf_ktime_get_ns();
+		fresh.run_delay_at_busy = run_delay();
 		bpf_map_update_elem(&loop_threads, &tid, &fresh, BPF_NOEXIST);
 		return 0;
 	}
 	t->busy_since = bpf_ktime_get_ns();
+	t->run_delay_at_busy = run_delay();
 	return 0;
 }
 
@@ -110,7 +125,7 @@ static __always_inline int poll_enter(void)
 	const struct aps_loop_target *l;
 	struct aps_loop_thread *t;
 	struct aps_ev_loop_span *e;
-	__u64 now, since, d;
+	__u64 now, since, d, wait;
 	__u32 tid, tgid;
 
 	l = target_of(&tid, &tgid);
@@ -127,7 +142,10 @@ static __always_inline int poll_enter(void)
 	t->spans++;
 	if (d > t->max_busy_ns)
 		t->max_busy_ns = d;
-	if (!(l->flags & APS_LOOP_SPANS) || d < l->span_min_ns)
+	wait = run_delay() - t->run_delay_at_busy;
+	if (wait > d)
+		wait = d;
+	if (!(l->flags & APS_LOOP_SPANS) || d - wait < l->span_min_ns)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -142,6 +160,7 @@ static __always_inline int poll_enter(void)
 	e->begin_ts_ns = since;
 	e->pid = tgid;
 	e->pad = 0;
+	e->run_delay_ns = wait;
 	bpf_ringbuf_submit(e, wake_flag());
 	return 0;
 }

@@ -250,7 +250,8 @@ struct aps_loop_target {
 	__u8 tagged_code;      /* 3.14: f_executable is a tagged pointer */
 	__u32 ts_running_task; /* 3.14: _PyThreadStateImpl.asyncio_running_task; 0 none */
 	__u32 flags;           /* APS_LOOP_* */
-	__u64 span_min_ns;     /* APS_LOOP_SPANS: send spans at least this long */
+	__u64 span_min_ns;     /* APS_LOOP_SPANS: send spans busy at least this long
+	                        * (time waiting for a CPU not counted) */
 };
 
 /* Per loop thread (BPF map loop_threads, key kernel tid). */
@@ -261,6 +262,7 @@ struct aps_loop_thread {
 	__u64 max_busy_ns;
 	__u32 tgid;
 	__u32 pad;
+	__u64 run_delay_at_busy;   /* the thread's runqueue wait (sched_info.run_delay) then */
 };
 
 struct aps_ev_loop_span {
@@ -268,6 +270,7 @@ struct aps_ev_loop_span {
 	__u64 begin_ts_ns;         /* the poll returned */
 	__u32 pid;
 	__u32 pad;
+	__u64 run_delay_ns;        /* of it, waiting for a CPU (runnable, not running) */
 };
 
 /* One frame of a sample: userspace symbolises (code object -> name, file,

@@ -57,7 +57,9 @@ def main():
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("loop", [sys.executable, "tests/integration/test_loop.py"]),
         ("profile", [sys.executable, "tests/integration/test_profile.py"]),
+        ("cli", [sys.executable, "tests/integration/test_cli.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),
+        ("kernels", [sys.executable, "tests/kernels/run.py"]),
     ]
     passed = failed = 0
     for title, argv in runs:

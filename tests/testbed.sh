@@ -22,7 +22,8 @@ MULTIARCH="$(uname -m)-linux-gnu"
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod
-	libprotobuf-c-dev protobuf-c-compiler golang-go)
+	libprotobuf-c-dev protobuf-c-compiler golang-go	# profile: pprof; its tests: go tool pprof
+	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -63,6 +63,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checks  # noqa: E402
+import command_checks  # noqa: E402
 import run  # noqa: E402
 from run import APS, ATTACH_TIMEOUT, REPO, SCENARIO_TIMEOUT, Fail, Proc, tail  # noqa: E402
 
@@ -79,8 +80,6 @@ FLIGHT_WORKLOAD = os.path.join(HERE, "flight_workload.py")
 PHASES = os.path.join(REPO, "tests", "scenarios", "park_phases.py")
 BLOCKING = os.path.join(REPO, "tests", "scenarios", "timing_blocking.py")
 PARK_COMMON = os.path.join(REPO, "tests", "scenarios", "park_common.py")
-ANNOTATION = re.compile(r" \[[^\]]*\]$")
-PS_TIMING = ("state", "age_ns", "waiting_ns", "busy_ns", "steps", "max_step_ns")
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -491,72 +490,9 @@ def t_perfetto(ctx, bed):
             doc = json.load(f)
     except ValueError as e:
         raise Fail(f"the export is not JSON: {e}")
-    evs = doc.get("traceEvents") if isinstance(doc, dict) else None
-    if not isinstance(evs, list) or not evs:
-        raise Fail("no traceEvents array")
-    pid = info(rec_path)["pid"]
-    for e in evs:
-        if e.get("ph") not in ("X", "i", "s", "f", "M"):
-            raise Fail(f"unexpected phase: {e}")
-        if e.get("pid") != pid or not isinstance(e.get("name"), str):
-            raise Fail(f"bad pid or name: {e}")
-        if e["ph"] != "M" and not isinstance(e.get("ts"), (int, float)):
-            raise Fail(f"no ts: {e}")
-        needs_tid = e["ph"] in ("X", "s", "f") or (e["ph"] == "i" and e.get("s") == "t") \
-            or e.get("name") == "thread_name"
-        if needs_tid and not isinstance(e.get("tid"), int):
-            raise Fail(f"no tid: {e}")
-    slices = [e for e in evs if e["ph"] == "X"]
-    replayed = replay_json(rec_path)
-    ends = [e for e in replayed if e.get("event") == "step_end"]
-    if len(slices) != len(ends):
-        raise Fail(f"{len(slices)} slices, {len(ends)} recorded steps")
-    got = sorted((s["args"]["addr"], round(s["dur"] * 1000)) for s in slices)
-    want = sorted((e["task"], e["duration_ns"]) for e in ends)
-    if got != want:
-        bad = next(((a, b) for a, b in zip(got, want) if a != b), None)
-        raise Fail(f"slices differ from the recorded steps (task, ns): {bad}")
-    coros = {e["task"]: e["coro"] for e in ends}
-    for s in slices:
-        if s["name"] != coros[s["args"]["addr"]]:
-            raise Fail(f"slice named {s['name']!r}, its coroutine is {coros[s['args']['addr']]!r}")
-        if s["dur"] < 0:
-            raise Fail(f"negative duration: {s}")
-    names = {e["tid"]: e["args"]["name"] for e in evs
-             if e["ph"] == "M" and e["name"] == "thread_name"}
-    for s in slices:
-        if names.get(s["tid"]) != s["args"]["task"]:
-            raise Fail(f"track {s['tid']} is named {names.get(s['tid'])!r}, "
-                       f"its slices are of {s['args']['task']!r}")
-    starts = {}
-    for e in evs:
-        if e["ph"] == "s":
-            starts[e["id"]] = starts.get(e["id"], 0) + 1
-    ends_f = {}
-    for e in evs:
-        if e["ph"] == "f":
-            ends_f[e["id"]] = ends_f.get(e["id"], 0) + 1
-    if starts != ends_f or any(v != 1 for v in starts.values()):
-        raise Fail("flow starts and ends are not paired one to one")
-    kinds = {e["name"] for e in evs if e["ph"] == "s"}
-    if not {"await", "wakeup"} <= kinds:
-        raise Fail(f"flows: {sorted(kinds)}; basic has a task awaiting a task")
-    instants = [e["name"] for e in evs if e["ph"] == "i"]
-    created = sum(1 for e in replayed if e.get("event") == "created")
-    if instants.count("created") != created:
-        raise Fail(f"{instants.count('created')} creation markers, {created} tasks created")
-    for mark in ("cancelled", "raised"):
-        if mark not in instants:
-            raise Fail(f"no {mark!r} marker (basic cancels a task and has one raise)")
-    # the cancellation marker names who requested it, as the replay does
-    reqs = [e for e in replayed if e.get("event") == "cancel_requested"]
-    marks = [e for e in evs if e["ph"] == "i" and e["name"] == "cancelled"]
-    if len(reqs) != 1 or len(marks) != 1:
-        raise Fail(f"{len(reqs)} cancel requests, {len(marks)} cancelled markers; basic has one")
-    want = {"by": reqs[0]["by_name"], "requests": 1}
-    got = {k: marks[0].get("args", {}).get(k) for k in want}
-    if got != want or not want["by"]:
-        raise Fail(f"cancelled marker args {marks[0].get('args')}, expected {want}")
+    problems = command_checks.perfetto_problems(doc, replay_json(rec_path), info(rec_path)["pid"])
+    if problems:
+        raise Fail(problems[0])
 
 
 def read_phase(w, n, timeout=30):
@@ -580,12 +516,10 @@ def untimed_ps(text, what):
         obj = json.loads(text)
     except ValueError as e:
         raise Fail(f"{what} is not JSON: {e}")
-    rows = [{k: v for k, v in t.items() if k not in PS_TIMING} for t in obj["tasks"]]
-    return sorted(rows, key=lambda t: t["task_id"])
+    return command_checks.untimed_ps_rows(obj)
 
 
-def tree_lines(text):
-    return [ANNOTATION.sub("", line) for line in text.splitlines()]
+tree_lines = command_checks.tree_lines
 
 
 def check_truth(rows, truth, what):

@@ -83,6 +83,10 @@ SCEN = os.path.join(REPO, "tests", "scenarios")
 BED_FILE = os.environ.get("APS_BED_FILE", "/var/cache/aps-bpf/bed.json")
 SID = "sid-3.14"
 
+sys.path.insert(0, HERE)
+from command_checks import (diff_sets, exp_edges, exp_tasks, frame_triples,  # noqa: E402
+                            ours_edges, ours_tasks, tree_index, tree_problems, user_frames)
+
 TREE_SCENARIOS = ["park_taskgroups", "park_gather", "park_await_task", "park_shield",
                   "park_names", "park_threads", "park_exited"]
 SCALES = [("1k", 1000), ("10k", 10000), ("100k", 100000)]
@@ -369,14 +373,6 @@ def ref_tool(sid, cmd, pid, timeout=REF_TIMEOUT):
 
 # ---- shapes --------------------------------------------------------------------
 
-def ours_tasks(ps):
-    return {t["task_id"]: t for t in ps["tasks"]}
-
-
-def ours_edges(ps):
-    return {(t["task_id"], a["id"]) for t in ps["tasks"] for a in t["awaiters"]}
-
-
 def ref_tasks(ref):
     out = {}
     for th in ref["threads"]:
@@ -390,50 +386,12 @@ def ref_edges(ref):
     return {(t["id"], a["id"]) for t in ref_tasks(ref).values() for a in t["awaited_by"]}
 
 
-def exp_tasks(e):
-    return {t["id"]: t for t in e["tasks"]}
-
-
-def exp_edges(e):
-    return {(t["id"], a) for t in e["tasks"] for a in t["awaiters"]}
-
-
-def frame_triples(frames):
-    """[(func, file, line)] from our {"func","file","line"} or EXPECT's."""
-    return [(f["func"], f["file"], f["line"]) for f in frames]
-
-
-def user_frames(triples):
-    return [(fn, os.path.basename(fi), ln) for fn, fi, ln in triples
-            if os.path.basename(fi).startswith("park_")]
-
-
 def label_of(node):
     if node["kind"] == "task":
         return "(T) " + node["name"]
     if node["kind"] == "coro":
         return " " + node["frame"]
     return "(F) future " + node["id"]
-
-
-def tree_index(tree):
-    """task_id -> the node where the task is shown in full (not a ref)."""
-    full = {}
-    count = {}
-
-    def walk(n):
-        stack = [n]
-        while stack:
-            x = stack.pop()
-            if x["kind"] == "task":
-                if x.get("ref"):
-                    continue
-                count[x["task_id"]] = count.get(x["task_id"], 0) + 1
-                full.setdefault(x["task_id"], x)
-            stack.extend(x["children"])
-    for r in tree["roots"]:
-        walk(r)
-    return full, count
 
 
 def ours_paths(tree, relabel=None):
@@ -530,18 +488,6 @@ def expand_text_refs(text):
     for d, lab in entries:
         emit(d, lab, frozenset())
     return "\n".join("    " * d + "└── " + lab for d, lab in out)
-
-
-def diff_sets(what, ours, ref, fmt=repr, limit=4):
-    """Errors for two sets that should be equal."""
-    errs = []
-    missing = sorted(ref - ours, key=repr)
-    extra = sorted(ours - ref, key=repr)
-    if missing:
-        errs.append(f"{what}: missing {len(missing)}: " + "; ".join(fmt(x) for x in missing[:limit]))
-    if extra:
-        errs.append(f"{what}: extra {len(extra)}: " + "; ".join(fmt(x) for x in extra[:limit]))
-    return errs
 
 
 def check(errs):
@@ -777,53 +723,8 @@ def t_tree(beds, bed, scen):
 
 def expect_errors(bed, scen, ps, tree, e):
     """ps and pstree JSON vs what the scenario program knows."""
-    errs = []
-    mine, want = ours_tasks(ps), exp_tasks(e)
-    nm = lambda i: f"{(want.get(i) or {}).get('name') or 'Task-?'}({i})"
-    errs += diff_sets("tasks", set(mine), set(want), fmt=nm)
-    errs += diff_sets("edges task->awaiter", ours_edges(ps), exp_edges(e),
-                      fmt=lambda x: f"{nm(x[0])}->{nm(x[1])}")
-    for k in sorted(set(mine) & set(want)):
-        w, o = want[k], mine[k]
-        if w["name"] is None:
-            if not re.fullmatch(r"Task-\d+", o["task_name"]):
-                errs.append(f"unnamed task {k}: name {o['task_name']!r}, not Task-<n>")
-        elif o["task_name"] != w["name"]:
-            errs.append(f"name of {k}: ours {o['task_name']!r}, the program's {w['name']!r}")
-        a, b = frame_triples(o["coroutine_stack"]), frame_triples(w["frames"])
-        if user_frames(a) != user_frames(b):
-            errs.append(f"user frames of {nm(k)}: ours {user_frames(a)} != the program's "
-                        f"{user_frames(b)}")
-        elif a != b:
-            errs.append(f"frames of {nm(k)}: ours {a} != the program's {b}")
-        # 3.10's PyThreadState has no native thread id: 0 (unknown) is allowed
-        ok_tids = {w["tid"]} if bed.version >= (3, 11) else {w["tid"], 0}
-        if o["tid"] not in ok_tids:
-            errs.append(f"tid of {nm(k)}: ours {o['tid']}, expected {w['tid']}"
-                        + (" (or 0 on 3.10)" if bed.version < (3, 11) else ""))
-        elif o["tid"] != w["tid"]:
-            note(f"{bed.label}: tids shown as 0 (3.10's PyThreadState has no native thread id)")
-    unnamed = [mine[k]["task_name"] for k in mine if k in want and want[k]["name"] is None]
-    if len(set(unnamed)) != len(unnamed):
-        errs.append(f"unnamed tasks share names: {unnamed}")
-    # the tree: every task shown once, its task edges the program's
-    full, count = tree_index(tree)
-    errs += diff_sets("pstree tasks", set(full), set(want), fmt=nm)
-    tedges = set()
-
-    def walk(n, owner):
-        if n["kind"] == "task":
-            if owner is not None:
-                tedges.add((n["task_id"], owner))
-            if n.get("ref"):
-                return
-            owner = n["task_id"]
-        for k in n["children"]:
-            walk(k, owner)
-    for r in tree["roots"]:
-        walk(r, None)
-    errs += diff_sets("pstree edges task->awaiter", tedges, exp_edges(e),
-                      fmt=lambda x: f"{nm(x[0])}->{nm(x[1])}")
+    errs = tree_problems(ps, tree, e, bed.version, note=lambda t: note(f"{bed.label}: {t}"))
+    mine = ours_tasks(ps)
     # the user-frame shape of the tree, vs 3.14's reference on this scenario
     if bed.label != SID and scen not in SID_SHAPES:
         try:
@@ -1240,13 +1141,21 @@ def t_no_asyncio(beds, bed):
     check(errs)
 
 
-USAGE = [["ps"], ["pstree"], ["ps", "abc"], ["ps", "0"], ["ps", "-5"], ["ps", "1", "2"],
-         ["ps", "--format", "text", "1"], ["pstree", "--format", "csv", "1"],
-         ["pstree", "--format", "table", "1"], ["ps", "--format", "bogus", "1"],
-         ["ps", "--collapse", "5", "1"], ["pstree", "--collapse", "1", "1"],
-         ["pstree", "--collapse", "x", "1"], ["ps", "--fail-on-cycle", "1"],
-         ["ps", "--watch", "0", "1"], ["ps", "--watch", "abc", "1"], ["ps", "--bogus", "1"],
-         ["ps", "12abc"]]
+# usage errors: the usage text on stderr
+USAGE = [["ps"], ["pstree"], ["ps", "1", "2"], ["ps", "--collapse", "5", "1"],
+         ["ps", "--fail-on-cycle", "1"], ["ps", "--bogus", "1"], ["ps", "-5"]]
+# bad values: one line naming the option and what it wants (issue 15, item 14)
+BAD_VALUES = [
+    (["ps", "abc"], "PID", "abc"), (["ps", "0"], "PID", "0"),
+    (["ps", "12abc"], "PID", "12abc"),
+    (["ps", "--format", "text", "1"], "--format", "text"),
+    (["pstree", "--format", "csv", "1"], "--format", "csv"),
+    (["pstree", "--format", "table", "1"], "--format", "table"),
+    (["ps", "--format", "bogus", "1"], "--format", "bogus"),
+    (["pstree", "--collapse", "1", "1"], "--collapse", "1"),
+    (["pstree", "--collapse", "x", "1"], "--collapse", "x"),
+    (["ps", "--watch", "0", "1"], "--watch", "0"), (["ps", "--watch", "abc", "1"], "--watch", "abc"),
+]
 
 
 def t_usage(beds):
@@ -1256,6 +1165,14 @@ def t_usage(beds):
         if r.rc != 2 or "usage" not in r.err:
             errs.append(f"`{' '.join(cmd)}`: exit {r.rc} (expected 2 and usage on stderr; "
                         f"stderr {short(r.err, 80)!r})")
+    for cmd, opt, val in BAD_VALUES:
+        r = aps(*cmd)
+        lines = r.err.splitlines()
+        if (r.rc != 2 or len(lines) != 1 or
+                not lines[0].startswith(f"aps-bpf: {cmd[0]}: {opt} wants ") or
+                not lines[0].endswith(f", got '{val}'")):
+            errs.append(f"`{' '.join(cmd)}`: exit {r.rc} (expected 2 and one line naming {opt} "
+                        f"and '{val}'; stderr {short(r.err, 120)!r})")
     r = aps("ps", "--help")
     if r.rc != 0 or "usage" not in r.out:
         errs.append(f"ps --help: exit {r.rc}")

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include "unit.h"
 #include "target/debuginfo.h"
-#include "hooks/disasm.h"
+#include "hooks/x86_code.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
 
@@ -116,9 +116,11 @@ TEST(call_sites_of_task_step_impl_on_314)
 	struct debuginfo_lookup info;
 	struct elf_sym sym, caller;
 	struct call_sites cs;
+	struct x86_code x;
 	char path[4096];
 	uint8_t insn[4];
 
+	REQUIRE(x86_code_open(&x) == 0);
 	REQUIRE(elf_file_open(SID_314, &ef) == 0);
 	REQUIRE(debuginfo_find("/var/cache/aps-bpf/sid-root",
 			       "/usr/lib/python3.14/lib-dynload/_asyncio.cpython-314-x86_64-linux-gnu.so",
@@ -127,7 +129,7 @@ TEST(call_sites_of_task_step_impl_on_314)
 	REQUIRE(elf_find_func(&dbg, "task_step_impl", &sym) == 0);
 	REQUIRE(elf_read_vaddr(&ef, sym.vaddr, insn, sizeof(insn)) == 0);
 	CHECK(!hooks_insn_emulated(insn, sizeof(insn)));
-	REQUIRE(disasm_call_sites(&ef, sym.vaddr, &cs) == 0);
+	REQUIRE(x86_code_call_sites(&ef, sym.vaddr, &cs) == 0);
 	CHECK(!cs.other_refs);
 	CHECK_EQ_INT(cs.n, 3);
 	/* one of them is in TaskStepMethWrapper_call, at an instruction boundary */
@@ -138,11 +140,13 @@ TEST(call_sites_of_task_step_impl_on_314)
 		CHECK(insn[0] == 0xe8 || insn[0] == 0xe9);	/* call / jmp rel32 */
 		if (cs.site[i] >= caller.vaddr && cs.site[i] < caller.vaddr + caller.size) {
 			in_wrapper = true;
-			CHECK(disasm_is_boundary(&ef, caller.vaddr, caller.size, cs.site[i]));
-			CHECK(!disasm_is_boundary(&ef, caller.vaddr, caller.size, cs.site[i] + 1));
+			CHECK(x86_code_is_boundary(&x, &ef, caller.vaddr, caller.size, cs.site[i]));
+			CHECK(x.insn->id == X86_INS_CALL || x.insn->id == X86_INS_JMP);
+			CHECK(!x86_code_is_boundary(&x, &ef, caller.vaddr, caller.size, cs.site[i] + 1));
 		}
 	}
 	CHECK(in_wrapper);
+	x86_code_close(&x);
 	elf_file_close(&dbg);
 	elf_file_close(&ef);
 }
@@ -156,7 +160,7 @@ TEST(address_taken_function_has_other_refs)
 	/* TaskObj_dealloc is only reached through tp_dealloc: a pointer */
 	REQUIRE(elf_file_open(PYENV_312, &ef) == 0);
 	REQUIRE(elf_find_func(&ef, "TaskObj_dealloc", &sym) == 0);
-	REQUIRE(disasm_call_sites(&ef, sym.vaddr, &cs) == 0);
+	REQUIRE(x86_code_call_sites(&ef, sym.vaddr, &cs) == 0);
 	CHECK(cs.other_refs);
 	elf_file_close(&ef);
 }

@@ -41,7 +41,7 @@ TEST(addr2line_matches_cpython)
 
 		REQUIRE(want);
 		for (uint32_t u = 0; u < f->nunits; u++) {
-			int got = lt_addr2line(f->minor, f->table, f->table_len, f->firstlineno, 2 * u);
+			int got = linetable_addr2line(f->minor, f->table, f->table_len, f->firstlineno, 2 * u);
 
 			if (got != want[u].line && bad++ < 3)
 				fprintf(stderr, "%s %s unit %u: line %d, CPython says %d\n",
@@ -58,8 +58,8 @@ TEST(positions_match_cpython)
 	for (size_t i = 0; i < NFIX; i++) {
 		const struct lt_fixture *f = &lt_fixtures[i];
 		struct lt_fixture_run *want;
-		struct lt_iter it;
-		struct lt_range r;
+		struct linetable_iter it;
+		struct linetable_range r;
 		uint32_t covered = 0;
 		int bad = 0, rc;
 
@@ -67,8 +67,8 @@ TEST(positions_match_cpython)
 			continue;
 		want = expand(f);
 		REQUIRE(want);
-		lt_init(&it, f->minor, f->table, f->table_len, f->firstlineno);
-		while ((rc = lt_next(&it, &r)) == 1) {
+		linetable_init(&it, f->minor, f->table, f->table_len, f->firstlineno);
+		while ((rc = linetable_next(&it, &r)) == 1) {
 			CHECK_EQ_INT(r.start, covered);
 			for (uint32_t a = r.start; a < r.end && a / 2 < f->nunits; a += 2) {
 				const struct lt_fixture_run *w = &want[a / 2];
@@ -92,11 +92,11 @@ TEST(edges_of_the_address_space)
 {
 	const struct lt_fixture *f = &lt_fixtures[0];
 
-	CHECK_EQ_INT(lt_addr2line(f->minor, f->table, f->table_len, f->firstlineno, -2),
+	CHECK_EQ_INT(linetable_addr2line(f->minor, f->table, f->table_len, f->firstlineno, -2),
 		     f->firstlineno);
-	CHECK_EQ_INT(lt_addr2line(f->minor, f->table, f->table_len, f->firstlineno,
+	CHECK_EQ_INT(linetable_addr2line(f->minor, f->table, f->table_len, f->firstlineno,
 				  1 << 20), -1);
-	CHECK_EQ_INT(lt_addr2line(12, NULL, 0, 7, 0), -1);
+	CHECK_EQ_INT(linetable_addr2line(12, NULL, 0, 7, 0), -1);
 }
 
 TEST(hand_made_pep626_entries)
@@ -109,32 +109,32 @@ TEST(hand_made_pep626_entries)
 		0xe1, 0x05, 0x09,	/* ONE_LINE2: +2 lines, 2 units, cols 5-9 */
 		0x88, 0x23,		/* short code 1: col 8|2=10, end 13 */
 	};
-	struct lt_iter it;
-	struct lt_range r;
+	struct linetable_iter it;
+	struct linetable_range r;
 
-	lt_init(&it, 13, t, sizeof(t), 10);
-	REQUIRE(lt_next(&it, &r) == 1);
+	linetable_init(&it, 13, t, sizeof(t), 10);
+	REQUIRE(linetable_next(&it, &r) == 1);
 	CHECK_EQ_INT(r.line, 210);
 	CHECK_EQ_INT(r.end_line, 210);
 	CHECK_EQ_INT(r.col, 300);
 	CHECK_EQ_INT(r.end_col, 302);
-	REQUIRE(lt_next(&it, &r) == 1);
+	REQUIRE(linetable_next(&it, &r) == 1);
 	CHECK_EQ_INT(r.line, -1);
-	REQUIRE(lt_next(&it, &r) == 1);
+	REQUIRE(linetable_next(&it, &r) == 1);
 	CHECK_EQ_INT(r.line, 209);
 	CHECK_EQ_INT(r.col, -1);
-	REQUIRE(lt_next(&it, &r) == 1);
+	REQUIRE(linetable_next(&it, &r) == 1);
 	CHECK_EQ_INT(r.line, 211);
 	CHECK_EQ_INT(r.end - r.start, 4);
 	CHECK_EQ_INT(r.col, 5);
 	CHECK_EQ_INT(r.end_col, 9);
-	REQUIRE(lt_next(&it, &r) == 1);
+	REQUIRE(linetable_next(&it, &r) == 1);
 	CHECK_EQ_INT(r.line, 211);
 	CHECK_EQ_INT(r.col, 10);
 	CHECK_EQ_INT(r.end_col, 13);
-	CHECK_EQ_INT(lt_next(&it, &r), 0);
-	CHECK_EQ_INT(lt_addr2line(13, t, sizeof(t), 10, 2), -1);
-	CHECK_EQ_INT(lt_addr2line(13, t, sizeof(t), 10, 4), 209);
+	CHECK_EQ_INT(linetable_next(&it, &r), 0);
+	CHECK_EQ_INT(linetable_addr2line(13, t, sizeof(t), 10, 2), -1);
+	CHECK_EQ_INT(linetable_addr2line(13, t, sizeof(t), 10, 4), 209);
 }
 
 TEST(malformed_tables_stop)
@@ -142,18 +142,18 @@ TEST(malformed_tables_stop)
 	static const uint8_t no_start_bit[] = { 0x70, 0x01 };
 	static const uint8_t endless_varint[] = { 0xf0, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f };
 	static const uint8_t short_bad_second[] = { 0x80, 0x80 };
-	struct lt_iter it;
-	struct lt_range r;
+	struct linetable_iter it;
+	struct linetable_range r;
 
-	lt_init(&it, 11, no_start_bit, sizeof(no_start_bit), 1);
-	CHECK_EQ_INT(lt_next(&it, &r), -1);
-	lt_init(&it, 11, endless_varint, sizeof(endless_varint), 1);
-	CHECK_EQ_INT(lt_next(&it, &r), -1);
-	lt_init(&it, 11, short_bad_second, sizeof(short_bad_second), 1);
-	CHECK_EQ_INT(lt_next(&it, &r), -1);
+	linetable_init(&it, 11, no_start_bit, sizeof(no_start_bit), 1);
+	CHECK_EQ_INT(linetable_next(&it, &r), -1);
+	linetable_init(&it, 11, endless_varint, sizeof(endless_varint), 1);
+	CHECK_EQ_INT(linetable_next(&it, &r), -1);
+	linetable_init(&it, 11, short_bad_second, sizeof(short_bad_second), 1);
+	CHECK_EQ_INT(linetable_next(&it, &r), -1);
 	/* 3.10: an odd trailing byte is ignored */
-	lt_init(&it, 10, short_bad_second, 1, 1);
-	CHECK_EQ_INT(lt_next(&it, &r), 0);
+	linetable_init(&it, 10, short_bad_second, 1, 1);
+	CHECK_EQ_INT(linetable_next(&it, &r), 0);
 }
 
 /* Every prefix of every real table, and random bytes: bounded, no overrun. */
@@ -169,15 +169,15 @@ TEST(truncated_and_random_tables_are_safe)
 
 			REQUIRE(copy);
 			memcpy(copy, f->table, n);
-			(void)lt_addr2line(f->minor, copy, n, f->firstlineno, 1 << 30);
+			(void)linetable_addr2line(f->minor, copy, n, f->firstlineno, 1 << 30);
 			free(copy);
 		}
 	}
 	for (int round = 0; round < 2000; round++) {
 		size_t n = round % 64;
 		uint8_t *buf = malloc(n ? n : 1);
-		struct lt_iter it;
-		struct lt_range r;
+		struct linetable_iter it;
+		struct linetable_range r;
 		int steps = 0;
 
 		REQUIRE(buf);
@@ -185,8 +185,8 @@ TEST(truncated_and_random_tables_are_safe)
 			seed = seed * 1103515245 + 12345;
 			buf[k] = (uint8_t)(seed >> 16);
 		}
-		lt_init(&it, 10 + round % 5, buf, n, 1);
-		while (lt_next(&it, &r) == 1)
+		linetable_init(&it, 10 + round % 5, buf, n, 1);
+		while (linetable_next(&it, &r) == 1)
 			steps++;
 		CHECK(steps <= (int)n);
 		free(buf);

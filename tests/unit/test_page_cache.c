@@ -169,28 +169,28 @@ TEST(invalidation_and_fresh_reads_see_changes)
 
 	REQUIRE(word != NULL);
 	REQUIRE(page_cache_init(&c, getpid(), 8 * PC_BLOCK) == 0);
-	pyr_init(&pr, getpid(), layout_table_lookup(3, 13), 1000);
+	pyread_init(&pr, getpid(), layout_table_lookup(3, 13), 1000);
 	pr.cache = &c;
 	*word = 1;
-	CHECK_EQ_INT(pyr_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	*word = 2;
 	/* a cached read still sees what was fetched: a re-read agrees with it */
-	CHECK_EQ_INT(pyr_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	/* past the cache: what the memory holds now */
-	CHECK_EQ_INT(pyr_read_fresh(&pr, A(word), &v, sizeof(v)), 0);
+	CHECK_EQ_INT(pyread_read_fresh(&pr, A(word), &v, sizeof(v)), 0);
 	CHECK_EQ_INT(v, 2);
 	pr.fresh = true;
 	*word = 3;
-	CHECK_EQ_INT(pyr_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
 	CHECK_EQ_INT(v, 3);
 	pr.fresh = false;
-	CHECK_EQ_INT(pyr_ptr(&pr, A(word), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
 	CHECK_EQ_INT(v, 1);
 	/* after invalidation: fetched again */
-	pyr_refresh(&pr);
-	CHECK_EQ_INT(pyr_ptr(&pr, A(word), &v), 0);
+	pyread_refresh(&pr);
+	CHECK_EQ_INT(pyread_ptr(&pr, A(word), &v), 0);
 	CHECK_EQ_INT(v, 3);
 	/* a torn object: its two halves in two blocks fetched at different times */
 	{
@@ -199,18 +199,18 @@ TEST(invalidation_and_fresh_reads_see_changes)
 
 		*lo = 10;
 		*hi = 10;
-		CHECK_EQ_INT(pyr_ptr(&pr, A(hi), &v), 0);		/* block 1 fetched */
+		CHECK_EQ_INT(pyread_ptr(&pr, A(hi), &v), 0);		/* block 1 fetched */
 		*lo = 11;
 		*hi = 11;
-		CHECK_EQ_INT(pyr_read(&pr, A(lo), pair, sizeof(pair)), 0);	/* block 0 now */
+		CHECK_EQ_INT(pyread_read(&pr, A(lo), pair, sizeof(pair)), 0);	/* block 0 now */
 		CHECK(pair[0] == 11 && pair[1] == 10);
 		/* read again after invalidation, it no longer agrees: a check catches it */
-		pyr_refresh(&pr);
-		CHECK_EQ_INT(pyr_read(&pr, A(lo), pair, sizeof(pair)), 0);
+		pyread_refresh(&pr);
+		CHECK_EQ_INT(pyread_read(&pr, A(lo), pair, sizeof(pair)), 0);
 		CHECK(pair[0] == 11 && pair[1] == 11);
 		munmap(r, NBLOCKS * (size_t)PC_BLOCK);
 	}
-	CHECK_EQ_INT(pyr_calls(&pr), (int64_t)c.calls + 2);	/* the two fresh reads */
+	CHECK_EQ_INT(pyread_calls(&pr), (int64_t)c.calls + 2);	/* the two fresh reads */
 	page_cache_free(&c);
 	free(word);
 }

@@ -108,7 +108,7 @@ static uint8_t *ascii(int minor, const char *s)
 static void reader(struct pyreader *r, int minor)
 {
 	types_init();
-	pyr_init(r, getpid(), L(minor), 100000);
+	pyread_init(r, getpid(), L(minor), 100000);
 }
 
 TEST(str_kinds_decode_to_escaped_utf8)
@@ -119,21 +119,21 @@ TEST(str_kinds_decode_to_escaped_utf8)
 	char out[64];
 
 	reader(&r, 12);
-	CHECK_EQ_INT(pyr_str(&r, A(ascii(12, "hello")), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(ascii(12, "hello")), out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "hello");
-	CHECK_EQ_INT(pyr_str(&r, A(str_new(12, "caf\xe9", 1, 4, false)), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(str_new(12, "caf\xe9", 1, 4, false)), out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "caf\xc3\xa9");
-	CHECK_EQ_INT(pyr_str(&r, A(str_new(12, euro, 2, 2, false)), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(str_new(12, euro, 2, 2, false)), out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "a\xe2\x82\xac");
-	CHECK_EQ_INT(pyr_str(&r, A(str_new(12, emoji, 4, 2, false)), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(str_new(12, emoji, 4, 2, false)), out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "\xf0\x9f\x98\x80\\x0a");
 	/* 3.10 layout: bigger headers */
 	reader(&r, 10);
-	CHECK_EQ_INT(pyr_str(&r, A(str_new(10, euro, 2, 2, false)), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(str_new(10, euro, 2, 2, false)), out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "a\xe2\x82\xac");
-	CHECK(pyr_str_eq(&r, A(ascii(10, "data")), "data"));
-	CHECK(!pyr_str_eq(&r, A(ascii(10, "data")), "dat"));
-	CHECK(!pyr_str_eq(&r, A(str_new(10, euro, 2, 2, false)), "a?"));
+	CHECK(pyread_str_eq(&r, A(ascii(10, "data")), "data"));
+	CHECK(!pyread_str_eq(&r, A(ascii(10, "data")), "dat"));
+	CHECK(!pyread_str_eq(&r, A(str_new(10, euro, 2, 2, false)), "a?"));
 }
 
 TEST(long_strs_are_cut_and_bounded)
@@ -146,14 +146,14 @@ TEST(long_strs_are_cut_and_bounded)
 	memset(big, 'x', sizeof(big));
 	reader(&r, 13);
 	s = str_new(13, big, 1, sizeof(big), true);
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), 0);
 	CHECK(strlen(out) < sizeof(out));
 	CHECK(strstr(out, "\xe2\x80\xa6") != NULL);
-	CHECK_EQ_INT(pyr_str(&r, A(s), tiny, sizeof(tiny)), 0);
+	CHECK_EQ_INT(pyread_str(&r, A(s), tiny, sizeof(tiny)), 0);
 	CHECK_EQ_STR(tiny, "\xe2\x80\xa6");
 	/* a length far past what is mapped: capped at PYR_STR_CHARS, then unreadable */
 	put64(s, L(13)->bpf.unicode_length, 1ULL << 40);
-	CHECK(pyr_str(&r, A(s), out, sizeof(out)) == 0 || strlen(out) < sizeof(out));
+	CHECK(pyread_str(&r, A(s), out, sizeof(out)) == 0 || strlen(out) < sizeof(out));
 }
 
 TEST(bad_strs_are_refused)
@@ -166,24 +166,24 @@ TEST(bad_strs_are_refused)
 	reader(&r, 12);
 	s = ascii(12, "abc");
 	put64(s, b->unicode_state, 1 << 2 | 1 << 6);		/* not compact */
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -ENOTSUP);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -ENOTSUP);
 	put64(s, b->unicode_state, 3 << 2 | 1 << 5);		/* kind 3 */
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -EINVAL);
 	s = ascii(12, "abc");
 	put64(s, b->unicode_length, (uint64_t)-5);
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -EINVAL);
 	s = ascii(12, "abc");
 	put64(s, 8, A(long_type));				/* not a str */
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -EINVAL);
 	/* freed: a free-list pointer (or 0) where the refcount was */
 	s = ascii(12, "abc");
 	put64(s, 0, A(s) + 64);
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -EINVAL);
 	put64(s, 0, 0);
-	CHECK_EQ_INT(pyr_str(&r, A(s), out, sizeof(out)), -EINVAL);
-	CHECK_EQ_INT(pyr_str(&r, 0, out, sizeof(out)), -EFAULT);
-	CHECK_EQ_INT(pyr_str(&r, A(s) + 4, out, sizeof(out)), -EFAULT);
-	CHECK_EQ_INT(pyr_str(&r, 8192, out, sizeof(out)), -EFAULT);	/* unmapped */
+	CHECK_EQ_INT(pyread_str(&r, A(s), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(pyread_str(&r, 0, out, sizeof(out)), -EFAULT);
+	CHECK_EQ_INT(pyread_str(&r, A(s) + 4, out, sizeof(out)), -EFAULT);
+	CHECK_EQ_INT(pyread_str(&r, 8192, out, sizeof(out)), -EFAULT);	/* unmapped */
 }
 
 TEST(refcounts_of_each_version)
@@ -195,12 +195,12 @@ TEST(refcounts_of_each_version)
 	reader(&r, 12);
 	s = ascii(12, "x");
 	put64(s, 0, 0xffffffffULL);		/* 3.12 immortal */
-	CHECK_EQ_INT(pyr_typeof(&r, A(s), &t), 0);
+	CHECK_EQ_INT(pyread_typeof(&r, A(s), &t), 0);
 	reader(&r, 14);
 	put64(s, 0, 0x2000000000000000ULL | 3ULL << 30);	/* 3.14: ob_flags on top */
-	CHECK_EQ_INT(pyr_typeof(&r, A(s), &t), 0);
+	CHECK_EQ_INT(pyread_typeof(&r, A(s), &t), 0);
 	put64(s, 0, 0x00007f0012345678ULL);	/* a pointer */
-	CHECK_EQ_INT(pyr_typeof(&r, A(s), &t), -EINVAL);
+	CHECK_EQ_INT(pyread_typeof(&r, A(s), &t), -EINVAL);
 }
 
 TEST(ints_tagged_and_not)
@@ -213,24 +213,24 @@ TEST(ints_tagged_and_not)
 	n = obj_new(long_type, 40);
 	put64(n, 16, 1 << 3);			/* one digit, positive */
 	put64(n, 24, 42);
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), 0);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), 0);
 	CHECK_EQ_INT(v, 42);
 	put64(n, 16, 2 << 3 | 2);		/* two digits, negative */
 	put64(n, 24, 1 | (uint64_t)1 << 32);
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), 0);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), 0);
 	CHECK_EQ_INT(v, -(1 | 1LL << 30));
 	put64(n, 16, 1);			/* zero */
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), 0);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), 0);
 	CHECK_EQ_INT(v, 0);
 	put64(n, 16, 3 << 3);
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), -ERANGE);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), -ERANGE);
 	reader(&r, 11);
 	put64(n, 16, (uint64_t)-1);		/* ob_size -1 */
 	put64(n, 24, 7);
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), 0);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), 0);
 	CHECK_EQ_INT(v, -7);
 	put64(n, 16, 1ULL << 63);		/* INT64_MIN digits: refused, no overflow */
-	CHECK_EQ_INT(pyr_long(&r, A(n), &v), -ERANGE);
+	CHECK_EQ_INT(pyread_long(&r, A(n), &v), -ERANGE);
 }
 
 TEST(tuples_and_lists_are_bounded)
@@ -245,25 +245,25 @@ TEST(tuples_and_lists_are_bounded)
 	put64(t, 16, 3);
 	for (int i = 0; i < 3; i++)
 		put64(t, 32 + 8 * i, 100 + i);
-	CHECK_EQ_INT(pyr_tuple(&r, A(t), items, 4, &n), 0);
+	CHECK_EQ_INT(pyread_tuple(&r, A(t), items, 4, &n), 0);
 	CHECK_EQ_INT(n, 3);
 	CHECK_EQ_INT(items[2], 102);
-	CHECK_EQ_INT(pyr_tuple(&r, A(t), items, 2, &n), 0);
+	CHECK_EQ_INT(pyread_tuple(&r, A(t), items, 2, &n), 0);
 	CHECK_EQ_INT(n, 2);
 	put64(t, 16, (uint64_t)-1);
-	CHECK_EQ_INT(pyr_tuple(&r, A(t), items, 4, &n), -EINVAL);
-	CHECK_EQ_INT(pyr_list(&r, A(t), items, 4, &n), -EINVAL);	/* not a list */
+	CHECK_EQ_INT(pyread_tuple(&r, A(t), items, 4, &n), -EINVAL);
+	CHECK_EQ_INT(pyread_list(&r, A(t), items, 4, &n), -EINVAL);	/* not a list */
 	l = obj_new(list_type, 40);
 	arr[0] = 7;
 	arr[1] = 8;
 	put64(l, 16, 2);
 	put64(l, 24, A(arr));
 	put64(l, 32, 4);
-	CHECK_EQ_INT(pyr_list(&r, A(l), items, 4, &n), 0);
+	CHECK_EQ_INT(pyread_list(&r, A(l), items, 4, &n), 0);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(items[1], 8);
 	put64(l, 16, 5);			/* more items than allocated */
-	CHECK_EQ_INT(pyr_list(&r, A(l), items, 4, &n), -EINVAL);
+	CHECK_EQ_INT(pyread_list(&r, A(l), items, 4, &n), -EINVAL);
 	CHECK_EQ_INT(n, 0);
 }
 
@@ -281,15 +281,15 @@ TEST(sets_skip_empty_slots)
 	put64(s, 24, 2);			/* used */
 	put64(s, 32, 7);			/* mask */
 	put64(s, 40, A(table));
-	CHECK_EQ_INT(pyr_set(&r, A(s), keys, 8, &n), 0);
+	CHECK_EQ_INT(pyread_set(&r, A(s), keys, 8, &n), 0);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(keys[0], 0x1000);
 	CHECK_EQ_INT(keys[1], 0x2000);
 	put64(s, 32, 6);			/* not a power of two minus one */
-	CHECK_EQ_INT(pyr_set(&r, A(s), keys, 8, &n), -EINVAL);
+	CHECK_EQ_INT(pyread_set(&r, A(s), keys, 8, &n), -EINVAL);
 	put64(s, 32, 7);
 	put64(s, 24, 9);			/* more used than slots */
-	CHECK_EQ_INT(pyr_set(&r, A(s), keys, 8, &n), -EINVAL);
+	CHECK_EQ_INT(pyread_set(&r, A(s), keys, 8, &n), -EINVAL);
 }
 
 /* 3.11+ keys object: log2 size 3, 1-byte indices, n entries of kind */
@@ -323,11 +323,11 @@ TEST(dict_lookup_of_each_format)
 	reader(&r, 12);
 	d = obj_new(dict_type, 48);
 	put64(d, 32, A(keys_new(1, 3, names, vals, 12)));	/* unicode keys */
-	CHECK_EQ_INT(pyr_dict_get(&r, A(d), "data", &v), 0);
+	CHECK_EQ_INT(pyread_dict_get(&r, A(d), "data", &v), 0);
 	CHECK_EQ_INT(v, 22);
-	CHECK_EQ_INT(pyr_dict_get(&r, A(d), "nope", &v), -ENOENT);
+	CHECK_EQ_INT(pyread_dict_get(&r, A(d), "nope", &v), -ENOENT);
 	put64(d, 32, A(keys_new(0, 3, names, vals, 12)));	/* general keys */
-	CHECK_EQ_INT(pyr_dict_get(&r, A(d), "_parent_task", &v), 0);
+	CHECK_EQ_INT(pyread_dict_get(&r, A(d), "_parent_task", &v), 0);
 	CHECK_EQ_INT(v, 33);
 	/* 3.10: Py_ssize_t dk_size, entries of hash, key, value */
 	reader(&r, 10);
@@ -340,11 +340,11 @@ TEST(dict_lookup_of_each_format)
 		put64(k, 48 + 24 * i + 16, vals[i]);
 	}
 	put64(d, 32, A(k));
-	CHECK_EQ_INT(pyr_dict_get(&r, A(d), "a", &v), 0);
+	CHECK_EQ_INT(pyread_dict_get(&r, A(d), "a", &v), 0);
 	CHECK_EQ_INT(v, 11);
 	put64(k, 32, 100);			/* more entries than slots */
-	CHECK_EQ_INT(pyr_dict_get(&r, A(d), "a", &v), -EINVAL);
-	CHECK(pyr_dict_get(&r, A(k), "a", &v) != 0);		/* not a dict */
+	CHECK_EQ_INT(pyread_dict_get(&r, A(d), "a", &v), -EINVAL);
+	CHECK(pyread_dict_get(&r, A(k), "a", &v) != 0);		/* not a dict */
 }
 
 TEST(instance_attributes_of_each_version)
@@ -364,15 +364,15 @@ TEST(instance_attributes_of_each_version)
 	vals[0] = 0xaaa0;
 	vals[1] = 0xbbb0;
 	put64(o, -24, A(vals) - 1);
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "_parent_task", &v), 0);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "_parent_task", &v), 0);
 	CHECK_EQ_INT(v, 0xbbb0);
 	vals[1] = 0;				/* attribute deleted */
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "_parent_task", &v), -ENOENT);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "_parent_task", &v), -ENOENT);
 	/* ... or a real dict there */
 	d = obj_new(dict_type, 48);
 	put64(d, 32, A(keys_new(1, 2, names, (const uint64_t[]){ 5, 6 }, 12)));
 	put64(o, -24, A(d));
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "data", &v), 0);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "data", &v), 0);
 	CHECK_EQ_INT(v, 5);
 	/* 3.11: dict 3 words before, values 4 words before */
 	reader(&r, 11);
@@ -380,7 +380,7 @@ TEST(instance_attributes_of_each_version)
 	put64(o, -24, 0);
 	vals[1] = 0xccc0;
 	put64(o, -32, A(vals));
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "_parent_task", &v), 0);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "_parent_task", &v), 0);
 	CHECK_EQ_INT(v, 0xccc0);
 	/* 3.13: inline values after the object, valid flag in byte 3 */
 	reader(&r, 13);
@@ -390,10 +390,10 @@ TEST(instance_attributes_of_each_version)
 	o = obj_new(tp, 16 + 8 + 16);
 	o[16 + 3] = 1;
 	put64(o, 16 + 8 + 8, 0xddd0);
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "_parent_task", &v), 0);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "_parent_task", &v), 0);
 	CHECK_EQ_INT(v, 0xddd0);
 	o[16 + 3] = 0;
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "_parent_task", &v), -ENOENT);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "_parent_task", &v), -ENOENT);
 	/* 3.10: tp_dictoffset */
 	reader(&r, 10);
 	tp = type_new("WeakSet", PYR_TPF_HEAPTYPE, base, 32);
@@ -411,11 +411,11 @@ TEST(instance_attributes_of_each_version)
 		put64(d, 32, A(k));
 	}
 	put64(o, 16, A(d));
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "data", &v), 0);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "data", &v), 0);
 	CHECK_EQ_INT(v, 0x777);
 	put64(tp, 288, 4096);			/* dict offset outside the object */
 	r.ntypes = 0;
-	CHECK_EQ_INT(pyr_attr(&r, A(o), "data", &v), -ENOENT);
+	CHECK_EQ_INT(pyread_attr(&r, A(o), "data", &v), -ENOENT);
 }
 
 TEST(task_types_are_recognized_through_bases)
@@ -429,24 +429,24 @@ TEST(task_types_are_recognized_through_bases)
 	task = type_new("_asyncio.Task", 0, fut, 144);
 	sub = type_new("MyTask", PYR_TPF_HEAPTYPE, task, 144);
 	o = obj_new(sub, 144);
-	CHECK_EQ_INT(pyr_typeof(&r, A(o), &t), 0);
+	CHECK_EQ_INT(pyread_typeof(&r, A(o), &t), 0);
 	CHECK_EQ_STR(t.name, "MyTask");
 	CHECK_EQ_INT(t.kind, PYR_TASK | PYR_FUTURE);
 	o = obj_new(fut, 104);
-	CHECK_EQ_INT(pyr_typeof(&r, A(o), &t), 0);
+	CHECK_EQ_INT(pyread_typeof(&r, A(o), &t), 0);
 	CHECK_EQ_INT(t.kind, PYR_FUTURE);
 	/* a cycle of bases ends */
 	a = type_new("A", 0, NULL, 16);
 	b = type_new("B", 0, a, 16);
 	put64(a, 256, A(b));
 	o = obj_new(a, 16);
-	CHECK_EQ_INT(pyr_typeof(&r, A(o), &t), 0);
+	CHECK_EQ_INT(pyread_typeof(&r, A(o), &t), 0);
 	CHECK_EQ_INT(t.kind, 0);
 	/* names must be printable, sizes plausible */
 	o = obj_new(type_new("bad\x1bname", 0, NULL, 16), 16);
-	CHECK_EQ_INT(pyr_typeof(&r, A(o), &t), -EINVAL);
+	CHECK_EQ_INT(pyread_typeof(&r, A(o), &t), -EINVAL);
 	o = obj_new(type_new("huge", 0, NULL, 1ULL << 40), 16);
-	CHECK_EQ_INT(pyr_typeof(&r, A(o), &t), -EINVAL);
+	CHECK_EQ_INT(pyread_typeof(&r, A(o), &t), -EINVAL);
 }
 
 TEST(weakrefs_and_read_budget)
@@ -459,14 +459,14 @@ TEST(weakrefs_and_read_budget)
 	wt = type_new("weakref.ReferenceType", 0, NULL, 64);
 	w = obj_new(wt, 64);
 	put64(w, 16, 0x1230);
-	CHECK_EQ_INT(pyr_weakref(&r, A(w), &v), 0);
+	CHECK_EQ_INT(pyread_weakref(&r, A(w), &v), 0);
 	CHECK_EQ_INT(v, 0x1230);
 	x = obj_new(tuple_type, 64);
-	CHECK_EQ_INT(pyr_weakref(&r, A(x), &v), -EINVAL);
-	pyr_init(&r, getpid(), L(12), 2);
-	CHECK_EQ_INT(pyr_ptr(&r, A(w), &v), 0);
-	CHECK_EQ_INT(pyr_ptr(&r, A(w), &v), 0);
-	CHECK_EQ_INT(pyr_ptr(&r, A(w), &v), -E2BIG);
+	CHECK_EQ_INT(pyread_weakref(&r, A(x), &v), -EINVAL);
+	pyread_init(&r, getpid(), L(12), 2);
+	CHECK_EQ_INT(pyread_ptr(&r, A(w), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&r, A(w), &v), 0);
+	CHECK_EQ_INT(pyread_ptr(&r, A(w), &v), -E2BIG);
 }
 
 UNIT_MAIN()

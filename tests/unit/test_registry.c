@@ -112,7 +112,7 @@ static int read_registry(struct bed *b, bool cached, struct task_refs *out, char
 	struct page_cache c;
 	int rc;
 
-	pyr_init(&r, getpid(), b->l, 100000);
+	pyread_init(&r, getpid(), b->l, 100000);
 	if (cached && page_cache_init(&c, getpid(), 1 << 20))
 		return -ENOMEM;
 	r.cache = cached ? &c : NULL;

@@ -113,7 +113,7 @@ static void setup(struct pyreader *r, struct coro_reader *c)
 		bytes_type = type_new("bytes", 1ULL << 27);
 		fut_type = type_new("_asyncio.Future", 0);
 	}
-	pyr_init(r, getpid(), l, 100000);
+	pyread_init(r, getpid(), l, 100000);
 	coro_reader_init(c, r);
 }
 

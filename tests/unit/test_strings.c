@@ -64,6 +64,33 @@ TEST(ucs2_and_ucs4)
 	CHECK_EQ_STR(out, "\xf0\x9f\x98\x80\\ud800");
 }
 
+/* Invisible and bidi format characters are escaped like U+202E (issue 15, item 15). */
+TEST(invisible_format_chars)
+{
+	static const uint32_t cps[] = { 0x200b, 0xfeff, 0x200e, 0x2066, 0x2060, 0x00ad, 0x061c, 0xe0041 };
+	static const char *const want[] = { "\\u200b", "\\ufeff", "\\u200e", "\\u2066", "\\u2060",
+					    "\\u00ad", "\\u061c", "\\U000e0041" };
+	struct aps_pystr p = { .kind = 4, .nchars = 3 };
+	char out[APS_NAME_MAX], exp[64];
+
+	for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+		uint32_t u4[3] = { 'a', cps[i], 'b' };
+
+		memcpy(p.data, u4, sizeof(u4));
+		pystr_to_utf8(&p, NULL, out, sizeof(out));
+		snprintf(exp, sizeof(exp), "a%sb", want[i]);
+		CHECK_EQ_STR(out, exp);
+	}
+	/* visible neighbours stay raw: an emoji with its variation selector, a no-break space */
+	{
+		uint32_t u4[3] = { 0x2764, 0xfe0f, 0xa0 };
+
+		memcpy(p.data, u4, sizeof(u4));
+		pystr_to_utf8(&p, NULL, out, sizeof(out));
+		CHECK_EQ_STR(out, "\xe2\x9d\xa4\xef\xb8\x8f\xc2\xa0");
+	}
+}
+
 TEST(deferred_int_name)
 {
 	struct aps_pystr p = { .kind = 1, .is_int = 1, .value = 42 };

@@ -453,38 +453,38 @@ TEST(debuginfod_urls)
 {
 	char host[64], port[8], server[64];
 
-	CHECK(dbgd_parse_url("http://127.0.0.1:8002", host, sizeof(host), port, sizeof(port)) == 0);
+	CHECK(debuginfod_fetch_parse_url("http://127.0.0.1:8002", host, sizeof(host), port, sizeof(port)) == 0);
 	CHECK_EQ_STR(host, "127.0.0.1");
 	CHECK_EQ_STR(port, "8002");
-	CHECK(dbgd_parse_url("https://debuginfod.debian.net/", host, sizeof(host), port, sizeof(port)) == 0);
+	CHECK(debuginfod_fetch_parse_url("https://debuginfod.debian.net/", host, sizeof(host), port, sizeof(port)) == 0);
 	CHECK_EQ_STR(host, "debuginfod.debian.net");
 	CHECK_EQ_STR(port, "443");
-	CHECK(dbgd_parse_url("http://[::1]:99/x", host, sizeof(host), port, sizeof(port)) == 0);
+	CHECK(debuginfod_fetch_parse_url("http://[::1]:99/x", host, sizeof(host), port, sizeof(port)) == 0);
 	CHECK_EQ_STR(host, "::1");
 	CHECK_EQ_STR(port, "99");
-	CHECK(dbgd_parse_url("http://h", host, sizeof(host), port, sizeof(port)) == 0);
+	CHECK(debuginfod_fetch_parse_url("http://h", host, sizeof(host), port, sizeof(port)) == 0);
 	CHECK_EQ_STR(port, "80");
-	CHECK(dbgd_parse_url("ftp://h", host, sizeof(host), port, sizeof(port)) == -EINVAL);
-	CHECK(dbgd_parse_url("http://:80", host, sizeof(host), port, sizeof(port)) == -EINVAL);
-	CHECK(dbgd_parse_url("http://h:8x", host, sizeof(host), port, sizeof(port)) == -EINVAL);
-	CHECK(dbgd_parse_url("http://[::1", host, sizeof(host), port, sizeof(port)) == -EINVAL);
-	dbgd_server_of("http://127.0.0.1:8002/buildid/ab/debuginfo", server, sizeof(server));
+	CHECK(debuginfod_fetch_parse_url("ftp://h", host, sizeof(host), port, sizeof(port)) == -EINVAL);
+	CHECK(debuginfod_fetch_parse_url("http://:80", host, sizeof(host), port, sizeof(port)) == -EINVAL);
+	CHECK(debuginfod_fetch_parse_url("http://h:8x", host, sizeof(host), port, sizeof(port)) == -EINVAL);
+	CHECK(debuginfod_fetch_parse_url("http://[::1", host, sizeof(host), port, sizeof(port)) == -EINVAL);
+	debuginfod_fetch_server_of("http://127.0.0.1:8002/buildid/ab/debuginfo", server, sizeof(server));
 	CHECK_EQ_STR(server, "http://127.0.0.1:8002");
-	dbgd_server_of("http://h/prefix/buildid/ab/debuginfo", server, sizeof(server));
+	debuginfod_fetch_server_of("http://h/prefix/buildid/ab/debuginfo", server, sizeof(server));
 	CHECK_EQ_STR(server, "http://h/prefix");
-	dbgd_server_of("http://a-very-long-host-name.example/buildid/x", server, 8);
+	debuginfod_fetch_server_of("http://a-very-long-host-name.example/buildid/x", server, 8);
 	CHECK_EQ_STR(server, "http://");
-	CHECK(dbgd_unreachable(-ECONNREFUSED));
-	CHECK(!dbgd_unreachable(-ENOENT));
+	CHECK(debuginfod_fetch_unreachable(-ECONNREFUSED));
+	CHECK(!debuginfod_fetch_unreachable(-ENOENT));
 }
 
 TEST(debuginfod_unset_is_not_an_error_to_show)
 {
-	struct dbgd_result r;
+	struct debuginfod_fetch_result r;
 	char *old = getenv("DEBUGINFOD_URLS") ? strdup(getenv("DEBUGINFOD_URLS")) : NULL;
 
 	unsetenv("DEBUGINFOD_URLS");
-	CHECK(dbgd_fetch_debuginfo("0123456789abcdef0123456789abcdef01234567", NULL, &r) == -ENOSYS);
+	CHECK(debuginfod_fetch_debuginfo("0123456789abcdef0123456789abcdef01234567", NULL, &r) == -ENOSYS);
 	CHECK(strstr(r.msg, "DEBUGINFOD_URLS") != NULL);
 	if (old) {
 		setenv("DEBUGINFOD_URLS", old, 1);

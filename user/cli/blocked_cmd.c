@@ -8,20 +8,19 @@
  * that stay under the threshold cost nothing extra.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "memory/blocked_capture.h"
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/session.h"
 #include "memory/thread_stack.h"
-#include "output/top_render.h"
+#include "model/model.h"
+#include "output/fmt.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 
@@ -29,16 +28,18 @@
 
 static const char blocked_usage[] =
 	"usage: aps-bpf blocked [--mode loop|step] [--threshold DURATION] [--duration DURATION]\n"
-	"                       [--poll-hook auto|fentry|tracepoint] [--hz N] [--json] [-v] PID\n"
+	"                       [--poll-hook auto|fentry|tracepoint] [--hz N] [--json]\n"
+	"                       [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"--mode loop (default): every loop stall of PID, a loop thread busy longer\n"
 	"than --threshold (default 100ms) between two polls, whatever ran: a task\n"
 	"step, a callback or a protocol method, named with its function; no uprobe.\n"
 	"--mode step: every asyncio task step longer than --threshold, by task and\n"
-	"coroutine (a uprobe per step). Either way with the thread's Python stack\n"
-	"taken while it was still running, just after it crossed the threshold.\n"
-	"Runs until Ctrl-C, --duration, or the target exits. Loop mode: --hz N also\n"
-	"runs the stack sampler (-v: its BPF cost per sample, record bytes/s).\n";
+	"coroutine (a uprobe per step), and the loop stalls outside task steps.\n"
+	"Either way with the thread's Python stack taken while it was still running,\n"
+	"just after it crossed the threshold. Runs until Ctrl-C, --duration, or the\n"
+	"target exits. Loop mode: --hz N also runs the stack sampler (-v: its BPF\n"
+	"cost per sample, record bytes/s).\n";
 
 struct blocked_step {
 	struct blocked_capture cap;
@@ -55,22 +56,11 @@ struct blocked_ctx {
 	uint64_t reported, missed_stacks;
 	uint64_t stalls;	/* loop stalls outside task steps */
 	struct loop_side side;
+	enum cmd_mode mode;
+	enum loop_poll_hook hook;
+	unsigned long hz;
 	FILE *out;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static struct blocked_step *find_pending(struct blocked_ctx *c, uint64_t task, uint64_t begin_ts)
 {
@@ -124,7 +114,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
 {
 	struct blocked_ctx *c = ctx;
-	uint64_t now = now_ns();
+	uint64_t now = cli_now_ns();
 	struct blocked_step *b;
 
 	if (now < begin_ts || now - begin_ts < c->threshold || find_pending(c, task, begin_ts))
@@ -155,83 +145,56 @@ static void on_tick(struct session *s, void *ctx)
 
 	loop_side_tick(&c->side);
 	tracer_open_steps(s->tracer, on_open_step, c);
-	model_sweep(&c->model, now_ns(), 60ull * 1000000000);
+	model_sweep(&c->model, cli_now_ns(), 60ull * 1000000000);
+}
+
+static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	struct blocked_ctx *b = ctx;
+
+	switch (opt) {
+	case 't': return cli_duration(c, "--threshold", arg, CLI_MS, CLI_MAX_DURATION, &b->threshold);
+	case 'j': b->json = true; return 0;
+	case 'm': return loop_mode_parse(arg, &b->mode) ? cli_bad(c, "--mode", "loop or step", arg) : 0;
+	case 'P':
+		return loop_hook_parse(arg, &b->hook) ?
+		       cli_bad(c, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
+	case 'z': return cli_uint(c, "--hz", arg, 1, 10000, &b->hz);
+	default: return -1;
+	}
 }
 
 int cmd_blocked(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		{ "duration", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "poll-hook", required_argument, NULL, 'P' },
 		{ "hz", required_argument, NULL, 'z' },
+		CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "blocked", .usage = blocked_usage, .target = CLI_PID };
 	static struct blocked_ctx c;
-	enum cmd_mode mode = MODE_LOOP;
-	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
-	unsigned long hz = 0;
-	uint64_t duration = 0;
-	char *end;
-	long pid;
-	int opt, err, rc = 1;
+	int err, rc = 1;
 
 	memset(&c, 0, sizeof(c));
 	c.threshold = 100ull * 1000000;
 	c.out = stdout;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+t:d:jvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			if (duration_parse(optarg, &c.threshold) || c.threshold < 1000000)
-				goto usage;
-			break;
-		case 'd':
-			if (duration_parse(optarg, &duration) || !duration)
-				goto usage;
-			break;
-		case 'j': c.json = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(blocked_usage, stdout); return 0;
-		case 'm':
-			if (loop_mode_parse(optarg, &mode))
-				goto usage;
-			break;
-		case 'P':
-			if (loop_hook_parse(optarg, &hook))
-				goto usage;
-			break;
-		case 'z':
-			errno = 0;
-			hz = strtoul(optarg, &end, 10);
-			if (errno || *end || hz < 1 || hz > 10000)
-				goto usage;
-			break;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	c.s.pid = (pid_t)pid;
-	if (mode == MODE_LOOP)
-		return loop_blocked_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.threshold,
-			.duration = duration, .hook = hook, .json = c.json, .verbose = c.s.verbose,
-			.hz = (unsigned)hz });
+	c.mode = MODE_LOOP;
+	if (!cli_parse(&cli, argc, argv, "t:jvh", opts, blocked_opt, &c, &rc))
+		return rc;
+	cli_apply(&cli, &c.s);
+	if (c.mode == MODE_LOOP)
+		return loop_blocked_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.threshold,
+			.duration = cli.duration_ns, .hook = c.hook, .json = c.json,
+			.verbose = cli.verbose, .hz = (unsigned)c.hz });
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)
 		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	cli_signals(NULL);
 	if (model_init(&c.model, 4096)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
@@ -251,26 +214,23 @@ int cmd_blocked(int argc, char **argv)
 	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
-	enum session_end why = session_run(&c.s, (unsigned)(duration / 1000000));
+	enum session_end why = session_run(&c.s, (unsigned)(cli.duration_ns / CLI_MS));
 	loop_side_close(&c.side);
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
 	/* steps still running when we stop: report them with their stacks */
-	model_close_open_steps(&c.model, now_ns(), on_model_event, &c);
+	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
 		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
-		c.stalls == 1 ? "" : "s", top_fmt_dur(c.threshold, (char[32]){0}, 32),
+		c.stalls == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
-	rc = 0;
+	rc = cli_close_stream(stdout, "stdout");
 cleanup:
 	loop_side_close(&c.side);
 	thread_stack_reader_free(&c.reader);
 	session_close(&c.s);
 	model_free(&c.model);
 	return rc;
-usage:
-	fputs(blocked_usage, stderr);
-	return 2;
 }

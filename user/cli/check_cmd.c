@@ -2,17 +2,16 @@
 /* `aps-bpf check`: a health check for CI and monitoring: exit 1 when a step
  * blocked the loop longer than allowed, or a task waited too long. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
-#include "live/target_session.h"
-#include "output/top_render.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
+#include "live/session.h"
+#include "output/fmt.h"
+#include "output/top_view.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 
@@ -24,11 +23,12 @@
 static const char check_usage[] =
 	"usage: aps-bpf check [--mode loop|step] [--for DURATION] [--max-step DURATION]\n"
 	"                     [--max-waiting DURATION] [--poll-hook auto|fentry|tracepoint]\n"
-	"                     [--json] [-v] PID\n"
+	"                     [--json] [--ringbuf-kb N] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"--mode loop (default; no uprobe): fail if the event loop stalled longer than\n"
 	"--max-step, whatever ran (a task step, a callback, a protocol method).\n"
-	"--mode step (a uprobe per step; needed for --max-waiting):\n"
+	"--mode step (a uprobe per step; needed for --max-waiting), and loop stalls\n"
+	"outside task steps:\n"
 	"Watch a Python process's asyncio tasks for a while (--for, default 10s) and\n"
 	"fail if a task step ran longer than --max-step (it blocked the event loop),\n"
 	"or a task has been awaiting longer than --max-waiting (a stuck task).\n"
@@ -55,20 +55,6 @@ struct check_ctx {
 	size_t noff, more;
 	struct loop_side side;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void add_offender(struct check_ctx *c, char kind, const struct task *t, uint64_t addr,
 			 uint32_t tid, uint64_t ts, uint64_t dur, const char *on)
@@ -209,20 +195,49 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 				continue;
 			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
 				o->coro, o->tid, count, count == 1 ? "" : "s",
-				top_fmt_dur(longest, d, sizeof(d)));
+				fmt_dur(longest, d, sizeof(d)));
 		} else if (o->kind == 'l') {
 			fprintf(out, "  loop stall %s > --max-step in %s %s at %s, tid %u\n",
-				top_fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on, o->tid);
+				fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on, o->tid);
 		} else if (o->kind == 'r') {
 			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
-				o->name, o->coro, o->tid, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->name, o->coro, o->tid, fmt_dur(o->dur, d, sizeof(d)));
 		} else {
 			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
-				o->coro, o->tid, o->on, top_fmt_dur(o->dur, d, sizeof(d)));
+				o->coro, o->tid, o->on, fmt_dur(o->dur, d, sizeof(d)));
 		}
 	}
 	if (c->more)
 		fprintf(out, "  ... and %zu more\n", c->more);
+}
+
+struct check_opts {
+	struct check_ctx *c;
+	uint64_t window;
+	bool json;
+	enum cmd_mode mode;
+	bool mode_given;
+	enum loop_poll_hook hook;
+};
+
+static int check_opt(struct cli *cli, int opt, const char *arg, void *ctx)
+{
+	struct check_opts *o = ctx;
+
+	switch (opt) {
+	case 'f': return cli_duration(cli, "--for", arg, CLI_MS, CLI_MAX_DURATION, &o->window);
+	case 's': return cli_duration(cli, "--max-step", arg, 1000, CLI_MAX_DURATION, &o->c->max_step);
+	case 'w':
+		return cli_duration(cli, "--max-waiting", arg, 1000, CLI_MAX_DURATION, &o->c->max_waiting);
+	case 'j': o->json = true; return 0;
+	case 'm':
+		o->mode_given = true;
+		return loop_mode_parse(arg, &o->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
+	case 'P':
+		return loop_hook_parse(arg, &o->hook) ?
+		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
+	default: return -1;
+	}
 }
 
 int cmd_check(int argc, char **argv)
@@ -232,73 +247,33 @@ int cmd_check(int argc, char **argv)
 		{ "max-step", required_argument, NULL, 's' },
 		{ "max-waiting", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "poll-hook", required_argument, NULL, 'P' },
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "check", .usage = check_usage, .target = CLI_PID };
 	struct check_ctx c = {};
-	enum cmd_mode mode = MODE_LOOP;
-	bool mode_given = false;
-	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
-	uint64_t window = 10ull * 1000000000;
-	bool json = false;
-	char *end;
-	long pid;
-	int opt, err, rc = CHECK_EXIT_ERROR;
+	struct check_opts co = { .c = &c, .window = 10ull * 1000000000, .mode = MODE_LOOP };
+	uint64_t window;
+	bool json;
+	int err, rc = CHECK_EXIT_ERROR;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+f:s:w:jvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if (duration_parse(optarg, &window) || !window)
-				goto usage;
-			break;
-		case 's':
-			if (duration_parse(optarg, &c.max_step) || !c.max_step)
-				goto usage;
-			break;
-		case 'w':
-			if (duration_parse(optarg, &c.max_waiting) || !c.max_waiting)
-				goto usage;
-			break;
-		case 'j': json = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(check_usage, stdout); return 0;
-		case 'm':
-			if (loop_mode_parse(optarg, &mode))
-				goto usage;
-			mode_given = true;
-			break;
-		case 'P':
-			if (loop_hook_parse(optarg, &hook))
-				goto usage;
-			break;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	if (!c.max_step && !c.max_waiting) {
-		fprintf(stderr, "aps-bpf check: give --max-step and/or --max-waiting\n");
-		goto usage;
-	}
-	c.s.pid = (pid_t)pid;
+	if (!cli_parse(&cli, argc, argv, "jvh", opts, check_opt, &co, &rc))
+		return rc == 2 ? CHECK_EXIT_USAGE : rc;
+	window = co.window;
+	json = co.json;
+	if (!c.max_step && !c.max_waiting)
+		return cli_usage(&cli, "give --max-step and/or --max-waiting");
+	cli_apply(&cli, &c.s);
 	/* --max-waiting needs the steps: step mode unless loop was asked for */
-	if (c.max_waiting && !mode_given)
-		mode = MODE_STEP;
-	if (mode == MODE_LOOP && c.max_waiting) {
-		fprintf(stderr, "aps-bpf check: --max-waiting needs --mode step\n");
-		goto usage;
-	}
-	if (mode == MODE_LOOP)
-		return loop_check_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = c.max_step,
-			.duration = window, .hook = hook, .json = json, .verbose = c.s.verbose });
+	if (c.max_waiting && !co.mode_given)
+		co.mode = MODE_STEP;
+	if (co.mode == MODE_LOOP && c.max_waiting)
+		return cli_usage(&cli, "--max-waiting needs --mode step");
+	if (co.mode == MODE_LOOP)
+		return loop_check_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.max_step,
+			.duration = window, .hook = co.hook, .json = json, .verbose = cli.verbose });
 	/* look at the loop often enough to take a stall's stack while it lasts */
 	c.s.poll_ms = c.max_step ? (int)(c.max_step / 4000000) : 100;
 	if (c.s.poll_ms > 100)
@@ -311,8 +286,7 @@ int cmd_check(int argc, char **argv)
 		free(c.off);
 		return CHECK_EXIT_ERROR;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cli_signals(NULL);
 	err = session_load(&c.s, on_record, &c);
 	if (!err)
 		err = session_resolve(&c.s, false);
@@ -339,16 +313,15 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	loop_side_close(&c.side);
-	final_offenders(&c, now_ns());
+	final_offenders(&c, cli_now_ns());
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
+	if (cli_close_stream(stdout, "stdout"))
+		rc = CHECK_EXIT_ERROR;
 cleanup:
 	loop_side_close(&c.side);
 	session_close(&c.s);
 	model_free(&c.model);
 	free(c.off);
 	return rc;
-usage:
-	fputs(check_usage, stderr);
-	return CHECK_EXIT_USAGE;
 }

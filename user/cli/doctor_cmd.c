@@ -14,12 +14,14 @@
 #include <capstone/capstone.h>
 #include "cli/commands.h"
 #include "loop/loop_tracer.h"
+#include "cli/options.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "hooks/symfree.h"
-#include "live/target_session.h"
+#include "live/kernel_probe.h"
+#include "live/session.h"
 
 static const char doctor_usage[] =
 	"usage: aps-bpf doctor [--explain] [--no-debuginfod] PID\n"
@@ -30,19 +32,6 @@ static const char doctor_usage[] =
 	"its probes go, and the probe cost of a task step. --explain also runs the\n"
 	"symbol-free analysis when symbols were found and compares the two, and shows\n"
 	"the lookups tried. Exit 0 when the process can be traced, 1 when not.\n";
-
-static int parse_pid(const char *arg, pid_t *pid)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v <= 0 || v > 0x3fffffff)
-		return -EINVAL;
-	*pid = (pid_t)v;
-	return 0;
-}
 
 /* The compiler the object was built with (.comment), or "". */
 static void elf_comment(struct elf_file *ef, char *buf, size_t len)
@@ -239,35 +228,34 @@ static void print_cost(const struct session *s)
 	loop_tracer_doctor();
 }
 
+static int doctor_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	(void)c;
+	(void)arg;
+	if (opt != 'e')
+		return -1;
+	*(bool *)ctx = true;
+	return 0;
+}
+
 int cmd_doctor(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "explain", no_argument, NULL, 'e' },
-		{ "no-debuginfod", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "doctor", .usage = doctor_usage, .target = CLI_PID };
 	static struct session s;
 	struct obj_facts rt, ao;
+	struct kernel_probe kp;
 	char flavor[128], layout_err[512] = "";
 	bool explain = false, swap_used;
-	int opt, err, rc;
+	int err, rc;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+enh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'e': explain = true; break;
-		case 'n': s.hooks.opts.no_debuginfod = true; break;
-		case 'h': fputs(doctor_usage, stdout); return 0;
-		default: fputs(doctor_usage, stderr); return 2;
-		}
-	}
-	if (optind != argc - 1 || parse_pid(argv[optind], &s.pid)) {
-		fprintf(stderr, "aps-bpf: doctor: %s\n%s",
-			optind >= argc ? "a PID is required" : "PID must be a positive number",
-			doctor_usage);
-		return 2;
-	}
+	if (!cli_parse(&cli, argc, argv, "evh", opts, doctor_opt, &explain, &rc))
+		return rc;
+	cli_apply(&cli, &s);
 	err = interp_detect(s.pid, &s.ip);
 	if (err && !(err == -EAGAIN && s.ip.runtime_obj[0])) {
 		session_explain(&s, err);
@@ -300,6 +288,8 @@ int cmd_doctor(int argc, char **argv)
 
 	/* the asyncio object and its symbols */
 	err = hooks_resolve(&s.ip, &s.hooks, s.err, sizeof(s.err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(&s, err);	/* which capability is missing */
 	obj_facts(&s.ip, s.ip.asyncio_obj, &ao);
 	printf("\nasyncio C code\n");
 	printf("  object:    %s (%s%s)\n", s.ip.asyncio_obj,
@@ -340,6 +330,10 @@ int cmd_doctor(int argc, char **argv)
 	}
 	if (!err)
 		print_cost(&s);
+	kernel_probe_run(&kp);
+	kernel_probe_explain(&kp);
+	if (!err)
+		err = kernel_probe_check(&kp, s.err, sizeof(s.err));
 	if (explain)
 		cross_check(&s.ip, &s.hooks, swap_used);
 	if (err) {

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/commands.h"
+#include "cli/outfile.h"
 
 static const char usage[] =
 	"usage: aps-bpf COMMAND [OPTIONS] (PID | -- CMD [ARGS...])\n"
@@ -23,8 +24,17 @@ static const char usage[] =
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
 
+static const struct { const char *name; int (*fn)(int argc, char **argv); } cmds[] = {
+	{ "trace", cmd_trace }, { "record", cmd_record }, { "replay", cmd_replay },
+	{ "export", cmd_export }, { "blocked", cmd_blocked }, { "check", cmd_check },
+	{ "ps", cmd_ps }, { "pstree", cmd_pstree }, { "top", cmd_top }, { "profile", cmd_profile },
+	{ "doctor", cmd_doctor },
+};
+
 int main(int argc, char **argv)
 {
+	int rc;
+
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return 2;
@@ -33,28 +43,15 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "trace"))
-		return cmd_trace(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "record"))
-		return cmd_record(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "replay"))
-		return cmd_replay(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "export"))
-		return cmd_export(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "blocked"))
-		return cmd_blocked(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "check"))
-		return cmd_check(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "ps"))
-		return cmd_ps(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "pstree"))
-		return cmd_pstree(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "top"))
-		return cmd_top(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "profile"))
-		return cmd_profile(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "doctor"))
-		return cmd_doctor(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		rc = cmds[i].fn(argc - 1, argv + 1);
+		/* output a command did not check (doctor, usage): a full disk is an error */
+		if (rc == 0 && cli_close_stream(stdout, "stdout"))
+			rc = 1;
+		return rc;
+	}
 	fprintf(stderr, "aps-bpf: unknown command '%s'\n%s", argv[1], usage);
 	return 2;
 }

@@ -19,12 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
-#include "live/target_session.h"
+#include "cli/options.h"
+#include "live/session.h"
 #include "loop/loop_sample.h"
 #include "loop/loop_session.h"
 #include "memory/task_sampler.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 #include "profile/prof_attr.h"
 #include "profile/prof_folded.h"
 #include "profile/prof_pprof.h"
@@ -326,7 +326,7 @@ static void summary(struct prof_ctx *c, uint64_t elapsed)
 	fprintf(stderr,
 		"aps-bpf: %" PRIu64 " samples in %s at %" PRIu64 " Hz: %" PRIu64 " on-CPU, %" PRIu64
 		" off-CPU; %.1f%% in tasks, %.1f%% in callbacks, %.1f%% outside both; lost %llu\n",
-		n, top_fmt_dur(elapsed, d, sizeof(d)), (uint64_t)(1000000000ull / c->period_ns),
+		n, fmt_dur(elapsed, d, sizeof(d)), (uint64_t)(1000000000ull / c->period_ns),
 		c->samples, c->off_cpu, n ? 100.0 * (double)a->in_tasks / (double)n : 0.0,
 		n ? 100.0 * (double)a->in_callbacks / (double)n : 0.0,
 		n ? 100.0 * (double)a->outside / (double)n : 0.0,
@@ -377,7 +377,7 @@ int cmd_profile(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+d:z:b:wf:p:r:vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
-			if (duration_parse(optarg, &duration) || !duration)
+			if (cli_parse_duration(optarg, &duration) || !duration)
 				goto usage;
 			break;
 		case 'z':

@@ -1,36 +1,34 @@
 // SPDX-License-Identifier: MIT
 /* `aps-bpf ps` and `aps-bpf pstree`: the tasks alive now, read from memory. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "memory/snapshot.h"
-#include "live/target_session.h"
-#include "output/task_views.h"
+#include "live/session.h"
+#include "output/task_view.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
 static const char ps_usage[] =
-	"usage: aps-bpf ps [--format table|csv|json] [--watch SECONDS] [-v] PID\n"
-	"       aps-bpf pstree [--format text|json] [--watch SECONDS] [--collapse N]\n"
-	"                      [--fail-on-cycle] [-v] PID\n"
+	"usage: aps-bpf ps [--format table|csv|json] [--watch DURATION] [-v] PID\n"
+	"       aps-bpf pstree [--format text|json] [--watch DURATION] [--collapse N]\n"
+	"                      [--fail-on-cycle] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"The asyncio tasks alive in PID now, read from its memory without stopping\n"
 	"it: ps, a row per task and awaiter (the columns of Python 3.14's\n"
 	"`python -m asyncio ps`, plus state, age, waiting); pstree, who awaits whom\n"
 	"with each task's coroutine frames (as 3.14's pstree; a task awaited by\n"
 	"several is printed once and marked [shown above] elsewhere).\n"
-	"  --watch SECONDS   keep the probes attached that long first, so age,\n"
+	"  --watch DURATION  keep the probes attached that long first (1.5s, 500ms), so age,\n"
 	"                    waiting, busy time, steps and the longest step are known\n"
 	"                    for the tasks seen in the window (else shown as ?)\n"
 	"  --collapse N      pstree: fold N or more sibling leaf tasks with the same\n"
@@ -63,20 +61,6 @@ static void heap_on_huge_pages(void)
 	lo = (lo + huge - 1) & ~(huge - 1);
 	if (hi > lo)
 		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 static int on_record(void *ctx, const void *data, size_t len)
@@ -129,7 +113,44 @@ static int resolve_only(struct session *s)
 			 s->pid, s->ip.major, s->ip.minor);
 		return -EAGAIN;
 	}
-	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	err = layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(s, err);	/* which capability is missing */
+	return err;
+}
+
+struct ps_opts {
+	struct task_view_opts o;
+	uint64_t window;
+	bool tree, fail_on_cycle;
+};
+
+static int ps_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	struct ps_opts *p = ctx;
+	unsigned long v;
+
+	switch (opt) {
+	case 'f':
+		if (task_view_parse_format(arg, p->tree, &p->o.format))
+			return cli_bad(c, "--format", p->tree ? "text or json" : "table, csv or json", arg);
+		return 0;
+	case 'w':
+		return cli_duration(c, "--watch", arg, CLI_MS, CLI_MAX_DURATION, &p->window);
+	case 'c':
+		if (!p->tree)
+			return cli_usage(c, "--collapse goes with pstree");
+		if (cli_uint(c, "--collapse", arg, 2, 100000000, &v))
+			return 2;
+		p->o.collapse = (unsigned)v;
+		return 0;
+	case 'F':
+		if (!p->tree)
+			return cli_usage(c, "--fail-on-cycle goes with pstree");
+		p->fail_on_cycle = true;
+		return 0;
+	default: return -1;
+	}
 }
 
 static int run(int argc, char **argv, bool tree)
@@ -139,57 +160,26 @@ static int run(int argc, char **argv, bool tree)
 		{ "watch", required_argument, NULL, 'w' },
 		{ "collapse", required_argument, NULL, 'c' },
 		{ "fail-on-cycle", no_argument, NULL, 'F' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_VERBOSE, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
-	struct view_opts o = { .format = VIEW_TABLE };
+	struct cli cli = { .cmd = tree ? "pstree" : "ps", .usage = ps_usage, .target = CLI_PID };
+	struct ps_opts po = { .o = { .format = VIEW_TABLE }, .tree = tree };
+	struct task_view_opts o;
 	struct session s = {};
 	struct snapshot snap = {};
 	struct model m;
-	uint64_t window = 0, t0;
-	bool fail_on_cycle = false, have_model = false;
-	char *end;
-	long v;
-	int opt, err, rc = 1;
+	uint64_t window, t0;
+	bool fail_on_cycle, have_model = false;
+	int err, rc = 1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+f:w:c:Fvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if (view_parse_format(optarg, tree, &o.format))
-				goto usage;
-			break;
-		case 'w':
-			if (duration_parse(optarg, &window) || !window)
-				goto usage;
-			break;
-		case 'c':
-			v = strtol(optarg, &end, 10);
-			if (!tree || end == optarg || *end || v < 2 || v > 100000000)
-				goto usage;
-			o.collapse = (unsigned)v;
-			break;
-		case 'F':
-			if (!tree)
-				goto usage;
-			fail_on_cycle = true;
-			break;
-		case 'v': s.verbose = true; break;
-		case 'h': fputs(ps_usage, stdout); return 0;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	v = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || v <= 0 || v > 0x3fffffff)
-		goto usage;
-	s.pid = (pid_t)v;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	if (!cli_parse(&cli, argc, argv, "f:w:c:Fvh", opts, ps_opt, &po, &rc))
+		return rc;
+	cli_apply(&cli, &s);
+	o = po.o;
+	window = po.window;
+	fail_on_cycle = po.fail_on_cycle;
+	cli_signals(NULL);
 	heap_on_huge_pages();
 	/* 100k tasks make megabytes of output: fewer, larger writes */
 	if (!isatty(STDOUT_FILENO))
@@ -214,9 +204,9 @@ static int run(int argc, char **argv, bool tree)
 			snap.major = s.ip.major;
 			snap.minor = s.ip.minor;
 			if (tree)
-				view_pstree(stdout, &snap, &o);
+				pstree_view(stdout, &snap, &o);
 			else
-				view_ps(stdout, &snap, &o);
+				ps_view(stdout, &snap, &o);
 		}
 		rc = 0;
 		goto cleanup;
@@ -225,13 +215,15 @@ static int run(int argc, char **argv, bool tree)
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
-	t0 = now_ns();
+	t0 = cli_now_ns();
 	err = snapshot_take(&s.ip, &s.layout, &snap, s.err, sizeof(s.err));
+	if (err == -EACCES || err == -EPERM)
+		session_explain(&s, err);
 	if (err) {
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
-	o.now = now_ns();
+	o.now = cli_now_ns();
 	if (s.verbose)
 		fprintf(stderr, "aps-bpf: snapshot: %u tasks, %" PRIu64 " reads, %" PRIu64
 			" process_vm_readv calls, %.3fs\n", snap.ntasks, snap.reads, snap.calls,
@@ -242,26 +234,24 @@ static int run(int argc, char **argv, bool tree)
 		goto cleanup;
 	}
 	if (tree) {
-		int cycles = view_pstree(stdout, &snap, &o);
+		int cycles = pstree_view(stdout, &snap, &o);
 
 		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
 	} else {
-		view_ps(stdout, &snap, &o);
+		ps_view(stdout, &snap, &o);
 		rc = 0;
 	}
 	if (snap.dropped)
 		fprintf(stderr, "aps-bpf: %u task%s changed while read and %s left out\n", snap.dropped,
 			snap.dropped == 1 ? "" : "s", snap.dropped == 1 ? "was" : "were");
-	fflush(stdout);
 cleanup:
+	if (cli_close_stream(stdout, "stdout"))
+		rc = 1;
 	snapshot_free(&snap);
 	session_close(&s);
 	if (have_model)
 		model_free(&m);
 	return rc;
-usage:
-	fputs(ps_usage, stderr);
-	return 2;
 }
 
 int cmd_ps(int argc, char **argv)

@@ -1,27 +1,13 @@
 // SPDX-License-Identifier: MIT
-/* `aps-bpf record`: the BPF records to a file (docs/recording-format.md). */
+/* `aps-bpf record`: the options; the engine is recording/recorder.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "target/layout_runtime.h"
-#include "target/proc.h"
-#include "memory/blocked_capture.h"
-#include "recording/rec_blocked.h"
-#include "recording/rec_flight.h"
-#include "recording/rec_tasks.h"
-#include "recording/rec_writer.h"
-#include "live/target_session.h"
-#include "memory/task_sampler.h"
-#include "output/trace_print.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
+#include "recording/recorder.h"
 
 static const char record_usage[] =
 	"usage: aps-bpf record -o FILE [OPTIONS] PID\n"
@@ -31,10 +17,13 @@ static const char record_usage[] =
 	"compactly (docs/recording-format.md), for `aps-bpf replay` and `aps-bpf export`.\n"
 	"Ends on Ctrl-C, --duration, or when the target exits. The file is written as\n"
 	"the recording goes: if aps-bpf is killed, it reads up to the last 100 ms.\n"
+	"An existing FILE is replaced only once recording started.\n"
 	"\n"
 	"options:\n"
 	"  -o, --output FILE     the recording (required)\n"
-	"  --duration SECONDS    stop after that long\n"
+	"  --duration DURATION   stop after that long (e.g. 10s, 1.5m); with -- CMD, CMD\n"
+	"                        keeps running, detached, unless --kill is given\n"
+	"  --kill                with --duration and -- CMD: kill CMD at the end\n"
 	"  --flight WINDOW       flight recorder: keep only the last WINDOW (e.g. 60s) in\n"
 	"                        memory; write it to FILE on SIGUSR1, on Ctrl-C, when the\n"
 	"                        target exits, and on --on-blocked. Later dumps go to\n"
@@ -53,484 +42,63 @@ static const char record_usage[] =
 	"  --no-tasks            no memory reads: replays know tasks from events only\n"
 	"  --trace, --trace-json also print the events on stdout, as `trace` does\n"
 	"  --ringbuf-kb N        ring buffer size, a power of two >= 4 (default 16384)\n"
+	"  --no-debuginfod       never fetch debug files from the DEBUGINFOD_URLS servers\n"
 	"  -q, --quiet           no status line, no final report\n"
 	"  -v, --verbose         libbpf debug output\n"
 	"\n"
+	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
 	"A status line (events, bytes, lost events) is shown when stderr is a terminal.\n";
 
-#define SEGMENT_BYTES (32u << 20)
-#define FLUSH_EVERY_NS 100000000ull
-#define STATUS_EVERY_NS 500000000ull
-#define SWEEP_KEEP_NS 60000000000ull
-#define TASKS_EVERY_NS 1000000000ull
-#define TASKS_DUTY 20			/* a read every >= 20x its duration: <= 5% */
-#define BLOCKED_SEEN 64			/* steps whose stack was taken, remembered */
-
-static volatile sig_atomic_t dump_requested;
-
-static void on_signal(int sig)
+static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 {
-	if (sig == SIGUSR1)
-		dump_requested = 1;
-	else
-		session_stop = 1;
-}
+	struct recorder_opts *o = ctx;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-struct recorder {
-	struct session *s;
-	struct rec_writer w;
-	struct rec_file file;
-	struct rec_flight fl;
-	bool flight;
-	struct rec_header hdr;
-	const char *path;
-	size_t hdr_len;
-	struct model own_model;
-	struct model *model;		/* snapshots come from it */
-	struct trace_printer p;
-	bool printing, printer_ready;
-	bool quiet, status_tty, status_shown;
-	uint64_t last_lost, last_flush, next_status;
-	/* --on-blocked */
-	uint64_t blocked_ns;
-	bool blocked_pending;
-	uint64_t blocked_task, blocked_dur, last_blocked_dump;
-	/* memory reads of all tasks (TASKS records) */
-	struct task_sampler sampler;
-	bool tasks_on;
-	uint64_t tasks_every, next_tasks, tasks_events;	/* writer's events at the last start */
-	uint32_t tasks_written, tasks_failed;
-	bool tasks_attach;		/* the next read is the attach one */
-	/* --blocked: stacks of long steps (BLOCKED records) */
-	uint64_t stack_ns;
-	struct thread_stack_reader stacks;
-	bool stacks_ready;
-	struct { uint64_t task, begin_ts; } stack_seen[BLOCKED_SEEN];
-	unsigned nstack_seen;
-	uint64_t stacks_taken;
-	/* first task: the layout is checked against it */
-	bool first_task_checked;
-	int fatal;
-	int werr;			/* writing failed: stop */
-	char err[256];
-};
-
-static uint32_t ns_tid(void *ctx, uint32_t tid)
-{
-	struct recorder *r = ctx;
-
-	return proc_ns_tid(r->s->pid, tid);
-}
-
-static int check_first_task(void *ctx, uint64_t task)
-{
-	struct session *s = ctx;
-
-	return layout_validate_task(s->pid, &s->layout, task, s->err, sizeof(s->err));
-}
-
-static void write_failed(struct recorder *r, int err)
-{
-	if (!r->werr) {
-		r->werr = err;
-		snprintf(r->err, sizeof(r->err), "writing %s: %s", r->path, strerror(-err));
-	}
-	session_stop = 1;
-}
-
-/* Ring-buffer callback: write the record, then let the model see it. */
-static int on_event(void *ctx, const void *data, size_t len)
-{
-	struct recorder *r = ctx;
-	const struct aps_event_hdr *h = data;
-	int err = rec_writer_event(&r->w, data, len);
-
-	if (err && err != -EINVAL)
-		write_failed(r, err);
-	if (r->printing)
-		trace_printer_event(&r->p, data, len);
-	else
-		model_apply(r->model, data, len, NULL, NULL);
-	if (!r->printing && !r->first_task_checked && len >= sizeof(*h) &&
-	    h->type == APS_EV_TASK_NEW && !(h->flags & APS_TASK_RENAMED)) {
-		int rc = check_first_task(r->s, h->task);
-
-		if (rc != -EAGAIN)
-			r->first_task_checked = true;
-		if (rc && rc != -EAGAIN)
-			r->fatal = rc;
-	}
-	if (r->blocked_ns && len >= sizeof(struct aps_ev_step_end) && h->type == APS_EV_STEP_END) {
-		const struct aps_ev_step_end *e = data;
-
-		if (e->result != APS_RES_UNKNOWN && e->hdr.ts_ns >= e->begin_ts_ns &&
-		    e->hdr.ts_ns - e->begin_ts_ns >= r->blocked_ns && !r->blocked_pending) {
-			r->blocked_pending = true;
-			r->blocked_task = h->task;
-			r->blocked_dur = e->hdr.ts_ns - e->begin_ts_ns;
-		}
-	}
-	return r->printing ? r->p.fatal : r->fatal;
-}
-
-static void clear_status(struct recorder *r)
-{
-	if (r->status_shown) {
-		fputs("\r\033[K", stderr);
-		r->status_shown = false;
+	switch (opt) {
+	case 'o': o->path = arg; return 0;
+	case 'F': return cli_duration(c, "--flight", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->window_ns);
+	case 'M': return cli_uint(c, "--flight-mb", arg, 1, 1 << 20, &o->flight_mb);
+	case 'B': return cli_duration(c, "--on-blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->blocked_ns);
+	case 'S': return cli_duration(c, "--blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->stack_ns);
+	case 'T':
+		return cli_duration(c, "--tasks-every", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->tasks_every);
+	case 'N': o->no_tasks = true; return 0;
+	case 't': o->printing = true; return 0;
+	case 'j': o->printing = o->json = true; return 0;
+	case 'q': o->quiet = true; return 0;
+	default: return -1;
 	}
 }
 
-static const char *human_bytes(uint64_t n, char *buf, size_t len)
+/* Checks across options: 0 or 2 (printed). */
+static int check_opts(const struct cli *c, const struct recorder_opts *o)
 {
-	if (n < 10240)
-		snprintf(buf, len, "%" PRIu64 " B", n);
-	else if (n < 10ull << 20)
-		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
-	else
-		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-	return buf;
-}
-
-static void show_status(struct recorder *r, uint64_t now)
-{
-	char b[32];
-
-	if (!r->status_tty || now < r->next_status)
-		return;
-	r->next_status = now + STATUS_EVERY_NS;
-	if (r->flight)
-		fprintf(stderr, "\raps-bpf: flight recorder: %" PRIu64 " events, holding %.1f s in %s,"
-			" %" PRIu64 " lost, %u dumps\033[K",
-			r->w.events, r->fl.n ? (double)(now - rec_flight_start(&r->fl)) / 1e9 : 0.0,
-			human_bytes(r->fl.bytes, b, sizeof(b)), r->last_lost, r->fl.dumps);
-	else
-		fprintf(stderr, "\raps-bpf: recording: %" PRIu64 " events, %s, %" PRIu64 " lost\033[K",
-			r->w.events, human_bytes(r->hdr_len + r->w.bytes, b, sizeof(b)), r->last_lost);
-	r->status_shown = true;
-}
-
-static void dump_name(const struct recorder *r, char *buf, size_t len)
-{
-	if (r->fl.dumps)
-		snprintf(buf, len, "%s.%u", r->path, r->fl.dumps);
-	else
-		snprintf(buf, len, "%s", r->path);
-}
-
-static void fill_end(struct recorder *r, struct rec_end *e, uint64_t ts, const char *reason)
-{
-	struct aps_counters c;
-
-	tracer_counters(r->s->tracer, &c);
-	memset(e, 0, sizeof(*e));
-	e->ts = ts;
-	e->lost = c.lost_events;
-	e->read_errors = c.read_errors;
-	e->events = r->w.events;
-	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-}
-
-static int flight_dump(struct recorder *r, uint64_t now, const char *reason)
-{
-	struct rec_end e;
-	char path[4096];
-	uint64_t bytes, from;
-	int err;
-
-	fill_end(r, &e, now, reason);
-	dump_name(r, path, sizeof(path));
-	err = rec_flight_dump(&r->fl, &r->w, &r->hdr, &e, path, &bytes, r->err, sizeof(r->err));
-	if (err)
-		return err;
-	from = rec_flight_start(&r->fl);
-	clear_status(r);
-	if (!r->quiet)
-		fprintf(stderr, "aps-bpf: flight recorder (%s): wrote the last %.1f s to %s (%" PRIu64
-			" bytes)\n", reason, from && now > from ? (double)(now - from) / 1e9 : 0.0, path,
-			bytes);
+	if (!o->path)
+		return cli_usage(c, "-o FILE is required");
+	if (o->blocked_ns && !o->window_ns)
+		return cli_usage(c, "--on-blocked goes with --flight");
+	if (o->no_tasks && o->tasks_every)
+		return cli_usage(c, "--no-tasks and --tasks-every do not go together");
 	return 0;
 }
 
-static void write_lost(struct recorder *r, uint64_t now)
+/* FILE: a temp file renamed into place once recording started; --flight
+ * writes it only at a dump, but fails early if it cannot. */
+static int open_file(const struct recorder_opts *o, struct cli_out *out)
 {
-	struct aps_counters c;
-	int err;
-
-	tracer_counters(r->s->tracer, &c);
-	if (c.lost_events <= r->last_lost)
-		return;
-	err = rec_writer_lost(&r->w, now, c.lost_events - r->last_lost, c.lost_events);
-	if (err)
-		write_failed(r, err);
-	if (r->printing) {
-		trace_printer_lost(&r->p, c.lost_events, now);
-		fflush(r->p.out);
+	out->fd = -1;
+	if (!o->window_ns)
+		return cli_out_open(out, o->path);
+	if (access(o->path, F_OK) ? 0 : access(o->path, W_OK)) {
+		fprintf(stderr, "aps-bpf: cannot write %s: %s\n", o->path, strerror(errno));
+		return -errno;
 	}
-	r->last_lost = c.lost_events;
-}
-
-/* ---- memory reads of all tasks ------------------------------------------------------ */
-
-static void start_tasks_read(struct recorder *r, uint64_t now)
-{
-	int err = task_sampler_start(&r->sampler);
-
-	if (err && err != -EBUSY) {
-		r->tasks_failed++;
-		r->next_tasks = now + r->tasks_every;
-		return;
-	}
-	r->tasks_events = r->w.events;
-}
-
-/* A finished read goes to the file; the next is due after the period and the duty limit. */
-static void collect_tasks_read(struct recorder *r, bool wait)
-{
-	struct task_sampler *ts = &r->sampler;
-	struct rec_buf b = {};
-	uint64_t took;
-	int err;
-
-	if (!task_sampler_collect(ts, wait))
-		return;
-	took = ts->t1 - ts->t0;
-	r->next_tasks = ts->t1 + (r->tasks_every > took * TASKS_DUTY ? r->tasks_every : took * TASKS_DUTY);
-	if (ts->err) {
-		if (!r->tasks_failed++ && r->s->verbose)
-			fprintf(stderr, "aps-bpf: reading tasks from memory: %s\n",
-				ts->errmsg[0] ? ts->errmsg : strerror(-ts->err));
-		snapshot_free(&ts->snap);
-		return;
-	}
-	err = rec_tasks_encode(&ts->snap, ts->t0, ts->t1, r->tasks_attach ? REC_TASKS_ATTACH : 0, &b);
-	if (!err)
-		err = rec_writer_tasks(&r->w, b.p, b.len);
-	if (err)
-		write_failed(r, err);
-	else
-		r->tasks_written++;
-	r->tasks_attach = false;
-	rec_buf_free(&b);
-	snapshot_free(&ts->snap);
-}
-
-/* Each tick: collect a finished read; start one when due and tasks have changed. */
-static void tasks_tick(struct recorder *r, uint64_t now)
-{
-	if (!r->tasks_on)
-		return;
-	collect_tasks_read(r, false);
-	if (!r->sampler.running && now >= r->next_tasks && r->w.events != r->tasks_events)
-		start_tasks_read(r, now);
-}
-
-/* ---- --blocked: stacks of long steps ------------------------------------------------- */
-
-static bool stack_taken(struct recorder *r, uint64_t task, uint64_t begin_ts)
-{
-	for (unsigned i = 0; i < BLOCKED_SEEN && i < r->nstack_seen; i++)
-		if (r->stack_seen[i].task == task && r->stack_seen[i].begin_ts == begin_ts)
-			return true;
-	return false;
-}
-
-/* A step is running on tid: if it just got too old, keep its stack in the file. */
-static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
-{
-	static struct blocked_capture cap;
-	struct recorder *r = ctx;
-	uint64_t now = now_ns();
-	struct rec_buf b = {};
-	unsigned slot;
-	int err;
-
-	if (now < begin_ts || now - begin_ts < r->stack_ns || stack_taken(r, task, begin_ts))
-		return;
-	slot = r->nstack_seen++ % BLOCKED_SEEN;
-	r->stack_seen[slot].task = task;
-	r->stack_seen[slot].begin_ts = begin_ts;
-	blocked_capture_take(&r->stacks, r->s->pid, tid, task, begin_ts, now, &cap);
-	err = rec_blocked_encode(&cap, &b);
-	if (!err)
-		err = rec_writer_blocked(&r->w, b.p, b.len);
-	if (err)
-		write_failed(r, err);
-	else
-		r->stacks_taken++;
-	rec_buf_free(&b);
-}
-
-static void on_tick(struct session *s, void *ctx)
-{
-	struct recorder *r = ctx;
-	uint64_t now = now_ns();
-	int err;
-
-	write_lost(r, now);
-	tasks_tick(r, now);
-	if (r->stacks_ready)
-		tracer_open_steps(s->tracer, on_open_step, r);
-	if (!r->flight) {
-		if (now >= r->last_flush + FLUSH_EVERY_NS) {
-			err = rec_writer_flush(&r->w);
-			if (err)
-				write_failed(r, err);
-			r->last_flush = now;
-		}
-	} else {
-		err = rec_flight_tick(&r->fl, &r->w, now);
-		if (err)
-			write_failed(r, err);
-		if (dump_requested) {
-			dump_requested = 0;
-			if (flight_dump(r, now, "flight:sigusr1"))
-				fprintf(stderr, "aps-bpf: %s\n", r->err);
-		}
-		if (r->blocked_pending) {
-			struct task *t = model_find(r->model, r->blocked_task);
-
-			r->blocked_pending = false;
-			if (!r->last_blocked_dump || now >= r->last_blocked_dump + r->fl.window_ns) {
-				clear_status(r);
-				if (!r->quiet)
-					fprintf(stderr, "aps-bpf: a step of %s (%s) took %.1f ms\n",
-						t ? t->name : "?", t ? t->coro_name : "?",
-						(double)r->blocked_dur / 1e6);
-				r->last_blocked_dump = now;
-				if (flight_dump(r, now, "flight:blocked"))
-					fprintf(stderr, "aps-bpf: %s\n", r->err);
-			}
-		}
-	}
-	model_sweep(r->model, now, SWEEP_KEEP_NS);
-	show_status(r, now);
-}
-
-/* ---- the header ----------------------------------------------------------------- */
-
-static void read_cmdline(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	while (n > 0 && !buf[n - 1])
-		n--;
-	for (ssize_t i = 0; i < n; i++)
-		if (!buf[i])
-			buf[i] = ' ';
-	buf[n] = '\0';
-}
-
-static void fill_header(struct recorder *r, uint64_t start)
-{
-	struct rec_header *h = &r->hdr;
-	const struct interp *ip = &r->s->ip;
-	struct timespec mono, real;
-	struct utsname u;
-
-	memset(h, 0, sizeof(*h));
-	h->version = REC_VERSION;
-	h->pid = (uint32_t)r->s->pid;
-	/* read the two clocks as close together as we can */
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	h->clock_mono_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
-	h->clock_real_ns = (uint64_t)real.tv_sec * 1000000000ull + (uint64_t)real.tv_nsec;
-	h->start_ns = start;
-	if (ip->micro >= 0)
-		snprintf(h->python, sizeof(h->python), "%d.%d.%d", ip->major, ip->minor, ip->micro);
-	else
-		snprintf(h->python, sizeof(h->python), "%d.%d", ip->major, ip->minor);
-	proc_comm(r->s->pid, h->comm, sizeof(h->comm));
-	snprintf(h->asyncio_obj, sizeof(h->asyncio_obj), "%.511s", ip->asyncio_obj);
-	if (!uname(&u))
-		snprintf(h->host, sizeof(h->host), "%.63s", u.nodename);
-	read_cmdline(r->s->pid, h->cmdline, sizeof(h->cmdline));
-}
-
-/* ---- options ---------------------------------------------------------------------- */
-
-/* "60s", "200ms", "1.5", "2m", "500us": ns. */
-static int parse_duration(const char *arg, uint64_t *ns)
-{
-	static const struct { const char *unit; double mul; } units[] = {
-		{ "", 1e9 }, { "s", 1e9 }, { "ms", 1e6 }, { "us", 1e3 }, { "ns", 1 },
-		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
-	};
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || v <= 0)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit))
-			continue;
-		if (v * units[i].mul > 1e18)
-			return -EINVAL;
-		*ns = (uint64_t)(v * units[i].mul);
-		return *ns ? 0 : -EINVAL;
-	}
-	return -EINVAL;
-}
-
-static int parse_uint(const char *arg, unsigned long min, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
 	return 0;
-}
-
-static int parse_pid(const char *arg, pid_t *pid)
-{
-	unsigned long v;
-
-	if (parse_uint(arg, 1, 0x3fffffff, &v))
-		return -EINVAL;
-	*pid = (pid_t)v;
-	return 0;
-}
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fputs("aps-bpf: record: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	fputs(record_usage, stderr);
-	return 2;
 }
 
 int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
-		{ "duration", required_argument, NULL, 'd' },
 		{ "flight", required_argument, NULL, 'F' },
 		{ "flight-mb", required_argument, NULL, 'M' },
 		{ "on-blocked", required_argument, NULL, 'B' },
@@ -539,273 +107,56 @@ int cmd_record(int argc, char **argv)
 		{ "no-tasks", no_argument, NULL, 'N' },
 		{ "trace", no_argument, NULL, 't' },
 		{ "trace-json", no_argument, NULL, 'j' },
-		{ "ringbuf-kb", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE,
+		CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "record", .usage = record_usage, .target = CLI_PID_OR_CMD };
+	struct recorder_opts o = { .flight_mb = 256 };
 	static struct recorder r;
-	static char outbuf[1 << 20];
 	struct session s = {};
-	struct rec_end end;
+	struct cli_out out = { .fd = -1 };
 	enum session_end why;
-	uint64_t duration_ns = 0, window_ns = 0, start;
-	unsigned long flight_mb = 256, kb;
-	bool spawn, json = false, no_tasks = false;
-	int opt, err, rc = 1, fd = -1;
+	int err, rc = 1;
 
-	memset(&r, 0, sizeof(r));
-	dump_requested = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+o:d:qvh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'o': r.path = optarg; break;
-		case 'd':
-			if (parse_duration(optarg, &duration_ns) || duration_ns > 1000000ull * 1000000000)
-				return usage_error("--duration wants a time > 0, got '%s'", optarg);
-			break;
-		case 'F':
-			if (parse_duration(optarg, &window_ns) || window_ns < 10000000)
-				return usage_error("--flight wants a window of at least 10ms (e.g. 60s), got '%s'",
-						   optarg);
-			break;
-		case 'M':
-			if (parse_uint(optarg, 1, 1 << 20, &flight_mb))
-				return usage_error("--flight-mb wants MiB from 1 to 1048576, got '%s'", optarg);
-			break;
-		case 'B':
-			if (parse_duration(optarg, &r.blocked_ns))
-				return usage_error("--on-blocked wants a duration (e.g. 200ms), got '%s'", optarg);
-			break;
-		case 'S':
-			if (parse_duration(optarg, &r.stack_ns) || r.stack_ns < 1000000)
-				return usage_error("--blocked wants a duration of at least 1ms (e.g. 100ms), got '%s'",
-						   optarg);
-			break;
-		case 'T':
-			if (parse_duration(optarg, &r.tasks_every) || r.tasks_every < 10000000)
-				return usage_error("--tasks-every wants a period of at least 10ms (e.g. 1s), got '%s'",
-						   optarg);
-			break;
-		case 'N': no_tasks = true; break;
-		case 't': r.printing = true; break;
-		case 'j': r.printing = json = true; break;
-		case 'r':
-			if (parse_uint(optarg, 4, 1 << 20, &kb) || (kb & (kb - 1)))
-				return usage_error("--ringbuf-kb wants a power of two from 4 to 1048576, got '%s'",
-						   optarg);
-			s.ringbuf_kb = (unsigned)kb;
-			break;
-		case 'q': r.quiet = true; break;
-		case 'v': s.verbose = true; break;
-		case 'h': fputs(record_usage, stdout); return 0;
-		default: fputs(record_usage, stderr); return 2;
-		}
-	}
-	spawn = optind > 1 && !strcmp(argv[optind - 1], "--");
-	if (!r.path)
-		return usage_error("%s", "-o FILE is required");
-	if (r.blocked_ns && !window_ns)
-		return usage_error("%s", "--on-blocked goes with --flight");
-	if (spawn && optind >= argc)
-		return usage_error("%s", "no command after --");
-	if (!spawn && (optind != argc - 1 || parse_pid(argv[optind], &s.pid)))
-		return usage_error("%s", optind >= argc ? "a PID or -- CMD is required"
-							 : "PID must be a positive number");
-	if (no_tasks && r.tasks_every)
-		return usage_error("%s", "--no-tasks and --tasks-every do not go together");
-	r.flight = window_ns != 0;
-	r.s = &s;
-	r.tasks_on = !no_tasks;
-	if (!r.tasks_every)
-		r.tasks_every = TASKS_EVERY_NS;
-	if (!r.stack_ns && r.blocked_ns)
-		r.stack_ns = r.blocked_ns;	/* a dump for a long step shows its stack */
-	if (r.stack_ns)	/* look often enough to catch a step soon after it crosses */
-		s.poll_ms = r.stack_ns / 4000000 < 20 ? (int)(r.stack_ns / 4000000) ?: 1 : 20;
-	s.quiet = r.quiet;
-
-	/* fail early on an unwritable FILE; a flight recorder writes it later */
-	if (!r.flight) {
-		fd = open(r.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "aps-bpf: cannot write %s: %s\n", r.path, strerror(errno));
-			return 1;
-		}
-	} else if (access(r.path, F_OK) ? 0 : access(r.path, W_OK)) {
-		fprintf(stderr, "aps-bpf: cannot write %s: %s\n", r.path, strerror(errno));
+	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &o, &rc))
+		return rc;
+	rc = check_opts(&cli, &o);
+	if (rc)
+		return rc;
+	rc = 1;
+	cli_apply(&cli, &s);
+	if (open_file(&o, &out))
 		return 1;
-	}
-	r.file.fd = fd;
-	if (r.flight ? rec_flight_init(&r.fl, window_ns, (uint64_t)flight_mb << 20) ||
-		       rec_writer_init(&r.w, rec_flight_sink, &r.fl)
-		     : rec_writer_init(&r.w, rec_file_sink, &r.file)) {
+	if (recorder_init(&r, &s, &o, out.fd)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
-		goto cleanup_nop;
+		goto cleanup;
 	}
-	r.w.segment_bytes = r.flight ? 0 : SEGMENT_BYTES;
-	r.w.codec.ns_tid = ns_tid;
-	r.w.codec.ns_ctx = &r;
-	if (r.printing) {
-		if (!isatty(STDOUT_FILENO))
-			setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		if (trace_printer_init(&r.p, stdout, json, 0)) {
-			fprintf(stderr, "aps-bpf: out of memory\n");
-			goto cleanup_nop;
-		}
-		r.printer_ready = true;
-		r.p.pid = s.pid;	/* 0 for now when spawning: set below */
-		r.p.on_first_task = check_first_task;
-		r.p.first_task_ctx = &s;
-		r.model = &r.p.model;
-	} else {
-		if (model_init(&r.own_model, 4096)) {
-			fprintf(stderr, "aps-bpf: out of memory\n");
-			goto cleanup_nop;
-		}
-		r.model = &r.own_model;
-	}
-	r.w.model = r.model;
-	r.status_tty = !r.quiet && isatty(STDERR_FILENO) && !(r.printing && isatty(STDOUT_FILENO));
-
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGUSR1, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	if (spawn) {
-		err = session_spawn(&s, argv + optind);
+	cli_signals(recorder_request_dump);
+	if (cli.spawn) {
+		err = session_spawn(&s, cli.spawn);
 		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", argv[optind], strerror(-err));
-			goto cleanup_nop;
+			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
+			goto cleanup;
 		}
 	}
-	if (r.printing)
-		r.p.pid = s.pid;
-	s.on_tick = on_tick;
-	s.tick_ctx = &r;
-	err = session_load(&s, on_event, &r);
-	if (err)
-		goto fail;
-	session_release_child(&s);
-	err = session_resolve(&s, spawn);
-	if (!err && r.stack_ns) {
-		err = thread_stack_reader_init(&r.stacks, &s.ip, &s.layout, s.err, sizeof(s.err));
-		r.stacks_ready = !err;
-	}
-	if (err)
-		goto fail;
-	task_sampler_init(&r.sampler, &s.ip, &s.layout);
-	err = session_attach(&s);
-	if (err)
-		goto fail;
-
-	start = now_ns();
-	fill_header(&r, start);
-	if (!r.flight) {
-		struct rec_buf hb = {};
-
-		err = rec_header_encode(&r.hdr, &hb);
-		if (!err)
-			err = rec_write_all(fd, hb.p, hb.len);
-		r.hdr_len = hb.len;
-		rec_buf_free(&hb);
-		if (err) {
-			snprintf(s.err, sizeof(s.err), "writing %s: %s", r.path, strerror(-err));
-			goto fail;
-		}
-	}
-	/* the first segment starts now, even if no event ever comes */
-	err = rec_writer_segment(&r.w, start, REC_SEG_START);
-	if (!err && r.tasks_on) {
-		/* the tasks alive now, read while the events already flow */
-		r.tasks_attach = true;
-		r.tasks_events = UINT64_MAX;
-		start_tasks_read(&r, start);
-	}
-	if (!err)
-		err = rec_writer_flush(&r.w);
+	err = recorder_start(&r, cli.spawn != NULL);
 	if (err) {
-		snprintf(s.err, sizeof(s.err), "writing %s: %s", r.path, strerror(-err));
-		goto fail;
-	}
-	r.last_flush = start;
-
-	why = session_run(&s, duration_ns ? (unsigned)((duration_ns + 999999) / 1000000) : 0);
-	clear_status(&r);
-	if (r.printing ? r.p.fatal : r.fatal) {
-		fprintf(stderr, "aps-bpf: %s\n", s.err);
+		recorder_clear_status(&r);
+		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
-	if (why == SESSION_ERROR)
-		goto fail;
-
-	if (r.tasks_on)
-		collect_tasks_read(&r, true);
-	start = now_ns();	/* now: the end */
-	write_lost(&r, start);
-	if (r.flight) {
-		char reason[40];
-
-		snprintf(reason, sizeof(reason), "flight:%s", session_end_name(why));
-		if (!r.werr && flight_dump(&r, start, reason))
-			fprintf(stderr, "aps-bpf: %s\n", r.err);
-	} else {
-		fill_end(&r, &end, start, session_end_name(why));
-		err = rec_writer_end(&r.w, &end);
-		if (err)
-			write_failed(&r, err);
-	}
-	if (r.printing) {
-		struct aps_counters c;
-		struct prog_stat stats[TRACER_NPROGS];
-
-		tracer_counters(s.tracer, &c);
-		if (tracer_prog_stats(s.tracer, stats))
-			memset(stats, 0, sizeof(stats));
-		/* the same end time as the END record: a replay prints the same */
-		trace_printer_finish(&r.p, session_end_name(why), start, c.lost_events, c.read_errors,
-				     stats, TRACER_NPROGS);
-	}
-	if (r.werr) {
-		fprintf(stderr, "aps-bpf: %s\n", r.err);
+	/* recording really started: FILE is the recording now */
+	if (!o.window_ns && cli_out_commit(&out))
 		goto cleanup;
-	}
-	if (!r.quiet && !r.flight)
-		fprintf(stderr, "aps-bpf: recorded %" PRIu64 " events to %s: %" PRIu64
-			" bytes, %.1f bytes/event, %" PRIu64 " lost; %u task reads from memory%s\n",
-			r.w.events, r.path, r.file.bytes + r.hdr_len,
-			r.w.events ? (double)(r.w.bytes - r.w.tasks_bytes) / (double)r.w.events : 0.0,
-			r.last_lost, r.tasks_written, r.tasks_failed ? " (some failed: -v tells why)" : "");
-	if (!r.quiet && r.stack_ns)
-		fprintf(stderr, "aps-bpf: %" PRIu64 " stack%s of steps over %.0f ms kept\n", r.stacks_taken,
-			r.stacks_taken == 1 ? "" : "s", (double)r.stack_ns / 1e6);
-	if (why == SESSION_TARGET_EXECED)
-		fprintf(stderr, "aps-bpf: process %d executed a new program; recording ended\n", s.pid);
-	rc = 0;
-	goto cleanup;
-fail:
-	clear_status(&r);
-	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
+	why = recorder_run(&r, (unsigned)(cli.duration_ns / CLI_MS));
+	cli_end_child(&cli, &s, why);
+	rc = recorder_finish(&r, why);
 cleanup:
-cleanup_nop:
-	if (r.sampler.running) {
-		task_sampler_collect(&r.sampler, true);
-		snapshot_free(&r.sampler.snap);
-	}
-	if (r.stacks_ready)
-		thread_stack_reader_free(&r.stacks);
 	session_close(&s);
-	if (r.printer_ready)
-		trace_printer_free(&r.p);
-	else
-		model_free(&r.own_model);
-	rec_writer_free(&r.w);
-	if (r.flight)
-		rec_flight_free(&r.fl);
-	if (fd >= 0 && close(fd) && rc == 0) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", r.path, strerror(errno));
+	recorder_free(&r);
+	if (out.fd >= 0 && cli_out_close(&out))
 		rc = 1;
-	}
 	return rc;
 }

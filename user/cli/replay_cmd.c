@@ -8,10 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "cli/duration.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "recording/rec_reader.h"
-#include "output/replay_views.h"
-#include "output/trace_print.h"
+#include "output/replay_view.h"
+#include "output/trace_view.h"
 
 static const char replay_usage[] =
 	"usage: aps-bpf replay FILE [trace] [--json] [--from T] [--to T] [-o OUT]\n"
@@ -45,13 +46,13 @@ static const char replay_usage[] =
 
 struct replay {
 	struct rec_player pl;
-	struct trace_printer p;
+	struct trace_view p;
 };
 
 /* The printer names threads as the target saw them: the recorded mapping. */
 static void cache_tid(struct replay *rp, uint32_t tid)
 {
-	struct trace_printer *p = &rp->p;
+	struct trace_view *p = &rp->p;
 	unsigned slot;
 
 	for (unsigned i = 0; i < p->ntids && i < TID_CACHE; i++)
@@ -69,7 +70,7 @@ static int on_event(void *ctx, const void *data, size_t len)
 
 	if (len >= sizeof(*h))
 		cache_tid(rp, h->tid);
-	return trace_printer_event(&rp->p, data, len);
+	return trace_view_event(&rp->p, data, len);
 }
 
 static void on_lost(void *ctx, uint64_t ts, uint64_t count, uint64_t total)
@@ -77,7 +78,7 @@ static void on_lost(void *ctx, uint64_t ts, uint64_t count, uint64_t total)
 	struct replay *rp = ctx;
 
 	(void)count;
-	trace_printer_lost(&rp->p, total, ts);
+	trace_view_lost(&rp->p, total, ts);
 }
 
 /* Steps still open at the end of a window are not "ended": forget them. */
@@ -130,13 +131,13 @@ static int view_trace(const struct rec_reader *r, FILE *out, bool json, uint64_t
 	uint64_t end_ts, lost, read_errors = 0;
 	int err, rc = 1;
 
-	if (trace_printer_init(&rp.p, out, json, 0)) {
+	if (trace_view_init(&rp.p, out, json, 0)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
 	}
 	if (rec_player_init(&rp.pl, r, &rp.p.model)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
-		trace_printer_free(&rp.p);
+		trace_view_free(&rp.p);
 		return 1;
 	}
 	err = rec_player_seek(&rp.pl, from);
@@ -159,11 +160,11 @@ static int view_trace(const struct rec_reader *r, FILE *out, bool json, uint64_t
 		if (!window)
 			lost = rp.pl.end.lost;
 	}
-	trace_printer_finish(&rp.p, reason, end_ts, lost, read_errors, NULL, 0);
+	trace_view_finish(&rp.p, reason, end_ts, lost, read_errors, NULL, 0);
 	if (!err)
 		rc = 0;
 	rec_player_free(&rp.pl);
-	trace_printer_free(&rp.p);
+	trace_view_free(&rp.p);
 	return rc;
 }
 
@@ -309,11 +310,11 @@ static bool known_view(const char *v)
 }
 
 /* ps and pstree take --format; the other views do not */
-static int parse_format(const char *arg, const char *view, enum view_format *f)
+static int parse_format(const char *arg, const char *view, enum task_view_format *f)
 {
 	if (strcmp(view, "ps") && strcmp(view, "pstree"))
 		return -EINVAL;
-	return view_parse_format(arg, !strcmp(view, "pstree"), f);
+	return task_view_parse_format(arg, !strcmp(view, "pstree"), f);
 }
 
 int cmd_replay(int argc, char **argv)
@@ -336,13 +337,13 @@ int cmd_replay(int argc, char **argv)
 	static char outbuf[1 << 20];
 	const char *path = NULL, *view = "trace", *from_s = NULL, *to_s = NULL, *out_path = NULL;
 	const char *at_s = NULL, *format_s = NULL;
-	struct view_opts vo = { .format = VIEW_TABLE };
+	struct task_view_opts vo = { .format = VIEW_TABLE };
 	struct top_view tv;
 	struct rec_reader r;
 	uint64_t from, to, at, threshold = 100000000;
 	bool json = false, fail_on_cycle = false;
-	char *end;
-	long v;
+	struct cli cli = { .cmd = "replay", .usage = replay_usage };
+	unsigned long v;
 	FILE *out = stdout;
 	int opt, rc, npos = 0;
 
@@ -358,23 +359,22 @@ int cmd_replay(int argc, char **argv)
 		case 'a': at_s = optarg; break;
 		case 'F': format_s = optarg; break;
 		case 'c':
-			v = strtol(optarg, &end, 10);
-			if (end == optarg || *end || v < 2 || v > 100000000)
-				return usage("--collapse wants a number >= 2, got '%s'", optarg);
+			if (cli_uint(&cli, "--collapse", optarg, 2, 100000000, &v))
+				return 2;
 			vo.collapse = (unsigned)v;
 			break;
 		case 'C': fail_on_cycle = true; break;
 		case 'T':
-			if (duration_parse(optarg, &threshold) || !threshold)
-				return usage("--threshold wants a duration (e.g. 100ms), got '%s'", optarg);
+			if (cli_duration(&cli, "--threshold", optarg, 1000, CLI_MAX_DURATION, &threshold))
+				return 2;
 			break;
 		case 's':
-			if (top_sort_name(optarg, &tv.sort))
-				return usage("--sort wants busy, max, steps, age or waiting, got '%s'", optarg);
+			if (top_view_sort_name(optarg, &tv.sort))
+				return cli_bad(&cli, "--sort", "busy, max, steps, age or waiting", optarg);
 			break;
 		case 'b':
 			if (strcmp(optarg, "task") && strcmp(optarg, "coro"))
-				return usage("--by wants task or coro, got '%s'", optarg);
+				return cli_bad(&cli, "--by", "task or coro", optarg);
 			tv.by_coro = !strcmp(optarg, "coro");
 			break;
 		case 'h': fputs(replay_usage, stdout); return 0;
@@ -394,7 +394,9 @@ int cmd_replay(int argc, char **argv)
 	if (!known_view(view))
 		return usage("unknown view '%s' (trace, ps, pstree, top, blocked, info)", view);
 	if (format_s && parse_format(format_s, view, &vo.format))
-		return usage("--format: '%s' is not one of this view's formats", format_s);
+		return cli_bad(&cli, "--format", !strcmp(view, "pstree") ? "text or json (pstree)" :
+			       !strcmp(view, "ps") ? "table, csv or json (ps)" :
+			       "nothing: only ps and pstree take it", format_s);
 	if (at_s && strcmp(view, "ps") && strcmp(view, "pstree"))
 		return usage("--at goes with ps and pstree (%s)", view);
 	if (open_reader(&r, path))
@@ -409,7 +411,7 @@ int cmd_replay(int argc, char **argv)
 		return 2;
 	}
 	if (!at_s)
-		at = replay_end_ts(&r);
+		at = replay_view_end_ts(&r);
 	if (out_path) {
 		out = fopen(out_path, "we");
 		if (!out) {
@@ -432,10 +434,8 @@ int cmd_replay(int argc, char **argv)
 	} else {
 		rc = view_trace(&r, out, json, from, to, from_s || to_s);
 	}
-	if (fflush(out) || (out != stdout && fclose(out))) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
+	if (cli_close_stream(out, out_path ? out_path : "stdout"))
 		rc = 1;
-	}
 	rec_reader_close(&r);
 	return rc;
 }

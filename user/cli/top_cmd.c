@@ -1,45 +1,49 @@
 // SPDX-License-Identifier: MIT
 /* `aps-bpf top`: where the event loop's time goes, task by task, live. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
-#include "loop/loop_cmds.h"
-#include "loop/loop_session.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
-#include "live/target_session.h"
-#include "output/top_render.h"
+#include "live/session.h"
+#include "output/top_view.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_session.h"
 
 static const char top_usage[] =
-	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay SECONDS] [--sort KEY]\n"
-	"                   [--by task|coro] [--hz N] [--json] [--limit N] [-v] PID\n"
+	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay DURATION] [--sort KEY]\n"
+	"                   [--by task|coro] [--hz N] [--json] [--limit N] [--ringbuf-kb N]\n"
+	"                   [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"--mode loop (default; no uprobe): per interval each loop thread's busy %,\n"
 	"loop stalls over 100ms, CPU % per task, per coroutine and per callback from\n"
 	"a stack sampler (--hz, default 99), and tasks by state from snapshots.\n"
-	"--mode step (a uprobe per step): live view of a Python process's asyncio tasks: busy time, steps, step\n"
+	"--mode step (a uprobe per step):\n"
+	"Live view of a Python process's asyncio tasks: busy time, steps, step\n"
 	"durations (mean, p50, p99, max), time since the last step, what each task\n"
 	"awaits and since when; per coroutine function (--by coro, key c); per\n"
 	"thread: loop busy fraction and steps/s. Counts only what happens while\n"
 	"attached.\n"
 	"  -b, --batch        print plain snapshots (no terminal UI), like top -b\n"
 	"  --iterations N     stop after N snapshots (default: until Ctrl-C)\n"
-	"  --delay SECONDS    between snapshots (default 1)\n"
+	"  --delay DURATION   between snapshots (default 1s; 100ms to 1h)\n"
 	"  --sort KEY         busy, max, steps, age, waiting (default busy)\n"
 	"  --json             one JSON object per snapshot (implies -b)\n"
 	"Keys: b m s a w sort, c per-coroutine view, q quit.\n";
 
 struct top_ctx {
+	enum cmd_mode mode;
+	enum loop_poll_hook hook;
+	unsigned long hz;
 	struct session s;
 	struct model model;
 	struct stats stats;
@@ -53,14 +57,6 @@ struct top_ctx {
 };
 
 static struct top_ctx *active;	/* for the signal handler's terminal restore */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void on_model_event(void *ctx, const struct model_event *ev)
 {
@@ -89,12 +85,6 @@ static void tty_restore(struct top_ctx *c)
 	c->tui = false;
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
 static void tty_setup(struct top_ctx *c)
 {
 	struct termios raw;
@@ -121,7 +111,7 @@ static void read_keys(struct top_ctx *c)
 		case 'q': session_stop = 1; break;
 		case 'c': c->view.by_coro = !c->view.by_coro; c->next_render = 0; break;
 		default:
-			if (top_sort_key(k, &c->view.sort) == 0)
+			if (top_view_sort_key(k, &c->view.sort) == 0)
 				c->next_render = 0;
 		}
 	}
@@ -140,7 +130,7 @@ static void render(struct top_ctx *c, uint64_t now)
 		c->view.cols = ws.ws_col;
 		fputs("\033[H\033[2J", stdout);
 	}
-	top_render(stdout, &c->view, &c->model, &c->stats, now);
+	top_view_draw(stdout, &c->view, &c->model, &c->stats, now);
 	fflush(stdout);
 	stats_mark(&c->stats, now);
 	c->rendered++;
@@ -149,7 +139,7 @@ static void render(struct top_ctx *c, uint64_t now)
 static void on_tick(struct session *s, void *ctx)
 {
 	struct top_ctx *c = ctx;
-	uint64_t now = now_ns();
+	uint64_t now = cli_now_ns();
 
 	(void)s;
 	read_keys(c);
@@ -162,17 +152,46 @@ static void on_tick(struct session *s, void *ctx)
 	model_sweep(&c->model, now, 60ull * 1000000000);
 }
 
-static int parse_uint(const char *arg, long lo, long hi, long *out)
+static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 {
-	char *end;
-	long v;
+	struct top_ctx *c = ctx;
+	unsigned long v;
+	uint64_t ns;
 
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	switch (opt) {
+	case 'b': c->batch = true; return 0;
+	case 'j': c->view.json = true; c->batch = true; return 0;
+	case 'n':
+		if (cli_uint(cli, "--iterations", arg, 1, 1000000, &v))
+			return 2;
+		c->iterations = (long)v;
+		return 0;
+	case 'l':
+		if (cli_uint(cli, "--limit", arg, 1, 10000000, &v))
+			return 2;
+		c->view.limit = (unsigned)v;
+		return 0;
+	case 'd':
+		if (cli_duration(cli, "--delay", arg, 100 * CLI_MS, 3600 * CLI_S, &ns))
+			return 2;
+		c->delay_ms = (unsigned)(ns / CLI_MS);
+		return 0;
+	case 's':
+		if (top_view_sort_name(arg, &c->view.sort))
+			return cli_bad(cli, "--sort", "busy, max, steps, age or waiting", arg);
+		return 0;
+	case 'y':
+		if (strcmp(arg, "task") && strcmp(arg, "coro"))
+			return cli_bad(cli, "--by", "task or coro", arg);
+		c->view.by_coro = !strcmp(arg, "coro");
+		return 0;
+	case 'm': return loop_mode_parse(arg, &c->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
+	case 'z': return cli_uint(cli, "--hz", arg, 1, 10000, &c->hz);
+	case 'P':
+		return loop_hook_parse(arg, &c->hook) ?
+		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
+	default: return -1;
+	}
 }
 
 int cmd_top(int argc, char **argv)
@@ -185,82 +204,29 @@ int cmd_top(int argc, char **argv)
 		{ "by", required_argument, NULL, 'y' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "limit", required_argument, NULL, 'l' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "hz", required_argument, NULL, 'z' },
 		{ "poll-hook", required_argument, NULL, 'P' },
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
-	struct top_ctx c = { .delay_ms = 1000, .iterations = -1 };
-	enum cmd_mode mode = MODE_LOOP;
-	enum loop_poll_hook hook = LOOP_HOOK_AUTO;
-	long hz = LOOP_DEFAULT_HZ;
-	long v, pid = 0;
-	double d;
-	char *end;
-	int opt, err, rc = 1;
+	struct cli cli = { .cmd = "top", .usage = top_usage, .target = CLI_PID };
+	struct top_ctx c = { .delay_ms = 1000, .iterations = -1, .mode = MODE_LOOP,
+			     .hz = LOOP_DEFAULT_HZ };
+	int err, rc = 1;
 
-	optind = 1;
 	top_view_init(&c.view);
-	while ((opt = getopt_long(argc, argv, "+bn:d:s:y:jl:vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'b': c.batch = true; break;
-		case 'j': c.view.json = true; c.batch = true; break;
-		case 'v': c.s.verbose = true; break;
-		case 'n':
-			if (parse_uint(optarg, 1, 1000000, &c.iterations))
-				goto usage;
-			break;
-		case 'l':
-			if (parse_uint(optarg, 1, 10000000, &v))
-				goto usage;
-			c.view.limit = (unsigned)v;
-			break;
-		case 'd':
-			d = strtod(optarg, &end);
-			if (end == optarg || *end || d < 0.1 || d > 3600)
-				goto usage;
-			c.delay_ms = (unsigned)(d * 1000);
-			break;
-		case 's':
-			if (top_sort_name(optarg, &c.view.sort))
-				goto usage;
-			break;
-		case 'y':
-			if (strcmp(optarg, "task") && strcmp(optarg, "coro"))
-				goto usage;
-			c.view.by_coro = !strcmp(optarg, "coro");
-			break;
-		case 'h': fputs(top_usage, stdout); return 0;
-		case 'm':
-			if (loop_mode_parse(optarg, &mode))
-				goto usage;
-			break;
-		case 'z':
-			if (parse_uint(optarg, 1, 10000, &hz))
-				goto usage;
-			break;
-		case 'P':
-			if (loop_hook_parse(optarg, &hook))
-				goto usage;
-			break;
-		default: goto usage;
-		}
-	}
-	if (optind != argc - 1 || parse_uint(argv[optind], 1, 0x3fffffff, &pid))
-		goto usage;
-	c.s.pid = (pid_t)pid;
-	if (mode == MODE_LOOP)
-		return loop_top_run(&(struct loop_opts){ .pid = c.s.pid, .threshold = 100000000ull,
-			.hz = (unsigned)hz, .hook = hook, .json = c.view.json, .verbose = c.s.verbose },
-			c.delay_ms, c.iterations);
+	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:vh", opts, top_opt, &c, &rc))
+		return rc;
+	cli_apply(&cli, &c.s);
+	if (c.mode == MODE_LOOP)
+		return loop_top_run(&(struct loop_opts){ .pid = cli.pid, .threshold = 100 * CLI_MS,
+			.hz = (unsigned)c.hz, .hook = c.hook, .json = c.view.json,
+			.verbose = cli.verbose }, c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	c.view.pid = c.s.pid;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	if (model_init(&c.model, 4096) || stats_init(&c.stats, now_ns())) {
+	cli_signals(NULL);
+	if (model_init(&c.model, 4096) || stats_init(&c.stats, cli_now_ns())) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
 	}
@@ -280,7 +246,7 @@ int cmd_top(int argc, char **argv)
 	if (c.s.ip.micro >= 0)
 		snprintf(c.view.interp, sizeof(c.view.interp), "Python %d.%d.%d", c.s.ip.major,
 			 c.s.ip.minor, c.s.ip.micro);
-	c.stats.start_ts = c.stats.mark_ts = now_ns();
+	c.stats.start_ts = c.stats.mark_ts = cli_now_ns();
 	c.next_render = c.stats.start_ts + (uint64_t)c.delay_ms * 1000000;
 	if (c.tui) {
 		active = &c;
@@ -297,11 +263,11 @@ int cmd_top(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED) {
 		/* a last snapshot of what was seen, then say why we stopped */
 		if (c.batch && (c.iterations < 0 || c.rendered < c.iterations))
-			render(&c, now_ns());
+			render(&c, cli_now_ns());
 		fprintf(stderr, "aps-bpf: process %d %s\n", c.s.pid,
 			why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	}
-	rc = 0;
+	rc = cli_close_stream(stdout, "stdout");
 cleanup:
 	tty_restore(&c);
 	active = NULL;
@@ -309,7 +275,4 @@ cleanup:
 	stats_free(&c.stats);
 	model_free(&c.model);
 	return rc;
-usage:
-	fputs(top_usage, stderr);
-	return 2;
 }

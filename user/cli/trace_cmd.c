@@ -1,42 +1,31 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "target/layout_runtime.h"
-#include "live/target_session.h"
-#include "output/trace_print.h"
+#include "live/session.h"
+#include "output/trace_view.h"
 
 static const char trace_usage[] =
-	"usage: aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] PID\n"
-	"       aps-bpf trace [--json] [-o FILE] [--duration SECONDS] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
+	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-v] PID\n"
+	"       aps-bpf trace [--json] [-o FILE] [--duration D [--kill]] [--ringbuf-kb N] [-v] -- CMD [ARGS...]\n"
 	"\n"
 	"Print every asyncio task event of a running Python process (3.10-3.14):\n"
 	"created, step, step_end, done, destroyed. --json prints JSON lines\n"
 	"(docs/trace-json.md). Ends on Ctrl-C, --duration, or when the target exits.\n"
-	"-o FILE: write the events to FILE instead of stdout (CMD keeps stdout).\n"
+	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
+	"-o FILE: write the events to FILE instead of stdout (CMD keeps stdout); an\n"
+	"existing FILE is replaced only once tracing started.\n"
+	"--duration with -- CMD: CMD keeps running, detached, when the duration ends;\n"
+	"--kill kills it then.\n"
 	"--ringbuf-kb: ring buffer size, a power of two >= 4 (default 16384); events\n"
 	"that do not fit are counted and shown as lost.\n"
 	"--no-debuginfod: never fetch debug files from the DEBUGINFOD_URLS servers.\n";
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 struct trace_ctx {
 	struct session *s;
@@ -52,138 +41,89 @@ static int check_first_task(void *ctx, uint64_t task)
 /* Each poll: lost events are shown as they happen; old dead tasks dropped. */
 static void show_lost(struct session *s, void *ctx)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 	struct aps_counters c;
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_printer_lost(p, c.lost_events, now_ns());
+		trace_view_lost(p, c.lost_events, cli_now_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
-	model_sweep(&p->model, now_ns(), 60ull * 1000000000);
+	model_sweep(&p->model, cli_now_ns(), 60ull * 1000000000);
 }
 
-static int parse_seconds(const char *arg, unsigned *ms)
+/* Where the events go: stdout, or -o FILE (replaced once attached). */
+static FILE *open_output(struct cli_out *o, const char *path)
 {
-	char *end;
-	double v;
+	static char outbuf[1 << 20];
+	FILE *out = stdout;
 
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || *end || v <= 0 || v > 1e6)
-		return -EINVAL;
-	*ms = (unsigned)(v * 1000);
-	return 0;
+	if (path) {
+		if (cli_out_open(o, path))
+			return NULL;
+		out = cli_out_stream(o);
+		if (!out)
+			return NULL;
+	}
+	if (!isatty(fileno(out)))
+		setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
+	return out;
 }
 
-static int parse_pow2_kb(const char *arg, unsigned *kb)
+struct trace_opts {
+	bool json;
+	const char *out_path;
+};
+
+static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 {
-	char *end;
-	unsigned long v;
+	struct trace_opts *t = ctx;
 
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || v < 4 || v > (1ul << 20) || (v & (v - 1)))
-		return -EINVAL;
-	*kb = (unsigned)v;
-	return 0;
-}
-
-static int parse_pid(const char *arg, pid_t *pid)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v <= 0 || v > 0x3fffffff)
-		return -EINVAL;
-	*pid = (pid_t)v;
-	return 0;
+	(void)c;
+	switch (opt) {
+	case 'j': t->json = true; return 0;
+	case 'o': t->out_path = arg; return 0;
+	default: return -1;
+	}
 }
 
 int cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "ringbuf-kb", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "no-debuginfod", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
+		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "trace", .usage = trace_usage, .target = CLI_PID_OR_CMD };
+	struct trace_opts t = {};
 	struct session s = {};
-	struct trace_printer p;
+	struct trace_view p;
 	struct aps_counters c;
 	struct prog_stat stats[TRACER_NPROGS];
-	static char outbuf[1 << 20];
+	struct cli_out o = { .fd = -1 };
 	enum session_end why;
-	unsigned duration_ms = 0;
-	bool json = false, spawn;
-	const char *out_path = NULL;
-	FILE *out = stdout;
-	int opt, err, rc = 1;
+	FILE *out;
+	int err, rc = 1;
 
+	if (!cli_parse(&cli, argc, argv, "jo:vh", opts, trace_opt, &t, &rc))
+		return rc;
+	cli_apply(&cli, &s);
 	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+jd:vhr:o:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = true; break;
-		case 'v': s.verbose = true; break;
-		case 'd':
-			if (parse_seconds(optarg, &duration_ms)) {
-				fprintf(stderr, "aps-bpf: --duration wants seconds > 0, got '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'r':
-			if (parse_pow2_kb(optarg, &s.ringbuf_kb)) {
-				fprintf(stderr, "aps-bpf: --ringbuf-kb wants a power of two from 4 to 1048576, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'o': out_path = optarg; break;
-		case 'D': s.hooks.opts.no_debuginfod = true; break;
-		case 'h': fputs(trace_usage, stdout); return 0;
-		default: fputs(trace_usage, stderr); return 2;
-		}
-	}
-	spawn = optind > 1 && !strcmp(argv[optind - 1], "--");
-	if (spawn && optind >= argc) {
-		fprintf(stderr, "aps-bpf: trace: no command after --\n%s", trace_usage);
-		return 2;
-	}
-	if (!spawn && (optind != argc - 1 || parse_pid(argv[optind], &s.pid))) {
-		fprintf(stderr, "aps-bpf: trace: %s\n%s",
-			optind >= argc ? "a PID or -- CMD is required" : "PID must be a positive number",
-			trace_usage);
-		return 2;
-	}
-	if (out_path) {
-		out = fopen(out_path, "we");
-		if (!out) {
-			fprintf(stderr, "aps-bpf: cannot write %s: %s\n", out_path, strerror(errno));
-			return 1;
-		}
-	}
-	if (!isatty(fileno(out)))
-		setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (spawn) {
-		err = session_spawn(&s, argv + optind);
+	out = open_output(&o, t.out_path);
+	if (!out)
+		goto cleanup_nop;
+	cli_signals(NULL);
+	if (cli.spawn) {
+		err = session_spawn(&s, cli.spawn);
 		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", argv[optind], strerror(-err));
-			return 1;
+			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
+			goto cleanup_nop;
 		}
 	}
-	if (trace_printer_init(&p, out, json, s.pid)) {
+	if (trace_view_init(&p, out, t.json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
 	}
@@ -191,17 +131,19 @@ int cmd_trace(int argc, char **argv)
 	p.first_task_ctx = &s;
 	s.on_tick = show_lost;
 	s.tick_ctx = &p;
-	err = session_load(&s, trace_printer_event, &p);
+	err = session_load(&s, trace_view_event, &p);
+	if (!err)
+		err = session_release_child(&s);
+	if (!err)
+		err = session_resolve(&s, cli.spawn != NULL);
+	if (!err)
+		err = session_attach(&s);
 	if (err)
 		goto fail;
-	session_release_child(&s);
-	err = session_resolve(&s, spawn);
-	if (err)
-		goto fail;
-	err = session_attach(&s);
-	if (err)
-		goto fail;
-	why = session_run(&s, duration_ms);
+	if (t.out_path && cli_out_commit(&o))
+		goto cleanup;
+	why = session_run(&s, (unsigned)(cli.duration_ns / CLI_MS));
+	cli_end_child(&cli, &s, why);
 	if (p.fatal) {
 		fprintf(stderr, "aps-bpf: %s\n", s.err);
 		goto cleanup;
@@ -211,7 +153,7 @@ int cmd_trace(int argc, char **argv)
 	tracer_counters(s.tracer, &c);
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
-	trace_printer_finish(&p, session_end_name(why), now_ns(), c.lost_events, c.read_errors,
+	trace_view_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);
@@ -220,11 +162,13 @@ int cmd_trace(int argc, char **argv)
 fail:
 	fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 cleanup:
-	trace_printer_free(&p);
+	trace_view_free(&p);
 cleanup_nop:
 	session_close(&s);
-	if (out != stdout && fclose(out) && rc == 0) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path, strerror(errno));
+	if (t.out_path) {
+		if (cli_out_close(&o))
+			rc = 1;
+	} else if (cli_close_stream(stdout, "stdout")) {
 		rc = 1;
 	}
 	return rc;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "target/debuginfod_fetch.h"
-#include "hooks/disasm.h"
+#include "hooks/x86_code.h"
 #include "target/eh_frame.h"
 #include "target/elf_file.h"
 #include "hooks/hooks.h"
@@ -63,7 +63,7 @@ static bool place_at_call_sites(struct elf_file *obj, struct hook *h)
 {
 	struct call_sites cs;
 
-	if (disasm_call_sites(obj, h->vaddr, &cs) || cs.other_refs || cs.n == 0 ||
+	if (x86_code_call_sites(obj, h->vaddr, &cs) || cs.other_refs || cs.n == 0 ||
 	    cs.n > HOOK_MAX_PROBES)
 		return false;
 	for (int i = 0; i < cs.n; i++) {
@@ -172,7 +172,7 @@ static bool lookup_missing(struct hook_set *hs, struct elf_file *dbg, const char
 /* A debug file from debuginfod, by the object's build-id. */
 static void try_debuginfod(struct hook_set *hs, const char *bid)
 {
-	struct dbgd_result *r = calloc(1, sizeof(*r));
+	struct debuginfod_fetch_result *r = calloc(1, sizeof(*r));
 	struct elf_file dbg;
 	char got[129];
 	int err;
@@ -186,7 +186,7 @@ static void try_debuginfod(struct hook_set *hs, const char *bid)
 	if (getenv("DEBUGINFOD_URLS") && *getenv("DEBUGINFOD_URLS"))
 		hook_note(hs, "debuginfod: asking %s for build-id %s (DEBUGINFOD_URLS; --no-debuginfod to skip)",
 			  getenv("DEBUGINFOD_URLS"), bid);
-	err = dbgd_fetch_debuginfo(bid, hs->opts.cancel, r);
+	err = debuginfod_fetch_debuginfo(bid, hs->opts.cancel, r);
 	snprintf(hs->debuginfod_msg, sizeof(hs->debuginfod_msg), "%s", r->msg);
 	snprintf(hs->debuginfod_server, sizeof(hs->debuginfod_server), "%s", r->server);
 	hs->debuginfod_err = err;

@@ -5,15 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <capstone/capstone.h>
 #include "memory/memread.h"
 #include "hooks/symfree.h"
+#include "hooks/x86_code.h"
 
 #define MAX_SECS	128
 #define MAX_REFS	16
 #define MAX_VISIT	1024
 #define MAX_SITES	32
-#define MAX_FUNC_SIZE	(1u << 20)
 #define BFS_DEPTH	3
 
 /* Include/typeslots.h */
@@ -69,9 +68,7 @@ struct sf {
 	Elf_Data *dynsym;
 	size_t ndynsym, dynstr;
 	struct eh_frame_index fdes;
-	csh cs;
-	cs_insn *insn;
-	cs_insn *insn2;		/* for decoding a PLT stub while walking a function */
+	struct x86_code x;	/* insn2: a PLT stub, decoded while walking a function */
 };
 
 enum br_kind { BR_CALL, BR_JMP, BR_JCC };
@@ -258,12 +255,7 @@ static void sf_close(struct sf *sf)
 		free(sf->sec[i].data);
 	free(sf->rel);
 	eh_frame_free(&sf->fdes);
-	if (sf->insn)
-		cs_free(sf->insn, 1);
-	if (sf->insn2)
-		cs_free(sf->insn2, 1);
-	if (sf->cs)
-		cs_close(&sf->cs);
+	x86_code_close(&sf->x);
 	memset(sf, 0, sizeof(*sf));
 }
 
@@ -295,18 +287,11 @@ static int sf_open(struct sf *sf, struct elf_file *ef, bool need_code, char *why
 		err = -ENOEXEC;
 		goto fail;
 	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &sf->cs) != CS_ERR_OK) {
+	err = x86_code_open(&sf->x);
+	if (err == -ENOSYS)
 		note(why, len, "capstone: cannot open an x86-64 disassembler");
-		err = -ENOSYS;
+	if (err)
 		goto fail;
-	}
-	cs_option(sf->cs, CS_OPT_DETAIL, CS_OPT_ON);
-	sf->insn = cs_malloc(sf->cs);
-	sf->insn2 = cs_malloc(sf->cs);
-	if (!sf->insn || !sf->insn2) {
-		err = -ENOMEM;
-		goto fail;
-	}
 	return 0;
 fail:
 	sf_close(sf);
@@ -467,8 +452,8 @@ static const char *target_name(struct sf *sf, uint64_t vaddr)
 		n -= 4;
 		addr += 4;
 	}
-	if (!cs_disasm_iter(sf->cs, &p, &n, &addr, sf->insn2) || sf->insn2->id != X86_INS_JMP ||
-	    !is_rip_mem(sf->insn2, &slot))
+	if (!cs_disasm_iter(sf->x.cs, &p, &n, &addr, sf->x.insn2) || sf->x.insn2->id != X86_INS_JMP ||
+	    !is_rip_mem(sf->x.insn2, &slot))
 		return NULL;
 	r = rel_at(sf, slot);
 	return r ? r->name : NULL;
@@ -488,24 +473,18 @@ static int walk(struct sf *sf, const struct fde_range *f,
 	uint64_t addr = f->start;
 	int err = 0;
 
-	if (f->size > MAX_FUNC_SIZE)
-		return -E2BIG;
-	buf = malloc(f->size);
-	if (!buf)
-		return -ENOMEM;
-	if (elf_read_vaddr(sf->ef, f->start, buf, f->size)) {
-		free(buf);
-		return -EIO;
-	}
+	err = x86_code_read(sf->ef, f->start, f->size, &buf);
+	if (err)
+		return err;
 	code = buf;
 	size = f->size;
 	while (size > 0) {
-		const cs_insn *in = sf->insn;
+		const cs_insn *in = sf->x.insn;
 		const cs_x86 *x;
 		struct branch b = {};
 		uint64_t slot;
 
-		if (!cs_disasm_iter(sf->cs, &code, &size, &addr, sf->insn)) {
+		if (!cs_disasm_iter(sf->x.cs, &code, &size, &addr, sf->x.insn)) {
 			err = -EINVAL;
 			break;
 		}
@@ -514,7 +493,7 @@ static int walk(struct sf *sf, const struct fde_range *f,
 			b.kind = BR_CALL;
 		else if (in->id == X86_INS_JMP)
 			b.kind = BR_JMP;
-		else if (cs_insn_group(sf->cs, in, CS_GRP_JUMP))
+		else if (cs_insn_group(sf->x.cs, in, CS_GRP_JUMP))
 			b.kind = BR_JCC;
 		else
 			continue;
@@ -1155,26 +1134,20 @@ static int collect_loads(struct sf *sf, const struct fde_range *f, struct loads 
 	uint64_t addr = f->start;
 	int err = 0;
 
-	if (f->size > MAX_FUNC_SIZE)
-		return -E2BIG;
-	buf = malloc(f->size);
-	if (!buf)
-		return -ENOMEM;
-	if (elf_read_vaddr(sf->ef, f->start, buf, f->size)) {
-		free(buf);
-		return -EIO;
-	}
+	err = x86_code_read(sf->ef, f->start, f->size, &buf);
+	if (err)
+		return err;
 	code = buf;
 	size = f->size;
 	while (size > 0) {
 		const cs_x86 *x;
 
-		if (!cs_disasm_iter(sf->cs, &code, &size, &addr, sf->insn)) {
+		if (!cs_disasm_iter(sf->x.cs, &code, &size, &addr, sf->x.insn)) {
 			err = -EINVAL;
 			break;
 		}
-		x = &sf->insn->detail->x86;
-		if (sf->insn->id == X86_INS_LEA)
+		x = &sf->x.insn->detail->x86;
+		if (sf->x.insn->id == X86_INS_LEA)
 			continue;
 		for (int i = 0; i < x->op_count; i++) {
 			const cs_x86_op *op = &x->operands[i];
@@ -1184,7 +1157,7 @@ static int collect_loads(struct sf *sf, const struct fde_range *f, struct loads 
 			if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->size != 8 ||
 			    (op->access & CS_AC_READ) == 0)
 				continue;
-			slot = sf->insn->address + sf->insn->size + (uint64_t)op->mem.disp;
+			slot = sf->x.insn->address + sf->x.insn->size + (uint64_t)op->mem.disp;
 			sec = sec_of(sf, slot);
 			if (rel_at(sf, slot) || (sec && sec->exec))
 				continue;
@@ -1339,64 +1312,14 @@ static bool uprobe_refuses(const cs_insn *in)
 	}
 }
 
-/*
- * Decode from the FDE start f up to vaddr: true when vaddr is where an
- * instruction starts (every instruction before it decodes); insn then
- * holds it.
- */
-static bool boundary(csh cs, cs_insn *insn, struct elf_file *ef, const struct fde_range *f,
-		     uint64_t vaddr)
-{
-	uint8_t *buf;
-	const uint8_t *code;
-	size_t size;
-	uint64_t addr = f->start;
-	bool found = false;
-
-	if (vaddr < f->start || vaddr - f->start >= f->size || f->size > MAX_FUNC_SIZE)
-		return false;
-	size = (size_t)(vaddr - f->start) + 16;
-	if (size > f->size)
-		size = f->size;
-	buf = malloc(size);
-	if (!buf)
-		return false;
-	if (elf_read_vaddr(ef, f->start, buf, size)) {
-		free(buf);
-		return false;
-	}
-	code = buf;
-	while (addr <= vaddr && cs_disasm_iter(cs, &code, &size, &addr, insn)) {
-		if (insn->address == vaddr) {
-			found = true;
-			break;
-		}
-	}
-	free(buf);
-	return found;
-}
-
-static int check_open(csh *cs, cs_insn **insn)
-{
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK)
-		return -ENOSYS;
-	cs_option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
-	*insn = cs_malloc(*cs);
-	if (!*insn) {
-		cs_close(cs);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 			uint64_t func, uint64_t probe, char *why, size_t len)
 {
 	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 	const struct fde_range *f = eh_frame_at(fdes, func);
 	uint8_t head[4];
+	struct x86_code x;
 	cs_insn *insn;
-	csh cs;
 	int err = -EINVAL;
 
 	if (!f) {
@@ -1410,11 +1333,12 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 		     (unsigned long long)probe, (unsigned long long)func);
 		return -EINVAL;
 	}
-	if (check_open(&cs, &insn)) {
+	if (x86_code_open(&x)) {
 		note(why, len, "capstone: cannot open an x86-64 disassembler");
 		return -ENOSYS;
 	}
-	if (!boundary(cs, insn, obj, f, probe))
+	insn = x.insn;
+	if (!x86_code_is_boundary(&x, obj, f->start, f->size, probe))
 		note(why, len, "no instruction decodes at 0x%llx", (unsigned long long)probe);
 	else if (uprobe_refuses(insn))
 		note(why, len, "the instruction at 0x%llx (%s %s) cannot carry a uprobe",
@@ -1424,8 +1348,7 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 		     (unsigned long long)probe);
 	else
 		err = 0;
-	cs_free(insn, 1);
-	cs_close(&cs);
+	x86_code_close(&x);
 	return err;
 }
 
@@ -1433,9 +1356,9 @@ int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *f
 			    uint64_t site, uint64_t target, char *why, size_t len)
 {
 	const struct fde_range *f = eh_frame_containing(fdes, site);
-	const cs_x86 *x;
+	const cs_x86 *op;
+	struct x86_code x;
 	cs_insn *insn;
-	csh cs;
 	int err = -EINVAL;
 
 	if (!f) {
@@ -1443,18 +1366,19 @@ int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *f
 		     (unsigned long long)site);
 		return -EINVAL;
 	}
-	if (check_open(&cs, &insn)) {
+	if (x86_code_open(&x)) {
 		note(why, len, "capstone: cannot open an x86-64 disassembler");
 		return -ENOSYS;
 	}
-	if (!boundary(cs, insn, obj, f, site)) {
+	insn = x.insn;
+	if (!x86_code_is_boundary(&x, obj, f->start, f->size, site)) {
 		note(why, len, "0x%llx is not an instruction boundary of the function at 0x%llx",
 		     (unsigned long long)site, (unsigned long long)f->start);
 		goto out;
 	}
-	x = &insn->detail->x86;
-	if ((insn->id != X86_INS_CALL && insn->id != X86_INS_JMP) || x->op_count != 1 ||
-	    x->operands[0].type != X86_OP_IMM || (uint64_t)x->operands[0].imm != target ||
+	op = &insn->detail->x86;
+	if ((insn->id != X86_INS_CALL && insn->id != X86_INS_JMP) || op->op_count != 1 ||
+	    op->operands[0].type != X86_OP_IMM || (uint64_t)op->operands[0].imm != target ||
 	    insn->size != 5) {
 		note(why, len, "0x%llx is not a direct call/jmp to 0x%llx (%s %s)",
 		     (unsigned long long)site, (unsigned long long)target, insn->mnemonic,
@@ -1463,7 +1387,6 @@ int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *f
 	}
 	err = 0;
 out:
-	cs_free(insn, 1);
-	cs_close(&cs);
+	x86_code_close(&x);
 	return err;
 }

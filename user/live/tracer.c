@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "model/step_switch.h"
+#include "live/kernel_probe.h"
 #include "live/tracer.h"
 #include "tasks.skel.h"
 
@@ -15,7 +16,7 @@ struct tracer {
 	struct tasks_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[HOOK_COUNT][HOOK_MAX_PROBES];
-	struct bpf_link *poll_links[3];
+	struct bpf_link *poll_links[KPROBE_NPOLL];
 	struct bpf_link *exit_links[2];
 	tracer_event_fn fn;
 	void *ctx;
@@ -23,10 +24,6 @@ struct tracer {
 };
 
 static bool verbose_libbpf;
-
-static const char *const poll_syscalls[3] = {
-	"sys_enter_epoll_wait", "sys_enter_epoll_pwait", "sys_enter_epoll_pwait2",
-};
 
 /* libbpf finds tracepoint ids in tracefs; mount it where it is missing. */
 static void ensure_tracefs(void)
@@ -62,11 +59,16 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
 		unsigned ringbuf_kb, char *err, size_t errlen)
 {
+	struct kernel_probe k;
 	struct tracer *t;
 	int rc;
 
 	verbose_libbpf = verbose;
 	libbpf_set_print(libbpf_print);
+	kernel_probe_run(&k);
+	rc = kernel_probe_check(&k, err, errlen);
+	if (rc)
+		return rc;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -167,13 +169,13 @@ int tracer_attach(struct tracer *t, const struct interp *ip, const struct py_lay
 		}
 	}
 	ensure_tracefs();
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < KPROBE_NPOLL; i++) {
 		t->poll_links[i] = bpf_program__attach_tracepoint(t->skel->progs.loop_poll,
-								  "syscalls", poll_syscalls[i]);
+								  "syscalls", kprobe_poll_syscalls[i]);
 		if (!t->poll_links[i] && i == 0)
 			fprintf(stderr, "aps-bpf: warning: cannot attach to the %s tracepoint (%s): "
 				"a step followed by an idle loop ends at the next step\n",
-				poll_syscalls[i], strerror(errno));
+				kprobe_poll_syscalls[i], strerror(errno));
 	}
 	for (int i = 0; i < 2; i++) {
 		static const char *const exits[2] = { "sys_enter_exit", "sys_enter_exit_group" };
@@ -261,7 +263,7 @@ void tracer_close(struct tracer *t)
 	for (int i = 0; i < HOOK_COUNT; i++)
 		for (int j = 0; j < HOOK_MAX_PROBES; j++)
 			bpf_link__destroy(t->links[i][j]);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < KPROBE_NPOLL; i++)
 		bpf_link__destroy(t->poll_links[i]);
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(t->exit_links[i]);

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 
 int loop_mode_parse(const char *s, enum cmd_mode *out)
 {
@@ -136,7 +136,7 @@ int loop_blocked_run(const struct loop_opts *o)
 	}
 	loop_stall_finish(&c.w, loop_now_ns());
 	fprintf(stderr, "aps-bpf: %" PRIu64 " loop stall%s (threshold %s)%s\n", c.w.reported,
-		c.w.reported == 1 ? "" : "s", top_fmt_dur(o->threshold, d, sizeof(d)),
+		c.w.reported == 1 ? "" : "s", fmt_dur(o->threshold, d, sizeof(d)),
 		c.w.missed_stacks ? ", some ended before their stack could be taken" : "");
 	if (o->verbose)
 		print_costs(&c, loop_now_ns() - t0);

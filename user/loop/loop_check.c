@@ -6,16 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "output/escape.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 
 #define MAX_STALLS 1000
 
 struct stall_row {
-	uint64_t dur;
+	uint64_t dur, run_delay;
 	uint32_t tid;
 	int line;
 	bool ended;
@@ -42,6 +42,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	}
 	r = &c->rows[c->n++];
 	r->dur = st->duration_ns;
+	r->run_delay = st->run_delay_ns;
 	r->tid = st->ns_tid;
 	r->ended = st->ended;
 	r->kind = st->kind;
@@ -93,8 +94,9 @@ static void print_rows(struct lc_ctx *c, bool json)
 			json_escape(r->task, esc[2], sizeof(esc[2]));
 			printf("%s{\"kind\":\"stall\",\"ran\":\"%s\",\"function\":\"%s\",\"file\":\"%s\","
 			       "\"line\":%d,\"name\":\"%s\",\"tid\":%u,\"duration_ns\":%" PRIu64
-			       ",\"ended\":%s}", i ? "," : "", kind_name(r->kind), esc[0], esc[1],
-			       r->line, esc[2], r->tid, r->dur, r->ended ? "true" : "false");
+			       ",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s}", i ? "," : "",
+			       kind_name(r->kind), esc[0], esc[1], r->line, esc[2], r->tid, r->dur,
+			       r->run_delay, r->ended ? "true" : "false");
 		}
 		printf("],\"more_offenders\":%zu}\n", c->more);
 		return;
@@ -109,7 +111,7 @@ static void print_rows(struct lc_ctx *c, bool json)
 		const struct stall_row *r = &c->rows[i];
 
 		printf("  loop stall %s > --max-step in %s %s%s%s%s at %s:%d, tid %u%s\n",
-		       top_fmt_dur(r->dur, d, sizeof(d)), kind_name(r->kind),
+		       fmt_dur(r->dur, d, sizeof(d)), kind_name(r->kind),
 		       r->kind == STALL_TASK ? r->task : r->func,
 		       r->kind == STALL_TASK ? " (" : "", r->kind == STALL_TASK ? r->func : "",
 		       r->kind == STALL_TASK ? ")" : "", r->file, r->line, r->tid, r->ended ? "" : ", still running");

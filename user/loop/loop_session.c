@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "loop/loop_session.h"
 #include "memory/py_runtime.h"
 #include "target/layout_runtime.h"

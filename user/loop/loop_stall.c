@@ -6,7 +6,7 @@
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
 #include "output/escape.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 #include "target/proc.h"
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
@@ -77,7 +77,7 @@ static void find_task(struct loop_stall_watch *w, uint64_t coro, struct loop_sta
 
 	if (snapshot_take(&s->ip, &s->layout, &snap, err, sizeof(err)) == 0) {
 		for (uint32_t i = 0; i < snap.ntasks; i++) {
-			if (pyr_ptr(&s->reader->r, snap.tasks[i].addr + s->layout.bpf.task_coro, &c) ||
+			if (pyread_ptr(&s->reader->r, snap.tasks[i].addr + s->layout.bpf.task_coro, &c) ||
 			    c != coro)
 				continue;
 			st->task = snap.tasks[i].addr;
@@ -133,15 +133,38 @@ static struct loop_stall *find(struct loop_stall_watch *w, uint32_t tid, uint64_
 	return NULL;
 }
 
+/* The thread's runqueue wait so far, ns (/proc schedstat: sched_info.run_delay). */
+static uint64_t thread_run_delay(pid_t pid, uint32_t tid)
+{
+	unsigned long long run = 0, wait = 0;
+	char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/schedstat", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
 static void on_thread(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct loop_stall_watch *w = ctx;
-	uint64_t now = loop_now_ns();
+	uint64_t now = loop_now_ns(), wait = 0;
 	struct loop_stall *st;
 
 	if (!lt->busy_since || now < lt->busy_since || now - lt->busy_since < w->threshold ||
 	    find(w, tid, lt->busy_since))
 		return;
+	/* busy that long only because other threads had the CPU: not yet a stall */
+	if (lt->run_delay_at_busy) {
+		wait = thread_run_delay(w->s->pid, tid) - lt->run_delay_at_busy;
+		if (wait < now - lt->busy_since && now - lt->busy_since - wait < w->threshold)
+			return;
+	}
 	for (st = w->pending; st < w->pending + STALL_MAX_PENDING && st->used; st++)
 		;
 	if (st == w->pending + STALL_MAX_PENDING)
@@ -163,6 +186,11 @@ void loop_stall_span(struct loop_stall_watch *w, const struct aps_ev_loop_span *
 	if (e->hdr.ts_ns < e->begin_ts_ns || d < w->threshold)
 		return;
 	st = find(w, e->hdr.tid, e->begin_ts_ns);
+	if (e->run_delay_ns >= d || d - e->run_delay_ns < w->threshold) {
+		if (st)		/* off the CPU for others' sake, mostly: not a stall */
+			st->used = false;
+		return;
+	}
 	if (st && st->dismissed) {
 		st->used = false;
 		return;
@@ -177,6 +205,7 @@ void loop_stall_span(struct loop_stall_watch *w, const struct aps_ev_loop_span *
 		w->missed_stacks++;
 	}
 	st->duration_ns = d;
+	st->run_delay_ns = e->run_delay_ns;
 	st->ended = true;
 	w->reported++;
 	w->on_stall(w->ctx, st);
@@ -215,8 +244,9 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		json_escape(st->task_name[0] ? st->task_name : "?", esc[2], sizeof(esc[2]));
 		json_escape(st->coro[0] ? st->coro : "?", esc[3], sizeof(esc[3]));
 		fprintf(out, "{\"event\":\"stall\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"duration_ns\":%" PRIu64
-			",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\",\"file\":\"%s\",\"line\":%d",
-			st->begin_ts, st->ns_tid, st->duration_ns, st->ended ? "true" : "false",
+			",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\","
+			"\"file\":\"%s\",\"line\":%d", st->begin_ts, st->ns_tid, st->duration_ns,
+			st->run_delay_ns, st->ended ? "true" : "false",
 			kind_name(st->kind), esc[0], esc[1], f ? f->line : -1);
 		if (st->kind == STALL_TASK)
 			fprintf(out, ",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\",\"coro\":\"%s\"",
@@ -225,7 +255,7 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, "stall %s: loop thread %u busy", top_fmt_dur(st->duration_ns, d, sizeof(d)),
+	fprintf(out, "stall %s: loop thread %u busy", fmt_dur(st->duration_ns, d, sizeof(d)),
 		st->ns_tid);
 	if (st->kind == STALL_TASK)
 		fprintf(out, " in task %s (%s) at %s:%d", st->task_name[0] ? st->task_name : "?",

@@ -30,6 +30,7 @@ struct loop_stall {
 	bool dismissed;		/* the stack shows no running loop (closed, exiting): not a stall */
 	uint32_t tid, ns_tid;
 	uint64_t begin_ts, duration_ns;
+	uint64_t run_delay_ns;	/* of duration_ns, waiting for a CPU (not the program's doing) */
 	enum stall_kind kind;
 	int fn_frame;		/* index in cap.stack of the callback's / coroutine's frame; -1 */
 	uint64_t task;		/* STALL_TASK: the task, 0 if not found */

@@ -11,14 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "live/target_session.h"
+#include "live/session.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_sample.h"
 #include "loop/loop_stall.h"
 #include "memory/task_sampler.h"
 #include "output/escape.h"
-#include "output/top_render.h"
-#include "util/addr_map.h"
+#include "output/fmt.h"
+#include "util/u64_map.h"
 
 #define MAX_ROWS 4096
 #define MAX_LOOP_THREADS 64
@@ -35,7 +35,7 @@ struct row {
 struct rows {
 	struct row *r;
 	uint32_t n;
-	struct addr_map idx;	/* key -> index */
+	struct u64_map idx;	/* key -> index */
 };
 
 struct busy_thread {
@@ -62,8 +62,8 @@ struct lt_ctx {
 	uint32_t nbt;
 	bool rendering;		/* on_busy: compute the interval's busy %, else only add new threads */
 	/* from the last snapshot */
-	struct addr_map coro_task;	/* coroutine -> index in snap_names */
-	struct addr_map task_name;	/* task -> index in snap_names */
+	struct u64_map coro_task;	/* coroutine -> index in snap_names */
+	struct u64_map task_name;	/* task -> index in snap_names */
 	char (*snap_names)[128];
 	uint64_t *snap_addrs;
 	uint32_t nsnap;
@@ -82,13 +82,13 @@ static void on_signal(int sig)
 
 static void rows_add(struct rows *rs, uint64_t key, const char *name, uint64_t task)
 {
-	int32_t i;
+	uint32_t i;
 
-	if (addr_map_get(&rs->idx, key, &i)) {
+	if (u64_map_get(&rs->idx, key, &i)) {
 		rs->r[i].samples++;
 		return;
 	}
-	if (rs->n == MAX_ROWS || addr_map_put(&rs->idx, key, (int32_t)rs->n))
+	if (rs->n == MAX_ROWS || u64_map_put(&rs->idx, key, rs->n))
 		return;
 	snprintf(rs->r[rs->n].name, sizeof(rs->r[rs->n].name), "%s", name);
 	rs->r[rs->n].task = task;
@@ -98,7 +98,7 @@ static void rows_add(struct rows *rs, uint64_t key, const char *name, uint64_t t
 
 static void rows_reset(struct rows *rs)
 {
-	addr_map_free(&rs->idx);
+	u64_map_free(&rs->idx);
 	rs->n = 0;
 }
 
@@ -116,7 +116,8 @@ static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 {
 	struct loop_sample *s = &c->smp;
 	struct thread_stack *st = &c->st;
-	int32_t gen_frame = -1, ti;
+	int32_t gen_frame = -1;
+	uint32_t ti;
 	uint64_t task;
 	char buf[200];
 
@@ -136,12 +137,12 @@ static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 	}
 	/* the running task: 3.14 says; before, the task of the outermost coroutine */
 	task = s->task;
-	if (!task && s->coro && addr_map_get(&c->coro_task, s->coro, &ti))
+	if (!task && s->coro && u64_map_get(&c->coro_task, s->coro, &ti))
 		task = c->snap_addrs[ti];
 	if (task) {
 		const char *name = "?";
 
-		if (addr_map_get(&c->task_name, task, &ti))
+		if (u64_map_get(&c->task_name, task, &ti))
 			name = c->snap_names[ti];
 		rows_add(&c->tasks, task, name, task);
 	}
@@ -168,7 +169,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	c->stalls++;
 	c->stalls_total++;
 	snprintf(c->last_stall, sizeof(c->last_stall), "%s in %s %s at %s:%d",
-		 top_fmt_dur(st->duration_ns, d, sizeof(d)),
+		 fmt_dur(st->duration_ns, d, sizeof(d)),
 		 st->kind == STALL_TASK ? "task" : st->kind == STALL_CALLBACK ? "callback" : "?",
 		 st->kind == STALL_TASK ? st->task_name : f ? f->func : "?", f ? f->file : "?",
 		 f ? f->line : -1);
@@ -228,24 +229,32 @@ static void take_snapshot(struct lt_ctx *c, uint64_t now)
 		return;
 	}
 	if (!c->ts.err) {
-		addr_map_free(&c->coro_task);
-		addr_map_free(&c->task_name);
+		/*
+		 * Names accumulate over snapshots: a task running while it was read
+		 * (the busiest one) may be left out of one. Start over when full.
+		 */
+		if (c->nsnap + sn->ntasks > MAX_SNAP_TASKS) {
+			u64_map_free(&c->coro_task);
+			u64_map_free(&c->task_name);
+			c->nsnap = 0;
+		}
 		memset(c->states, 0, sizeof(c->states));
-		c->nsnap = 0;
 		for (uint32_t i = 0; i < sn->ntasks && c->nsnap < MAX_SNAP_TASKS; i++) {
 			const struct snap_task *t = &sn->tasks[i];
+			uint32_t k;
 
 			if (!t->listed)
 				continue;
 			if (t->state < 3)
 				c->states[t->state]++;
-			snprintf(c->snap_names[c->nsnap], sizeof(c->snap_names[0]), "%s",
-				 t->name ? t->name : "?");
-			c->snap_addrs[c->nsnap] = t->addr;
-			addr_map_put(&c->task_name, t->addr, (int32_t)c->nsnap);
-			if (!pyr_ptr(&c->s.reader->r, t->addr + c->s.layout.bpf.task_coro, &coro) && coro)
-				addr_map_put(&c->coro_task, coro, (int32_t)c->nsnap);
-			c->nsnap++;
+			if (!u64_map_get(&c->task_name, t->addr, &k)) {
+				k = c->nsnap++;
+				c->snap_addrs[k] = t->addr;
+				u64_map_put(&c->task_name, t->addr, k);
+			}
+			snprintf(c->snap_names[k], sizeof(c->snap_names[0]), "%s", t->name ? t->name : "?");
+			if (!pyread_ptr(&c->s.reader->r, t->addr + c->s.layout.bpf.task_coro, &coro) && coro)
+				u64_map_put(&c->coro_task, coro, k);
 		}
 		c->have_snap = true;
 		c->snaps++;
@@ -266,6 +275,13 @@ static int cmp_rows(const void *a, const void *b)
 static void print_rows(struct lt_ctx *c, const char *key, struct rows *rs, double per_sample)
 {
 	char esc[400];
+	uint32_t k;
+
+	/* a task first sampled before any snapshot named it */
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (rs->r[i].task && !strcmp(rs->r[i].name, "?") &&
+		    u64_map_get(&c->task_name, rs->r[i].task, &k))
+			snprintf(rs->r[i].name, sizeof(rs->r[i].name), "%s", c->snap_names[k]);
 
 	qsort(rs->r, rs->n, sizeof(rs->r[0]), cmp_rows);
 	if (c->json) {
@@ -417,8 +433,8 @@ cleanup:
 	rows_reset(&c.tasks);
 	rows_reset(&c.coros);
 	rows_reset(&c.callbacks);
-	addr_map_free(&c.coro_task);
-	addr_map_free(&c.task_name);
+	u64_map_free(&c.coro_task);
+	u64_map_free(&c.task_name);
 	free(c.tasks.r);
 	free(c.coros.r);
 	free(c.callbacks.r);

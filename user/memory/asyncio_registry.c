@@ -47,7 +47,7 @@ static bool is_task(struct pyreader *r, uint64_t obj)
 {
 	struct pytype t;
 
-	return !pyr_typeof(r, obj, &t) && (t.kind & PYR_TASK);
+	return !pyread_typeof(r, obj, &t) && (t.kind & PYR_TASK);
 }
 
 /* Interpreters from _PyRuntime.interpreters.head, then .next */
@@ -59,15 +59,15 @@ static int interp_at(struct pyreader *r, const struct py_runtime *rt, int i, uin
 
 	if (!rt->runtime)
 		return -ENOENT;
-	err = pyr_ptr(r, rt->runtime + s->rt_interp_head, &p);
+	err = pyread_ptr(r, rt->runtime + s->rt_interp_head, &p);
 	for (int k = 0; !err && k < i && p; k++)
-		err = pyr_ptr(r, p + s->is_next, &p);
+		err = pyread_ptr(r, p + s->is_next, &p);
 	if (err)
 		return err;
 	if (!p)
 		return -ENOENT;
 	*interp = p;
-	return pyr_addr_ok(p) ? 0 : -EFAULT;
+	return pyread_addr_ok(p) ? 0 : -EFAULT;
 }
 
 /* ---- 3.14: linked lists --------------------------------------------- */
@@ -80,15 +80,15 @@ static int interp_at(struct pyreader *r, const struct py_runtime *rt, int i, uin
 static int walk_once(struct pyreader *r, uint64_t head, uint64_t *v, size_t *n)
 {
 	uint64_t link[2], prev = head, node;
-	int err = pyr_ptr(r, head, &node);
+	int err = pyread_ptr(r, head, &node);
 
 	for (*n = 0; !err && node != head; prev = node, node = link[0]) {
 		if (*n >= REG_MAX_TASKS)
 			return -E2BIG;
 		/* a node that is not in a live task: the list changed under us */
-		if (!pyr_addr_ok(node) || !is_task(r, node - r->l->snap.task_node))
+		if (!pyread_addr_ok(node) || !is_task(r, node - r->l->snap.task_node))
 			return -EAGAIN;
-		err = pyr_read(r, node, link, sizeof(link));
+		err = pyread_read(r, node, link, sizeof(link));
 		if (err)
 			break;
 		if (link[1] != prev)
@@ -107,7 +107,7 @@ static int walk_list(struct pyreader *r, uint64_t head, uint32_t tid, struct tas
 
 	/* each walk reads the list as it is then, not as cached before */
 	for (int i = 0; err == -EAGAIN && i < LIST_RETRIES; i++) {
-		pyr_refresh(r);
+		pyread_refresh(r);
 		err = walk_once(r, head, v, &n);
 	}
 	if (!err)
@@ -123,10 +123,10 @@ static int threads_of(struct pyreader *r, uint64_t interp, uint64_t *ts, size_t 
 {
 	const struct py_snap_layout *s = &r->l->snap;
 	uint64_t p;
-	int err = pyr_ptr(r, interp + s->is_threads_head, &p);
+	int err = pyread_ptr(r, interp + s->is_threads_head, &p);
 
-	for (*n = 0; !err && p; err = pyr_ptr(r, p + s->ts_next, &p)) {
-		if (!pyr_addr_ok(p) || *n >= REG_MAX_THREADS)
+	for (*n = 0; !err && p; err = pyread_ptr(r, p + s->ts_next, &p)) {
+		if (!pyread_addr_ok(p) || *n >= REG_MAX_THREADS)
 			return -EAGAIN;
 		ts[(*n)++] = p;
 	}
@@ -144,7 +144,7 @@ static int tasks_314(struct pyreader *r, const struct py_runtime *rt, struct tas
 		err = threads_of(r, interp, ts, &n);
 		/* oldest (the main thread) first */
 		while (!err && n--) {
-			err = pyr_ptr(r, ts[n] + s->ts_native_tid, &tid);
+			err = pyread_ptr(r, ts[n] + s->ts_native_tid, &tid);
 			if (!err)
 				err = walk_list(r, ts[n] + s->ts_tasks_head, (uint32_t)tid, out);
 		}
@@ -166,14 +166,14 @@ static int set_tasks(struct pyreader *r, uint64_t set, bool weak, struct task_re
 
 	if (!keys)
 		return -ENOMEM;
-	err = pyr_set(r, set, keys, PYR_MAX_ITEMS, &n);
+	err = pyread_set(r, set, keys, PYR_MAX_ITEMS, &n);
 	/* the entries were read past the cache: what they point to is read after */
-	pyr_refresh(r);
+	pyread_refresh(r);
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t obj = keys[i];
 
 		/* dummies of deleted entries and dead weakrefs fail the checks */
-		if (weak && pyr_weakref(r, obj, &obj))
+		if (weak && pyread_weakref(r, obj, &obj))
 			continue;
 		if (is_task(r, obj))
 			err = add_task(out, obj, 0);
@@ -186,13 +186,13 @@ static int weakset_tasks(struct pyreader *r, uint64_t ws, struct task_refs *out)
 {
 	struct pytype t;
 	uint64_t data;
-	int err = pyr_typeof(r, ws, &t);
+	int err = pyread_typeof(r, ws, &t);
 
 	if (err)
 		return err;
-	if (!pyr_is(&t, "WeakSet"))
+	if (!pyread_is(&t, "WeakSet"))
 		return -EINVAL;
-	err = pyr_attr(r, ws, "data", &data);
+	err = pyread_attr(r, ws, "data", &data);
 	return err ? err : set_tasks(r, data, true, out);
 }
 
@@ -203,7 +203,7 @@ static int tasks_310(struct pyreader *r, const struct py_runtime *rt, struct tas
 
 	if (!rt->all_tasks)
 		return 0;
-	err = pyr_ptr(r, rt->all_tasks, &ws);
+	err = pyread_ptr(r, rt->all_tasks, &ws);
 	if (err)
 		return err;
 	return ws ? weakset_tasks(r, ws, out) : 0;	/* NULL: module not initialized */
@@ -217,22 +217,22 @@ static int tasks_312(struct pyreader *r, const struct py_runtime *rt, struct tas
 	int err = 0;
 
 	for (int i = 0; i < REG_MAX_INTERPS && !interp_at(r, rt, i, &interp); i++) {
-		err = pyr_ptr(r, interp + s->is_modules, &modules);
+		err = pyread_ptr(r, interp + s->is_modules, &modules);
 		if (err || !modules)
 			return err;
-		if (pyr_dict_get(r, modules, "_asyncio", &mod))
+		if (pyread_dict_get(r, modules, "_asyncio", &mod))
 			continue;	/* not imported in this interpreter */
-		err = pyr_typeof(r, mod, &t);
-		if (!err && !pyr_is(&t, "module"))
+		err = pyread_typeof(r, mod, &t);
+		if (!err && !pyread_is(&t, "module"))
 			err = -EINVAL;
 		if (!err)
-			err = pyr_ptr(r, mod + s->md_state, &state);
-		if (!err && !pyr_addr_ok(state))
+			err = pyread_ptr(r, mod + s->md_state, &state);
+		if (!err && !pyread_addr_ok(state))
 			err = -EINVAL;
 		if (!err)
-			err = pyr_ptr(r, state + s->st_scheduled_tasks, &ws);
+			err = pyread_ptr(r, state + s->st_scheduled_tasks, &ws);
 		if (!err)
-			err = pyr_ptr(r, state + s->st_eager_tasks, &eager);
+			err = pyread_ptr(r, state + s->st_eager_tasks, &eager);
 		if (!err && ws)
 			err = weakset_tasks(r, ws, out);
 		if (!err && eager)
@@ -254,7 +254,7 @@ int registry_tasks(struct pyreader *r, const struct py_runtime *rt, struct task_
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		out->n = 0;
 		if (attempt)
-			pyr_refresh(r);
+			pyread_refresh(r);
 		if (r->minor >= 14)
 			rc = tasks_314(r, rt, out);
 		else if (r->minor >= 12)
@@ -282,19 +282,19 @@ static int running_loop(struct pyreader *r, uint64_t ts, uint64_t *loop)
 
 	*loop = 0;
 	if (s->ts_running_loop)		/* 3.13+: a field of the thread state */
-		return pyr_ptr(r, ts + s->ts_running_loop, loop);
+		return pyread_ptr(r, ts + s->ts_running_loop, loop);
 	/* 3.10-3.12: the thread state dict; 3.10/3.11 wrap it in a holder */
-	err = pyr_ptr(r, ts + s->ts_dict, &dict);
+	err = pyread_ptr(r, ts + s->ts_dict, &dict);
 	if (err || !dict)
 		return err;
-	err = pyr_dict_get(r, dict, "__asyncio_running_event_loop__", &v);
+	err = pyread_dict_get(r, dict, "__asyncio_running_event_loop__", &v);
 	if (err)
 		return err == -ENOENT ? 0 : err;
 	if (r->minor <= 11) {
-		err = pyr_typeof(r, v, &t);
-		if (err || !pyr_is(&t, "_RunningLoopHolder"))
+		err = pyread_typeof(r, v, &t);
+		if (err || !pyread_is(&t, "_RunningLoopHolder"))
 			return err ? err : -EINVAL;
-		return pyr_ptr(r, v + s->rl_loop, loop);
+		return pyread_ptr(r, v + s->rl_loop, loop);
 	}
 	*loop = v;
 	return 0;
@@ -317,8 +317,8 @@ int registry_running_loops(struct pyreader *r, const struct py_runtime *rt, stru
 	for (int i = 0; !err && i < REG_MAX_INTERPS && !interp_at(r, rt, i, &interp); i++) {
 		err = threads_of(r, interp, ts, &nts);
 		for (size_t k = 0; !err && k < nts; k++) {
-			err = pyr_ptr(r, ts[k] + s->ts_native_tid, &tid);
-			if (!err && !running_loop(r, ts[k], &loop) && pyr_addr_ok(loop) && *n < max)
+			err = pyread_ptr(r, ts[k] + s->ts_native_tid, &tid);
+			if (!err && !running_loop(r, ts[k], &loop) && pyread_addr_ok(loop) && *n < max)
 				v[(*n)++] = (struct loop_tid){ .loop = loop, .tid = (uint32_t)tid };
 		}
 	}

@@ -45,21 +45,21 @@ int awaiters_recorded(struct pyreader *r, uint64_t task, uint64_t *out, size_t m
 	int err;
 
 	*n = 0;
-	err = pyr_ptr(r, task + s->task_awaited_by, &by);
+	err = pyread_ptr(r, task + s->task_awaited_by, &by);
 	if (!err)
-		err = pyr_read(r, task + s->task_awaited_by_is_set, &is_set, 1);
+		err = pyread_read(r, task + s->task_awaited_by_is_set, &is_set, 1);
 	if (err || !by)
 		return err;
 	if (!is_set) {
 		keys[k++] = by;
 	} else {
-		err = pyr_set(r, by, keys, AWAITERS_MAX, &k);
+		err = pyread_set(r, by, keys, AWAITERS_MAX, &k);
 		if (err)
 			return err;
 	}
 	/* a set keeps dummies of removed entries: awaiters are futures */
 	for (size_t i = 0; i < k && *n < max; i++) {
-		if (!pyr_typeof(r, keys[i], &t) && (t.kind & PYR_FUTURE))
+		if (!pyread_typeof(r, keys[i], &t) && (t.kind & PYR_FUTURE))
 			out[(*n)++] = keys[i];
 	}
 	return 0;
@@ -91,14 +91,14 @@ void awaiters_index_free(struct await_index *ix)
 {
 	free(ix->v);
 	free(ix->memo);
-	addr_map_free(&ix->memo_index);
+	u64_map_free(&ix->memo_index);
 	memset(ix, 0, sizeof(*ix));
 }
 
 void awaiters_index_forget(struct await_index *ix)
 {
 	ix->nmemo = 0;
-	addr_map_free(&ix->memo_index);
+	u64_map_free(&ix->memo_index);
 }
 
 /* The tasks waiting on fut; how many. */
@@ -128,16 +128,16 @@ static int callbacks_of(struct pyreader *r, uint64_t fut, uint64_t *cbs, size_t 
 	int err;
 
 	*n = 0;
-	err = pyr_ptr(r, fut + s->fut_callback0, &cb0);
+	err = pyread_ptr(r, fut + s->fut_callback0, &cb0);
 	if (!err)
-		err = pyr_ptr(r, fut + s->fut_callbacks, &list);
+		err = pyread_ptr(r, fut + s->fut_callbacks, &list);
 	if (err)
 		return err;
 	if (cb0)
 		cbs[(*n)++] = cb0;
-	if (list && !pyr_list(r, list, items, MAX_CALLBACKS - 1, &k)) {
+	if (list && !pyread_list(r, list, items, MAX_CALLBACKS - 1, &k)) {
 		for (size_t i = 0; i < k; i++) {
-			if (!pyr_tuple(r, items[i], pair, 2, &m) && m == 2)
+			if (!pyread_tuple(r, items[i], pair, 2, &m) && m == 2)
 				cbs[(*n)++] = pair[0];
 		}
 	}
@@ -150,11 +150,11 @@ static bool func_is(struct pyreader *r, uint64_t fn, const char *const *names)
 	struct pytype t;
 	uint64_t q;
 
-	if (pyr_typeof(r, fn, &t) || !pyr_is(&t, "function") ||
-	    pyr_ptr(r, fn + r->l->snap.func_qualname, &q))
+	if (pyread_typeof(r, fn, &t) || !pyread_is(&t, "function") ||
+	    pyread_ptr(r, fn + r->l->snap.func_qualname, &q))
 		return false;
 	for (; *names; names++) {
-		if (pyr_str_eq(r, q, *names))
+		if (pyread_str_eq(r, q, *names))
 			return true;
 	}
 	return false;
@@ -164,7 +164,7 @@ static bool is_kind(struct pyreader *r, uint64_t obj, unsigned kind)
 {
 	struct pytype t;
 
-	return !pyr_typeof(r, obj, &t) && (t.kind & kind);
+	return !pyread_typeof(r, obj, &t) && (t.kind & kind);
 }
 
 static void chase_future(struct pyreader *r, const struct await_index *ix, uint64_t fut,
@@ -181,31 +181,31 @@ static void follow_callback(struct pyreader *r, const struct await_index *ix, ui
 	struct pytype t;
 	size_t n;
 
-	if (pyr_typeof(r, cb, &t))
+	if (pyread_typeof(r, cb, &t))
 		return;
-	if (pyr_is(&t, "method")) {
+	if (pyread_is(&t, "method")) {
 		/* TaskGroup: the group's parent task awaits its children */
-		if (depth || pyr_ptr(r, cb + s->meth_func, &fn) || !func_is(r, fn, on_task_done) ||
-		    pyr_ptr(r, cb + s->meth_self, &self) || pyr_typeof(r, self, &t) ||
-		    !pyr_is(&t, "TaskGroup") || pyr_attr(r, self, "_parent_task", &parent))
+		if (depth || pyread_ptr(r, cb + s->meth_func, &fn) || !func_is(r, fn, on_task_done) ||
+		    pyread_ptr(r, cb + s->meth_self, &self) || pyread_typeof(r, self, &t) ||
+		    !pyread_is(&t, "TaskGroup") || pyread_attr(r, self, "_parent_task", &parent))
 			return;
 		if (is_kind(r, parent, PYR_TASK))
 			add(f, parent);
-	} else if (pyr_is(&t, "function")) {
-		if (!func_is(r, cb, closure_callbacks) || pyr_ptr(r, cb + s->func_closure, &v) ||
-		    !v || pyr_tuple(r, v, cells, MAX_CELLS, &n))
+	} else if (pyread_is(&t, "function")) {
+		if (!func_is(r, cb, closure_callbacks) || pyread_ptr(r, cb + s->func_closure, &v) ||
+		    !v || pyread_tuple(r, v, cells, MAX_CELLS, &n))
 			return;
 		for (size_t i = 0; i < n; i++) {
-			if (pyr_typeof(r, cells[i], &t) || !pyr_is(&t, "cell") ||
-			    pyr_ptr(r, cells[i] + s->cell_ref, &v))
+			if (pyread_typeof(r, cells[i], &t) || !pyread_is(&t, "cell") ||
+			    pyread_ptr(r, cells[i] + s->cell_ref, &v))
 				continue;
 			if (is_kind(r, v, PYR_FUTURE))
 				chase_future(r, ix, v, depth, f);
 		}
-	} else if (pyr_is(&t, "functools.partial")) {
+	} else if (pyread_is(&t, "functools.partial")) {
 		/* wait_for (3.10/3.11): partial(_release_waiter, waiter) */
-		if (pyr_ptr(r, cb + s->partial_fn, &fn) || !func_is(r, fn, release_waiter) ||
-		    pyr_ptr(r, cb + s->partial_args, &args) || pyr_tuple(r, args, cells, 1, &n) ||
+		if (pyread_ptr(r, cb + s->partial_fn, &fn) || !func_is(r, fn, release_waiter) ||
+		    pyread_ptr(r, cb + s->partial_args, &args) || pyread_tuple(r, args, cells, 1, &n) ||
 		    n != 1)
 			return;
 		if (is_kind(r, cells[0], PYR_FUTURE))
@@ -231,9 +231,9 @@ static void follow_memo(struct pyreader *r, struct await_index *ix, uint64_t cb,
 	uint64_t w[AWAITERS_MAX];
 	struct found m = { .out = w, .max = AWAITERS_MAX };
 	struct await_memo *e;
-	int32_t idx;
+	uint32_t idx;
 
-	if (addr_map_get(&ix->memo_index, cb, &idx)) {
+	if (u64_map_get(&ix->memo_index, cb, &idx)) {
 		for (uint32_t i = 0; i < ix->memo[idx].n; i++)
 			add(f, ix->memo[idx].w[i]);
 		return;
@@ -252,7 +252,7 @@ static void follow_memo(struct pyreader *r, struct await_index *ix, uint64_t cb,
 		ix->memo = e;
 		ix->memo_cap = cap;
 	}
-	if (addr_map_put(&ix->memo_index, cb, (int32_t)ix->nmemo))
+	if (u64_map_put(&ix->memo_index, cb, (uint32_t)ix->nmemo))
 		return;
 	e = &ix->memo[ix->nmemo++];
 	e->n = (uint32_t)m.n;

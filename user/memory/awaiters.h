@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 #include "memory/pyread.h"
 
 #define AWAITERS_MAX 64		/* awaiters kept per task */
@@ -39,7 +39,7 @@ struct await_index {
 		uint64_t w[8];
 	} *memo;
 	size_t nmemo, memo_cap;
-	struct addr_map memo_index;
+	struct u64_map memo_index;
 };
 
 /* 3.14: the recorded awaiters of task (futures only; *n may be 0). */

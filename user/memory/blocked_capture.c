@@ -6,7 +6,7 @@
 #include "memory/blocked_capture.h"
 #include "output/escape.h"
 #include "target/proc.h"
-#include "output/top_render.h"
+#include "output/fmt.h"
 
 /* Line `line` of a source file of the target (through its root), stripped
  * and escaped; "" when unreadable. Bounded: 1 MiB scanned, 200 bytes kept. */
@@ -144,7 +144,7 @@ void blocked_print(FILE *out, bool json, const struct blocked_report *r,
 		fputs("}\n", out);
 	} else {
 		fprintf(out, "blocked %s: task %s (%s), tid %u%s\n",
-			top_fmt_dur(r->duration_ns, d, sizeof(d)), r->name ? r->name : "?",
+			fmt_dur(r->duration_ns, d, sizeof(d)), r->name ? r->name : "?",
 			r->coro ? r->coro : "?", r->ns_tid, r->ended ? "" : ", still running at exit");
 		blocked_print_stack(out, false, b);
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "memory/coro_stack.h"
 #include "memory/linetable.h"
+#include "util/bytes.h"
 
 #define TABLE_MAX (256 * 1024)	/* bytes of one line table we copy */
 #define QUALNAME_MAX 256
@@ -51,32 +52,9 @@ void coro_reader_free(struct coro_reader *c)
 		free(c->strs[i]);
 	free(c->codes);
 	free(c->strs);
-	addr_map_free(&c->code_index);
-	addr_map_free(&c->str_index);
+	u64_map_free(&c->code_index);
+	u64_map_free(&c->str_index);
 	memset(c, 0, sizeof(*c));
-}
-
-static uint64_t get_u64(const uint8_t *buf, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static int32_t get_i32(const uint8_t *buf, size_t off)
-{
-	int32_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v;
-	h *= 0x100000001b3ULL;
-	return h ^ (h >> 29);
 }
 
 /* A str, escaped, in a fresh allocation ("?" when unreadable). */
@@ -84,7 +62,7 @@ static char *str_dup(struct pyreader *r, uint64_t obj, size_t max)
 {
 	char *buf = malloc(max);
 
-	if (buf && pyr_str(r, obj, buf, max))
+	if (buf && pyread_str(r, obj, buf, max))
 		snprintf(buf, max, "?");
 	return buf;
 }
@@ -97,19 +75,19 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 	struct pytype t;
 	size_t len, head = s->co_code_adaptive > s->co_linetable ? s->co_code_adaptive
 								 : s->co_linetable + 8;
-	int32_t idx;
+	uint32_t idx;
 	int err;
 
-	if (addr_map_get(&c->code_index, addr, &idx)) {
+	if (u64_map_get(&c->code_index, addr, &idx)) {
 		*out = &c->codes[idx];
 		return 0;
 	}
-	err = pyr_typeof(c->r, addr, &t);
+	err = pyread_typeof(c->r, addr, &t);
 	if (err)
 		return err;
-	if (!pyr_is(&t, "code") || head > sizeof(buf))
+	if (!pyread_is(&t, "code") || head > sizeof(buf))
 		return -EINVAL;
-	err = pyr_read(c->r, addr, buf, head);
+	err = pyread_read(c->r, addr, buf, head);
 	if (err)
 		return err;
 	if (c->ncodes == c->cap) {
@@ -121,22 +99,22 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 		c->codes = v;
 		c->cap = cap;
 	}
-	k.firstlineno = get_i32(buf, s->co_firstlineno);
-	k.filename = str_dup(c->r, get_u64(buf, s->co_filename), FILENAME_MAX_BYTES);
+	k.firstlineno = bytes_i32(buf, s->co_firstlineno);
+	k.filename = str_dup(c->r, bytes_u64(buf, s->co_filename), FILENAME_MAX_BYTES);
 	if (s->co_qualname)
-		k.qualname = str_dup(c->r, get_u64(buf, s->co_qualname), QUALNAME_MAX);
+		k.qualname = str_dup(c->r, bytes_u64(buf, s->co_qualname), QUALNAME_MAX);
 	if (s->co_code)
-		k.bytecode = get_u64(buf, s->co_code);
+		k.bytecode = bytes_u64(buf, s->co_code);
 	k.table = malloc(TABLE_MAX);
 	if (!k.filename || (s->co_qualname && !k.qualname) || !k.table) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	/* an unreadable line table only costs the line numbers */
-	if (pyr_bytes(c->r, get_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
+	if (pyread_bytes(c->r, bytes_u64(buf, s->co_linetable), k.table, TABLE_MAX, &len))
 		len = 0;
 	k.table_len = len;
-	err = addr_map_put(&c->code_index, addr, (int32_t)c->ncodes);
+	err = u64_map_put(&c->code_index, addr, (uint32_t)c->ncodes);
 	if (err)
 		goto fail;
 	c->codes[c->ncodes] = k;
@@ -152,10 +130,10 @@ fail:
 /* 3.10: a coroutine's __qualname__, cached by str object */
 static const char *qualname_310(struct coro_reader *c, uint64_t obj)
 {
-	int32_t idx;
+	uint32_t idx;
 	char *s;
 
-	if (addr_map_get(&c->str_index, obj, &idx))
+	if (u64_map_get(&c->str_index, obj, &idx))
 		return c->strs[idx];
 	if (c->nstrs == c->strs_cap) {
 		size_t cap = c->strs_cap ? c->strs_cap * 2 : 64;
@@ -167,7 +145,7 @@ static const char *qualname_310(struct coro_reader *c, uint64_t obj)
 		c->strs_cap = cap;
 	}
 	s = str_dup(c->r, obj, QUALNAME_MAX);
-	if (!s || addr_map_put(&c->str_index, obj, (int32_t)c->nstrs)) {
+	if (!s || u64_map_put(&c->str_index, obj, (uint32_t)c->nstrs)) {
 		free(s);
 		return "?";
 	}
@@ -189,39 +167,39 @@ static int read_gen_310(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	struct pytype t;
 	int err;
 
-	err = pyr_read(c->r, gen, buf, l->bpf.coro_qualname + 8);
+	err = pyread_read(c->r, gen, buf, l->bpf.coro_qualname + 8);
 	if (err)
 		return err;
-	frame = get_u64(buf, s->gen_frame);
-	g->qualname = get_u64(buf, l->bpf.coro_qualname);
+	frame = bytes_u64(buf, s->gen_frame);
+	g->qualname = bytes_u64(buf, l->bpf.coro_qualname);
 	if (!frame)
 		return 0;	/* finished */
-	err = pyr_typeof(c->r, frame, &t);
-	if (!err && !pyr_is(&t, "frame"))
+	err = pyread_typeof(c->r, frame, &t);
+	if (!err && !pyread_is(&t, "frame"))
 		err = -EINVAL;
 	if (!err)
-		err = pyr_read(c->r, frame, fr, s->fr_state + 1);
+		err = pyread_read(c->r, frame, fr, s->fr_state + 1);
 	if (err)
 		return err;
 	g->has_frame = true;
-	g->code = get_u64(fr, s->fr_code);
-	lasti = get_i32(fr, s->fr_instr);
-	depth = get_i32(fr, s->fr_stack);
-	stack = get_u64(fr, s->fr_localsplus);
+	g->code = bytes_u64(fr, s->fr_code);
+	lasti = bytes_i32(fr, s->fr_instr);
+	depth = bytes_i32(fr, s->fr_stack);
+	stack = bytes_u64(fr, s->fr_localsplus);
 	state = (int8_t)fr[s->fr_state];
 	g->addr = lasti < 0 ? -1 : 2 * (int64_t)lasti;
-	g->sig = mix(mix(frame, (uint64_t)lasti), (uint64_t)(uint8_t)state);
+	g->sig = bytes_mix(bytes_mix(frame, (uint64_t)lasti), (uint64_t)(uint8_t)state);
 	err = code_get(c, g->code, &code);
 	if (err)
 		return err;
 	/* suspended (-1) on YIELD_FROM: the awaited object is on top of the stack */
 	if (state != -1 || lasti < 0 || depth < 1 || depth > STACK_MAX ||
-	    pyr_ptr(c->r, code->bytecode + s->bytes_size, &bsize) ||
+	    pyread_ptr(c->r, code->bytecode + s->bytes_size, &bsize) ||
 	    (uint64_t)(lasti + 1) * 2 >= bsize ||
-	    pyr_read(c->r, code->bytecode + s->bytes_data + (uint64_t)(lasti + 1) * 2, &op, 1) ||
+	    pyread_read(c->r, code->bytecode + s->bytes_data + (uint64_t)(lasti + 1) * 2, &op, 1) ||
 	    op != YIELD_FROM_310)
 		return 0;
-	return pyr_ptr(c->r, stack + 8 * (uint64_t)(depth - 1), &g->yf);
+	return pyread_ptr(c->r, stack + 8 * (uint64_t)(depth - 1), &g->yf);
 }
 
 static bool is_resume(int minor, unsigned op)
@@ -248,7 +226,7 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	if ((size_t)s->gen_iframe + s->fr_localsplus > sizeof(buf) ||
 	    s->gen_frame_state >= sizeof(buf))
 		return -EINVAL;
-	err = pyr_read(c->r, gen, buf, s->gen_iframe + s->fr_localsplus);
+	err = pyread_read(c->r, gen, buf, s->gen_iframe + s->fr_localsplus);
 	if (err)
 		return err;
 	state = (int8_t)buf[s->gen_frame_state];
@@ -256,11 +234,11 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 		return 0;
 	fr = buf + s->gen_iframe;
 	g->has_frame = true;
-	g->code = get_u64(fr, s->fr_code);
+	g->code = bytes_u64(fr, s->fr_code);
 	if (minor >= 14)
 		g->code &= ~(uint64_t)3;	/* _PyStackRef tag bits */
-	instr = get_u64(fr, s->fr_instr);
-	g->sig = mix(mix(gen, instr), (uint64_t)(uint8_t)state);
+	instr = bytes_u64(fr, s->fr_instr);
+	g->sig = bytes_mix(bytes_mix(gen, instr), (uint64_t)(uint8_t)state);
 	err = code_get(c, g->code, &code);
 	if (err)
 		return err;
@@ -270,23 +248,23 @@ static int read_gen_311(struct coro_reader *c, uint64_t gen, struct gen_read *g)
 	if (state != -1)	/* 3.13+: FRAME_SUSPENDED_YIELD_FROM; 3.11/3.12: SUSPENDED */
 		return 0;
 	if (minor >= 14) {
-		sp = get_u64(fr, s->fr_stack);
+		sp = bytes_u64(fr, s->fr_stack);
 		if (sp <= base || sp > base + 8 * STACK_MAX || (sp & 7))
 			return 0;
-		err = pyr_ptr(c->r, sp - 8, &g->yf);
+		err = pyread_ptr(c->r, sp - 8, &g->yf);
 		g->yf &= ~(uint64_t)3;
 		return err;
 	}
 	if (minor <= 12) {
 		/* in an await only if the next instruction is RESUME with oparg >= 2 */
-		if (pyr_read(c->r, instr + 2, &next, sizeof(next)) ||
+		if (pyread_read(c->r, instr + 2, &next, sizeof(next)) ||
 		    !is_resume(minor, next & 0xff) || (next >> 8) < 2)
 			return 0;
 	}
-	top = get_i32(fr, s->fr_stack);
+	top = bytes_i32(fr, s->fr_stack);
 	if (top < 1 || top > STACK_MAX)
 		return 0;
-	return pyr_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
+	return pyread_ptr(c->r, base + 8 * (uint64_t)(top - 1), &g->yf);
 }
 
 /* The line of an instruction; tasks parked alike ask for the same one. */
@@ -295,7 +273,7 @@ static int line_of(struct coro_reader *c, const struct coro_code *code, int64_t 
 	struct coro_code *k = &c->codes[code - c->codes];
 
 	if (k->last_addr != addr) {
-		k->last_line = lt_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
+		k->last_line = linetable_addr2line(c->r->minor, k->table, k->table_len, k->firstlineno,
 					    addr);
 		k->last_addr = addr;
 	}
@@ -315,11 +293,11 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 	*sig = 0xcbf29ce484222325ULL;
 	if (!coro)
 		return 0;
-	err = pyr_typeof(c->r, coro, &t0);
+	err = pyread_typeof(c->r, coro, &t0);
 	if (err)
 		return err;
 	/* a task's coroutine may be any awaitable: only these have frames */
-	if (!pyr_is(&t0, "coroutine") && !pyr_is(&t0, "generator"))
+	if (!pyread_is(&t0, "coroutine") && !pyread_is(&t0, "generator"))
 		return 0;
 	while (cur && depth < CORO_MAX_DEPTH) {
 		struct gen_read g = { 0 };
@@ -328,7 +306,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		err = c->r->minor <= 10 ? read_gen_310(c, cur, &g) : read_gen_311(c, cur, &g);
 		if (err)
 			return err;
-		*sig = mix(mix(*sig, cur), g.sig);
+		*sig = bytes_mix(bytes_mix(*sig, cur), g.sig);
 		if (!g.has_frame)
 			break;
 		err = code_get(c, g.code, &code);
@@ -340,7 +318,7 @@ int coro_stack_read(struct coro_reader *c, uint64_t coro, struct snap_frame *fra
 		chain[depth].line = line_of(c, code, g.addr);
 		depth++;
 		/* follow the awaited object only while it is the same kind */
-		if (!g.yf || pyr_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
+		if (!g.yf || pyread_typeof(c->r, g.yf, &t) || t.addr != t0.addr)
 			break;
 		cur = g.yf;
 	}

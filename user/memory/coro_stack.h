@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 #include "memory/pyread.h"
 
 #define CORO_MAX_DEPTH 256	/* coroutines followed down one chain */
@@ -27,10 +27,10 @@ struct coro_reader {
 	struct pyreader *r;
 	struct coro_code *codes;	/* code objects seen */
 	size_t ncodes, cap;
-	struct addr_map code_index;
+	struct u64_map code_index;
 	char **strs;			/* 3.10 qualnames, by str object */
 	size_t nstrs, strs_cap;
-	struct addr_map str_index;
+	struct u64_map str_index;
 };
 
 void coro_reader_init(struct coro_reader *c, struct pyreader *r);

@@ -11,7 +11,7 @@ enum {
 	LOC_NONE = 15,
 };
 
-void lt_init(struct lt_iter *it, int minor, const uint8_t *table, size_t len, int firstlineno)
+void linetable_init(struct linetable_iter *it, int minor, const uint8_t *table, size_t len, int firstlineno)
 {
 	it->p = table;
 	it->end = table ? table + len : table;
@@ -20,7 +20,7 @@ void lt_init(struct lt_iter *it, int minor, const uint8_t *table, size_t len, in
 	it->addr = 0;
 }
 
-static bool read_byte(struct lt_iter *it, unsigned *v)
+static bool read_byte(struct linetable_iter *it, unsigned *v)
 {
 	if (it->p >= it->end)
 		return false;
@@ -29,7 +29,7 @@ static bool read_byte(struct lt_iter *it, unsigned *v)
 }
 
 /* 6 bits a byte, low bits first, 0x40 = more follows */
-static bool read_varint(struct lt_iter *it, unsigned *v)
+static bool read_varint(struct linetable_iter *it, unsigned *v)
 {
 	unsigned b, shift = 0;
 
@@ -45,7 +45,7 @@ static bool read_varint(struct lt_iter *it, unsigned *v)
 	return true;
 }
 
-static bool read_svarint(struct lt_iter *it, int *v)
+static bool read_svarint(struct linetable_iter *it, int *v)
 {
 	unsigned u;
 
@@ -55,7 +55,7 @@ static bool read_svarint(struct lt_iter *it, int *v)
 	return true;
 }
 
-static bool add_line(struct lt_iter *it, int delta)
+static bool add_line(struct linetable_iter *it, int delta)
 {
 	long long line = (long long)it->line + delta;
 
@@ -66,7 +66,7 @@ static bool add_line(struct lt_iter *it, int delta)
 }
 
 /* 3.10: pairs of (unsigned byte delta, signed line delta; -128: no line) */
-static int next_310(struct lt_iter *it, struct lt_range *r)
+static int next_310(struct linetable_iter *it, struct linetable_range *r)
 {
 	int ldelta;
 
@@ -89,7 +89,7 @@ static int next_310(struct lt_iter *it, struct lt_range *r)
 }
 
 /* 3.11+: advance_with_locations() of Objects/codeobject.c */
-static int next_pep626(struct lt_iter *it, struct lt_range *r)
+static int next_pep626(struct linetable_iter *it, struct linetable_range *r)
 {
 	unsigned first, code, a, b, c;
 	int delta;
@@ -143,22 +143,22 @@ static int next_pep626(struct lt_iter *it, struct lt_range *r)
 	}
 }
 
-int lt_next(struct lt_iter *it, struct lt_range *r)
+int linetable_next(struct linetable_iter *it, struct linetable_range *r)
 {
 	if (!it->p)
 		return 0;
 	return it->minor <= 10 ? next_310(it, r) : next_pep626(it, r);
 }
 
-int lt_addr2line(int minor, const uint8_t *table, size_t len, int firstlineno, int64_t addr)
+int linetable_addr2line(int minor, const uint8_t *table, size_t len, int firstlineno, int64_t addr)
 {
-	struct lt_iter it;
-	struct lt_range r;
+	struct linetable_iter it;
+	struct linetable_range r;
 
 	if (addr < 0)
 		return firstlineno;
-	lt_init(&it, minor, table, len, firstlineno);
-	while (lt_next(&it, &r) == 1) {
+	linetable_init(&it, minor, table, len, firstlineno);
+	while (linetable_next(&it, &r) == 1) {
 		if ((int64_t)r.start <= addr && addr < (int64_t)r.end)
 			return r.line;
 	}

@@ -14,28 +14,28 @@
 #include <stdint.h>
 
 /* One address range of the table; -1 means "none" (Python's None). */
-struct lt_range {
+struct linetable_range {
 	uint32_t start, end;	/* byte offsets in the bytecode, end exclusive */
 	int line, end_line;
 	int col, end_col;	/* 3.10: always -1 */
 };
 
-struct lt_iter {
+struct linetable_iter {
 	const uint8_t *p, *end;
 	int minor;		/* Python 3.<minor>: selects the format */
 	int line;		/* line computed so far */
 	uint32_t addr;
 };
 
-void lt_init(struct lt_iter *it, int minor, const uint8_t *table, size_t len, int firstlineno);
+void linetable_init(struct linetable_iter *it, int minor, const uint8_t *table, size_t len, int firstlineno);
 /* Next range: 1, 0 at the end, -1 if the table is malformed (stop there). */
-int lt_next(struct lt_iter *it, struct lt_range *r);
+int linetable_next(struct linetable_iter *it, struct linetable_range *r);
 
 /*
  * Line of the instruction at byte offset addr (2 x code-unit index), as
  * PyCode_Addr2Line computes it: -1 when the range has no line or addr is
  * past the table. A negative addr gives firstlineno.
  */
-int lt_addr2line(int minor, const uint8_t *table, size_t len, int firstlineno, int64_t addr);
+int linetable_addr2line(int minor, const uint8_t *table, size_t len, int firstlineno, int64_t addr);
 
 #endif

@@ -22,25 +22,21 @@ int page_cache_init(struct page_cache *c, pid_t pid, size_t max_bytes)
 		max = 1u << 24;
 	c->pid = pid;
 	c->max_blocks = (uint32_t)max;
-	for (c->nslots = 4; c->nslots < 2 * c->max_blocks; c->nslots *= 2)
-		;
 	/* reserved, not committed: only what is read gets memory */
 	data = mmap(NULL, max * PC_BLOCK, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	c->blocks = malloc(max * sizeof(*c->blocks));
-	c->slots = calloc(c->nslots, sizeof(*c->slots));
-	if (data == MAP_FAILED || !c->blocks || !c->slots) {
+	if (data == MAP_FAILED || !c->blocks || u64_map_reserve(&c->index, c->max_blocks)) {
 		if (data != MAP_FAILED)
 			munmap(data, max * PC_BLOCK);
 		free(c->blocks);
-		free(c->slots);
+		u64_map_free(&c->index);
 		memset(c, 0, sizeof(*c));
 		return -ENOMEM;
 	}
 	/* huge pages: a fault per 2 MiB filled, not per page */
 	madvise(data, max * PC_BLOCK, MADV_HUGEPAGE);
 	c->data = data;
-	c->gen = 1;		/* slots start empty: gen 0 */
 	return 0;
 }
 
@@ -49,7 +45,7 @@ void page_cache_free(struct page_cache *c)
 	if (c->data)
 		munmap(c->data, (size_t)c->max_blocks * PC_BLOCK);
 	free(c->blocks);
-	free(c->slots);
+	u64_map_free(&c->index);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -57,41 +53,23 @@ void page_cache_invalidate(struct page_cache *c)
 {
 	c->nblocks = 0;
 	c->last = NULL;
-	if (++c->gen == 0) {	/* wrapped: old gens would look current */
-		memset(c->slots, 0, (size_t)c->nslots * sizeof(*c->slots));
-		c->gen = 1;
-	}
-}
-
-static uint32_t slot_of(uint64_t key, uint32_t nslots)
-{
-	key ^= key >> 33;
-	key *= 0xff51afd7ed558ccdULL;
-	key ^= key >> 33;
-	return (uint32_t)key & (nslots - 1);
+	u64_map_clear(&c->index);
 }
 
 /* The block of key, a new empty one if not cached (forgetting all when full). */
 static struct pc_block *block_of(struct page_cache *c, uint64_t key)
 {
-	struct pc_slot *s;
 	struct pc_block *b;
 	uint32_t i;
 
 	if (c->last && c->last->key == key)
 		return c->last;
-	for (i = slot_of(key, c->nslots); c->slots[i].gen == c->gen; i = (i + 1) & (c->nslots - 1)) {
-		if (c->slots[i].key == key)
-			return c->last = &c->blocks[c->slots[i].block];
-	}
-	if (c->nblocks == c->max_blocks) {
+	if (u64_map_get(&c->index, key, &i))
+		return c->last = &c->blocks[i];
+	if (c->nblocks == c->max_blocks)
 		page_cache_invalidate(c);
-		i = slot_of(key, c->nslots);
-	}
-	s = &c->slots[i];
-	s->key = key;
-	s->gen = c->gen;
-	s->block = c->nblocks;
+	if (u64_map_put(&c->index, key, c->nblocks))
+		return NULL;	/* not expected: room for max_blocks is reserved */
 	b = &c->blocks[c->nblocks++];
 	b->key = key;
 	b->valid = b->tried = 0;
@@ -167,6 +145,8 @@ int page_cache_read(struct page_cache *c, uint64_t addr, void *buf, size_t len)
 		uint32_t need = pages((unsigned)(off / PC_PAGE), (unsigned)((off + n - 1) / PC_PAGE));
 		struct pc_block *b = block_of(c, a / PC_BLOCK);
 
+		if (!b)
+			return exact(c, addr, buf, len);
 		if ((b->valid & need) != need) {
 			int err = fetch(c, b, need);
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "util/u64_map.h"
 
 #define PC_PAGE 4096
 #define PC_BLOCK_PAGES 8
@@ -28,18 +29,12 @@ struct pc_block {
 	uint32_t tried;		/* pages read or failed */
 };
 
-struct pc_slot {
-	uint64_t key;
-	uint32_t gen;		/* the cache's gen: in use; else empty */
-	uint32_t block;
-};
-
 struct page_cache {
 	pid_t pid;
 	uint8_t *data;			/* max_blocks blocks of PC_BLOCK bytes */
 	struct pc_block *blocks;
-	struct pc_slot *slots;		/* block number -> block; half full at most */
-	uint32_t max_blocks, nblocks, nslots, gen;
+	struct u64_map index;		/* block number -> index in blocks */
+	uint32_t max_blocks, nblocks;
 	struct pc_block *last;		/* the block of the last read, or NULL */
 	uint64_t calls;			/* process_vm_readv calls made */
 	uint64_t bytes;			/* bytes they fetched */

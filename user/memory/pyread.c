@@ -4,6 +4,7 @@
 #include "output/escape.h"
 #include "memory/memread.h"
 #include "memory/pyread.h"
+#include "util/bytes.h"
 
 #define USER_TOP (1ULL << 56)		/* above: not a user-space address */
 #define PYR_TPF_BYTES (1ULL << 27)
@@ -11,7 +12,7 @@
 #define MAX_BASES 16
 #define CHUNK 256			/* container entries per read */
 
-void pyr_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t budget)
+void pyread_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t budget)
 {
 	memset(r, 0, sizeof(*r));
 	r->pid = pid;
@@ -20,7 +21,7 @@ void pyr_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t
 	r->budget = budget;
 }
 
-bool pyr_addr_ok(uint64_t addr)
+bool pyread_addr_ok(uint64_t addr)
 {
 	return addr >= 4096 && addr < USER_TOP && !(addr & 7);
 }
@@ -38,46 +39,30 @@ static int read_at(struct pyreader *r, uint64_t addr, void *buf, size_t len, boo
 	return mem_read(r->pid, addr, buf, len);
 }
 
-int pyr_read(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+int pyread_read(struct pyreader *r, uint64_t addr, void *buf, size_t len)
 {
 	return read_at(r, addr, buf, len, r->fresh);
 }
 
-int pyr_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+int pyread_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len)
 {
 	return read_at(r, addr, buf, len, true);
 }
 
-void pyr_refresh(struct pyreader *r)
+void pyread_refresh(struct pyreader *r)
 {
 	if (r->cache)
 		page_cache_invalidate(r->cache);
 }
 
-uint64_t pyr_calls(const struct pyreader *r)
+uint64_t pyread_calls(const struct pyreader *r)
 {
 	return r->calls + (r->cache ? r->cache->calls : 0);
 }
 
-int pyr_ptr(struct pyreader *r, uint64_t addr, uint64_t *v)
+int pyread_ptr(struct pyreader *r, uint64_t addr, uint64_t *v)
 {
-	return pyr_read(r, addr, v, sizeof(*v));
-}
-
-static uint64_t get_u64(const uint8_t *buf, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint32_t get_u32(const uint8_t *buf, size_t off)
-{
-	uint32_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
+	return pyread_read(r, addr, v, sizeof(*v));
 }
 
 static bool name_ok(const char *s)
@@ -98,22 +83,22 @@ static int load_type(struct pyreader *r, uint64_t type, struct pytype *t)
 	uint8_t buf[TYPE_HEAD];
 	int err;
 
-	if (!pyr_addr_ok(type))
+	if (!pyread_addr_ok(type))
 		return -EFAULT;
-	err = pyr_read(r, type, buf, sizeof(buf));
+	err = pyread_read(r, type, buf, sizeof(buf));
 	if (err)
 		return err;
 	memset(t, 0, sizeof(*t));
 	t->addr = type;
-	t->flags = get_u64(buf, l->bpf.tp_flags);
-	t->base = get_u64(buf, l->tp_base);
-	t->basicsize = get_u64(buf, l->tp_basicsize);
-	t->dictoffset = (int64_t)get_u64(buf, l->snap.tp_dictoffset);
+	t->flags = bytes_u64(buf, l->bpf.tp_flags);
+	t->base = bytes_u64(buf, l->tp_base);
+	t->basicsize = bytes_u64(buf, l->tp_basicsize);
+	t->dictoffset = (int64_t)bytes_u64(buf, l->snap.tp_dictoffset);
 	if (r->reads >= r->budget)
 		return -E2BIG;
 	r->reads++;
 	r->calls++;
-	err = mem_read_cstr(r->pid, get_u64(buf, l->bpf.tp_name), t->name, sizeof(t->name));
+	err = mem_read_cstr(r->pid, bytes_u64(buf, l->bpf.tp_name), t->name, sizeof(t->name));
 	if (err)
 		return err;
 	if (!name_ok(t->name) || t->basicsize < 16 || t->basicsize > (1 << 20))
@@ -130,7 +115,7 @@ static const struct pytype *cache_find(struct pyreader *r, uint64_t type)
 	return NULL;
 }
 
-int pyr_type(struct pyreader *r, uint64_t type, struct pytype *t)
+int pyread_type(struct pyreader *r, uint64_t type, struct pytype *t)
 {
 	const struct pytype *c = cache_find(r, type);
 	struct pytype b;
@@ -185,23 +170,23 @@ static bool refcnt_ok(int minor, uint64_t refcnt)
 /* The type of an object whose first bytes (refcount, type) are in head. */
 static int type_of_head(struct pyreader *r, const uint8_t *head, struct pytype *t)
 {
-	if (!refcnt_ok(r->minor, get_u64(head, 0)))
+	if (!refcnt_ok(r->minor, bytes_u64(head, 0)))
 		return -EINVAL;
-	return pyr_type(r, get_u64(head, r->l->bpf.ob_type), t);
+	return pyread_type(r, bytes_u64(head, r->l->bpf.ob_type), t);
 }
 
-int pyr_typeof(struct pyreader *r, uint64_t obj, struct pytype *t)
+int pyread_typeof(struct pyreader *r, uint64_t obj, struct pytype *t)
 {
 	uint8_t head[16];
 	int err;
 
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, sizeof(head));
+	err = pyread_read(r, obj, head, sizeof(head));
 	return err ? err : type_of_head(r, head, t);
 }
 
-bool pyr_is(const struct pytype *t, const char *name)
+bool pyread_is(const struct pytype *t, const char *name)
 {
 	return !strcmp(t->name, name);
 }
@@ -218,10 +203,10 @@ struct ustr {
 static int str_head(struct pyreader *r, uint64_t obj, const uint8_t *buf, struct ustr *u)
 {
 	const struct aps_layout *b = &r->l->bpf;
-	uint32_t state = get_u32(buf, b->unicode_state);
+	uint32_t state = bytes_u32(buf, b->unicode_state);
 	bool compact = state >> 5 & 1, ascii = state >> 6 & 1;
 
-	u->length = (int64_t)get_u64(buf, b->unicode_length);
+	u->length = (int64_t)bytes_u64(buf, b->unicode_length);
 	u->kind = state >> 2 & 7;
 	if (!compact)
 		return -ENOTSUP;	/* legacy string: not made by the code we read */
@@ -232,7 +217,7 @@ static int str_head(struct pyreader *r, uint64_t obj, const uint8_t *buf, struct
 	return 0;
 }
 
-int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
+int pyread_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 {
 	static const char mark[] = "\xe2\x80\xa6";	/* "…": cut here */
 	uint8_t head[80], data[PYR_STR_CHARS * 4];
@@ -245,9 +230,9 @@ int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 	if (len < sizeof(mark))
 		return -EINVAL;
 	out[0] = '\0';
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, r->l->bpf.unicode_compact_data);
+	err = pyread_read(r, obj, head, r->l->bpf.unicode_compact_data);
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_UNICODE))
@@ -257,7 +242,7 @@ int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 		return err;
 	n = u.length < PYR_STR_CHARS ? (size_t)u.length : PYR_STR_CHARS;
 	cut = (size_t)u.length > n;
-	if (n && (err = pyr_read(r, u.data, data, n * u.kind)))
+	if (n && (err = pyread_read(r, u.data, data, n * u.kind)))
 		return err;
 	/* one character at a time through escape.h, keeping room for the mark */
 	for (size_t i = 0; i < n; i++) {
@@ -296,7 +281,7 @@ int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 	return 0;
 }
 
-bool pyr_str_eq(struct pyreader *r, uint64_t obj, const char *s)
+bool pyread_str_eq(struct pyreader *r, uint64_t obj, const char *s)
 {
 	const struct aps_layout *b = &r->l->bpf;
 	size_t n = strlen(s);
@@ -304,8 +289,8 @@ bool pyr_str_eq(struct pyreader *r, uint64_t obj, const char *s)
 	struct pytype t;
 	struct ustr u;
 
-	if (!pyr_addr_ok(obj) || b->unicode_ascii_data + n > sizeof(buf) ||
-	    pyr_read(r, obj, buf, b->unicode_ascii_data + n) ||
+	if (!pyread_addr_ok(obj) || b->unicode_ascii_data + n > sizeof(buf) ||
+	    pyread_read(r, obj, buf, b->unicode_ascii_data + n) ||
 	    type_of_head(r, buf, &t) || !(t.flags & PYR_TPF_UNICODE) ||
 	    str_head(r, obj, buf, &u))
 		return false;
@@ -313,7 +298,7 @@ bool pyr_str_eq(struct pyreader *r, uint64_t obj, const char *s)
 	       !memcmp(buf + b->unicode_ascii_data, s, n);
 }
 
-int pyr_long(struct pyreader *r, uint64_t obj, int64_t *v)
+int pyread_long(struct pyreader *r, uint64_t obj, int64_t *v)
 {
 	const struct aps_layout *b = &r->l->bpf;
 	uint8_t buf[40];
@@ -322,14 +307,14 @@ int pyr_long(struct pyreader *r, uint64_t obj, int64_t *v)
 	bool neg;
 	int err;
 
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, buf, b->long_digits + 8);
+	err = pyread_read(r, obj, buf, b->long_digits + 8);
 	if (err || (err = type_of_head(r, buf, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_LONG))
 		return -EINVAL;
-	tag = get_u64(buf, b->long_size);
+	tag = bytes_u64(buf, b->long_size);
 	if (b->long_tagged) {
 		/* lv_tag: sign in bits 0-1 (0 +, 1 zero, 2 -), digit count from bit 3 */
 		neg = (tag & 3) == 2;
@@ -341,12 +326,12 @@ int pyr_long(struct pyreader *r, uint64_t obj, int64_t *v)
 	if (ndigits > 2)
 		return -ERANGE;
 	for (uint64_t i = 0; i < ndigits; i++)
-		mag |= (uint64_t)(get_u32(buf, b->long_digits + 4 * i) & 0x3fffffff) << (30 * i);
+		mag |= (uint64_t)(bytes_u32(buf, b->long_digits + 4 * i) & 0x3fffffff) << (30 * i);
 	*v = neg ? -(int64_t)mag : (int64_t)mag;
 	return 0;
 }
 
-int pyr_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, size_t *n)
+int pyread_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, size_t *n)
 {
 	const struct py_snap_layout *s = &r->l->snap;
 	uint8_t head[24];
@@ -355,19 +340,19 @@ int pyr_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, size_t
 	int err;
 
 	*n = 0;
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, sizeof(head));
+	err = pyread_read(r, obj, head, sizeof(head));
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_BYTES))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, s->bytes_size);
+	size = (int64_t)bytes_u64(head, s->bytes_size);
 	if (size < 0)
 		return -EINVAL;
 	if ((uint64_t)size > max)
 		return -E2BIG;
-	if (size && (err = pyr_read(r, obj + s->bytes_data, buf, (size_t)size)))
+	if (size && (err = pyread_read(r, obj + s->bytes_data, buf, (size_t)size)))
 		return err;
 	*n = (size_t)size;
 	return 0;
@@ -380,7 +365,7 @@ static int read_ptrs(struct pyreader *r, uint64_t addr, uint64_t *v, size_t n)
 {
 	for (size_t i = 0; i < n; i += CHUNK) {
 		size_t k = n - i < CHUNK ? n - i : CHUNK;
-		int err = pyr_read(r, addr + i * 8, v + i, k * 8);
+		int err = pyread_read(r, addr + i * 8, v + i, k * 8);
 
 		if (err)
 			return err;
@@ -388,7 +373,7 @@ static int read_ptrs(struct pyreader *r, uint64_t addr, uint64_t *v, size_t n)
 	return 0;
 }
 
-int pyr_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
+int pyread_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
 {
 	uint8_t head[24];
 	struct pytype t;
@@ -396,14 +381,14 @@ int pyr_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, siz
 	int err;
 
 	*n = 0;
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, sizeof(head));
+	err = pyread_read(r, obj, head, sizeof(head));
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_TUPLE))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, 16);
+	size = (int64_t)bytes_u64(head, 16);
 	if (size < 0 || size > PYR_MAX_ITEMS)
 		return -EINVAL;
 	*n = (size_t)size < max ? (size_t)size : max;
@@ -413,7 +398,7 @@ int pyr_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, siz
 	return err;
 }
 
-int pyr_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
+int pyread_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
 {
 	uint8_t head[40];
 	struct pytype t;
@@ -421,19 +406,19 @@ int pyr_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size
 	int err;
 
 	*n = 0;
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, sizeof(head));
+	err = pyread_read(r, obj, head, sizeof(head));
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_LIST))
 		return -EINVAL;
-	size = (int64_t)get_u64(head, 16);
-	alloc = (int64_t)get_u64(head, 32);
+	size = (int64_t)bytes_u64(head, 16);
+	alloc = (int64_t)bytes_u64(head, 32);
 	if (size < 0 || size > alloc || size > PYR_MAX_ITEMS)
 		return -EINVAL;
 	*n = (size_t)size < max ? (size_t)size : max;
-	err = read_ptrs(r, get_u64(head, r->l->snap.list_item), items, *n);
+	err = read_ptrs(r, bytes_u64(head, r->l->snap.list_item), items, *n);
 	if (err)
 		*n = 0;
 	return err;
@@ -449,23 +434,23 @@ static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max
 	int err;
 
 	*n = 0;
-	if (!pyr_addr_ok(obj))
+	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyr_read(r, obj, head, sizeof(head));
+	err = pyread_read(r, obj, head, sizeof(head));
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
-	if (!pyr_is(&t, "set") && !pyr_is(&t, "frozenset"))
+	if (!pyread_is(&t, "set") && !pyread_is(&t, "frozenset"))
 		return -EINVAL;
-	used = get_u64(head, s->set_used);
-	mask = get_u64(head, s->set_mask);
-	table = get_u64(head, s->set_table);
+	used = bytes_u64(head, s->set_used);
+	mask = bytes_u64(head, s->set_mask);
+	table = bytes_u64(head, s->set_table);
 	if (mask < 7 || mask >= 4ULL * PYR_MAX_ITEMS || (mask & (mask + 1)) || used > mask + 1 ||
-	    !pyr_addr_ok(table))
+	    !pyread_addr_ok(table))
 		return -EINVAL;
 	for (uint64_t i = 0; i <= mask && *n < max; i += CHUNK) {
 		uint64_t k = mask + 1 - i < CHUNK ? mask + 1 - i : CHUNK;
 
-		err = pyr_read(r, table + i * 16, entries, k * 16);
+		err = pyread_read(r, table + i * 16, entries, k * 16);
 		if (err)
 			return err;
 		for (uint64_t j = 0; j < k && *n < max; j++) {
@@ -474,13 +459,13 @@ static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max
 		}
 	}
 	/* resized while we read: the caller retries */
-	if (pyr_read(r, obj, head, sizeof(head)) || get_u64(head, s->set_mask) != mask ||
-	    get_u64(head, s->set_table) != table)
+	if (pyread_read(r, obj, head, sizeof(head)) || bytes_u64(head, s->set_mask) != mask ||
+	    bytes_u64(head, s->set_table) != table)
 		return -EAGAIN;
 	return 0;
 }
 
-int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
+int pyread_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
 {
 	bool was = r->fresh;
 	int err;
@@ -506,15 +491,15 @@ static int read_keys(struct pyreader *r, uint64_t keys, struct dkeys *k)
 	uint8_t buf[48];
 	int err;
 
-	if (!pyr_addr_ok(keys))
+	if (!pyread_addr_ok(keys))
 		return -EFAULT;
-	err = pyr_read(r, keys, buf, s->dk_indices);
+	err = pyread_read(r, keys, buf, s->dk_indices);
 	if (err)
 		return err;
-	k->nentries = get_u64(buf, s->dk_nentries);
+	k->nentries = bytes_u64(buf, s->dk_nentries);
 	if (r->minor <= 10) {
 		/* 3.10: Py_ssize_t dk_size; index width follows from it */
-		uint64_t size = get_u64(buf, 8);
+		uint64_t size = bytes_u64(buf, 8);
 		unsigned ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
 
 		if (size < 8 || size > (1 << 24) || (size & (size - 1)) || k->nentries > size)
@@ -557,18 +542,18 @@ static int keys_lookup(struct pyreader *r, uint64_t keys, uint64_t values, const
 	for (uint64_t i = 0; i < n; i += CHUNK) {
 		uint64_t cnt = n - i < CHUNK ? n - i : CHUNK;
 
-		err = pyr_read(r, k.entries + i * k.esize, buf, cnt * k.esize);
+		err = pyread_read(r, k.entries + i * k.esize, buf, cnt * k.esize);
 		if (err)
 			return err;
 		for (uint64_t j = 0; j < cnt; j++) {
-			uint64_t kp = get_u64(buf, j * k.esize + k.koff);
+			uint64_t kp = bytes_u64(buf, j * k.esize + k.koff);
 
-			if (!kp || !pyr_str_eq(r, kp, key))
+			if (!kp || !pyread_str_eq(r, kp, key))
 				continue;
 			if (values)
-				err = pyr_ptr(r, values + r->l->snap.dv_values + 8 * (i + j), val);
+				err = pyread_ptr(r, values + r->l->snap.dv_values + 8 * (i + j), val);
 			else
-				*val = get_u64(buf, j * k.esize + k.voff);
+				*val = bytes_u64(buf, j * k.esize + k.voff);
 			if (err)
 				return err;
 			return *val ? 0 : -ENOENT;
@@ -577,21 +562,21 @@ static int keys_lookup(struct pyreader *r, uint64_t keys, uint64_t values, const
 	return -ENOENT;
 }
 
-int pyr_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val)
+int pyread_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val)
 {
 	const struct py_snap_layout *s = &r->l->snap;
 	uint8_t head[48];
 	struct pytype t;
 	int err;
 
-	if (!pyr_addr_ok(dict))
+	if (!pyread_addr_ok(dict))
 		return -EFAULT;
-	err = pyr_read(r, dict, head, sizeof(head));
+	err = pyread_read(r, dict, head, sizeof(head));
 	if (err || (err = type_of_head(r, head, &t)))
 		return err;
 	if (!(t.flags & PYR_TPF_DICT))
 		return -EINVAL;
-	return keys_lookup(r, get_u64(head, s->dict_keys), get_u64(head, s->dict_values), key, val);
+	return keys_lookup(r, bytes_u64(head, s->dict_keys), bytes_u64(head, s->dict_values), key, val);
 }
 
 /* Split values of an instance, keyed by its type's shared keys. */
@@ -601,40 +586,40 @@ static int split_lookup(struct pyreader *r, const struct pytype *t, uint64_t val
 	uint64_t keys;
 	int err;
 
-	if (!(t->flags & PYR_TPF_HEAPTYPE) || !pyr_addr_ok(values))
+	if (!(t->flags & PYR_TPF_HEAPTYPE) || !pyread_addr_ok(values))
 		return -ENOENT;
-	err = pyr_ptr(r, t->addr + r->l->snap.ht_cached_keys, &keys);
+	err = pyread_ptr(r, t->addr + r->l->snap.ht_cached_keys, &keys);
 	if (err)
 		return err;
 	return keys ? keys_lookup(r, keys, values, name, val) : -ENOENT;
 }
 
-int pyr_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
+int pyread_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
 {
 	struct pytype t;
 	uint64_t p, values;
 	uint8_t valid;
-	int err = pyr_typeof(r, obj, &t);
+	int err = pyread_typeof(r, obj, &t);
 
 	if (err)
 		return err;
 	if (r->minor >= 11 && (t.flags & PYR_TPF_MANAGED_DICT)) {
 		/* managed dict: pointer 3 words before the object */
-		err = pyr_ptr(r, obj - 24, &p);
+		err = pyread_ptr(r, obj - 24, &p);
 		if (err)
 			return err;
 		if (r->minor == 12 && (p & 1))		/* values pointer - 1 */
 			return split_lookup(r, &t, p + 1, name, val);
 		if (p)
-			return pyr_dict_get(r, p, name, val);
+			return pyread_dict_get(r, p, name, val);
 		if (r->minor == 11) {			/* values: 4 words before */
-			err = pyr_ptr(r, obj - 32, &values);
+			err = pyread_ptr(r, obj - 32, &values);
 			return err ? err : split_lookup(r, &t, values, name, val);
 		}
 		if (r->minor >= 13 && (t.flags & PYR_TPF_INLINE_VALUES)) {
 			/* inline values after the object; byte 3 is "valid" */
 			values = obj + t.basicsize;
-			err = pyr_read(r, values + 3, &valid, 1);
+			err = pyread_read(r, values + 3, &valid, 1);
 			if (err)
 				return err;
 			return valid ? split_lookup(r, &t, values, name, val) : -ENOENT;
@@ -643,20 +628,20 @@ int pyr_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
 	}
 	if (t.dictoffset <= 0 || t.dictoffset >= (int64_t)t.basicsize)
 		return -ENOENT;
-	err = pyr_ptr(r, obj + (uint64_t)t.dictoffset, &p);
+	err = pyread_ptr(r, obj + (uint64_t)t.dictoffset, &p);
 	if (err)
 		return err;
-	return p ? pyr_dict_get(r, p, name, val) : -ENOENT;
+	return p ? pyread_dict_get(r, p, name, val) : -ENOENT;
 }
 
-int pyr_weakref(struct pyreader *r, uint64_t ref, uint64_t *target)
+int pyread_weakref(struct pyreader *r, uint64_t ref, uint64_t *target)
 {
 	struct pytype t;
-	int err = pyr_typeof(r, ref, &t);
+	int err = pyread_typeof(r, ref, &t);
 
 	if (err)
 		return err;
 	if (strncmp(t.name, "weakref", 7))
 		return -EINVAL;
-	return pyr_ptr(r, ref + r->l->snap.wr_object, target);
+	return pyread_ptr(r, ref + r->l->snap.wr_object, target);
 }

@@ -53,43 +53,43 @@ struct pyreader {
 	struct pytype types[PYR_TYPE_CACHE];
 };
 
-void pyr_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t budget);
+void pyread_init(struct pyreader *r, pid_t pid, const struct py_layout *l, uint64_t budget);
 /* 0, -EFAULT (unmapped or short), -E2BIG (read budget spent), -errno. */
-int pyr_read(struct pyreader *r, uint64_t addr, void *buf, size_t len);
-/* pyr_read() past the cache: what the target holds now. */
-int pyr_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len);
+int pyread_read(struct pyreader *r, uint64_t addr, void *buf, size_t len);
+/* pyread_read() past the cache: what the target holds now. */
+int pyread_read_fresh(struct pyreader *r, uint64_t addr, void *buf, size_t len);
 /* Forget what the cache holds (no-op without one). */
-void pyr_refresh(struct pyreader *r);
+void pyread_refresh(struct pyreader *r);
 /* process_vm_readv calls made, through the cache or past it. */
-uint64_t pyr_calls(const struct pyreader *r);
-int pyr_ptr(struct pyreader *r, uint64_t addr, uint64_t *v);
+uint64_t pyread_calls(const struct pyreader *r);
+int pyread_ptr(struct pyreader *r, uint64_t addr, uint64_t *v);
 /* A user-space, 8-byte aligned address. */
-bool pyr_addr_ok(uint64_t addr);
+bool pyread_addr_ok(uint64_t addr);
 
 /* The type of a plausible object: aligned, live refcount, sane type. */
-int pyr_typeof(struct pyreader *r, uint64_t obj, struct pytype *t);
-int pyr_type(struct pyreader *r, uint64_t type, struct pytype *t);
-bool pyr_is(const struct pytype *t, const char *name);
+int pyread_typeof(struct pyreader *r, uint64_t obj, struct pytype *t);
+int pyread_type(struct pyreader *r, uint64_t type, struct pytype *t);
+bool pyread_is(const struct pytype *t, const char *name);
 
 /* A str as escaped UTF-8 (escape.h rules), cut with "…" past len-1 bytes. */
-int pyr_str(struct pyreader *r, uint64_t obj, char *out, size_t len);
+int pyread_str(struct pyreader *r, uint64_t obj, char *out, size_t len);
 /* Is obj an ASCII str equal to s? */
-bool pyr_str_eq(struct pyreader *r, uint64_t obj, const char *s);
+bool pyread_str_eq(struct pyreader *r, uint64_t obj, const char *s);
 /* An int that fits in 62 bits. */
-int pyr_long(struct pyreader *r, uint64_t obj, int64_t *v);
+int pyread_long(struct pyreader *r, uint64_t obj, int64_t *v);
 
 /* Items of a tuple / list / set (at most max; *n is how many were read). */
-int pyr_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n);
-int pyr_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n);
-int pyr_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n);
+int pyread_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n);
+int pyread_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n);
+int pyread_set(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n);
 
 /* dict[key] for a str key: 0, or -ENOENT. */
-int pyr_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val);
+int pyread_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val);
 /* An instance attribute from obj's __dict__ (plain, split or inline). */
-int pyr_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val);
+int pyread_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val);
 /* What a weakref points to (0 when dead). */
-int pyr_weakref(struct pyreader *r, uint64_t ref, uint64_t *target);
+int pyread_weakref(struct pyreader *r, uint64_t ref, uint64_t *target);
 /* The contents of a bytes object (at most max bytes; *n is the length read). */
-int pyr_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, size_t *n);
+int pyread_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, size_t *n);
 
 #endif

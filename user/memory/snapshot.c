@@ -9,6 +9,7 @@
 #include "memory/awaiters.h"
 #include "memory/py_runtime.h"
 #include "memory/snapshot.h"
+#include "util/bytes.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
 #define CACHE_BYTES (16ULL << 20)	/* of the target's memory cached at once */
@@ -32,30 +33,15 @@ struct snap_ctx {
 	struct pyreader *r;
 	struct snapshot *s;
 	uint32_t cap;
-	struct addr_map index;		/* task address -> index in s->tasks */
+	struct u64_map index;		/* task address -> index in s->tasks */
 	uint64_t *waiters;		/* fut_waiter of each task (3.10-3.13) */
-	struct addr_map stack_index;	/* hash of frames -> stacks[] */
+	struct u64_map stack_index;	/* hash of frames -> stacks[] */
 	struct kept_stack {
 		const struct snap_frame *v;
 		uint32_t n;
 	} *stacks;
 	uint32_t nstacks, stacks_cap;
 };
-
-static uint64_t get_u64(const uint8_t *buf, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v;
-	h *= 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
 
 static bool same_frames(const struct snap_frame *a, const struct snap_frame *b, uint32_t n)
 {
@@ -74,13 +60,12 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 	struct snap_frame *v;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	bool taken = false;
-	int32_t idx;
+	uint32_t idx;
 
 	for (uint32_t i = 0; i < n; i++)
-		h = mix(mix(mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
+		h = bytes_mix(bytes_mix(bytes_mix(h, (uintptr_t)f[i].qualname), (uintptr_t)f[i].filename),
 			(uint64_t)(uint32_t)f[i].line);
-	h |= 1;		/* addr_map keys are not 0 */
-	if (addr_map_get(&c->stack_index, h, &idx)) {
+	if (u64_map_get(&c->stack_index, h, &idx)) {
 		if (c->stacks[idx].n == n && same_frames(c->stacks[idx].v, f, n))
 			return c->stacks[idx].v;
 		taken = true;	/* another stack with that hash: this one kept apart */
@@ -100,7 +85,7 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 		c->stacks = k;
 		c->stacks_cap = cap;
 	}
-	if (!addr_map_put(&c->stack_index, h, (int32_t)c->nstacks))
+	if (!u64_map_put(&c->stack_index, h, (uint32_t)c->nstacks))
 		c->stacks[c->nstacks++] = (struct kept_stack){ v, n };
 	return v;
 }
@@ -114,19 +99,19 @@ static int read_task(struct pyreader *r, uint64_t addr, struct raw_task *t)
 
 	if (b->task_size > sizeof(buf))
 		return -EINVAL;
-	err = pyr_typeof(r, addr, &type);
+	err = pyread_typeof(r, addr, &type);
 	if (err)
 		return err;
 	if (!(type.kind & PYR_TASK))
 		return -EINVAL;
-	err = pyr_read(r, addr, buf, b->task_size);
+	err = pyread_read(r, addr, buf, b->task_size);
 	if (err)
 		return err;
-	t->loop = get_u64(buf, r->l->fut_loop);
+	t->loop = bytes_u64(buf, r->l->fut_loop);
 	memcpy(&t->state, buf + b->fut_state, sizeof(t->state));
-	t->waiter = get_u64(buf, b->task_fut_waiter);
-	t->coro = get_u64(buf, b->task_coro);
-	t->name = get_u64(buf, b->task_name);
+	t->waiter = bytes_u64(buf, b->task_fut_waiter);
+	t->coro = bytes_u64(buf, b->task_coro);
+	t->name = bytes_u64(buf, b->task_name);
 	if (t->state > APS_FUT_FINISHED)
 		return -EINVAL;
 	/* a pending task has a loop and a coroutine, unless half made or unmade */
@@ -144,13 +129,13 @@ static int task_name(struct pyreader *r, uint64_t obj, char *out, size_t len)
 {
 	struct pytype t;
 	int64_t v;
-	int err = pyr_typeof(r, obj, &t);
+	int err = pyread_typeof(r, obj, &t);
 
 	if (err)
 		return err;
 	if (t.flags & PYR_TPF_UNICODE)
-		return pyr_str(r, obj, out, len);
-	if ((t.flags & PYR_TPF_LONG) && !(err = pyr_long(r, obj, &v))) {
+		return pyread_str(r, obj, out, len);
+	if ((t.flags & PYR_TPF_LONG) && !(err = pyread_long(r, obj, &v))) {
 		snprintf(out, len, "Task-%" PRId64, v);
 		return 0;
 	}
@@ -259,15 +244,15 @@ static void view_read(struct snap_ctx *c, uint64_t addr, struct task_view *v,
 	if (v->err)
 		return;
 	for (const char *p = t->name; *p; p++)
-		v->sig = mix(v->sig, (uint8_t)*p);
+		v->sig = bytes_mix(v->sig, (uint8_t)*p);
 	/* 3.14 records its awaiters in the task: read with it, checked with it */
 	if (c->s->minor >= 14) {
 		err = awaiters_recorded(c->r, addr, t->awaiters, AWAITERS_MAX, &t->nawaiters);
 		if (fatal(err))
 			v->err = err;
-		v->sig = mix(mix(v->sig, (uint64_t)err), t->nawaiters);
+		v->sig = bytes_mix(bytes_mix(v->sig, (uint64_t)err), t->nawaiters);
 		for (size_t k = 0; k < t->nawaiters; k++)
-			v->sig = mix(v->sig, t->awaiters[k]);
+			v->sig = bytes_mix(v->sig, t->awaiters[k]);
 	}
 }
 
@@ -369,7 +354,7 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 
 	if (s->ntasks == c->cap && (err = reserve(c, c->cap ? c->cap * 2 : 64)))
 		return err;
-	err = addr_map_add(&c->index, st->addr, (int32_t)s->ntasks);
+	err = u64_map_add(&c->index, st->addr, (uint32_t)s->ntasks);
 	if (err)
 		return err == -EEXIST ? 0 : err;	/* listed twice: the first counts */
 	c->waiters[s->ntasks] = waiter;
@@ -380,12 +365,15 @@ static int append(struct snap_ctx *c, const struct snap_task *st, uint64_t waite
 /* The index of an awaiter; a task not listed is added (listed = false). */
 static int awaiter_index(struct snap_ctx *c, uint64_t addr, int32_t *idx)
 {
+	uint32_t found;
 	struct snap_task st;
 	struct raw_task raw;
 	int err;
 
-	if (addr_map_get(&c->index, addr, idx))
+	if (u64_map_get(&c->index, addr, &found)) {
+		*idx = (int32_t)found;
 		return 0;
+	}
 	*idx = -1;
 	err = read_alone(c, addr, &st, &raw);
 	if (fatal(err))
@@ -418,7 +406,7 @@ static void awaiters_read(struct snap_ctx *c, struct await_index *ix, uint32_t i
 		v->err = awaiters_derived(c->r, ix, task, addrs, AWAITERS_MAX, &v->n);
 	v->sig = 0xcbf29ce484222325ULL;
 	for (size_t k = 0; k < v->n; k++)
-		v->sig = mix(v->sig, addrs[k]);
+		v->sig = bytes_mix(v->sig, addrs[k]);
 }
 
 /* awaiters_read() past the cache, and past callbacks remembered from it. */
@@ -514,7 +502,7 @@ static int link_awaiters(struct snap_ctx *c)
 			if (fatal(first[i - b].err))
 				err = first[i - b].err;
 		}
-		pyr_refresh(c->r);
+		pyread_refresh(c->r);
 		awaiters_index_forget(&ix);
 		for (uint32_t i = b; i < end && !err; i++) {
 			awaiters_read(c, &ix, i, addrs, &second);
@@ -539,7 +527,7 @@ static void assign_tids(struct snap_ctx *c, const struct py_runtime *rt)
 		c->s->tids = true;
 		return;
 	}
-	pyr_refresh(c->r);	/* the loops threads run now, not when cached */
+	pyread_refresh(c->r);	/* the loops threads run now, not when cached */
 	if (registry_running_loops(c->r, rt, loops, MAX_LOOPS, &n))
 		return;
 	c->s->tids = c->r->l->snap.ts_native_tid != 0;
@@ -566,7 +554,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 
 	/* listed tasks, and a few awaiters that are not */
 	if (refs->n && ((rc = reserve(c, (uint32_t)refs->n + 64)) ||
-			(rc = addr_map_reserve(&c->index, (uint32_t)refs->n + 64))))
+			(rc = u64_map_reserve(&c->index, (uint32_t)refs->n + 64))))
 		return rc;
 	first = malloc(BATCH * sizeof(*first));
 	if (!first)
@@ -579,7 +567,7 @@ static int read_listed(struct snap_ctx *c, const struct task_refs *refs)
 			if (fatal(first[i - b].err))
 				rc = first[i - b].err;
 		}
-		pyr_refresh(c->r);
+		pyread_refresh(c->r);
 		for (size_t i = b; i < end && !rc; i++) {
 			view_read(c, refs->v[i].addr, &second, &t);
 			rc = fatal(second.err) ? second.err :
@@ -629,7 +617,7 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
 	if (rc)
 		goto cleanup;
-	pyr_init(c.r, ip->pid, &lc, READ_BUDGET);
+	pyread_init(c.r, ip->pid, &lc, READ_BUDGET);
 	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
 	if (rc)
 		goto cleanup;
@@ -651,12 +639,12 @@ cleanup:
 		snprintf(err, errlen, "process %d exited", ip->pid);
 	if (c.r) {
 		out->reads = c.r->reads;
-		out->calls = pyr_calls(c.r);
+		out->calls = pyread_calls(c.r);
 	}
 	page_cache_free(&cache);
 	task_refs_free(&refs);
-	addr_map_free(&c.index);
-	addr_map_free(&c.stack_index);
+	u64_map_free(&c.index);
+	u64_map_free(&c.stack_index);
 	free(c.stacks);
 	free(c.waiters);
 	if (rc) {

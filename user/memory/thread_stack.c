@@ -55,7 +55,7 @@ int thread_stack_reader_init(struct thread_stack_reader *t, const struct interp 
 			 ip->runtime_obj, strerror(-rc));
 		return rc;
 	}
-	pyr_init(&t->r, ip->pid, l, UINT64_MAX);
+	pyread_init(&t->r, ip->pid, l, UINT64_MAX);
 	return 0;
 }
 
@@ -74,16 +74,16 @@ static int find_tstate(struct thread_stack_reader *t, uint32_t tid, uint64_t *ts
 	uint64_t interp, p, nid = 0, only = 0, last = 0;
 	int n = 0, err;
 
-	err = pyr_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
+	err = pyread_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
 	if (err)
 		return err;
-	err = pyr_ptr(&t->r, interp + s->is_threads_head, &p);
-	for (; !err && p && n < MAX_THREADS; n++, err = pyr_ptr(&t->r, p + s->ts_next, &p)) {
+	err = pyread_ptr(&t->r, interp + s->is_threads_head, &p);
+	for (; !err && p && n < MAX_THREADS; n++, err = pyread_ptr(&t->r, p + s->ts_next, &p)) {
 		only = n == 0 ? p : 0;
 		last = p;
 		if (!s->ts_native_tid)
 			continue;
-		err = pyr_ptr(&t->r, p + s->ts_native_tid, &nid);
+		err = pyread_ptr(&t->r, p + s->ts_native_tid, &nid);
 		if (!err && nid == tid) {
 			*ts = p;
 			return 0;
@@ -114,25 +114,25 @@ static struct stack_code *code_get(struct thread_stack_reader *t, uint64_t addr)
 
 	if (c->addr == addr && c->table)
 		return c;
-	if (pyr_typeof(&t->r, addr, &ty) || !pyr_is(&ty, "code"))
+	if (pyread_typeof(&t->r, addr, &ty) || !pyread_is(&ty, "code"))
 		return NULL;
 	free(c->table);
 	memset(c, 0, sizeof(*c));
-	if (pyr_ptr(&t->r, addr + (s->co_qualname ? s->co_qualname : t->fl.co_name), &name) ||
-	    pyr_ptr(&t->r, addr + s->co_filename, &file) ||
-	    pyr_ptr(&t->r, addr + s->co_linetable, &table) ||
-	    pyr_read(&t->r, addr + s->co_firstlineno, &first, sizeof(first)))
+	if (pyread_ptr(&t->r, addr + (s->co_qualname ? s->co_qualname : t->fl.co_name), &name) ||
+	    pyread_ptr(&t->r, addr + s->co_filename, &file) ||
+	    pyread_ptr(&t->r, addr + s->co_linetable, &table) ||
+	    pyread_read(&t->r, addr + s->co_firstlineno, &first, sizeof(first)))
 		return NULL;
-	if (pyr_str(&t->r, name, c->func, sizeof(c->func)))
+	if (pyread_str(&t->r, name, c->func, sizeof(c->func)))
 		snprintf(c->func, sizeof(c->func), "?");
-	if (pyr_str(&t->r, file, c->file, sizeof(c->file)))
+	if (pyread_str(&t->r, file, c->file, sizeof(c->file)))
 		snprintf(c->file, sizeof(c->file), "?");
 	c->firstlineno = first;
 	c->code_start = addr + s->co_code_adaptive;
 	c->table = malloc(TABLE_MAX);
 	if (!c->table)
 		return NULL;
-	if (pyr_bytes(&t->r, table, c->table, TABLE_MAX, &c->table_len))
+	if (pyread_bytes(&t->r, table, c->table, TABLE_MAX, &c->table_len))
 		c->table_len = 0;
 	c->addr = addr;
 	return c;
@@ -148,7 +148,7 @@ int thread_stack_symbolize(struct thread_stack_reader *t, uint64_t code, uint32_
 	snprintf(f->func, sizeof(f->func), "%s", c->func);
 	snprintf(f->file, sizeof(f->file), "%s", c->file);
 	f->gen = 0;
-	f->line = lt_addr2line(t->minor, c->table, c->table_len, c->firstlineno, (int64_t)instr);
+	f->line = linetable_addr2line(t->minor, c->table, c->table_len, c->firstlineno, (int64_t)instr);
 	return 0;
 }
 
@@ -159,14 +159,14 @@ int thread_stack_tstates(struct thread_stack_reader *t,
 	uint64_t interp, p, nid = 0;
 	int n = 0, err;
 
-	pyr_refresh(&t->r);
-	err = pyr_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
+	pyread_refresh(&t->r);
+	err = pyread_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
 	if (err)
 		return err;
-	err = pyr_ptr(&t->r, interp + s->is_threads_head, &p);
-	for (; !err && p && n < MAX_THREADS; n++, err = pyr_ptr(&t->r, p + s->ts_next, &p)) {
+	err = pyread_ptr(&t->r, interp + s->is_threads_head, &p);
+	for (; !err && p && n < MAX_THREADS; n++, err = pyread_ptr(&t->r, p + s->ts_next, &p)) {
 		nid = 0;
-		if (s->ts_native_tid && pyr_ptr(&t->r, p + s->ts_native_tid, &nid))
+		if (s->ts_native_tid && pyread_ptr(&t->r, p + s->ts_native_tid, &nid))
 			continue;
 		fn(ctx, nid, p);
 	}
@@ -184,20 +184,20 @@ int thread_stack_read(struct thread_stack_reader *t, uint32_t tid, struct thread
 	err = find_tstate(t, tid, &ts);
 	if (err)
 		return err;
-	err = pyr_ptr(&t->r, ts + fl->ts_frame, &frame);
+	err = pyread_ptr(&t->r, ts + fl->ts_frame, &frame);
 	if (!err && fl->has_cframe && frame)
-		err = pyr_ptr(&t->r, frame + fl->cf_current, &frame);
+		err = pyread_ptr(&t->r, frame + fl->cf_current, &frame);
 	for (; !err && frame && walked < MAX_FRAMES_WALKED; walked++) {
 		struct stack_frame *f;
 		struct stack_code *c;
 		uint8_t owner = 0;
 		int64_t addr;
 
-		if (fl->fr_owner && pyr_read(&t->r, frame + fl->fr_owner, &owner, 1))
+		if (fl->fr_owner && pyread_read(&t->r, frame + fl->fr_owner, &owner, 1))
 			break;
 		if (owner == FRAME_OWNED_BY_CSTACK && t->minor >= 12)
 			goto next;
-		if (pyr_ptr(&t->r, frame + fl->fr_code, &code))
+		if (pyread_ptr(&t->r, frame + fl->fr_code, &code))
 			break;
 		if (fl->tagged_code)
 			code &= ~(uint64_t)3;
@@ -214,21 +214,21 @@ int thread_stack_read(struct thread_stack_reader *t, uint32_t tid, struct thread
 		f->line = -1;
 		f->gen = 0;
 		if (fl->fr_gen)
-			pyr_ptr(&t->r, frame + fl->fr_gen, &f->gen);
+			pyread_ptr(&t->r, frame + fl->fr_gen, &f->gen);
 		else if (owner == 1)	/* FRAME_OWNED_BY_GENERATOR: inside it */
 			f->gen = frame - t->l->snap.gen_iframe;
 		if (fl->lasti_index) {
 			int32_t lasti;
 
-			if (!pyr_read(&t->r, frame + fl->fr_instr, &lasti, sizeof(lasti)) && lasti >= 0)
-				f->line = lt_addr2line(t->minor, c->table, c->table_len, c->firstlineno,
+			if (!pyread_read(&t->r, frame + fl->fr_instr, &lasti, sizeof(lasti)) && lasti >= 0)
+				f->line = linetable_addr2line(t->minor, c->table, c->table_len, c->firstlineno,
 						       (int64_t)lasti * 2);
-		} else if (!pyr_ptr(&t->r, frame + fl->fr_instr, &instr) && instr >= c->code_start) {
+		} else if (!pyread_ptr(&t->r, frame + fl->fr_instr, &instr) && instr >= c->code_start) {
 			addr = (int64_t)(instr - c->code_start);
-			f->line = lt_addr2line(t->minor, c->table, c->table_len, c->firstlineno, addr);
+			f->line = linetable_addr2line(t->minor, c->table, c->table_len, c->firstlineno, addr);
 		}
 next:
-		if (pyr_ptr(&t->r, frame + fl->fr_previous, &frame))
+		if (pyread_ptr(&t->r, frame + fl->fr_previous, &frame))
 			break;
 	}
 	return out->n ? 0 : (err ? err : -ENODATA);

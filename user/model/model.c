@@ -4,14 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/model.h"
-
-static uint32_t hash_addr(uint64_t a)
-{
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdULL;
-	a ^= a >> 33;
-	return (uint32_t)a;
-}
+#include "util/u64_map.h"
 
 static const char empty_str[] = "";
 
@@ -75,7 +68,7 @@ struct task *model_find(struct model *m, uint64_t addr)
 {
 	uint32_t mask = m->cap - 1;
 
-	for (uint32_t i = hash_addr(addr) & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
+	for (uint32_t i = (uint32_t)u64_map_mix(addr) & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
 		if (!m->slots[i].used)
 			return NULL;
 		if (m->slots[i].addr == addr)
@@ -174,7 +167,7 @@ struct task *model_get(struct model *m, uint64_t addr)
 	if (model_full(m) && grow(m))
 		return NULL;
 	mask = m->cap - 1;
-	for (uint32_t i = hash_addr(addr) & mask;; i = (i + 1) & mask) {
+	for (uint32_t i = (uint32_t)u64_map_mix(addr) & mask;; i = (i + 1) & mask) {
 		t = &m->slots[i];
 		if (t->used)
 			continue;

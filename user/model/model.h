@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The task model: what we know of each task, rebuilt from BPF records.
- * Live tracing and (later) replays feed it the same records; views read
+ * Live tracing and replays feed it the same records; views read
  * it and the typed model events it reports, never the raw records.
  */
 #ifndef APS_MODEL_H

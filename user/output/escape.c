@@ -17,6 +17,23 @@ static int put(char *out, size_t len, size_t *pos, const char *s, size_t n)
 	return 0;
 }
 
+/* Characters that print as nothing or reorder text: format (Cf) characters
+ * (zero-width, bidi controls, BOM, tags), line/paragraph separators, fillers. */
+static bool invisible(uint32_t cp)
+{
+	static const struct { uint32_t lo, hi; } ranges[] = {
+		{ 0x00ad, 0x00ad }, { 0x034f, 0x034f }, { 0x061c, 0x061c }, { 0x115f, 0x1160 },
+		{ 0x17b4, 0x17b5 }, { 0x180e, 0x180e }, { 0x200b, 0x200f }, { 0x2028, 0x202e },
+		{ 0x2060, 0x206f }, { 0x3164, 0x3164 }, { 0xfeff, 0xfeff },
+		{ 0xffa0, 0xffa0 }, { 0xfff0, 0xfffb }, { 0x1d173, 0x1d17a }, { 0xe0000, 0xe007f },
+	};
+
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (cp >= ranges[i].lo && cp <= ranges[i].hi)
+			return true;
+	return false;
+}
+
 static int put_cp(char *out, size_t len, size_t *pos, uint32_t cp)
 {
 	char buf[16];
@@ -24,11 +41,9 @@ static int put_cp(char *out, size_t len, size_t *pos, uint32_t cp)
 
 	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
 		n = (size_t)snprintf(buf, sizeof(buf), "\\x%02x", cp);
-	} else if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-		   cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
-		   (cp >= 0x2066 && cp <= 0x2069)) {
-		/* surrogates, out of range, line separators, bidi overrides */
-		n = (size_t)snprintf(buf, sizeof(buf), "\\u%04x", cp);
+	} else if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || invisible(cp)) {
+		/* surrogates, out of range, invisible and bidi format characters */
+		n = (size_t)snprintf(buf, sizeof(buf), cp > 0xffff ? "\\U%08x" : "\\u%04x", cp);
 	} else if (cp == '\\') {
 		n = 2;
 		memcpy(buf, "\\\\", 2);

@@ -23,6 +23,8 @@
 #include <string.h>
 #include "cli/commands.h"
 #include "recording/rec_reader.h"
+#include "output/fmt.h"
+#include "util/u64_map.h"
 
 static const char export_usage[] =
 	"usage: aps-bpf export FILE --format perfetto -o OUT.json [--from T] [--to T]\n"
@@ -55,10 +57,7 @@ struct exporter {
 	uint64_t base;			/* ts 0 of the output */
 	struct track *tracks;
 	uint32_t ntracks, cap;
-	/* addr -> track index + 1, open addressing; 0 empty, UINT32_MAX deleted */
-	uint64_t *keys;
-	uint32_t *vals;
-	uint32_t mcap, mused;
+	struct u64_map track_of;	/* task addr -> track index */
 	uint64_t flow_id;
 	uint64_t nevents, slices;
 	uint32_t *final_tids;		/* pass 2: track ids by creation order */
@@ -67,82 +66,11 @@ struct exporter {
 	int err;
 };
 
-static uint64_t mix(uint64_t a)
-{
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdULL;
-	a ^= a >> 33;
-	return a;
-}
-
 static int64_t map_get(const struct exporter *x, uint64_t addr)
-{
-	if (!x->mcap)
-		return -1;
-	for (uint32_t i = (uint32_t)mix(addr) & (x->mcap - 1);; i = (i + 1) & (x->mcap - 1)) {
-		if (!x->vals[i])
-			return -1;
-		if (x->vals[i] != UINT32_MAX && x->keys[i] == addr)
-			return x->vals[i] - 1;
-	}
-}
-
-static int map_set(struct exporter *x, uint64_t addr, uint32_t idx)
 {
 	uint32_t i;
 
-	if ((x->mused + 1) * 2 > x->mcap) {
-		uint32_t ncap = x->mcap ? x->mcap * 2 : 1024;
-		uint64_t *k = calloc(ncap, sizeof(*k));
-		uint32_t *v = calloc(ncap, sizeof(*v)), used = 0;
-
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return -ENOMEM;
-		}
-		for (uint32_t j = 0; j < x->mcap; j++) {
-			if (!x->vals[j] || x->vals[j] == UINT32_MAX)
-				continue;
-			for (i = (uint32_t)mix(x->keys[j]) & (ncap - 1); v[i]; i = (i + 1) & (ncap - 1))
-				;
-			k[i] = x->keys[j];
-			v[i] = x->vals[j];
-			used++;
-		}
-		free(x->keys);
-		free(x->vals);
-		x->keys = k;
-		x->vals = v;
-		x->mcap = ncap;
-		x->mused = used;
-	}
-	for (i = (uint32_t)mix(addr) & (x->mcap - 1);; i = (i + 1) & (x->mcap - 1)) {
-		if (x->vals[i] && x->vals[i] != UINT32_MAX && x->keys[i] == addr) {
-			x->vals[i] = idx + 1;
-			return 0;
-		}
-		if (!x->vals[i]) {
-			x->keys[i] = addr;
-			x->vals[i] = idx + 1;
-			x->mused++;
-			return 0;
-		}
-	}
-}
-
-static void map_del(struct exporter *x, uint64_t addr)
-{
-	if (!x->mcap)
-		return;
-	for (uint32_t i = (uint32_t)mix(addr) & (x->mcap - 1);; i = (i + 1) & (x->mcap - 1)) {
-		if (!x->vals[i])
-			return;
-		if (x->vals[i] != UINT32_MAX && x->keys[i] == addr) {
-			x->vals[i] = UINT32_MAX;
-			return;
-		}
-	}
+	return u64_map_get(&x->track_of, addr, &i) ? (int64_t)i : -1;
 }
 
 static uint32_t ns_tid(struct exporter *x, uint32_t tid)
@@ -178,7 +106,7 @@ static int64_t track_of(struct exporter *x, uint64_t addr, const struct task *t,
 		snprintf(k->name, sizeof(k->name), "%s", t->name);
 	else
 		snprintf(k->name, sizeof(k->name), "task 0x%" PRIx64, addr);
-	if (map_set(x, addr, x->ntracks))
+	if (u64_map_put(&x->track_of, addr, x->ntracks))
 		return -1;
 	return x->ntracks++;
 }
@@ -203,14 +131,6 @@ static void sep(struct exporter *x)
 	x->nevents++;
 }
 
-static void put_str(FILE *out, const char *s)
-{
-	char buf[APS_NAME_MAX * 6 + 8];
-
-	json_escape(s, buf, sizeof(buf));
-	fprintf(out, "\"%s\"", buf);
-}
-
 /* An instant on k's track, left open for args: close it with '}'. */
 static void instant_open(struct exporter *x, const struct track *k, uint64_t ts, const char *name)
 {
@@ -220,7 +140,7 @@ static void instant_open(struct exporter *x, const struct track *k, uint64_t ts,
 	sep(x);
 	fprintf(x->out, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%u,\"tid\":%u,\"ts\":%s,\"name\":",
 		x->pid, k->out_tid, t);
-	put_str(x->out, name);
+	fmt_json_str(x->out, name);
 }
 
 static void instant(struct exporter *x, const struct track *k, uint64_t ts, const char *name,
@@ -229,7 +149,7 @@ static void instant(struct exporter *x, const struct track *k, uint64_t ts, cons
 	instant_open(x, k, ts, name);
 	if (arg_key) {
 		fprintf(x->out, ",\"args\":{\"%s\":", arg_key);
-		put_str(x->out, arg_val ? arg_val : "?");
+		fmt_json_str(x->out, arg_val ? arg_val : "?");
 		fputc('}', x->out);
 	}
 	fputc('}', x->out);
@@ -249,7 +169,7 @@ static void cancelled_instant(struct exporter *x, const struct track *k, uint64_
 	}
 	fprintf(x->out, ",\"args\":{\"by\":");
 	if (by)
-		put_str(x->out, by->name);
+		fmt_json_str(x->out, by->name);
 	else if (t->cancel_by)
 		fprintf(x->out, "\"0x%" PRIx64 "\"", t->cancel_by);
 	else
@@ -340,22 +260,22 @@ static void step_end(struct exporter *x, struct track *k, uint32_t ki, const str
 	sep(x);
 	fprintf(x->out, "{\"ph\":\"X\",\"cat\":\"step\",\"pid\":%u,\"tid\":%u,\"ts\":%s,\"dur\":%s,\"name\":",
 		x->pid, k->out_tid, a, d);
-	put_str(x->out, coro[0] ? coro : "?");
+	fmt_json_str(x->out, coro[0] ? coro : "?");
 	fprintf(x->out, ",\"args\":{\"task\":");
-	put_str(x->out, k->name);
+	fmt_json_str(x->out, k->name);
 	fprintf(x->out, ",\"addr\":\"0x%" PRIx64 "\",\"result\":\"%s\",\"boundary\":\"%s\"", ev->addr,
 		result_name(ev->result), boundary_name(ev->boundary));
 	if (ev->result == APS_RES_AWAITING) {
 		fprintf(x->out, ",\"awaiting\":");
 		if (ev->other)
-			put_str(x->out, ev->other->name);
+			fmt_json_str(x->out, ev->other->name);
 		else
 			fprintf(x->out, "\"%s 0x%" PRIx64 "\"", ev->other_type ? ev->other_type : "future",
 				ev->other_addr);
 	}
 	if (ev->result == APS_RES_RAISED) {
 		fprintf(x->out, ",\"exception\":");
-		put_str(x->out, ev->exception ? ev->exception : "?");
+		fmt_json_str(x->out, ev->exception ? ev->exception : "?");
 	}
 	fputs("}}", x->out);
 }
@@ -367,7 +287,7 @@ static void on_model_event(void *ctx, const struct model_event *ev)
 	struct track *k;
 
 	if (ev->kind == MEV_DESTROYED) {
-		map_del(x, ev->addr);
+		u64_map_del(&x->track_of, ev->addr);
 		return;
 	}
 	i = track_of(x, ev->addr, ev->task, ns_tid(x, ev->tid));
@@ -451,9 +371,7 @@ static void reset_tracks(struct exporter *x)
 		free(x->tracks[i].pend_ts);
 	}
 	x->ntracks = 0;
-	if (x->vals)
-		memset(x->vals, 0, sizeof(*x->vals) * x->mcap);
-	x->mused = 0;
+	u64_map_clear(&x->track_of);
 }
 
 static void forget_open_steps(struct model *m)
@@ -558,7 +476,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 	x.first = true;
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"tool\":\"aps-bpf\",\"pid\":%u,"
 		"\"python\":", x.pid);
-	put_str(out, h->python);
+	fmt_json_str(out, h->python);
 	fprintf(out, ",\"clock_mono_ns_at_ts0\":%" PRIu64 ",\"clock_real_ns_at_ts0\":%" PRIu64 "},"
 		"\"traceEvents\":[", x.base, h->clock_real_ns + (x.base - h->clock_mono_ns));
 	err = run_pass(&x, from, to, window);
@@ -572,7 +490,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 
 		snprintf(pname, sizeof(pname), "%s (pid %u, Python %s)", h->comm[0] ? h->comm : "python",
 			 x.pid, h->python);
-		put_str(out, pname);
+		fmt_json_str(out, pname);
 	}
 	fputs("}}", out);
 	for (uint32_t i = 0; i < x.ntracks; i++) {
@@ -581,7 +499,7 @@ static int export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from,
 		sep(&x);
 		fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
 			x.pid, k->out_tid);
-		put_str(out, k->name);
+		fmt_json_str(out, k->name);
 		fputs("}}", out);
 		sep(&x);
 		fprintf(out, "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%u,"
@@ -597,8 +515,7 @@ out:
 	model_free(&x.model);
 	reset_tracks(&x);
 	free(x.tracks);
-	free(x.keys);
-	free(x.vals);
+	u64_map_free(&x.track_of);
 	free(x.final_tids);
 	return err;
 }

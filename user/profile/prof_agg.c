@@ -62,9 +62,9 @@ void prof_agg_free(struct prof_agg *a)
 	free(a->nodes);
 	free(a->ids);
 	free(a->stacks);
-	addr_map_free(&a->str_index);
-	addr_map_free(&a->node_index);
-	addr_map_free(&a->stack_index);
+	u64_map_free(&a->str_index);
+	u64_map_free(&a->node_index);
+	u64_map_free(&a->stack_index);
 	mem_pool_free(&a->pool);
 	memset(a, 0, sizeof(*a));
 }
@@ -73,13 +73,13 @@ int prof_agg_str(struct prof_agg *a, const char *s, uint32_t *id)
 {
 	uint64_t h = fnv(FNV0, s, strlen(s));
 	const char *copy;
-	int32_t v;
+	uint32_t v;
 	int err;
 
 	for (int i = 0; i < PROBES; i++) {
 		uint64_t k = probe_key(h, i);
 
-		if (addr_map_get(&a->str_index, k, &v)) {
+		if (u64_map_get(&a->str_index, k, &v)) {
 			if (!strcmp(a->strs[v], s)) {
 				*id = (uint32_t)v;
 				return 0;
@@ -92,7 +92,7 @@ int prof_agg_str(struct prof_agg *a, const char *s, uint32_t *id)
 		copy = mem_pool_strdup(&a->pool, s);
 		if (!copy)
 			return -ENOMEM;
-		err = addr_map_put(&a->str_index, k, (int32_t)a->nstrs);
+		err = u64_map_put(&a->str_index, k, (uint32_t)a->nstrs);
 		if (err)
 			return err;
 		a->strs[a->nstrs] = copy;
@@ -115,7 +115,7 @@ int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
 		.line = n->line, .start_line = n->start_line,
 	};
 	uint64_t h = FNV0;
-	int32_t v;
+	uint32_t v;
 	int err;
 
 	h = fnv(h, &key.kind, sizeof(key.kind));
@@ -126,7 +126,7 @@ int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
 	for (int i = 0; i < PROBES; i++) {
 		uint64_t k = probe_key(h, i);
 
-		if (addr_map_get(&a->node_index, k, &v)) {
+		if (u64_map_get(&a->node_index, k, &v)) {
 			if (node_eq(&a->nodes[v], &key)) {
 				*id = (uint32_t)v;
 				return 0;
@@ -135,7 +135,7 @@ int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
 		}
 		err = grow((void **)&a->nodes, &a->nodes_cap, a->nnodes + 1, sizeof(*a->nodes));
 		if (!err)
-			err = addr_map_put(&a->node_index, k, (int32_t)a->nnodes);
+			err = u64_map_put(&a->node_index, k, (uint32_t)a->nnodes);
 		if (err)
 			return err;
 		a->nodes[a->nnodes] = key;
@@ -166,7 +166,7 @@ int prof_agg_add(struct prof_agg *a, const uint32_t *nodes, uint32_t n, uint32_t
 	uint64_t h = FNV0;
 	struct prof_stack *s;
 	uint8_t off = off_cpu;
-	int32_t v;
+	uint32_t v;
 	int err;
 
 	if (n > PROF_MAX_DEPTH)
@@ -178,7 +178,7 @@ int prof_agg_add(struct prof_agg *a, const uint32_t *nodes, uint32_t n, uint32_t
 	for (int i = 0; i < PROBES; i++) {
 		uint64_t k = probe_key(h, i);
 
-		if (addr_map_get(&a->stack_index, k, &v)) {
+		if (u64_map_get(&a->stack_index, k, &v)) {
 			s = &a->stacks[v];
 			if (!stack_eq(a, s, nodes, n, thread, group, off_cpu))
 				continue;
@@ -201,7 +201,7 @@ int prof_agg_add(struct prof_agg *a, const uint32_t *nodes, uint32_t n, uint32_t
 			a->ids = p;
 			a->ids_cap = cap;
 		}
-		err = addr_map_put(&a->stack_index, k, (int32_t)a->nstacks);
+		err = u64_map_put(&a->stack_index, k, (uint32_t)a->nstacks);
 		if (err)
 			return err;
 		s = &a->stacks[a->nstacks++];

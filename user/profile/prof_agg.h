@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 #include "util/mem_pool.h"
 
 #define PROF_MAX_DEPTH 256	/* nodes kept per stack (the innermost frames are cut) */
@@ -45,15 +45,15 @@ struct prof_stack {
 struct prof_agg {
 	const char **strs;	/* strs[0] = "" */
 	uint32_t nstrs, strs_cap;
-	struct addr_map str_index;
+	struct u64_map str_index;
 	struct prof_node *nodes;	/* ids from 0 */
 	uint32_t nnodes, nodes_cap;
-	struct addr_map node_index;
+	struct u64_map node_index;
 	uint32_t *ids;
 	size_t nids, ids_cap;
 	struct prof_stack *stacks;
 	uint32_t nstacks, stacks_cap;
-	struct addr_map stack_index;
+	struct u64_map stack_index;
 	uint64_t count, weight_ns;	/* totals */
 	uint64_t off_cpu_count;
 	struct mem_pool pool;	/* the strings */

@@ -29,8 +29,8 @@ void prof_attr_free(struct prof_attr *p)
 	free(p->tasks);
 	free(p->pend);
 	free(p->pids);
-	addr_map_free(&p->by_addr);
-	addr_map_free(&p->by_coro);
+	u64_map_free(&p->by_addr);
+	u64_map_free(&p->by_coro);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -44,11 +44,11 @@ static int label_str(struct prof_attr *p, const char *prefix, const char *name, 
 
 static const struct prof_task *find_task(const struct prof_attr *p, uint64_t task, uint64_t coro)
 {
-	int32_t v;
+	uint32_t v;
 
-	if (task && addr_map_get(&p->by_addr, task, &v))
+	if (task && u64_map_get(&p->by_addr, task, &v))
 		return &p->tasks[v];
-	if (coro && addr_map_get(&p->by_coro, coro, &v))
+	if (coro && u64_map_get(&p->by_coro, coro, &v))
 		return &p->tasks[v];
 	return NULL;
 }
@@ -256,8 +256,8 @@ int prof_attr_set_tasks(struct prof_attr *p, const struct prof_task_ref *t, uint
 {
 	int err = 0;
 
-	addr_map_free(&p->by_addr);
-	addr_map_free(&p->by_coro);
+	u64_map_free(&p->by_addr);
+	u64_map_free(&p->by_coro);
 	p->ntasks = 0;
 	if (n > p->tasks_cap) {
 		struct prof_task *v = realloc(p->tasks, n * sizeof(*v));
@@ -279,9 +279,9 @@ int prof_attr_set_tasks(struct prof_attr *p, const struct prof_task_ref *t, uint
 		if (!err)
 			err = label_str(p, "coro ", t[i].coro_name, &x->coro_name);
 		if (!err)
-			err = addr_map_put(&p->by_addr, x->addr, (int32_t)p->ntasks);
+			err = u64_map_put(&p->by_addr, x->addr, (uint32_t)p->ntasks);
 		if (!err && x->coro)
-			err = addr_map_put(&p->by_coro, x->coro, (int32_t)p->ntasks);
+			err = u64_map_put(&p->by_coro, x->coro, (uint32_t)p->ntasks);
 		p->ntasks++;
 	}
 	p->have_table = true;

@@ -64,7 +64,7 @@ struct prof_attr {
 	enum prof_by by;
 	struct prof_task *tasks;
 	uint32_t ntasks, tasks_cap;
-	struct addr_map by_addr, by_coro;
+	struct u64_map by_addr, by_coro;
 	bool have_table;
 	struct prof_pending *pend;
 	uint32_t npend, pend_cap;

@@ -61,7 +61,7 @@ static void build_free(struct pprof_build *b)
 /* A function per distinct (kind, name, file) among the nodes. */
 static int add_functions(struct pprof_build *b, const struct prof_agg *a)
 {
-	struct addr_map index = { 0 };
+	struct u64_map index = { 0 };
 	uint32_t nf = 0;
 	int err = 0;
 
@@ -69,13 +69,13 @@ static int add_functions(struct pprof_build *b, const struct prof_agg *a)
 		const struct prof_node *n = &a->nodes[i];
 		uint64_t key = (uint64_t)n->kind << 60 | (uint64_t)(n->name & 0x3fffffff) << 30 |
 			       (n->file & 0x3fffffff);
-		int32_t v;
+		uint32_t v;
 
-		if (addr_map_get(&index, key | 1ULL << 63, &v)) {
+		if (u64_map_get(&index, key | 1ULL << 63, &v)) {
 			b->func_of_node[i] = (uint32_t)v;
 			continue;
 		}
-		err = addr_map_put(&index, key | 1ULL << 63, (int32_t)(nf + 1));
+		err = u64_map_put(&index, key | 1ULL << 63, (uint32_t)(nf + 1));
 		if (err)
 			goto cleanup;
 		perftools__profiles__function__init(&b->funcs[nf]);
@@ -90,7 +90,7 @@ static int add_functions(struct pprof_build *b, const struct prof_agg *a)
 	b->p.n_function = nf;
 	b->p.function = b->func_ptrs;
 cleanup:
-	addr_map_free(&index);
+	u64_map_free(&index);
 	return err;
 }
 

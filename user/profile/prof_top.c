@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "output/top_render.h"
+#include "output/fmt.h"
 #include "profile/prof_top.h"
 
 struct row {
@@ -15,17 +15,17 @@ struct row {
 struct rows {
 	struct row *v;
 	uint32_t n;
-	struct addr_map index;
+	struct u64_map index;
 };
 
 static struct row *row_of(struct rows *r, uint32_t name, uint32_t file, uint32_t cap)
 {
 	uint64_t key = (uint64_t)name << 32 | file | 1ULL << 63;
-	int32_t i;
+	uint32_t i;
 
-	if (addr_map_get(&r->index, key, &i))
+	if (u64_map_get(&r->index, key, &i))
 		return &r->v[i];
-	if (r->n == cap || addr_map_put(&r->index, key, (int32_t)r->n))
+	if (r->n == cap || u64_map_put(&r->index, key, (uint32_t)r->n))
 		return NULL;
 	r->v[r->n] = (struct row){ .name = name, .file = file };
 	return &r->v[r->n++];
@@ -103,7 +103,7 @@ int prof_top_print(const struct prof_agg *a, FILE *out, const char *group_title,
 		const struct row *g = &groups.v[i];
 
 		fprintf(out, "%10" PRIu64 " %6.1f%% %10s  %s\n", g->self, pct(g->self, a->count),
-			top_fmt_dur(g->weight_ns, dur, sizeof(dur)), a->strs[g->name]);
+			fmt_dur(g->weight_ns, dur, sizeof(dur)), a->strs[g->name]);
 	}
 	if (groups.n > rows)
 		fprintf(out, "%10s  (%u more)\n", "...", groups.n - rows);
@@ -122,7 +122,7 @@ int prof_top_print(const struct prof_agg *a, FILE *out, const char *group_title,
 cleanup:
 	free(groups.v);
 	free(funcs.v);
-	addr_map_free(&groups.index);
-	addr_map_free(&funcs.index);
+	u64_map_free(&groups.index);
+	u64_map_free(&funcs.index);
 	return err;
 }

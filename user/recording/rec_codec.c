@@ -6,112 +6,12 @@
 #include "recording/rec_codec.h"
 #include "recording/varint.h"
 
-/* ---- an open-addressing u64 -> u32 map with deletes ---------------------- */
-
-static uint64_t mix64(uint64_t a)
+/* The id of key in m, or -1. */
+static int64_t map_find(const struct u64_map *m, uint64_t key)
 {
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdULL;
-	a ^= a >> 33;
-	a *= 0xc4ceb9fe1a85ec53ULL;
-	a ^= a >> 33;
-	return a;
-}
+	uint32_t v;
 
-static void map_free(struct rec_u64map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	free(m->st);
-	memset(m, 0, sizeof(*m));
-}
-
-static void map_clear(struct rec_u64map *m)
-{
-	if (m->st)
-		memset(m->st, 0, m->cap);
-	m->used = m->tomb = 0;
-}
-
-static int64_t map_find(const struct rec_u64map *m, uint64_t key)
-{
-	uint32_t mask = m->cap - 1;
-
-	if (!m->cap)
-		return -1;
-	for (uint32_t i = (uint32_t)mix64(key) & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
-		if (m->st[i] == 0)
-			return -1;
-		if (m->st[i] == 1 && m->keys[i] == key)
-			return m->vals[i];
-	}
-	return -1;
-}
-
-static void map_insert_fresh(struct rec_u64map *m, uint64_t key, uint32_t val)
-{
-	uint32_t mask = m->cap - 1, i = (uint32_t)mix64(key) & mask;
-
-	while (m->st[i] == 1)
-		i = (i + 1) & mask;
-	if (m->st[i] == 2)
-		m->tomb--;
-	m->st[i] = 1;
-	m->keys[i] = key;
-	m->vals[i] = val;
-	m->used++;
-}
-
-static int map_resize(struct rec_u64map *m, uint32_t cap)
-{
-	struct rec_u64map n = { .cap = cap };
-
-	n.keys = malloc(sizeof(*n.keys) * cap);
-	n.vals = malloc(sizeof(*n.vals) * cap);
-	n.st = calloc(cap, 1);
-	if (!n.keys || !n.vals || !n.st) {
-		map_free(&n);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < m->cap; i++)
-		if (m->st[i] == 1)
-			map_insert_fresh(&n, m->keys[i], m->vals[i]);
-	map_free(m);
-	*m = n;
-	return 0;
-}
-
-/* Insert a key that is not in the map. */
-static int map_put(struct rec_u64map *m, uint64_t key, uint32_t val)
-{
-	if ((uint64_t)(m->used + m->tomb + 1) * 4 > (uint64_t)m->cap * 3) {
-		uint32_t cap = m->cap ? m->cap : 64;
-
-		while ((uint64_t)(m->used + 1) * 2 > cap)
-			cap <<= 1;
-		if (map_resize(m, cap))
-			return -ENOMEM;
-	}
-	map_insert_fresh(m, key, val);
-	return 0;
-}
-
-static void map_del(struct rec_u64map *m, uint64_t key)
-{
-	uint32_t mask = m->cap - 1;
-
-	if (!m->cap)
-		return;
-	for (uint32_t i = (uint32_t)mix64(key) & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
-		if (m->st[i] == 0)
-			return;
-		if (m->st[i] == 1 && m->keys[i] == key) {
-			m->st[i] = 2;
-			m->used--;
-			m->tomb++;
-			return;
-		}
-	}
+	return u64_map_get(m, key, &v) ? (int64_t)v : -1;
 }
 
 /* ---- codec state ----------------------------------------------------------- */
@@ -134,9 +34,9 @@ void rec_codec_free(struct rec_codec *c)
 	free(c->str_off);
 	free(c->str_len);
 	free(c->str_slots);
-	map_free(&c->thread_map);
-	map_free(&c->task_map);
-	map_free(&c->type_map);
+	u64_map_free(&c->thread_map);
+	u64_map_free(&c->task_map);
+	u64_map_free(&c->type_map);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -150,9 +50,9 @@ void rec_codec_reset(struct rec_codec *c, uint64_t base_ts)
 	c->nstrings = 0;
 	c->arena_len = 0;
 	c->last_lit = c->last_type_lit = 0;
-	map_clear(&c->thread_map);
-	map_clear(&c->task_map);
-	map_clear(&c->type_map);
+	u64_map_clear(&c->thread_map);
+	u64_map_clear(&c->task_map);
+	u64_map_clear(&c->type_map);
 	if (c->str_slots)
 		memset(c->str_slots, 0, sizeof(*c->str_slots) * c->str_slots_cap);
 }
@@ -238,7 +138,7 @@ static int assign_id(struct rec_codec *c, uint64_t addr)
 		}
 		id = c->nids++;
 	}
-	if (map_put(&c->task_map, addr, id))
+	if (u64_map_put(&c->task_map, addr, id))
 		return -ENOMEM;
 	c->ids[id] = (struct rec_taskid){ .addr = addr, .live = true };
 	return 0;
@@ -250,7 +150,7 @@ static void free_id(struct rec_codec *c, uint64_t addr)
 
 	if (id < 0)
 		return;
-	map_del(&c->task_map, addr);
+	u64_map_del(&c->task_map, addr);
 	c->ids[id].live = false;
 	c->free_ids[c->nfree++] = (uint32_t)id;
 }
@@ -402,7 +302,7 @@ static int put_type_ref(struct rec_codec *c, struct enc *w, uint64_t type)
 	putv(w, 1);
 	putv(w, zigzag_delta(type, c->last_type_lit));
 	c->last_type_lit = type;
-	if (grow_types(c) || map_put(&c->type_map, type, c->ntypes))
+	if (grow_types(c) || u64_map_put(&c->type_map, type, c->ntypes))
 		return -ENOMEM;
 	c->types[c->ntypes++] = type;
 	return 0;
@@ -441,7 +341,7 @@ static uint32_t hash_bytes(const uint8_t *p, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return (uint32_t)mix64(h);
+	return (uint32_t)u64_map_mix(h);
 }
 
 static int intern(struct rec_codec *c, const uint8_t *lit, size_t n)
@@ -646,7 +546,7 @@ int rec_encode_event(struct rec_codec *c, const void *data, size_t len, uint8_t 
 			putv(&w, h->tid);
 			putv(&w, zigzag_enc((int64_t)ns - (int64_t)h->tid));
 			slot = (int)c->nthreads;
-			if (map_put(&c->thread_map, h->tid, (uint32_t)slot))
+			if (u64_map_put(&c->thread_map, h->tid, (uint32_t)slot))
 				return -ENOMEM;
 			c->threads[slot] = fresh;
 			c->threads[slot].tid = h->tid;
@@ -842,7 +742,7 @@ static uint64_t get_type_ref(struct rec_codec *c, struct dec *r)
 		case -1: bad(r); return 0;
 		default: r->err = -ENOMEM; return 0;
 		}
-		if (map_put(&c->type_map, type, c->ntypes)) {
+		if (u64_map_put(&c->type_map, type, c->ntypes)) {
 			r->err = -ENOMEM;
 			return 0;
 		}

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "recording/rec_format.h"
+#include "util/u64_map.h"
 
 #define REC_ENC_MAX 640		/* bytes of the longest encoded BPF record */
 
@@ -30,29 +31,22 @@ struct rec_taskid {
 	bool live;
 };
 
-struct rec_u64map {
-	uint64_t *keys;
-	uint32_t *vals;
-	uint8_t *st;			/* 0 empty, 1 used, 2 deleted */
-	uint32_t cap, used, tomb;
-};
-
 struct rec_codec {
 	bool writer;
 	uint64_t base_ts;
 	struct rec_thread *threads;
 	uint32_t nthreads, threads_cap;
 	int32_t cur;			/* thread slot of the previous record, -1 none */
-	struct rec_u64map thread_map;	/* writer: tid -> slot */
+	struct u64_map thread_map;	/* writer: tid -> slot */
 	struct rec_taskid *ids;
 	uint32_t nids, ids_cap;		/* ids ever handed out this segment */
 	uint32_t *free_ids;
 	uint32_t nfree;
-	struct rec_u64map task_map;	/* addr -> id */
+	struct u64_map task_map;	/* addr -> id */
 	uint64_t last_lit, last_type_lit;
 	uint64_t *types;
 	uint32_t ntypes, types_cap;
-	struct rec_u64map type_map;	/* type pointer -> id */
+	struct u64_map type_map;	/* type pointer -> id */
 	uint8_t *arena;			/* string literals, as encoded */
 	size_t arena_len, arena_cap;
 	uint32_t *str_off, *str_len;

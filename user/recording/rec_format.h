@@ -8,6 +8,7 @@
 #ifndef APS_REC_FORMAT_H
 #define APS_REC_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- file header ---------------------------------------------------------- */
@@ -122,5 +123,8 @@ struct rec_end {
 	uint64_t events;		/* BPF records written */
 	char reason[32];		/* "interrupted", "duration", "target_exited", ... */
 };
+
+/* A frame's CRC-32: its first 8 header bytes, then its payload. */
+uint32_t rec_format_frame_crc(const uint8_t *hdr8, const uint8_t *payload, size_t len);
 
 #endif

@@ -29,21 +29,6 @@ static uint64_t rd64(const uint8_t *p)
 	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
-static uint32_t frame_crc(const uint8_t *hdr8, const uint8_t *payload, size_t len)
-{
-	uLong crc = crc32(0L, Z_NULL, 0);
-
-	crc = crc32(crc, hdr8, 8);
-	while (len) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-		crc = crc32(crc, payload, n);
-		payload += n;
-		len -= n;
-	}
-	return (uint32_t)crc;
-}
-
 static void copy_str(char *dst, size_t dstlen, const uint8_t *src, size_t n)
 {
 	/* header strings are shown: printable ASCII and UTF-8 bytes, the rest '?' */
@@ -194,7 +179,7 @@ static int index_frames(struct rec_reader *r)
 				 left - REC_FRAME_HDR);
 			break;
 		}
-		if (rd32(f + 8) != frame_crc(f, f + REC_FRAME_HDR, len)) {
+		if (rd32(f + 8) != rec_format_frame_crc(f, f + REC_FRAME_HDR, len)) {
 			snprintf(r->problem, sizeof(r->problem), "frame at offset %zu is corrupt (CRC mismatch)",
 				 off);
 			break;

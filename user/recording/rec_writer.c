@@ -25,22 +25,6 @@ static void le64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t frame_crc(const uint8_t *hdr8, const uint8_t *payload, size_t len)
-{
-	uLong crc = crc32(0L, Z_NULL, 0);
-
-	crc = crc32(crc, hdr8, 8);
-	/* zlib takes uInt lengths: feed big payloads in pieces */
-	while (len) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-		crc = crc32(crc, payload, n);
-		payload += n;
-		len -= n;
-	}
-	return (uint32_t)crc;
-}
-
 int rec_writer_init(struct rec_writer *w, rec_sink_fn sink, void *ctx)
 {
 	int err;
@@ -90,7 +74,7 @@ int rec_writer_flush(struct rec_writer *w)
 	f[2] = w->frame_segment ? REC_FRAME_SEGMENT : 0;
 	f[3] = 0;
 	le32(f + 4, (uint32_t)payload);
-	le32(f + 8, frame_crc(f, f + REC_FRAME_HDR, payload));
+	le32(f + 8, rec_format_frame_crc(f, f + REC_FRAME_HDR, payload));
 	err = w->sink(w->sink_ctx, f, w->frame.len, w->frame_segment);
 	if (err)
 		return fail(w, err);
@@ -287,7 +271,7 @@ int rec_end_frame(const struct rec_end *e, struct rec_buf *b)
 	f[2] = 0;
 	f[3] = 0;
 	le32(f + 4, (uint32_t)payload);
-	le32(f + 8, frame_crc(f, f + REC_FRAME_HDR, payload));
+	le32(f + 8, rec_format_frame_crc(f, f + REC_FRAME_HDR, payload));
 	return 0;
 }
 

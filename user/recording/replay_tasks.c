@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "util/addr_map.h"
+#include "util/u64_map.h"
 #include "recording/replay_tasks.h"
 
 /* What the events after the read say about one address. */
@@ -16,7 +16,7 @@ struct fact {
 
 struct facts {
 	struct model *m;
-	struct addr_map index;
+	struct u64_map index;
 	struct fact *v;
 	uint32_t n, cap;
 	int err;
@@ -24,9 +24,9 @@ struct facts {
 
 static struct fact *fact_of(struct facts *f, uint64_t addr, bool add)
 {
-	int32_t i;
+	uint32_t i;
 
-	if (addr_map_get(&f->index, addr, &i))
+	if (u64_map_get(&f->index, addr, &i))
 		return &f->v[i];
 	if (!add || f->err)
 		return NULL;
@@ -42,7 +42,7 @@ static struct fact *fact_of(struct facts *f, uint64_t addr, bool add)
 		f->v = v;
 		f->cap = ncap;
 	}
-	if (addr_map_put(&f->index, addr, (int32_t)f->n)) {
+	if (u64_map_put(&f->index, addr, (uint32_t)f->n)) {
 		f->err = -ENOMEM;
 		return NULL;
 	}
@@ -92,7 +92,7 @@ struct builder {
 	struct snapshot *out;
 	int32_t *base_to_out;		/* base index -> out index, -1: gone */
 	bool *stale;			/* out index: stack and edges from events */
-	struct addr_map out_index;	/* task address -> out index */
+	struct u64_map out_index;	/* task address -> out index */
 	uint32_t cap;
 };
 
@@ -167,7 +167,7 @@ static int add_event_task(struct builder *b, const struct task *k, const struct 
 	}
 	b->stale[b->out->ntasks] = true;
 	b->rt->from_events++;
-	return addr_map_put(&b->out_index, t->addr, (int32_t)b->out->ntasks++);
+	return u64_map_put(&b->out_index, t->addr, (uint32_t)b->out->ntasks++);
 }
 
 static int copy_base_task(struct builder *b, const struct snap_task *from)
@@ -190,7 +190,7 @@ static int copy_base_task(struct builder *b, const struct snap_task *from)
 		t->frames = f;
 	}
 	b->stale[b->out->ntasks] = false;
-	return addr_map_put(&b->out_index, t->addr, (int32_t)b->out->ntasks++);
+	return u64_map_put(&b->out_index, t->addr, (uint32_t)b->out->ntasks++);
 }
 
 static int add_awaiter(struct snap_task *t, uint64_t addr, int32_t task)
@@ -264,12 +264,12 @@ static int collect_edges(struct builder *b, const struct snapshot *base)
 	}
 	for (uint32_t i = 0; !err && i < out->ntasks; i++) {
 		const struct task *k;
-		int32_t to;
+		uint32_t to;
 
 		if (!b->stale[i])
 			continue;
 		k = model_find(&b->rt->model, out->tasks[i].addr);
-		if (!k || k->state != TASK_AWAITING || !addr_map_get(&b->out_index, k->awaiting, &to))
+		if (!k || k->state != TASK_AWAITING || !u64_map_get(&b->out_index, k->awaiting, &to))
 			continue;
 		err = add_awaiter(&out->tasks[to], out->tasks[i].addr, (int32_t)i);
 	}
@@ -292,7 +292,7 @@ static int build(struct replay_tasks *rt, struct facts *facts, struct rec_player
 		err = collect_edges(&b, base);
 	free(b.base_to_out);
 	free(b.stale);
-	addr_map_free(&b.out_index);
+	u64_map_free(&b.out_index);
 	return err;
 }
 
@@ -352,7 +352,7 @@ int replay_tasks_at(const struct rec_reader *r, uint64_t ts, struct replay_tasks
 out:
 	rec_player_free(&pl);
 	free(facts.v);
-	addr_map_free(&facts.index);
+	u64_map_free(&facts.index);
 	return rc;
 nomem:
 	snprintf(err, errlen, "out of memory");

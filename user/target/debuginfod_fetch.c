@@ -13,7 +13,7 @@
 
 #define PROBE_TIMEOUT_MS 2000
 
-int dbgd_parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen)
+int debuginfod_fetch_parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen)
 {
 	const char *p, *end, *colon;
 	bool https;
@@ -67,7 +67,7 @@ static int probe_server(const char *url)
 {
 	char host[256], port[16];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int err = dbgd_parse_url(url, host, sizeof(host), port, sizeof(port));
+	int err = debuginfod_fetch_parse_url(url, host, sizeof(host), port, sizeof(port));
 
 	if (err)
 		return err;
@@ -128,7 +128,7 @@ static int describe_servers(const char *urls, char *buf, size_t len)
 	return reachable;
 }
 
-void dbgd_server_of(const char *url, char *buf, size_t len)
+void debuginfod_fetch_server_of(const char *url, char *buf, size_t len)
 {
 	const char *end = strstr(url, "/buildid/");
 	size_t n = end ? (size_t)(end - url) : strlen(url);
@@ -141,7 +141,7 @@ void dbgd_server_of(const char *url, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-bool dbgd_unreachable(int err)
+bool debuginfod_fetch_unreachable(int err)
 {
 	switch (err) {
 	case -ECONNREFUSED:
@@ -167,8 +167,8 @@ static int progress(debuginfod_client *c, long a, long b)
 	return cancel && *cancel;	/* non-zero aborts the transfer */
 }
 
-int dbgd_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
-			 struct dbgd_result *r)
+int debuginfod_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
+			 struct debuginfod_fetch_result *r)
 {
 	const char *urls = getenv("DEBUGINFOD_URLS");
 	debuginfod_client *c;
@@ -195,7 +195,7 @@ int dbgd_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
 		close(fd);
 		snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
 		if (url && *url)
-			dbgd_server_of(url, r->server, sizeof(r->server));
+			debuginfod_fetch_server_of(url, r->server, sizeof(r->server));
 		if (r->server[0])
 			snprintf(r->msg, sizeof(r->msg), "fetched the debug file of build-id %.128s from %.512s (cached at %.700s)",
 				 build_id, r->server, r->path);
@@ -205,12 +205,12 @@ int dbgd_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
 	} else if (cancel && *cancel) {
 		fd = -ECANCELED;
 		snprintf(r->msg, sizeof(r->msg), "fetching build-id %.128s was interrupted", build_id);
-	} else if (fd == -ENOENT || dbgd_unreachable(fd)) {
+	} else if (fd == -ENOENT || debuginfod_fetch_unreachable(fd)) {
 		/* libdebuginfod keeps one error for all servers: ask each whether it is there */
 		char servers[1024];
 		int up = describe_servers(r->urls, servers, sizeof(servers));
 
-		if (up == 0 && !dbgd_unreachable(fd))
+		if (up == 0 && !debuginfod_fetch_unreachable(fd))
 			fd = -EHOSTUNREACH;
 		if (up == 0)
 			snprintf(r->msg, sizeof(r->msg), "could not reach any debuginfod server: %.1000s",

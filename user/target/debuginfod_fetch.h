@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <stddef.h>
 
-struct dbgd_result {
+struct debuginfod_fetch_result {
 	char path[PATH_MAX];	/* the debug file, in the client's cache */
 	char server[1024];	/* the server that answered; "" when it came from the cache */
 	char urls[1024];	/* DEBUGINFOD_URLS, for messages */
@@ -27,16 +27,16 @@ struct dbgd_result {
  * could be reached; -ECANCELED when *cancel became non-zero. r->msg
  * always says what happened.
  */
-int dbgd_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
-			 struct dbgd_result *r);
+int debuginfod_fetch_debuginfo(const char *build_id, volatile sig_atomic_t *cancel,
+			 struct debuginfod_fetch_result *r);
 
 /* "http://host:port" of a debuginfod download URL (".../buildid/..."). Pure. */
-void dbgd_server_of(const char *url, char *buf, size_t len);
+void debuginfod_fetch_server_of(const char *url, char *buf, size_t len);
 
 /* Host and port (default 80/443) of an http(s) URL; 0 or -EINVAL. Pure. */
-int dbgd_parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen);
+int debuginfod_fetch_parse_url(const char *url, char *host, size_t hlen, char *port, size_t plen);
 
 /* Is err a failure to reach the servers (as opposed to "not there")? */
-bool dbgd_unreachable(int err);
+bool debuginfod_fetch_unreachable(int err);
 
 #endif

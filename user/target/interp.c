@@ -181,8 +181,10 @@ int interp_detect(pid_t pid, struct interp *ip)
 	ip->micro = -1;
 	snprintf(ip->root, sizeof(ip->root), "/proc/%d/root", pid);
 	err = proc_read_maps(pid, &maps);
+	if (err == -ENOENT)	/* no mappings: gone, or alive mid-exec (or a kernel thread) */
+		return proc_alive(pid) ? -ENOEXEC : -ESRCH;
 	if (err)
-		return err == -ENOENT ? -ESRCH : err;
+		return err;
 	n = readlink(ip->root, rootlink, sizeof(rootlink) - 1);
 	rootlink[n > 0 ? n : 1] = '\0';
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);

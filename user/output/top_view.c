@@ -3,7 +3,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "output/top_render.h"
+#include "output/top_view.h"
+#include "output/fmt.h"
 
 void top_view_init(struct top_view *v)
 {
@@ -11,7 +12,7 @@ void top_view_init(struct top_view *v)
 	v->sort = SORT_BUSY;
 }
 
-int top_sort_key(char key, enum top_sort *s)
+int top_view_sort_key(char key, enum top_sort *s)
 {
 	switch (key) {
 	case 'b': *s = SORT_BUSY; return 0;
@@ -23,33 +24,17 @@ int top_sort_key(char key, enum top_sort *s)
 	return -EINVAL;
 }
 
-int top_sort_name(const char *name, enum top_sort *s)
+int top_view_sort_name(const char *name, enum top_sort *s)
 {
 	static const char *const names[] = { "busy", "max", "steps", "age", "waiting" };
 
 	for (int i = 0; i < 5; i++)
 		if (!strcmp(name, names[i]))
-			return top_sort_key(names[i][0], s);
+			return top_view_sort_key(names[i][0], s);
 	return -EINVAL;
 }
 
-const char *top_fmt_dur(uint64_t ns, char *buf, size_t len)
-{
-	if (ns < 1000)
-		snprintf(buf, len, "%" PRIu64 "ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.2fms", (double)ns / 1e6);
-	else if (ns < 600000000000ull)
-		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
-	else
-		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", (uint64_t)(ns / 60000000000ull),
-			 (uint64_t)((ns / 1000000000ull) % 60));
-	return buf;
-}
-
-const char *top_sparkline(const struct hist *h, char *buf, size_t len)
+const char *top_view_sparkline(const struct hist *h, char *buf, size_t len)
 {
 	static const char *const blocks[] = { " ", "\u2581", "\u2582", "\u2583", "\u2584",
 					      "\u2585", "\u2586", "\u2587", "\u2588" };
@@ -144,10 +129,8 @@ static int cmp_coros(const void *a, const void *b)
 
 static void json_str(FILE *out, const char *key, const char *s)
 {
-	char buf[1024];
-
-	json_escape(s, buf, sizeof(buf));
-	fprintf(out, "\"%s\":\"%s\"", key, buf);
+	fprintf(out, "\"%s\":", key);
+	fmt_json_str(out, s);
 }
 
 static void json_hist(FILE *out, const struct hist *h)
@@ -313,11 +296,11 @@ static void render_text(FILE *out, const struct top_view *v, struct model *m, st
 			const struct coro_stat *c = coros[i];
 
 			fprintf(out, "%-32.32s %6" PRIu64 " %6" PRIu64 " %8" PRIu64 " %9s %8s %8s %8s %8s  %s\n",
-				c->name, c->tasks, c->live, c->steps, top_fmt_dur(c->busy_ns, b[0], 32),
-				top_fmt_dur(c->steps ? c->busy_ns / c->steps : 0, b[1], 32),
-				top_fmt_dur(hist_quantile(&c->h, 0.5), b[2], 32),
-				top_fmt_dur(hist_quantile(&c->h, 0.99), b[3], 32),
-				top_fmt_dur(c->h.max, b[4], 32), top_sparkline(&c->h, spark, sizeof(spark)));
+				c->name, c->tasks, c->live, c->steps, fmt_dur(c->busy_ns, b[0], 32),
+				fmt_dur(c->steps ? c->busy_ns / c->steps : 0, b[1], 32),
+				fmt_dur(hist_quantile(&c->h, 0.5), b[2], 32),
+				fmt_dur(hist_quantile(&c->h, 0.99), b[3], 32),
+				fmt_dur(c->h.max, b[4], 32), top_view_sparkline(&c->h, spark, sizeof(spark)));
 		}
 		free(coros);
 		free(tasks);
@@ -333,19 +316,19 @@ static void render_text(FILE *out, const struct top_view *v, struct model *m, st
 
 		fprintf(out, "%-8u %-20.20s %-24.24s %-8s %8s %9s %7u %8s %8s %8s %8s %8s  %s\n",
 			t->tid, t->name, t->coro_name, state_name(t->state),
-			t->create_ts ? top_fmt_dur(now - t->create_ts, b[0], 32) : "?",
-			top_fmt_dur(t->busy_ns, b[1], 32), t->steps,
-			top_fmt_dur(t->steps ? t->busy_ns / t->steps : 0, b[2], 32),
-			top_fmt_dur(t->hist ? hist_quantile(t->hist, 0.99) : 0, b[3], 32),
-			top_fmt_dur(t->max_step_ns, b[4], 32),
+			t->create_ts ? fmt_dur(now - t->create_ts, b[0], 32) : "?",
+			fmt_dur(t->busy_ns, b[1], 32), t->steps,
+			fmt_dur(t->steps ? t->busy_ns / t->steps : 0, b[2], 32),
+			fmt_dur(t->hist ? hist_quantile(t->hist, 0.99) : 0, b[3], 32),
+			fmt_dur(t->max_step_ns, b[4], 32),
 			t->last_step_end_ts && t->state != TASK_RUNNING ?
-				top_fmt_dur(now - t->last_step_end_ts, b[5], 32) : "-",
-			t->state == TASK_AWAITING ? top_fmt_dur(waiting_ns(t, now), b[6], 32) : "-", on);
+				fmt_dur(now - t->last_step_end_ts, b[5], 32) : "-",
+			t->state == TASK_AWAITING ? fmt_dur(waiting_ns(t, now), b[6], 32) : "-", on);
 	}
 	free(tasks);
 }
 
-void top_render(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
+void top_view_draw(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
 		uint64_t now)
 {
 	if (v->json)

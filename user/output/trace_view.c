@@ -3,12 +3,13 @@
 #include <inttypes.h>
 #include <string.h>
 #include "target/proc.h"
-#include "output/trace_print.h"
+#include "output/trace_view.h"
+#include "output/fmt.h"
 #include "live/tracer.h"
 
 #define JSON_STR 1024
 
-int trace_printer_init(struct trace_printer *p, FILE *out, bool json, pid_t pid)
+int trace_view_init(struct trace_view *p, FILE *out, bool json, pid_t pid)
 {
 	memset(p, 0, sizeof(*p));
 	p->out = out;
@@ -17,12 +18,12 @@ int trace_printer_init(struct trace_printer *p, FILE *out, bool json, pid_t pid)
 	return model_init(&p->model, 4096);
 }
 
-void trace_printer_free(struct trace_printer *p)
+void trace_view_free(struct trace_view *p)
 {
 	model_free(&p->model);
 }
 
-static uint32_t ns_tid(struct trace_printer *p, uint32_t tid)
+static uint32_t ns_tid(struct trace_view *p, uint32_t tid)
 {
 	unsigned slot;
 
@@ -71,19 +72,17 @@ static const char *event_name(enum model_ev_kind k)
 	return "?";
 }
 
-static void json_str_or_null(struct trace_printer *p, const char *key, const char *s)
+static void json_str_or_null(struct trace_view *p, const char *key, const char *s)
 {
-	char buf[JSON_STR];
-
 	if (!s) {
 		fprintf(p->out, ",\"%s\":null", key);
 		return;
 	}
-	json_escape(s, buf, sizeof(buf));
-	fprintf(p->out, ",\"%s\":\"%s\"", key, buf);
+	fprintf(p->out, ",\"%s\":", key);
+	fmt_json_str(p->out, s);
 }
 
-static void json_addr_or_null(struct trace_printer *p, const char *key, uint64_t addr)
+static void json_addr_or_null(struct trace_view *p, const char *key, uint64_t addr)
 {
 	if (addr)
 		fprintf(p->out, ",\"%s\":\"0x%" PRIx64 "\"", key, addr);
@@ -92,7 +91,7 @@ static void json_addr_or_null(struct trace_printer *p, const char *key, uint64_t
 }
 
 /* The common head of a task event. */
-static void head(struct trace_printer *p, const struct model_event *ev)
+static void head(struct trace_view *p, const struct model_event *ev)
 {
 	const struct task *t = ev->task;
 	const char *name = ev->old_name ? ev->old_name : t ? t->name : "?";
@@ -111,7 +110,7 @@ static void head(struct trace_printer *p, const struct model_event *ev)
 		ns_tid(p, ev->tid), event_name(ev->kind), ev->addr, name);
 }
 
-static void print_created(struct trace_printer *p, const struct model_event *ev)
+static void print_created(struct trace_view *p, const struct model_event *ev)
 {
 	if (p->json) {
 		if (ev->kind == MEV_CREATED) {
@@ -125,7 +124,7 @@ static void print_created(struct trace_printer *p, const struct model_event *ev)
 		fprintf(p->out, "  by %s", ev->other->name);
 }
 
-static void print_woken(struct trace_printer *p, const struct model_event *ev)
+static void print_woken(struct trace_view *p, const struct model_event *ev)
 {
 	if (p->json) {
 		fprintf(p->out, ",\"by\":\"0x%" PRIx64 "\",\"by_task\":%s", ev->other_addr,
@@ -138,7 +137,7 @@ static void print_woken(struct trace_printer *p, const struct model_event *ev)
 		ev->throw_ ? " (exception)" : "");
 }
 
-static void print_step(struct trace_printer *p, const struct model_event *ev)
+static void print_step(struct trace_view *p, const struct model_event *ev)
 {
 	if (p->json) {
 		json_addr_or_null(p, "woken_by", ev->other_addr);
@@ -152,7 +151,7 @@ static void print_step(struct trace_printer *p, const struct model_event *ev)
 		fprintf(p->out, "  (eager, nested)");
 }
 
-static void print_step_end(struct trace_printer *p, const struct model_event *ev)
+static void print_step_end(struct trace_view *p, const struct model_event *ev)
 {
 	bool raised = ev->result == APS_RES_RAISED;
 
@@ -182,7 +181,7 @@ static void print_step_end(struct trace_printer *p, const struct model_event *ev
 }
 
 /* A requester for text: its name, "(no task)", or its address if unknown. */
-static void text_requester(struct trace_printer *p, uint64_t by, const struct task *bt)
+static void text_requester(struct trace_view *p, uint64_t by, const struct task *bt)
 {
 	if (bt)
 		fprintf(p->out, "%s", bt->name);
@@ -192,7 +191,7 @@ static void text_requester(struct trace_printer *p, uint64_t by, const struct ta
 		fprintf(p->out, "(no task)");
 }
 
-static void print_done(struct trace_printer *p, const struct model_event *ev)
+static void print_done(struct trace_view *p, const struct model_event *ev)
 {
 	bool raised = ev->result == APS_RES_RAISED;
 	const struct task *t = ev->task;
@@ -220,7 +219,7 @@ static void print_done(struct trace_printer *p, const struct model_event *ev)
 	}
 }
 
-static void print_cancel(struct trace_printer *p, const struct model_event *ev)
+static void print_cancel(struct trace_view *p, const struct model_event *ev)
 {
 	bool done = ev->cancel_flags & APS_CANCEL_DONE;
 	bool unverified = ev->cancel_flags & APS_CANCEL_UNVERIFIED;
@@ -249,7 +248,7 @@ static void print_cancel(struct trace_printer *p, const struct model_event *ev)
 		fprintf(p->out, "  (request %u)", ev->task->cancel_requests);
 }
 
-static void print_renamed(struct trace_printer *p, const struct model_event *ev)
+static void print_renamed(struct trace_view *p, const struct model_event *ev)
 {
 	char buf[JSON_STR];
 
@@ -263,7 +262,7 @@ static void print_renamed(struct trace_printer *p, const struct model_event *ev)
 
 static void print_event(void *ctx, const struct model_event *ev)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 
 	head(p, ev);
 	switch (ev->kind) {
@@ -291,16 +290,16 @@ static void print_event(void *ctx, const struct model_event *ev)
 	}
 }
 
-int trace_printer_event(void *ctx, const void *data, size_t len)
+int trace_view_event(void *ctx, const void *data, size_t len)
 {
-	struct trace_printer *p = ctx;
+	struct trace_view *p = ctx;
 
 	model_apply(&p->model, data, len, print_event, p);
 	/* a non-zero return stops ring_buffer__poll: used for fatal errors */
 	return p->fatal;
 }
 
-void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t ts)
+void trace_view_lost(struct trace_view *p, uint64_t lost_total, uint64_t ts)
 {
 	if (lost_total <= p->last_lost)
 		return;
@@ -313,13 +312,13 @@ void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t t
 	p->last_lost = lost_total;
 }
 
-void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t ts,
+void trace_view_finish(struct trace_view *p, const char *reason, uint64_t ts,
 			  uint64_t lost, uint64_t read_errors,
 			  const struct prog_stat *stats, int nstats)
 {
 	bool have_stats = false;
 
-	trace_printer_lost(p, lost, ts);
+	trace_view_lost(p, lost, ts);
 	model_close_open_steps(&p->model, ts, print_event, p);
 	for (int i = 0; i < nstats; i++)
 		have_stats |= stats[i].runs > 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `trace` output: one line per event, as text or JSON (docs/trace-json.md). */
-#ifndef APS_TRACE_PRINT_H
-#define APS_TRACE_PRINT_H
+#ifndef APS_TRACE_VIEW_H
+#define APS_TRACE_VIEW_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #define TID_CACHE 64
 
-struct trace_printer {
+struct trace_view {
 	FILE *out;
 	bool json;
 	pid_t pid;
@@ -27,14 +27,14 @@ struct trace_printer {
 	int fatal;			/* non-zero: stop (layout mismatch) */
 };
 
-int trace_printer_init(struct trace_printer *p, FILE *out, bool json, pid_t pid);
-void trace_printer_free(struct trace_printer *p);
+int trace_view_init(struct trace_view *p, FILE *out, bool json, pid_t pid);
+void trace_view_free(struct trace_view *p);
 /* Ring-buffer callback. */
-int trace_printer_event(void *ctx, const void *data, size_t len);
-void trace_printer_lost(struct trace_printer *p, uint64_t lost_total, uint64_t ts);
+int trace_view_event(void *ctx, const void *data, size_t len);
+void trace_view_lost(struct trace_view *p, uint64_t lost_total, uint64_t ts);
 /* Close steps still open at the end (boundary "exit") and print the summary. */
 struct prog_stat;
-void trace_printer_finish(struct trace_printer *p, const char *reason, uint64_t ts,
+void trace_view_finish(struct trace_view *p, const char *reason, uint64_t ts,
 			  uint64_t lost, uint64_t read_errors,
 			  const struct prog_stat *stats, int nstats);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One traced target: find it, resolve hooks and layout, attach, run the loop. */
-#ifndef APS_TARGET_SESSION_H
-#define APS_TARGET_SESSION_H
+#ifndef APS_SESSION_H
+#define APS_SESSION_H
 
 #include <stdbool.h>
 #include <signal.h>
@@ -22,6 +22,7 @@ enum session_end {
 struct session {
 	pid_t pid;
 	pid_t child;		/* we started it: reap it */
+	char child_cmd[256];	/* its argv[0] */
 	uint64_t start_time;	/* /proc/PID/stat starttime: tells a reused pid */
 	char exe_id[64];	/* dev:inode of /proc/PID/exe: tells an exec */
 	struct interp ip;
@@ -41,8 +42,8 @@ extern volatile sig_atomic_t session_stop;
 
 /* Start CMD held before exec; session.pid is its pid. */
 int session_spawn(struct session *s, char **argv);
-/* Release a spawned child (it execs). */
-void session_release_child(struct session *s);
+/* Release a spawned child: it execs. 0, or -errno with s->err set when it could not. */
+int session_release_child(struct session *s);
 /*
  * Find the interpreter and the hooks, waiting (while the target lives)
  * for it to become Python and for asyncio to be loadable. 0 or -errno

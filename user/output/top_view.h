@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Rendering `top` snapshots from the model and the stats: text or JSON. */
-#ifndef APS_TOP_RENDER_H
-#define APS_TOP_RENDER_H
+#ifndef APS_TOP_VIEW_H
+#define APS_TOP_VIEW_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,13 +23,11 @@ struct top_view {
 
 void top_view_init(struct top_view *v);
 /* 'b' 'm' 's' 'a' 'w' -> sort; -EINVAL for other keys. */
-int top_sort_key(char key, enum top_sort *s);
-int top_sort_name(const char *name, enum top_sort *s);
-/* "1.2ms", "340us", "2.5s", "1m03s" into buf. */
-const char *top_fmt_dur(uint64_t ns, char *buf, size_t len);
+int top_view_sort_key(char key, enum top_sort *s);
+int top_view_sort_name(const char *name, enum top_sort *s);
 /* A sparkline of a histogram over 1us..10s in 8 log bins (UTF-8 blocks). */
-const char *top_sparkline(const struct hist *h, char *buf, size_t len);
-void top_render(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
+const char *top_view_sparkline(const struct hist *h, char *buf, size_t len);
+void top_view_draw(FILE *out, const struct top_view *v, struct model *m, struct stats *st,
 		uint64_t now);
 
 #endif

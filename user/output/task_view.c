@@ -3,81 +3,19 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "output/task_views.h"
-#include "output/top_render.h"
+#include "output/task_view.h"
+#include "output/fmt.h"
+#include "util/u64_map.h"
 
 #define MAX_DEPTH 2000		/* tree levels printed; deeper is cut with a mark */
 #define LABEL_MAX 1024
 
-/* ---- small hash map: (a, b) -> int32 --------------------------------- */
-
-struct pairmap {
-	struct { uint64_t a, b; int32_t v; bool used; } *e;
-	uint32_t cap, n;
-};
-
-static uint32_t mix64(uint64_t a, uint64_t b)
+/* The value of key in m, or -1. */
+static int32_t id_of(const struct u64_map *m, uint64_t key)
 {
-	uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull + (a << 6));
+	uint32_t v;
 
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-static int pm_put(struct pairmap *m, uint64_t a, uint64_t b, int32_t v);
-
-static int pm_grow(struct pairmap *m)
-{
-	struct pairmap big = { .cap = m->cap ? m->cap * 2 : 1024 };
-
-	big.e = calloc(big.cap, sizeof(*big.e));
-	if (!big.e)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < m->cap; i++)
-		if (m->e[i].used)
-			pm_put(&big, m->e[i].a, m->e[i].b, m->e[i].v);
-	free(m->e);
-	*m = big;
-	return 0;
-}
-
-static int32_t pm_get(const struct pairmap *m, uint64_t a, uint64_t b)
-{
-	if (!m->cap)
-		return -1;
-	for (uint32_t i = mix64(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->e[i].used)
-			return -1;
-		if (m->e[i].a == a && m->e[i].b == b)
-			return m->e[i].v;
-	}
-}
-
-static int pm_put(struct pairmap *m, uint64_t a, uint64_t b, int32_t v)
-{
-	if ((m->n + 1) * 2 > m->cap && pm_grow(m))
-		return -ENOMEM;
-	for (uint32_t i = mix64(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->e[i].used) {
-			m->e[i].used = true;
-			m->e[i].a = a;
-			m->e[i].b = b;
-			m->e[i].v = v;
-			m->n++;
-			return 0;
-		}
-		if (m->e[i].a == a && m->e[i].b == b) {
-			m->e[i].v = v;
-			return 0;
-		}
-	}
-}
-
-static void pm_free(struct pairmap *m)
-{
-	free(m->e);
-	memset(m, 0, sizeof(*m));
+	return u64_map_get(m, key, &v) ? (int32_t)v : -1;
 }
 
 static uint64_t hash_str(const char *s)
@@ -91,7 +29,7 @@ static uint64_t hash_str(const char *s)
 
 /* ---- common ------------------------------------------------------------ */
 
-int view_parse_format(const char *arg, bool tree, enum view_format *f)
+int task_view_parse_format(const char *arg, bool tree, enum task_view_format *f)
 {
 	if (!strcmp(arg, "json"))
 		*f = VIEW_JSON;
@@ -104,7 +42,7 @@ int view_parse_format(const char *arg, bool tree, enum view_format *f)
 	return 0;
 }
 
-void view_frame_label(const struct snap_frame *f, char *buf, size_t len)
+void task_view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 {
 	const char *file = f->filename ? f->filename : "";
 
@@ -116,12 +54,12 @@ void view_frame_label(const struct snap_frame *f, char *buf, size_t len)
 		snprintf(buf, len, "%s %s:%d", f->qualname ? f->qualname : "?", file, f->line);
 }
 
-static const struct task *timing_of(const struct view_opts *o, const struct snap_task *t)
+static const struct task *timing_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	return o->timing ? model_find((struct model *)o->timing, t->addr) : NULL;
 }
 
-static const char *state_of(const struct view_opts *o, const struct snap_task *t)
+static const char *state_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
@@ -142,14 +80,14 @@ static const char *state_of(const struct view_opts *o, const struct snap_task *t
 }
 
 /* age / waiting in ns, or -1 when not known (never invented) */
-static int64_t age_of(const struct view_opts *o, const struct snap_task *t)
+static int64_t age_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
 	return m && m->create_ts && o->now > m->create_ts ? (int64_t)(o->now - m->create_ts) : -1;
 }
 
-static int64_t waiting_of(const struct view_opts *o, const struct snap_task *t)
+static int64_t waiting_of(const struct task_view_opts *o, const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
@@ -159,7 +97,7 @@ static int64_t waiting_of(const struct view_opts *o, const struct snap_task *t)
 
 static const char *fmt_opt_dur(int64_t ns, char *buf, size_t len)
 {
-	return ns < 0 ? "?" : top_fmt_dur((uint64_t)ns, buf, len);
+	return ns < 0 ? "?" : fmt_dur((uint64_t)ns, buf, len);
 }
 
 /* n bytes of s at pos, cut to what fits before the NUL; the new pos. */
@@ -236,34 +174,6 @@ static const char *fmt_u32(uint32_t v, char buf[16])
 	return p;
 }
 
-static void csv_field(FILE *out, const char *s, bool last)
-{
-	bool quote = strpbrk(s, ",\"\n\r") != NULL;
-
-	if (quote) {
-		fputc('"', out);
-		for (; *s; s++) {
-			if (*s == '"')
-				fputc('"', out);
-			fputc(*s, out);
-		}
-		fputc('"', out);
-	} else {
-		fputs(s, out);
-	}
-	fputc(last ? '\n' : ',', out);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-	char buf[LABEL_MAX * 2];
-
-	json_escape(s ? s : "", buf, sizeof(buf));
-	fputc('"', out);
-	fputs(buf, out);
-	fputc('"', out);
-}
-
 static void json_opt_ns(FILE *out, const char *key, int64_t v)
 {
 	if (v < 0)
@@ -305,14 +215,14 @@ static void put_padded(struct row *r, const char *s, int width)
 	}
 }
 
-static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
+static void ps_row(FILE *out, const struct task_view_opts *o, const char *f[10])
 {
 	static const int width[10] = { 10, 20, 20, 50, 50, 15, 15, 10, 10, 10 };
 	static struct row r;
 
 	if (o->format == VIEW_CSV) {
 		for (int i = 0; i < 10; i++)
-			csv_field(out, f[i], i == 9);
+			fmt_csv_field(out, f[i], i == 9);
 		return;
 	}
 	r.len = 0;
@@ -325,23 +235,23 @@ static void ps_row(FILE *out, const struct view_opts *o, const char *f[10])
 	fwrite(r.buf, 1, r.len, out);
 }
 
-static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_opts *o,
+static void ps_json_task(FILE *out, const struct snapshot *s, const struct task_view_opts *o,
 			 const struct snap_task *t)
 {
 	const struct task *m = timing_of(o, t);
 
 	fprintf(out, "{\"tid\":%u,\"task_id\":\"0x%" PRIx64 "\",\"task_name\":", t->tid, t->addr);
-	json_string(out, t->name);
+	fmt_json_str(out, t->name);
 	fputs(",\"coroutine_stack\":[", out);
 	for (uint32_t i = 0; i < t->nframes; i++) {
 		fprintf(out, "%s{\"func\":", i ? "," : "");
-		json_string(out, t->frames[i].qualname);
+		fmt_json_str(out, t->frames[i].qualname);
 		fputs(",\"file\":", out);
-		json_string(out, t->frames[i].filename);
+		fmt_json_str(out, t->frames[i].filename);
 		fprintf(out, ",\"line\":%d}", t->frames[i].line);
 	}
 	fputs("],\"state\":", out);
-	json_string(out, state_of(o, t));
+	fmt_json_str(out, state_of(o, t));
 	json_opt_ns(out, "age_ns", age_of(o, t));
 	json_opt_ns(out, "waiting_ns", waiting_of(o, t));
 	json_opt_ns(out, "busy_ns", m ? (int64_t)m->busy_ns : -1);
@@ -354,7 +264,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_
 						    &s->tasks[a->task] : NULL;
 
 		fprintf(out, "%s{\"id\":\"0x%" PRIx64 "\",\"name\":", i ? "," : "", a->addr);
-		json_string(out, p ? p->name : "Unknown");
+		fmt_json_str(out, p ? p->name : "Unknown");
 		fputs(",\"is_task\":", out);
 		fputs(p ? "true" : "false", out);
 		fputc('}', out);
@@ -362,7 +272,7 @@ static void ps_json_task(FILE *out, const struct snapshot *s, const struct view_
 	fputs("]}", out);
 }
 
-void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
+void ps_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o)
 {
 	struct joined stack = { .valid = false }, chain = { .valid = false };
 	char tid[16], id[24], aid[24], age[32], wait[32];
@@ -428,7 +338,7 @@ void view_ps(FILE *out, const struct snapshot *s, const struct view_opts *o)
 
 /* ---- cycles ---------------------------------------------------------------- */
 
-void views_cycles_free(struct view_cycles *c)
+void await_cycles_free(struct await_cycles *c)
 {
 	for (uint32_t i = 0; i < c->n; i++)
 		free(c->path[i]);
@@ -437,7 +347,7 @@ void views_cycles_free(struct view_cycles *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int add_cycle(struct view_cycles *c, const uint32_t *path, uint32_t from, uint32_t to,
+static int add_cycle(struct await_cycles *c, const uint32_t *path, uint32_t from, uint32_t to,
 		     uint32_t back)
 {
 	uint32_t n = to - from + 1;
@@ -465,7 +375,7 @@ static int add_cycle(struct view_cycles *c, const uint32_t *path, uint32_t from,
 
 /* Iterative DFS with white/grey/black colours (3.14's _find_cycles), over
  * awaiter -> awaited task edges. */
-int views_find_cycles(const struct snapshot *s, struct view_cycles *out)
+int await_cycles_find(const struct snapshot *s, struct await_cycles *out)
 {
 	uint32_t n = s->ntasks, *first = NULL, *kids = NULL, *fill = NULL, *path = NULL,
 		 *next = NULL, *pos = NULL;
@@ -548,7 +458,7 @@ cleanup:
 	free(next);
 	free(pos);
 	if (err)
-		views_cycles_free(out);
+		await_cycles_free(out);
 	return err;
 }
 
@@ -570,9 +480,9 @@ struct tree {
 	uint32_t n, cap;
 	char **labels;		/* frame labels, interned */
 	uint32_t nlabels, labels_cap;
-	struct pairmap label_ids;	/* (hash, 0) -> label (collisions checked) */
-	struct pairmap frame_labels;	/* (frames, i) -> label: stacks are shared */
-	struct pairmap future;		/* (addr, 0) -> node */
+	struct u64_map label_ids;	/* hash (+ k on collision) -> label */
+	struct u64_map frame_labels;	/* &frames[i] -> label: stacks are shared */
+	struct u64_map future;		/* addr -> node */
 	int32_t *chain_end;		/* per task: the node its frames end at; -1 */
 	bool *shown;
 };
@@ -624,9 +534,9 @@ static int32_t intern_label(struct tree *t, const char *s)
 	uint64_t h = hash_str(s);
 	int32_t id;
 
-	/* linear probe on the hash: (h, k) for k = 0.. until a match or a gap */
+	/* linear probe on the hash: h + k for k = 0.. until a match or a gap */
 	for (uint64_t k = 0;; k++) {
-		id = pm_get(&t->label_ids, h, k);
+		id = id_of(&t->label_ids, h + k);
 		if (id < 0)
 			break;
 		if (!strcmp(t->labels[id], s))
@@ -645,8 +555,8 @@ static int32_t intern_label(struct tree *t, const char *s)
 	if (!t->labels[t->nlabels])
 		return -ENOMEM;
 	for (uint64_t k = 0;; k++)
-		if (pm_get(&t->label_ids, h, k) < 0)
-			return pm_put(&t->label_ids, h, k, (int32_t)t->nlabels) ? -ENOMEM :
+		if (id_of(&t->label_ids, h + k) < 0)
+			return u64_map_put(&t->label_ids, h + k, t->nlabels) ? -ENOMEM :
 										 (int32_t)t->nlabels++;
 }
 
@@ -654,13 +564,13 @@ static int32_t intern_label(struct tree *t, const char *s)
 static int32_t frame_label(struct tree *t, const struct snap_frame *frames, uint32_t i)
 {
 	char label[LABEL_MAX];
-	int32_t lab = pm_get(&t->frame_labels, (uintptr_t)frames, i);
+	int32_t lab = id_of(&t->frame_labels, (uintptr_t)&frames[i]);
 
 	if (lab >= 0)
 		return lab;
-	view_frame_label(&frames[i], label, sizeof(label));
+	task_view_frame_label(&frames[i], label, sizeof(label));
 	lab = intern_label(t, label);
-	if (lab >= 0 && pm_put(&t->frame_labels, (uintptr_t)frames, i, lab))
+	if (lab >= 0 && u64_map_put(&t->frame_labels, (uintptr_t)&frames[i], (uint32_t)lab))
 		return -ENOMEM;
 	return lab;
 }
@@ -700,9 +610,9 @@ static void tree_free(struct tree *t)
 	free(t->labels);
 	free(t->shown);
 	free(t->chain_end);
-	pm_free(&t->label_ids);
-	pm_free(&t->frame_labels);
-	pm_free(&t->future);
+	u64_map_free(&t->label_ids);
+	u64_map_free(&t->frame_labels);
+	u64_map_free(&t->future);
 }
 
 /* Nodes 0..ntasks-1 are the tasks; then coroutine frames and futures. */
@@ -740,10 +650,10 @@ static int tree_build(struct tree *t, const struct snapshot *s)
 				cur = descend(t, (uint32_t)parent, &s->tasks[a->task]);
 			} else {
 				/* a plain Future awaits it: a node of its own */
-				parent = pm_get(&t->future, a->addr, 0);
+				parent = id_of(&t->future, a->addr);
 				if (parent < 0) {
 					parent = new_node(t, NODE_FUTURE, 0, a->addr);
-					if (parent < 0 || pm_put(&t->future, a->addr, 0, parent)) {
+					if (parent < 0 || u64_map_put(&t->future, a->addr, (uint32_t)parent)) {
 						err = -ENOMEM;
 						break;
 					}
@@ -767,7 +677,7 @@ static int tree_build(struct tree *t, const struct snapshot *s)
 	return err;
 }
 
-static void task_annotation(const struct snapshot *s, const struct view_opts *o, uint32_t i,
+static void task_annotation(const struct snapshot *s, const struct task_view_opts *o, uint32_t i,
 			    char *buf, size_t len)
 {
 	const struct task *m = timing_of(o, &s->tasks[i]);
@@ -778,14 +688,14 @@ static void task_annotation(const struct snapshot *s, const struct view_opts *o,
 	if (!m)
 		return;
 	if (w >= 0)
-		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", top_fmt_dur((uint64_t)w, a, 32),
-			 m->steps, top_fmt_dur(m->busy_ns, b, 32));
+		snprintf(buf, len, " [waiting %s, %u steps, busy %s]", fmt_dur((uint64_t)w, a, 32),
+			 m->steps, fmt_dur(m->busy_ns, b, 32));
 	else if (m->state == TASK_RUNNING)
-		snprintf(buf, len, " [running, %u steps, busy %s]", m->steps, top_fmt_dur(m->busy_ns, b, 32));
+		snprintf(buf, len, " [running, %u steps, busy %s]", m->steps, fmt_dur(m->busy_ns, b, 32));
 	else
 		snprintf(buf, len, " [%s, %u steps, busy %s, longest %s%s%s]", state_of(o, &s->tasks[i]),
-			 m->steps, top_fmt_dur(m->busy_ns, b, 32), top_fmt_dur(m->max_step_ns, c, 32),
-			 age >= 0 ? ", age " : "", age >= 0 ? top_fmt_dur((uint64_t)age, a, 32) : "");
+			 m->steps, fmt_dur(m->busy_ns, b, 32), fmt_dur(m->max_step_ns, c, 32),
+			 age >= 0 ? ", age " : "", age >= 0 ? fmt_dur((uint64_t)age, a, 32) : "");
 }
 
 /* Leaf tasks under one node with the same frames: the collapse key. */
@@ -824,7 +734,7 @@ struct frame_state {
 struct render {
 	FILE *out;
 	const struct snapshot *s;
-	const struct view_opts *o;
+	const struct task_view_opts *o;
 	struct tree *t;
 	char *prefix;
 	size_t prefix_cap;
@@ -864,9 +774,9 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 	case NODE_TASK:
 		st = &r->s->tasks[n->ref];
 		fprintf(r->out, "{\"kind\":\"task\",\"task_id\":\"0x%" PRIx64 "\",\"name\":", st->addr);
-		json_string(r->out, st->name);
+		fmt_json_str(r->out, st->name);
 		fputs(",\"state\":", r->out);
-		json_string(r->out, state_of(r->o, st));
+		fmt_json_str(r->out, state_of(r->o, st));
 		json_opt_ns(r->out, "age_ns", age_of(r->o, st));
 		json_opt_ns(r->out, "waiting_ns", waiting_of(r->o, st));
 		if (ref)
@@ -876,7 +786,7 @@ static void node_json_open(struct render *r, uint32_t node, bool ref, uint32_t g
 		break;
 	case NODE_CORO:
 		fputs("{\"kind\":\"coro\",\"frame\":", r->out);
-		json_string(r->out, r->t->labels[n->ref]);
+		fmt_json_str(r->out, r->t->labels[n->ref]);
 		break;
 	case NODE_FUTURE:
 		fprintf(r->out, "{\"kind\":\"future\",\"id\":\"0x%" PRIx64 "\"", n->addr);
@@ -973,9 +883,9 @@ static int render_root(struct render *r, uint32_t root)
 	return 0;
 }
 
-int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
+int pstree_view(FILE *out, const struct snapshot *s, const struct task_view_opts *o)
 {
-	struct view_cycles cyc = {};
+	struct await_cycles cyc = {};
 	struct tree t;
 	struct render r = { .out = out, .s = s, .o = o, .t = &t, .json = o->format == VIEW_JSON };
 	bool first = true;
@@ -983,7 +893,7 @@ int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
 
 	err = tree_build(&t, s);
 	if (!err)
-		err = views_find_cycles(s, &cyc);
+		err = await_cycles_find(s, &cyc);
 	r.prefix_cap = MAX_DEPTH * 6 + 16;
 	r.prefix = malloc(r.prefix_cap);
 	r.stack = calloc(MAX_DEPTH + 1, sizeof(*r.stack));
@@ -1024,7 +934,7 @@ int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
 			for (uint32_t k = 0; k < cyc.len[c]; k++) {
 				fprintf(out, "%s{\"task_id\":\"0x%" PRIx64 "\",\"name\":", k ? "," : "",
 					s->tasks[cyc.path[c][k]].addr);
-				json_string(out, s->tasks[cyc.path[c][k]].name);
+				fmt_json_str(out, s->tasks[cyc.path[c][k]].name);
 				fputc('}', out);
 			}
 			fputc(']', out);
@@ -1044,7 +954,7 @@ int view_pstree(FILE *out, const struct snapshot *s, const struct view_opts *o)
 cleanup:
 	free(r.prefix);
 	free(r.stack);
-	views_cycles_free(&cyc);
+	await_cycles_free(&cyc);
 	tree_free(&t);
 	return err;
 }

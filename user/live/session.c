@@ -11,11 +11,13 @@
 #include <unistd.h>
 #include "target/layout_runtime.h"
 #include "target/proc.h"
-#include "live/target_session.h"
+#include "live/caps.h"
+#include "live/session.h"
 
 volatile sig_atomic_t session_stop;
 
 static int hold_fd = -1;	/* write end: closing it lets the child exec */
+static int exec_err_fd = -1;	/* read end: the child's exec errno, or EOF */
 
 static uint64_t now_ms(void)
 {
@@ -40,42 +42,100 @@ static void exe_identity(pid_t pid, char *buf, size_t len)
 
 int session_spawn(struct session *s, char **argv)
 {
-	int p[2];
+	int p[2], e[2];
 	pid_t pid;
 	char c;
 
 	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	pid = fork();
-	if (pid < 0) {
+	if (pipe2(e, O_CLOEXEC)) {
 		close(p[0]);
 		close(p[1]);
 		return -errno;
 	}
-	if (pid == 0) {
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
 		close(p[1]);
+		close(e[0]);
+		close(e[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		int err;
+
+		close(p[1]);
+		close(e[0]);
 		/* wait until the parent has loaded BPF; EOF means go */
 		while (read(p[0], &c, 1) < 0 && errno == EINTR)
 			;
 		close(p[0]);
 		execvp(argv[0], argv);
-		fprintf(stderr, "aps-bpf: cannot run %s: %s\n", argv[0], strerror(errno));
+		/* the parent says why; a successful exec closes e[1] */
+		err = errno;
+		if (write(e[1], &err, sizeof(err)) != sizeof(err))
+			err = 0;
 		_exit(127);
 	}
 	close(p[0]);
+	close(e[1]);
 	hold_fd = p[1];
+	exec_err_fd = e[0];
 	s->pid = pid;
 	s->child = pid;
+	snprintf(s->child_cmd, sizeof(s->child_cmd), "%s", argv[0]);
 	return 0;
 }
 
-void session_release_child(struct session *s)
+int session_release_child(struct session *s)
 {
-	(void)s;
+	int err = 0;
+	ssize_t n;
+
 	if (hold_fd >= 0) {
 		close(hold_fd);
 		hold_fd = -1;
 	}
+	if (exec_err_fd < 0)
+		return 0;
+	/* EOF: the exec worked; an errno: it did not */
+	while ((n = read(exec_err_fd, &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(exec_err_fd);
+	exec_err_fd = -1;
+	if (n != sizeof(err) || err <= 0)
+		return 0;
+	snprintf(s->err, sizeof(s->err), "cannot run %s: %s", s->child_cmd, strerror(err));
+	return -err;
+}
+
+/* 'Z' for a zombie, from /proc/PID/stat; 0 if unknown. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Reading the target was refused: which capability is missing (s->err: the detail). */
+static void explain_read(struct session *s)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "%.511s", s->err);
+	caps_explain(CAPS_READ, s->pid, detail, s->err, sizeof(s->err));
 }
 
 void session_explain(struct session *s, int err)
@@ -84,13 +144,18 @@ void session_explain(struct session *s, int err)
 
 	switch (err) {
 	case -ESRCH:
-		snprintf(s->err, sizeof(s->err), "no such process: %d", s->pid);
+		if (s->child > 0)
+			snprintf(s->err, sizeof(s->err), "%s (pid %d) exited before it loaded Python",
+				 s->child_cmd, s->pid);
+		else if (proc_state(s->pid) == 'Z')
+			snprintf(s->err, sizeof(s->err),
+				 "process %d is a zombie: it has exited and its parent has not reaped it", s->pid);
+		else
+			snprintf(s->err, sizeof(s->err), "no such process: %d", s->pid);
 		break;
 	case -EACCES:
 	case -EPERM:
-		snprintf(s->err, sizeof(s->err),
-			 "permission denied reading process %d: aps-bpf needs root, or CAP_BPF, "
-			 "CAP_PERFMON and CAP_SYS_PTRACE", s->pid);
+		explain_read(s);
 		break;
 	case -ENOEXEC:
 		proc_comm(s->pid, comm, sizeof(comm));
@@ -124,13 +189,22 @@ int session_resolve(struct session *s, bool wait_for_python)
 		err = interp_detect(s->pid, &s->ip);
 		if (!err)
 			break;
-		if (err == -ESRCH || err == -EACCES || err == -EPERM || err == -EPROTONOSUPPORT ||
+		if ((err == -ESRCH && s->child <= 0) || err == -EACCES || err == -EPERM ||
+		    err == -EPROTONOSUPPORT ||
 		    (err == -ENOEXEC && !wait_for_python) || session_stop) {
 			session_explain(s, err);
 			return err;
 		}
 		if (!proc_alive(s->pid)) {
-			snprintf(s->err, sizeof(s->err), "process %d exited before asyncio was loaded", s->pid);
+			if ((err == -ENOEXEC || err == -ESRCH) && s->child > 0)
+				snprintf(s->err, sizeof(s->err), "%s (pid %d) exited before it loaded Python",
+					 s->child_cmd, s->pid);
+			else if (err == -ENOEXEC || err == -ESRCH)
+				snprintf(s->err, sizeof(s->err), "process %d exited before it loaded Python",
+					 s->pid);
+			else
+				snprintf(s->err, sizeof(s->err), "process %d exited before asyncio was loaded",
+					 s->pid);
 			return -ESRCH;
 		}
 		if (!told && now_ms() - started > 2000) {
@@ -143,20 +217,28 @@ int session_resolve(struct session *s, bool wait_for_python)
 	s->start_time = proc_start_time(s->pid);
 	exe_identity(s->pid, s->exe_id, sizeof(s->exe_id));
 	err = hooks_resolve(&s->ip, &s->hooks, s->err, sizeof(s->err));
-	if (err)
-		return err;
-	return layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (!err)
+		err = layout_for_target(&s->ip, &s->layout, s->err, sizeof(s->err));
+	if (err == -EACCES || err == -EPERM)
+		explain_read(s);
+	return err;
 }
 
 int session_load(struct session *s, tracer_event_fn fn, void *ctx)
 {
-	return tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
+	int err = tracer_load(&s->tracer, fn, ctx, s->verbose, s->ringbuf_kb, s->err, sizeof(s->err));
+
+	if (err == -EACCES || err == -EPERM)
+		caps_explain(CAPS_LOAD, s->pid, strerror(-err), s->err, sizeof(s->err));
+	return err;
 }
 
 int session_attach(struct session *s)
 {
 	int err = tracer_attach(s->tracer, &s->ip, &s->layout, &s->hooks, s->err, sizeof(s->err));
 
+	if (err == -EACCES || err == -EPERM)
+		caps_explain(CAPS_ATTACH, s->pid, strerror(-err), s->err, sizeof(s->err));
 	if (err)
 		return err;
 	if (!proc_alive(s->pid)) {

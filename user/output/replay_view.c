@@ -6,12 +6,13 @@
 #include "memory/blocked_capture.h"
 #include "recording/rec_blocked.h"
 #include "recording/replay_tasks.h"
-#include "output/replay_views.h"
+#include "output/replay_view.h"
+#include "output/fmt.h"
 #include "model/stats.h"
 
 #define EXIT_CYCLE 3
 
-uint64_t replay_end_ts(const struct rec_reader *r)
+uint64_t replay_view_end_ts(const struct rec_reader *r)
 {
 	struct rec_cursor c;
 	struct rec_item *it = malloc(sizeof(*it));
@@ -33,10 +34,10 @@ uint64_t replay_end_ts(const struct rec_reader *r)
 }
 
 int replay_view_tasks(const struct rec_reader *r, FILE *out, bool tree, uint64_t ts,
-		      const struct view_opts *opts, bool fail_on_cycle)
+		      const struct task_view_opts *opts, bool fail_on_cycle)
 {
 	struct replay_tasks rt;
-	struct view_opts o = *opts;
+	struct task_view_opts o = *opts;
 	char err[256], wall[64];
 	int rc = 1;
 
@@ -67,11 +68,11 @@ int replay_view_tasks(const struct rec_reader *r, FILE *out, bool tree, uint64_t
 		fprintf(out, "no asyncio tasks at %s\n", wall);
 		rc = 0;
 	} else if (tree) {
-		int cycles = view_pstree(out, &rt.snap, &o);
+		int cycles = pstree_view(out, &rt.snap, &o);
 
 		rc = cycles < 0 ? 1 : fail_on_cycle && cycles > 0 ? EXIT_CYCLE : 0;
 	} else {
-		view_ps(out, &rt.snap, &o);
+		ps_view(out, &rt.snap, &o);
 		rc = 0;
 	}
 out:
@@ -112,7 +113,7 @@ int replay_view_top(const struct rec_reader *r, FILE *out, struct top_view *v, u
 	int err, rc = 1;
 
 	if (to == UINT64_MAX)
-		to = replay_end_ts(r);
+		to = replay_view_end_ts(r);
 	if (!from)
 		from = r->hdr.start_ns;
 	if (model_init(&m, 4096) || stats_init(&t.st, from) || rec_player_init(&pl, r, &m)) {
@@ -130,7 +131,7 @@ int replay_view_top(const struct rec_reader *r, FILE *out, struct top_view *v, u
 		v->pid = (pid_t)r->hdr.pid;
 		snprintf(v->interp, sizeof(v->interp), "Python %.56s", r->hdr.python);
 		v->lost_events = pl.lost;
-		top_render(out, v, &m, &t.st, to);
+		top_view_draw(out, v, &m, &t.st, to);
 		rc = 0;
 	}
 	rec_player_free(&pl);
@@ -233,7 +234,7 @@ int replay_view_blocked(const struct rec_reader *r, FILE *out, bool json, uint64
 	} else {
 		fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s (threshold %s), %" PRIu64
 			" with the stack the recorder took%s\n", b.reported, b.reported == 1 ? "" : "s",
-			top_fmt_dur(threshold, d, sizeof(d)), b.with_stack,
+			fmt_dur(threshold, d, sizeof(d)), b.with_stack,
 			b.bad ? "; some BLOCKED records were malformed" : "");
 		rc = 0;
 	}

@@ -2,8 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <capstone/capstone.h>
-#include "hooks/disasm.h"
+#include "hooks/x86_code.h"
 
 static bool refers_to(const cs_insn *insn, uint64_t target)
 {
@@ -54,23 +53,59 @@ static bool relocated_to(struct elf_file *ef, uint64_t target)
 	return false;
 }
 
-int disasm_call_sites(struct elf_file *ef, uint64_t target, struct call_sites *out)
+int x86_code_open(struct x86_code *x)
 {
+	memset(x, 0, sizeof(*x));
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &x->cs) != CS_ERR_OK)
+		return -ENOSYS;
+	cs_option(x->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	x->insn = cs_malloc(x->cs);
+	x->insn2 = cs_malloc(x->cs);
+	if (!x->insn || !x->insn2) {
+		x86_code_close(x);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void x86_code_close(struct x86_code *x)
+{
+	if (x->insn)
+		cs_free(x->insn, 1);
+	if (x->insn2)
+		cs_free(x->insn2, 1);
+	if (x->cs)
+		cs_close(&x->cs);
+	memset(x, 0, sizeof(*x));
+}
+
+int x86_code_read(struct elf_file *ef, uint64_t start, uint64_t size, uint8_t **buf)
+{
+	*buf = NULL;
+	if (size > X86_CODE_MAX_FUNC)
+		return -E2BIG;
+	*buf = malloc(size ? size : 1);
+	if (!*buf)
+		return -ENOMEM;
+	if (elf_read_vaddr(ef, start, *buf, size)) {
+		free(*buf);
+		*buf = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+int x86_code_call_sites(struct elf_file *ef, uint64_t target, struct call_sites *out)
+{
+	struct x86_code x;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
-	csh cs;
-	cs_insn *insn;
-	int err = 0;
+	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return -ENOSYS;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
-	if (!insn) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
+	err = x86_code_open(&x);
+	if (err)
+		return err;
 	while ((scn = elf_nextscn(ef->elf, scn))) {
 		Elf_Data *data;
 		const uint8_t *code;
@@ -87,61 +122,50 @@ int disasm_call_sites(struct elf_file *ef, uint64_t target, struct call_sites *o
 		size = data->d_size;
 		addr = sh.sh_addr;
 		while (size > 0) {
-			if (!cs_disasm_iter(cs, &code, &size, &addr, insn)) {
+			if (!cs_disasm_iter(x.cs, &code, &size, &addr, x.insn)) {
 				/* undecodable byte (padding, data): step over it */
 				code++;
 				size--;
 				addr++;
 				continue;
 			}
-			if (!refers_to(insn, target))
+			if (!refers_to(x.insn, target))
 				continue;
-			if (is_direct_branch(insn) && out->n < DISASM_MAX_SITES)
-				out->site[out->n++] = insn->address;
+			if (is_direct_branch(x.insn) && out->n < X86_CODE_MAX_SITES)
+				out->site[out->n++] = x.insn->address;
 			else
 				out->other_refs = true;
 		}
 	}
 	if (relocated_to(ef, target))
 		out->other_refs = true;
-cleanup:
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&cs);
-	return err;
+	x86_code_close(&x);
+	return 0;
 }
 
-bool disasm_is_boundary(struct elf_file *ef, uint64_t func, uint64_t func_size, uint64_t vaddr)
+bool x86_code_is_boundary(struct x86_code *x, struct elf_file *ef, uint64_t func, uint64_t func_size,
+			  uint64_t vaddr)
 {
 	uint8_t *buf;
 	const uint8_t *code;
 	size_t size;
 	uint64_t addr = func;
 	bool found = false;
-	cs_insn *insn;
-	csh cs;
 
-	if (vaddr < func || vaddr >= func + func_size || func_size > (1 << 20))
+	if (vaddr < func || vaddr - func >= func_size || func_size > X86_CODE_MAX_FUNC)
 		return false;
-	buf = malloc(func_size);
-	if (!buf)
+	size = (size_t)(vaddr - func) + 16;	/* an instruction is 15 bytes at most */
+	if (size > func_size)
+		size = func_size;
+	if (x86_code_read(ef, func, size, &buf))
 		return false;
-	if (elf_read_vaddr(ef, func, buf, func_size) || cs_open(CS_ARCH_X86, CS_MODE_64, &cs)) {
-		free(buf);
-		return false;
-	}
-	insn = cs_malloc(cs);
 	code = buf;
-	size = func_size;
-	while (insn && addr <= vaddr && cs_disasm_iter(cs, &code, &size, &addr, insn)) {
-		if (insn->address == vaddr) {
+	while (addr <= vaddr && cs_disasm_iter(x->cs, &code, &size, &addr, x->insn)) {
+		if (x->insn->address == vaddr) {
 			found = true;
 			break;
 		}
 	}
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&cs);
 	free(buf);
 	return found;
 }

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""The kernel matrix: boot Debian's kernels under qemu (TCG) and run
+tests/kernels/guest_check.py in each, and on the host kernel. Run as root
+from the repo root (by `make test-kernels` and tests/run_all.py):
+
+    python3 tests/kernels/run.py [--arch ARCH]... [-k SUBSTR]... [--no-host]
+
+The kernels are the rows of tests/kernels/kernels.tsv, the architectures
+those of arches.tsv (how to boot them, which Pythons). Kernel packages are
+fetched with a private apt configuration (fetch.sh) and, like the
+initramfs of each architecture's Pythons (initramfs.sh base), cached in
+$APS_KERNEL_CACHE (default /var/cache/aps-bpf/kernels); aps-bpf and tests/
+go in a small second archive rebuilt every run. The kernels boot one after
+another: the machine has 2 cores.
+
+Output: `PASS kernels:KERNEL:PYTHON:CASE` / `FAIL ...: why` per case, a
+`kernels: KERNEL booted ...` line with each boot's wall time, then
+`N passed, N failed`. A guest that panics or times out fails every case it
+did not report. Exit 1 if any failed.
+"""
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.environ.get("APS_KERNEL_CACHE", "/var/cache/aps-bpf/kernels")
+BOOT_TIMEOUT = 600
+KCHECK = re.compile(r"KCHECK (\S+) (\S+) (\S+) (PASS|FAIL)\s*(.*)")
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+sys.path.insert(0, HERE)
+from guest_check import CASES, Interp  # noqa: E402
+
+
+def table(name):
+    """The rows of a tab-separated table, as dicts by its `# a<TAB>b` header."""
+    rows, header = [], None
+    with open(os.path.join(HERE, name)) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("# ") and "\t" in line:
+                header = line[2:].split("\t")
+            elif line and not line.startswith("#"):
+                rows.append(dict(zip(header, line.split("\t"))))
+    return rows
+
+
+class Results:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def add(self, name, ok, why=""):
+        if ok:
+            self.passed += 1
+            print(f"PASS kernels:{name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL kernels:{name}: {why}", flush=True)
+
+    def parse(self, kernel, pythons, lines, why_missing):
+        """Count KCHECK lines; a case never reported is a failure."""
+        seen = set()
+        for line in lines:
+            m = KCHECK.search(line)
+            if not m or m.group(1) != kernel:
+                continue
+            seen.add((m.group(2), m.group(3)))
+            self.add(f"{kernel}:{m.group(2)}:{m.group(3)}", m.group(4) == "PASS", m.group(5))
+        for py in pythons:
+            for case in CASES:
+                if (Interp(py).label, case) not in seen:
+                    self.add(f"{kernel}:{Interp(py).label}:{case}", False, why_missing)
+
+
+def build_base(arch):
+    """The cached initramfs of an architecture's system and Pythons."""
+    out = os.path.join(CACHE, f"base-{arch['arch']}.cpio")
+    key = arch["base"] + " " + arch["pythons"]
+    script = os.path.join(REPO, arch["base"].split()[0])
+    try:
+        with open(out + ".key") as f:
+            fresh = f.read() == key and os.path.getmtime(out) > os.path.getmtime(script)
+    except OSError:
+        fresh = False
+    if not fresh:
+        t0 = time.monotonic()
+        subprocess.run(arch["base"].split() + [out] + arch["pythons"].split(","),
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        with open(out + ".key", "w") as f:
+            f.write(key)
+        print(f"kernels: built {out} in {time.monotonic() - t0:.0f}s", flush=True)
+    return out
+
+
+def boot(arch, k, root, res):
+    vmlinuz = subprocess.run(["tests/kernels/fetch.sh", CACHE, k["arch"], k["mirror"], k["suite"],
+                              k["package"], k["name"]], cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout.split()[-1]
+    pythons = arch["pythons"].split(",")
+    mem = 1024 + 2 * os.path.getsize(root) // (1 << 20)
+    argv = arch["qemu"].split() + [
+        "-smp", "2", "-m", str(mem), "-nodefaults", "-display", "none", "-no-reboot",
+        "-serial", "stdio", "-kernel", vmlinuz, "-initrd", root,
+        "-append", f"console={arch['console']} panic=-1 quiet aps.kernel={k['name']} "
+                   f"aps.pythons={arch['pythons']}"]
+    t0 = time.monotonic()
+    log = os.path.join(CACHE, f"console-{k['name']}.log")
+    try:
+        with open(log, "w") as f:
+            rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                timeout=BOOT_TIMEOUT).returncode
+        why = f"no result from the guest (qemu exit {rc}; console in {log})"
+    except subprocess.TimeoutExpired:
+        why = f"the guest did not finish within {BOOT_TIMEOUT}s (console in {log})"
+    secs = time.monotonic() - t0
+    with open(log, errors="replace") as f:
+        lines = f.read().splitlines()
+    release = next((l.split()[2] for l in lines if l.startswith("KBOOT ")), "?")
+    if any("Kernel panic" in l for l in lines):
+        why = f"the guest panicked (console in {log})"
+    res.parse(k["name"], pythons, lines, why)
+    print(f"kernels: {k['name']} ({release}, {k['arch']}) booted and checked in {secs:.0f}s",
+          flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", action="append", default=[])
+    ap.add_argument("-k", action="append", default=[], help="kernel names containing SUBSTR")
+    ap.add_argument("--no-host", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("kernels: needs root (BPF, and the cache in /var/cache)", file=sys.stderr)
+        return 2
+    arches = {a["arch"]: a for a in table("arches.tsv")}
+    wanted = args.arch or list(arches)
+    res = Results()
+    t_all = time.monotonic()
+    if not args.no_host and HOST_ARCH in wanted and not args.k:
+        t0 = time.monotonic()
+        kname = "host-" + platform.release()
+        pythons = arches[HOST_ARCH]["pythons"].split(",")
+        out = subprocess.run([sys.executable, "tests/kernels/guest_check.py", "--kernel", kname]
+                             + pythons, cwd=REPO, capture_output=True, text=True)
+        res.parse(kname, pythons, out.stdout.splitlines(),
+                  f"guest_check.py exited {out.returncode}: {out.stderr[-300:]}")
+        print(f"kernels: {kname} checked in {time.monotonic() - t0:.0f}s", flush=True)
+    os.makedirs(CACHE, exist_ok=True)
+    for name in wanted:
+        arch = arches[name]
+        kernels = [k for k in table("kernels.tsv") if k["arch"] == name
+                   and (not args.k or any(s in k["name"] for s in args.k))]
+        if not kernels:
+            continue
+        qemu = arch["qemu"].split()[0]
+        if not shutil.which(qemu):
+            for k in kernels:
+                res.parse(k["name"], arch["pythons"].split(","), [],
+                          f"{qemu} is not installed (tests/testbed.sh installs it)")
+            continue
+        base = build_base(arch)
+        overlay, root = os.path.join(CACHE, f"overlay-{name}.cpio"), os.path.join(CACHE, f"root-{name}.cpio")
+        subprocess.run(["tests/kernels/initramfs.sh", "overlay", overlay, arch["aps"]],
+                       cwd=REPO, check=True)
+        with open(root, "wb") as out:
+            for part in (base, overlay):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        for k in kernels:
+            try:
+                boot(arch, k, root, res)
+            except subprocess.CalledProcessError as e:
+                res.parse(k["name"], arch["pythons"].split(","), [],
+                          f"cannot fetch the kernel: {(e.stderr or '').strip()[-300:]}")
+    print(f"kernels: the matrix took {time.monotonic() - t_all:.0f}s", flush=True)
+    print(f"{res.passed} passed, {res.failed} failed", flush=True)
+    return 1 if res.failed or not res.passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
