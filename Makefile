@@ -23,8 +23,8 @@ endif
 
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror
-INCLUDES := -Iinclude -Iuser -I$(OUTPUT)
-LIBS := -lbpf -lelf -lz -lm -lpthread -ldl -lmicrohttpd
+INCLUDES := -Iinclude -Iuser -I$(OUTPUT) -I$(OUTPUT)/gen
+LIBS := -lbpf -lelf -lz -lm -lpthread -ldl -lmicrohttpd -lprotobuf-c
 
 # clang's own system include dirs, as -idirafter, for the BPF target
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -49,6 +49,12 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS := $(filter-out $(OUTPUT)/user/cli/main.o,$(USER_OBJS))
 # only the loader includes the BPF skeletons
 SKEL_USERS := live/tracer loop/loop_tracer agent/procwatch
+# the pprof schema (user/profile/profile.proto), compiled by protoc-c
+PROTO_GEN := $(OUTPUT)/gen
+PROTO_H := $(PROTO_GEN)/profile.pb-c.h
+PROTO_OBJ := $(PROTO_GEN)/profile.pb-c.o
+SAN_PROTO_OBJ := $(OUTPUT)/san/gen/profile.pb-c.o
+PROTO_USERS := $(patsubst user/%.c,%,$(wildcard user/profile/*.c))
 
 .PHONY: all clean install test unit integration testbed demo packages fuzz bench test-kernels
 all: $(BIN)
@@ -70,12 +76,28 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 $(foreach u,$(SKEL_USERS),$(OUTPUT)/user/$(u).o $(OUTPUT)/san/$(u).o): $(SKELS)
 
+$(PROTO_GEN)/%.pb-c.c $(PROTO_GEN)/%.pb-c.h: user/profile/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(PROTO_GEN)
+	$(Q)protoc-c --proto_path=user/profile --c_out=$(PROTO_GEN) $<
+
+$(PROTO_OBJ): $(PROTO_GEN)/profile.pb-c.c $(PROTO_H)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
+
+$(SAN_PROTO_OBJ): $(PROTO_GEN)/profile.pb-c.c $(PROTO_H)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -g -O1 $(SAN) $(WARN) $(INCLUDES) -c $< -o $@
+
+$(foreach u,$(PROTO_USERS),$(OUTPUT)/user/$(u).o $(OUTPUT)/san/$(u).o): $(PROTO_H)
+
 $(OUTPUT)/user/%.o: user/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -c $< -o $@
 
-$(BIN): $(USER_OBJS)
+$(BIN): $(USER_OBJS) $(PROTO_OBJ)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
@@ -93,7 +115,7 @@ install: $(BIN)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
-SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS))
+SAN_LIB_OBJS := $(patsubst $(OUTPUT)/user/%.o,$(OUTPUT)/san/%.o,$(LIB_OBJS)) $(SAN_PROTO_OBJ)
 
 $(OUTPUT)/san/%.o: user/%.c
 	$(call msg,CC-SAN,$@)

@@ -57,6 +57,7 @@ def main():
         ("record", [sys.executable, "tests/integration/test_record.py"]),
         ("loop", [sys.executable, "tests/integration/test_loop.py"]),
         ("agent", [sys.executable, "tests/integration/test_agent.py"]),
+        ("profile", [sys.executable, "tests/integration/test_profile.py"]),
         ("cli", [sys.executable, "tests/integration/test_cli.py"]),
         ("procs", [sys.executable, "tests/integration/test_procs.py"]),
         ("fuzz", ["make", "--no-print-directory", "fuzz"]),

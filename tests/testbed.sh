@@ -23,10 +23,12 @@ PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev li
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod
 	libmicrohttpd-dev prometheus	# the agent's /metrics, and its test
+	libprotobuf-c-dev protobuf-c-compiler golang-go	# profile: pprof; its tests: go tool pprof
 	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)
 # `make ARCH=arm64` (cross-build) and the arm64 guest of the kernel matrix
 ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libbpf-dev:arm64 libelf-dev:arm64
-	zlib1g-dev:arm64 libcapstone-dev:arm64 libdebuginfod-dev:arm64 qemu-system-arm)
+	zlib1g-dev:arm64 libcapstone-dev:arm64 libdebuginfod-dev:arm64 libprotobuf-c-dev:arm64
+	libmicrohttpd-dev:arm64 qemu-system-arm)
 
 export DEBIAN_FRONTEND=noninteractive
 

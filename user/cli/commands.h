@@ -18,5 +18,6 @@ int cmd_check(int argc, char **argv);
 int cmd_blocked(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const char usage[] =
 	"  blocked  steps that blocked the event loop, with the Python stack while blocked\n"
 	"  check    health check: fail if a step blocked the loop or a task waited too long\n"
 	"  agent    the host agent: watches every asyncio process, metrics, dumps\n"
+	"  profile  CPU time per task, coroutine and thread: top, folded stacks, pprof\n"
 	"  doctor   how each hook is found (symbols, debug file, debuginfod, symbol-free), probe costs\n"
 	"\n"
 	"`aps-bpf COMMAND --help` for a command's options.\n";
@@ -27,7 +28,8 @@ static const char usage[] =
 static const struct { const char *name; int (*fn)(int argc, char **argv); } cmds[] = {
 	{ "trace", cmd_trace }, { "record", cmd_record }, { "replay", cmd_replay },
 	{ "export", cmd_export }, { "blocked", cmd_blocked }, { "check", cmd_check },
-	{ "ps", cmd_ps }, { "pstree", cmd_pstree }, { "top", cmd_top }, { "agent", cmd_agent }, { "doctor", cmd_doctor },
+	{ "ps", cmd_ps }, { "pstree", cmd_pstree }, { "top", cmd_top }, { "profile", cmd_profile },
+	{ "agent", cmd_agent }, { "doctor", cmd_doctor },
 };
 
 int main(int argc, char **argv)

@@ -47,9 +47,19 @@ int loop_sample_decode(const void *data, size_t len, int minor, struct loop_samp
 void loop_sample_symbolize(struct thread_stack_reader *r, const struct loop_sample *s,
 			   struct thread_stack *out)
 {
+	int32_t outer = -1;
+
 	out->n = 0;
 	out->truncated = s->truncated;
-	for (uint32_t i = 0; i < s->nframes && out->n < STACK_MAX_FRAMES; i++)
-		if (!thread_stack_symbolize(r, s->f[i].code, s->f[i].instr, &out->f[out->n]))
-			out->n++;
+	for (uint32_t i = 0; i < s->nframes && out->n < STACK_MAX_FRAMES; i++) {
+		if (thread_stack_symbolize(r, s->f[i].code, s->f[i].instr, &out->f[out->n]))
+			continue;
+		out->f[out->n].gen = s->f[i].in_generator;
+		if (s->f[i].in_generator)
+			outer = (int32_t)out->n;
+		out->n++;
+	}
+	/* the outermost generator frame runs the coroutine the sampler saw */
+	if (outer >= 0 && s->coro)
+		out->f[outer].gen = s->coro;
 }

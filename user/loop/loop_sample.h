@@ -35,7 +35,8 @@ struct loop_sample {
 
 /* Check and decode one record (minor: the target's 3.x); 0 or -EINVAL. */
 int loop_sample_decode(const void *data, size_t len, int minor, struct loop_sample *out);
-/* Name, file and line of each frame (unreadable code objects left out). */
+/* Name, file and line of each frame (unreadable code objects left out);
+ * gen: 0 for a plain frame, else non-zero (the outermost: s->coro). */
 void loop_sample_symbolize(struct thread_stack_reader *r, const struct loop_sample *s,
 			   struct thread_stack *out);
 

@@ -191,6 +191,8 @@ static int read_one(struct snap_ctx *c, uint64_t addr, struct snap_task *st, str
 	if (!st->name)
 		return -ENOMEM;
 	st->loop = raw->loop;
+	st->coro = raw->coro;
+	st->waiter = raw->waiter;
 	st->state = (uint8_t)raw->state;
 	if (!st->stack_ok || !n)
 		return 0;
@@ -319,6 +321,8 @@ static int task_of_views(struct snap_ctx *c, uint64_t addr, const struct task_vi
 	st->stack_ok = true;
 	*raw = second->raw;
 	st->loop = raw->loop;
+	st->coro = raw->coro;
+	st->waiter = raw->waiter;
 	st->state = (uint8_t)raw->state;
 	st->name = mem_pool_strdup(&c->s->pool, t->name);
 	if (!st->name)

@@ -31,6 +31,8 @@ struct snap_awaiter {
 struct snap_task {
 	uint64_t addr;		/* the TaskObj: `task id` of ps */
 	uint64_t loop;
+	uint64_t coro;		/* its coroutine (what a sample's frames are owned by) */
+	uint64_t waiter;	/* the future it awaits (fut_waiter); 0: running, ready or done */
 	uint32_t tid;		/* thread running it, host id; 0: unknown */
 	uint32_t ns_tid;	/* its id in the target's PID namespace (0: the same) */
 	uint8_t state;		/* enum aps_fut_state */

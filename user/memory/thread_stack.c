@@ -6,6 +6,7 @@
 #include "target/layout_runtime.h"
 #include "memory/linetable.h"
 #include "memory/thread_stack.h"
+#include "target/proc.h"
 
 #define MAX_THREADS 4096	/* thread states walked per interpreter */
 #define MAX_FRAMES_WALKED 4096	/* frames followed before giving up */
@@ -70,7 +71,7 @@ void thread_stack_reader_free(struct thread_stack_reader *t)
 static int find_tstate(struct thread_stack_reader *t, uint32_t tid, uint64_t *ts)
 {
 	const struct py_snap_layout *s = &t->l->snap;
-	uint64_t interp, p, nid = 0, only = 0;
+	uint64_t interp, p, nid = 0, only = 0, last = 0;
 	int n = 0, err;
 
 	err = pyread_ptr(&t->r, t->runtime + s->rt_interp_head, &interp);
@@ -79,6 +80,7 @@ static int find_tstate(struct thread_stack_reader *t, uint32_t tid, uint64_t *ts
 	err = pyread_ptr(&t->r, interp + s->is_threads_head, &p);
 	for (; !err && p && n < MAX_THREADS; n++, err = pyread_ptr(&t->r, p + s->ts_next, &p)) {
 		only = n == 0 ? p : 0;
+		last = p;
 		if (!s->ts_native_tid)
 			continue;
 		err = pyread_ptr(&t->r, p + s->ts_native_tid, &nid);
@@ -91,6 +93,12 @@ static int find_tstate(struct thread_stack_reader *t, uint32_t tid, uint64_t *ts
 		return err;
 	if (!s->ts_native_tid && n == 1 && only) {
 		*ts = only;
+		return 0;
+	}
+	/* 3.10, several threads: the main thread's state is the first made,
+	 * the list's last (as the loop sampler's map has it) */
+	if (!s->ts_native_tid && last && tid == proc_ns_tid(t->pid, (uint32_t)t->pid)) {
+		*ts = last;
 		return 0;
 	}
 	return -ESRCH;
