@@ -257,7 +257,7 @@ def run_blocking(py, work, report):
     """timing_blocking.py under blocked, check and top -b at once."""
     sc = py.start("timing_blocking.py")
     cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
-            "check": ["check", "--for", f"{1.5 * guest_arm64.SLOWDOWN:g}s", "--max-step", "200ms",
+            "check": ["check", "--for", guest_arm64.CHECK_WINDOW, "--max-step", "200ms",
                       "--json"],
             "top": ["top", "-b", "--iterations", "2", "--delay", "0.7", "--json"]}
     procs = {}
