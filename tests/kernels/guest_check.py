@@ -259,7 +259,7 @@ def run_blocking(py, work, report):
     cmds = {"blocked": ["blocked", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
             "check": ["check", "--for", guest_arm64.CHECK_WINDOW, "--max-step", "200ms",
                       "--json"],
-            "top": ["top", "-b", "--iterations", "2", "--delay", "0.7", "--json"]}
+            "top": ["top", "-b", "--iterations", "2", "--delay", guest_arm64.TOP_DELAY, "--json"]}
     procs = {}
     try:
         pid = int(read_line(sc, "READY ").split()[1])
