@@ -17,7 +17,7 @@ SLOWDOWN = 3 if ARM64 else 1
 # check --for: from its attach to past the blocking steps (arm64 TCG: the
 # other windowed command's load may end seconds later; go waits for it)
 CHECK_WINDOW = "20s" if ARM64 else "1.5s"
-TOP_DELAY = "10" if ARM64 else "0.7"     # top -b: 2 iterations, the same reason
+TOP_DELAY = "0.7"   # top -b, 2 iterations: within the program's life (10 s outlived it)
 SYMFREE_X86_ONLY = ("symbol-free hook search is x86-64 only: on arm64 install the "
                     "debug symbols or set DEBUGINFOD_URLS")
 
