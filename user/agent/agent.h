@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/agent/: the host agent: every asyncio process of a host watched in loop
+ * mode, with Prometheus metrics, flight recorders, dumps and task history.
+ *
  * The host agent (`aps-bpf agent`): finds the Python processes that use
  * asyncio, reads each one's tasks periodically (the `ps` reader), keeps a
  * flight recorder per process, and serves what it has seen: Prometheus

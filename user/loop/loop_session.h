@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/loop/: loop mode: poll boundaries and a perf-event sampler, no uprobe;
+ * loop stalls, samples and the loop-mode halves of blocked, check and top.
+ *
  * One target in loop mode: find its interpreter and layout, load the loop
  * probes (no uprobe), keep the sampler's thread-state map current, and run
  * the poll loop. The commands' loop-mode halves build on it.

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * user/profile/: `profile`: samples attributed to threads, tasks and await
+ * chains, aggregated and written as a text top, folded stacks or pprof.
+ *
  * Who a sample's CPU belongs to. A sample is a thread's Python stack
  * (innermost first, each frame with the generator that runs it, if any)
  * plus what the sampler knew: the running task (3.14), or the coroutine of
