@@ -352,6 +352,8 @@ int cmd_check(int argc, char **argv)
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
+	/* the window's end: steps still open are judged as of now, not after teardown */
+	uint64_t end = cli_now_ns();
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
@@ -364,9 +366,9 @@ int cmd_check(int argc, char **argv)
 		fprintf(stderr, "aps-bpf check: process %d %s during the check; judging what was seen\n",
 			c.s.pid, why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	loop_side_close(&c.side);
-	final_offenders(&c, cli_now_ns());
+	final_offenders(&c, end);
 	if (c.max_waiting && why != SESSION_TARGET_EXITED && why != SESSION_TARGET_EXECED)
-		agent_waits(&c, cli_now_ns());
+		agent_waits(&c, end);
 	print_offenders(&c, json, stdout);
 	rc = c.noff ? CHECK_EXIT_OFFENDERS : 0;
 	if (outfile_close_stream(stdout, "stdout"))
