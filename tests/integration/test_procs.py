@@ -267,7 +267,7 @@ def t_pidns(ctx, bed):
         ps, _ = aps_run("ps", "--format", "json", pid)
         tree, _ = aps_run("pstree", "--format", "json", pid)
         trace, terr = aps_run("trace", "--json", "--duration", "1", pid)
-        top, _ = aps_run("top", "--json", "--delay", "1", "--iterations", "1", pid)
+        top, _ = aps_run("top", "--mode", "step", "--json", "--delay", "1", "--iterations", "1", pid)
         doctor, derr = aps_run("doctor", pid)
     finally:
         tg.stop()
