@@ -280,7 +280,7 @@ def run_blocking(py, work, report):
     rc = {case: p.p.returncode for case, p in procs.items()}
     report("blocked", [f"exit {rc['blocked']}: {tail(procs['blocked'].stderr())}"] if rc["blocked"]
            else command_checks.blocked_problems(json_lines(outs["blocked"]), SLEEP_LINE,
-                                                 max_s=0.6))
+                                                 max_s=0.6, every_stack=False))
     report("check", command_checks.check_problems(
         rc["check"], json.loads(outs["check"]) if outs["check"].strip() else None))
     report("top", [f"exit {rc['top']}: {tail(procs['top'].stderr())}"] if rc["top"]
