@@ -52,14 +52,26 @@ def table(name):
     return rows
 
 
+# Open defects of the matrix: a failure of one of these is printed as XFAIL,
+# with its reason, and counted neither way (a pass still counts as a pass).
+KNOWN_FAILURES = {
+    ("5.10", "top"): "open: `top -b --mode step` in a 5.10 guest showed no task in 2 of 4 runs",
+    ("6.1-arm64", "top"): "open: `top -b` under arm64 TCG takes its snapshots before the steps",
+}
+
+
 class Results:
     def __init__(self):
-        self.passed = self.failed = 0
+        self.passed = self.failed = self.xfailed = 0
 
     def add(self, name, ok, why=""):
+        known = KNOWN_FAILURES.get((name.split(":")[0], name.split(":")[-1]))
         if ok:
             self.passed += 1
             print(f"PASS kernels:{name}", flush=True)
+        elif known:
+            self.xfailed += 1
+            print(f"XFAIL kernels:{name}: {why} ({known})", flush=True)
         else:
             self.failed += 1
             print(f"FAIL kernels:{name}: {why}", flush=True)
@@ -191,6 +203,8 @@ def main():
                 res.parse(k["name"], arch["pythons"].split(","), [],
                           f"cannot fetch the kernel: {(e.stderr or '').strip()[-300:]}")
     print(f"kernels: the matrix took {time.monotonic() - t_all:.0f}s", flush=True)
+    if res.xfailed:
+        print(f"kernels: {res.xfailed} known failure(s), XFAIL above", flush=True)
     print(f"{res.passed} passed, {res.failed} failed", flush=True)
     return 1 if res.failed or not res.passed else 0
 
