@@ -168,7 +168,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 
 	c->stalls++;
 	c->stalls_total++;
-	snprintf(c->last_stall, sizeof(c->last_stall), "%s in %s %s at %s:%d",
+	snprintf(c->last_stall, sizeof(c->last_stall), "%.31s in %s %.120s at %.200s:%d",
 		 fmt_dur(st->duration_ns, d, sizeof(d)),
 		 st->kind == STALL_TASK ? "task" : st->kind == STALL_CALLBACK ? "callback" : "?",
 		 st->kind == STALL_TASK ? st->task_name : f ? f->func : "?", f ? f->file : "?",
