@@ -10,7 +10,9 @@ set -euo pipefail
 cache=$1
 root=$cache/arm64-root
 here=$(cd "$(dirname "$0")" && pwd)
-if [ -x "$root/usr/bin/python3.11" ] && [ -x "$root/bin/busybox" ] && [ -d "$root/usr/lib/debug/.build-id" ]; then
+if [ -x "$root/usr/bin/python3.11" ] && [ -x "$root/bin/busybox" ] && [ -d "$root/usr/lib/debug/.build-id" ] &&
+	[ -n "$(find "$root/usr/lib" -name 'libmicrohttpd.so.*' -print -quit)" ] &&
+	[ -n "$(find "$root/usr/lib" -name 'libprotobuf-c.so.*' -print -quit)" ]; then
 	echo "$root"
 	exit 0
 fi
@@ -21,7 +23,8 @@ apt_arm64 update >&2
 # the closure of what runs in the guest, without dpkg/perl/tar (packaging only)
 mapfile -t pkgs < <(apt_cache_arm64 depends --recurse --no-recommends --no-suggests \
 	--no-conflicts --no-breaks --no-replaces --no-enhances --no-pre-depends \
-	python3.11-minimal libpython3.11-stdlib busybox-static libbpf1 libelf1 libcapstone4 |
+	python3.11-minimal libpython3.11-stdlib busybox-static libbpf1 libelf1 libcapstone4 \
+	libmicrohttpd12 libprotobuf-c1 |
 	grep -v '^[ <]' | sort -u |
 	grep -vxE 'dpkg|install-info|perl.*|libperl.*|tar|mailcap|mime-support|libacl1|libmd0|libselinux1|libpcre2-8-0')
 pkgs+=(python3.11-dbg)
