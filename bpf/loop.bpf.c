@@ -59,6 +59,14 @@ struct {
 	__type(value, struct aps_ev_sample);
 } sample_buf SEC(".maps");
 
+/* tgid -> its own loss counters (entry made by userspace) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct aps_loop_pid_counters);
+} loop_pid_counters SEC(".maps");
+
 struct aps_loop_counters lcounters;
 
 const volatile __u64 wakeup_bytes = 64 << 10;
@@ -66,6 +74,11 @@ const volatile __u64 wakeup_bytes = 64 << 10;
 static __always_inline void count(__u64 *c)
 {
 	__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline struct aps_loop_pid_counters *pid_counters(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&loop_pid_counters, &tgid);
 }
 
 static __always_inline __u64 wake_flag(void)
@@ -150,7 +163,11 @@ static __always_inline int poll_enter(void)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
+		struct aps_loop_pid_counters *pc = pid_counters(tgid);
+
 		count(&lcounters.lost_spans);
+		if (pc)
+			count(&pc->lost_spans);
 		return 0;
 	}
 	e->hdr.type = APS_EV_LOOP_SPAN;
@@ -245,8 +262,13 @@ static __always_inline void walk(const struct aps_loop_target *l, __u64 tstate,
 	}
 	if (frame && !bad)
 		e->hdr.flags |= APS_SAMPLE_TRUNCATED;
-	if (bad)
+	if (bad) {
+		struct aps_loop_pid_counters *pc = pid_counters(e->pid);
+
 		count(&lcounters.read_errors);
+		if (pc)
+			count(&pc->read_errors);
+	}
 	e->nframes = n;
 }
 
@@ -295,9 +317,13 @@ int sample(void *ctx __attribute__((unused)))
 	if (n > APS_SAMPLE_MAX_FRAMES)
 		n = APS_SAMPLE_MAX_FRAMES;
 	size = __builtin_offsetof(struct aps_ev_sample, f) + (__u64)n * sizeof(e->f[0]);
-	if (bpf_ringbuf_output(&events, e, size, wake_flag()))
+	if (bpf_ringbuf_output(&events, e, size, wake_flag())) {
+		struct aps_loop_pid_counters *pc = pid_counters(tgid);
+
 		count(&lcounters.lost_samples);
-	else
+		if (pc)
+			count(&pc->lost_samples);
+	} else
 		count(&lcounters.samples);
 	return 0;
 }

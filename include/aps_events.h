@@ -340,4 +340,12 @@ struct aps_loop_counters {
 	__u64 polls;               /* poll returns seen */
 };
 
+/* Per target (BPF map loop_pid_counters, key tgid; made and deleted by
+ * userspace with its loop_targets entry): what was lost of that process. */
+struct aps_loop_pid_counters {
+	__u64 lost_samples;
+	__u64 lost_spans;
+	__u64 read_errors;
+};
+
 #endif /* APS_EVENTS_H */

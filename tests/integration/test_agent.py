@@ -137,10 +137,13 @@ class Run:
         self.agent = None
         self.prom = None
         self.agent_log = os.path.join(self.dir, "agent.log")
+        self.extra_pids = []       # programs' children, killed at the end
+        self.mounts = []
+        self.others = []           # agents other than the main one
 
-    def start_prog(self, argv, mode, name, comm=None):
+    def start_prog(self, argv, mode, name, comm=None, token=None):
         log = os.path.join(self.dir, name + ".log")
-        args = argv + [PROG, mode, self.token, log] + ([comm] if comm else [])
+        args = argv + [PROG, mode, token or self.token, log] + ([comm] if comm else [])
         p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.dir, name + ".err"), "w"))
         self.procs.append(p)
@@ -161,18 +164,20 @@ class Run:
                 "--rescan", "1s", "--max-cpu", "100", "--dump-dir", self.dumps,
                 "--dump-keep", "6", "--dump-on-stall", "500ms", "--socket", self.sock,
                 "--listen", "127.0.0.1:%d" % self.port, "--top-tasks", "10"]
+        self.agent = self.spawn_agent(argv, self.sock, self.agent_log, "a")
+
+    def spawn_agent(self, argv, sock, log, mode="w"):
         vlog(" ".join(argv))
-        self.agent = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL,
-                                      stderr=open(self.agent_log, "w"))
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(log, mode))
         end = time.time() + 15
         while time.time() < end:
-            if os.path.exists(self.sock):
-                return
-            if self.agent.poll() is not None:
+            if os.path.exists(sock) and self.aps("agent", "--socket", sock, "status").returncode == 0:
+                return p
+            if p.poll() is not None:
                 break
             time.sleep(0.05)
-        raise SystemExit("test_agent: the agent did not start:\n" + open(self.agent_log).read())
+        raise SystemExit("test_agent: the agent did not start:\n" + open(log).read())
 
     def start_prometheus(self):
         self.prom_port = free_port()
@@ -225,7 +230,14 @@ class Run:
             if p.poll() is None:
                 p.kill()
             p.wait()
-        for p in (self.agent, self.prom):
+        for pid in self.extra_pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for m in self.mounts:
+            subprocess.run(["umount", "-l", m])
+        for p in [self.agent, self.prom] + self.others:
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -608,6 +620,387 @@ def t_prometheus(run, env):
     vlog("promql: loop busy %.3f (program %.3f)" % (got, prog))
 
 
+# ---- robustness ----------------------------------------------------------------
+
+def scrape(port):
+    """/metrics as (name, labels, value) triples."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = []
+    for line in text.split("\n"):
+        if line and not line.startswith("#"):
+            m = LINE.match(line)
+            if not m:
+                raise Fail("not a sample line: %r" % line)
+            out.append((m.group(1), parse_labels(m.group(3) or ""), float(m.group(4))))
+    return out
+
+
+def metric(samples, name, **labels):
+    """The one sample of name with these labels (None: none)."""
+    got = [v for n, lab, v in samples if n == name
+           and all(lab.get(k) == str(x) for k, x in labels.items())]
+    if len(got) > 1:
+        raise Fail("%d samples of %s%s" % (len(got), name, labels))
+    return got[0] if got else None
+
+
+def pid_series(samples, pid):
+    return [(n, lab) for n, lab, _ in samples if lab.get("pid") == str(pid)]
+
+
+def shown(name):
+    """A task name as aps-bpf shows it (backslashes doubled, control characters \\xNN)."""
+    return "".join("\\\\" if c == "\\" else "\\x%02x" % ord(c) if ord(c) < 32 else c for c in name)
+
+
+def ps_json(run, pid, sock=None):
+    r = run.aps("ps", "--format", "json", "--agent-socket", sock or run.sock, str(pid))
+    if r.returncode:
+        raise Fail("ps %d: %s" % (pid, r.stderr.strip()))
+    return json.loads(r.stdout)["tasks"]
+
+
+def agent_bpf_ids(pid):
+    """The BPF programs, links and maps the agent holds (its fds' fdinfo)."""
+    ids = {"prog": set(), "link": set(), "map": set()}
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = f.read()
+        except OSError:
+            continue
+        # a link's fdinfo also names its program: the link id says which it is
+        m = re.search(r"^link_id:\s+(\d+)", info, re.M)
+        if m:
+            ids["link"].add(int(m.group(1)))
+            continue
+        for kind in ("prog", "map"):
+            m = re.search(r"^%s_id:\s+(\d+)" % kind, info, re.M)
+            if m:
+                ids[kind].add(int(m.group(1)))
+    return ids
+
+
+def host_bpf_ids():
+    out = {}
+    for kind in ("prog", "link", "map"):
+        r = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True)
+        if r.returncode:
+            raise Fail("bpftool %s show: %s" % (kind, r.stderr.strip()))
+        out[kind] = {x["id"] for x in json.loads(r.stdout or "[]")}
+    return out
+
+
+def t_exec_fork(run, env):
+    argv = env["argv"][2]
+    pe, loge = run.start_prog(argv, "exec-serve", "exec")
+    pp, logp = run.start_prog(argv, "exec-plain", "execplain")
+    pf, logf = run.start_prog(argv, "fork", "fork")
+    for p, log in ((pe, loge), (pp, logp), (pf, logf)):
+        run.wait_ready(log, p)
+    wait_for(lambda: {pe.pid, pp.pid, pf.pid} <= run.status_pids(), 8, "the three programs watched")
+    # gen-N tasks seen: creations counted before the exec
+    old_creations = wait_for(lambda: (lambda v: v if v and v >= 3 else None)(
+        metric(scrape(run.port), "aps_task_creations_total", pid=pe.pid)), 5,
+        "3 creations in the first program")
+    for log in (loge, logp, logf):
+        open(log + ".go", "w").close()
+    t_exec = time.monotonic()
+    # exec into an asyncio program: watched anew, with only the new program's tasks
+    run.wait_ready(loge + ".next", pe)
+    new = {e["id"]: e["name"] for e in read_log(loge + ".next") if e["ev"] == "task"}
+
+    def new_tasks_seen():
+        rows = ps_json(run, pe.pid)
+        return rows if {"old-0", "group", "member-0"} <= {r["task_name"] for r in rows} else None
+    rows = wait_for(new_tasks_seen, 8, "the exec'd program's tasks through the agent")
+    for r in rows:
+        if shown(new.get(r["task_id"], "")) != r["task_name"]:
+            raise Fail("task %s %r after the exec: not one the new program made (%s)"
+                       % (r["task_id"], r["task_name"], sorted(new.values())))
+        if r["age_ns"] is not None and r["age_ns"] / 1e9 > time.monotonic() - t_exec + 0.2:
+            raise Fail("task %r is %.2f s old: older than the exec %.2f s ago (history kept)"
+                       % (r["task_name"], r["age_ns"] / 1e9, time.monotonic() - t_exec))
+    if "pid %d executed a new program" % pe.pid not in open(run.agent_log).read():
+        raise Fail("the agent did not notice pid %d's exec" % pe.pid)
+    m = scrape(run.port)
+    made = len(read_log(loge + ".next"))
+    creations = metric(m, "aps_task_creations_total", pid=pe.pid)
+    if creations is None or creations > made:
+        raise Fail("creations after the exec %s: the new program made only %d tasks (the old "
+                   "program's %g carried over?)" % (creations, made, old_creations))
+    if len([x for x in m if x[0] == "aps_process_info" and x[1]["pid"] == str(pe.pid)]) != 1:
+        raise Fail("not exactly one aps_process_info for pid %d" % pe.pid)
+    # exec into a Python without asyncio: dropped, no series left
+    run.wait_ready(logp + ".next", pp)
+    wait_for(lambda: pp.pid not in run.status_pids(), 5, "the pid that exec'd a plain Python dropped")
+    if pid_series(scrape(run.port), pp.pid):
+        raise Fail("series of dropped pid %d remain" % pp.pid)
+    # fork: the child runs its own loop; found by the rescan
+    child = wait_for(lambda: [e["pid"] for e in read_log(logf) if e["ev"] == "child"], 5,
+                     "the fork")[0]
+    run.extra_pids.append(child)
+    run.wait_ready(logf + ".child", pf)
+    wait_for(lambda: child in run.status_pids(), 5, "the fork child watched (rescan)")
+    kids = {e["id"]: e["name"] for e in read_log(logf + ".child") if e["ev"] == "task"}
+    rows = wait_for(lambda: [r for r in ps_json(run, child) if r["task_id"] in kids], 5,
+                    "the child's tasks through the agent")
+    if {r["task_name"] for r in rows} != set(kids.values()):
+        raise Fail("the child's tasks: %s, it made %s" % (sorted(r["task_name"] for r in rows),
+                                                             sorted(kids.values())))
+    if pf.pid not in run.status_pids():
+        raise Fail("the fork's parent is no longer watched")
+    # exits: each dropped, its series gone
+    os.kill(child, signal.SIGKILL)
+    pe.kill()
+    pf.kill()
+    for p in (pe, pf):
+        p.wait()
+    wait_for(lambda: not ({child, pe.pid, pf.pid} & run.status_pids()), 5, "the exited pids dropped")
+    m = scrape(run.port)
+    left = [x for pid in (child, pe.pid, pf.pid) for x in pid_series(m, pid)]
+    if left:
+        raise Fail("series of exited processes remain: %s" % left[:3])
+    n = metric(m, "aps_agent_processes")
+    if metric(m, "aps_agent_watched_total") - metric(m, "aps_agent_forgotten_total") != n:
+        raise Fail("watched_total - forgotten_total != aps_agent_processes (%g)" % n)
+
+
+CHURN_DRIVER = r"""
+import asyncio, gc, os, sys
+life, n = float(sys.argv[1]), int(sys.argv[2])
+gc.disable()
+gc.freeze()                     # fewer copy-on-write faults in the children
+async def child():
+    await asyncio.sleep(life)
+for line in sys.stdin:
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.new_event_loop().run_until_complete(child())
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    print("done", flush=True)
+"""
+CHURN_BATCH = 100
+CHURN_LIFE = 1.0
+RSS_GROWTH_MAX = 4 << 20       # after 1000 short-lived processes vs after the first 100
+
+
+def agent_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def t_churn(run, env):
+    """1000 short-lived asyncio processes (forked in batches of 100 from one
+    Python, each running its own loop for 1 s; the rescan finds them)."""
+    base = run.status_pids()
+    m0 = scrape(run.port)
+    w0 = metric(m0, "aps_agent_watched_total")
+    # the token first: the agent reads only the start of a long command line
+    drv = subprocess.Popen(env["argv"][1] + ["-c", "# %s%s" % (run.token, CHURN_DRIVER),
+                                             str(CHURN_LIFE), str(CHURN_BATCH)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    run.procs.append(drv)
+
+    def batches(k):
+        for _ in range(k):
+            drv.stdin.write("go\n")
+            drv.stdin.flush()
+            if drv.stdout.readline().strip() != "done":
+                raise Fail("the churn driver died")
+
+    def settled():
+        try:
+            return wait_for(lambda: run.status_pids() - {drv.pid} == base, 10,
+                            "the agent's table back to its %d processes" % len(base))
+        except Fail as e:
+            extra = run.status_pids() - base - {drv.pid}
+            raise Fail("%s: %d more: %s" % (e, len(extra), [
+                open("/proc/%d/stat" % p).read()[:80] if os.path.exists("/proc/%d" % p) else "%d gone" % p
+                for p in sorted(extra)[:5]]))
+    t0 = time.monotonic()
+    batches(1)
+    settled()
+    rss100 = agent_rss(run.agent.pid)
+    batches(9)
+    drv.stdin.close()
+    drv.wait(10)
+    settled()
+    rss1000 = agent_rss(run.agent.pid)
+    m = scrape(run.port)
+    watched = metric(m, "aps_agent_watched_total") - w0
+    vlog("churn: %d of 1001 watched in %.1f s; RSS %.1f MiB after 100, %.1f MiB after 1000"
+         % (watched, time.monotonic() - t0, rss100 / 2**20, rss1000 / 2**20))
+    if watched < 500:
+        raise Fail("only %d of the 1000 short-lived processes were watched" % watched)
+    if run.agent.poll() is not None:
+        raise Fail("the agent died")
+    if rss1000 > rss100 + RSS_GROWTH_MAX:
+        raise Fail("RSS %.1f MiB after 1000 processes, %.1f MiB after 100: grew more than %d MiB"
+                   % (rss1000 / 2**20, rss100 / 2**20, RSS_GROWTH_MAX >> 20))
+    n = metric(m, "aps_agent_processes")
+    if n != len(base) or metric(m, "aps_agent_watched_total") - metric(m, "aps_agent_forgotten_total") != n:
+        raise Fail("after the churn: aps_agent_processes %g, watched - forgotten %g, want %d"
+                   % (n, metric(m, "aps_agent_watched_total") - metric(m, "aps_agent_forgotten_total"),
+                      len(base)))
+    env["churn"] = (watched, rss100, rss1000)
+
+
+LOST_HZ = 499
+
+
+def t_lost(run, env):
+    """Per-process lost events: a second agent with a 8 KiB ring buffer is
+    stopped (SIGSTOP) for 2 s while a program spins."""
+    tok = run.token + "lost"
+    sock = os.path.join(run.dir, "run2", "agent.sock")
+    port = free_port()
+    ps_, logs_ = run.start_prog(env["argv"][1], "spin", "spin", token=tok)
+    pi, logi = run.start_prog(env["argv"][1], "exit", "idle", token=tok)
+    run.wait_ready(logs_, ps_)
+    run.wait_ready(logi, pi)
+    log = os.path.join(run.dir, "agent2.log")
+    ag = run.spawn_agent([APS, "agent", "--match", "cmd:" + tok, "--hz", str(LOST_HZ),
+                          "--ringbuf-kb", "8", "--dump-on-stall", "off", "--rescan", "1s",
+                          "--socket", sock, "--listen", "127.0.0.1:%d" % port,
+                          "--dump-dir", os.path.join(run.dir, "dumps2")], sock, log)
+    run.others.append(ag)
+    wait_for(lambda: {ps_.pid, pi.pid} <= {int(x.split()[0]) for x in
+                                           run.aps("agent", "--socket", sock, "status").stdout.splitlines()[1:]},
+             8, "both programs watched by the second agent")
+    wait_for(lambda: (metric(scrape(port), "aps_samples_total", pid=ps_.pid) or 0) > 50, 5,
+             "samples of the spinning program")
+
+    def counts():
+        m = scrape(port)
+        return (metric(m, "aps_samples_total", pid=ps_.pid),
+                metric(m, "aps_lost_events_total", pid=ps_.pid, kind="samples"),
+                cpu_seconds(ps_.pid), m)
+    s0, l0, c0, _ = counts()
+    ag.send_signal(signal.SIGSTOP)
+    time.sleep(2)
+    ag.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    s1, l1, c1, m = counts()
+    lost = l1 - l0
+    expect = (c1 - c0) * LOST_HZ
+    vlog("lost: %d samples sent, %d lost; %.2f CPU s x %d Hz = %.0f"
+         % (s1 - s0, lost, c1 - c0, LOST_HZ, expect))
+    if lost <= 0:
+        raise Fail("no samples of the spinning program lost while the agent was stopped")
+    if abs((s1 - s0) + lost - expect) > 0.2 * expect + 20:
+        raise Fail("samples %d + lost %d, but its %.2f CPU s at %d Hz make %.0f"
+                   % (s1 - s0, lost, c1 - c0, LOST_HZ, expect))
+    total = metric(m, "aps_agent_loop_lost_total", kind="samples")
+    per = sum(v for n, lab, v in m if n == "aps_lost_events_total" and lab.get("kind") == "samples")
+    if total != per:
+        raise Fail("aps_agent_loop_lost_total %g != the sum of the per-process counts %g" % (total, per))
+    if metric(m, "aps_lost_events_total", pid=pi.pid, kind="spans") is None:
+        raise Fail("no lost-events series for the idle program")
+    env["lost"] = (s1 - s0, lost, expect)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def t_dump_full(run, env):
+    """The dump dir full (a 1 MiB tmpfs filled): dumps fail, counted and
+    logged once; the agent runs on; they work again when space returns."""
+    pid = env["pids"]["b"]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", run.dumps], check=True)
+    run.mounts.insert(0, run.dumps)
+    try:
+        filler = os.path.join(run.dumps, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        e0 = metric(scrape(run.port), "aps_agent_dump_errors_total")
+        log0 = len(open(run.agent_log).read())
+        for _ in range(3):
+            r = run.agent_cmd("dump", str(pid))
+            if r.returncode == 0 or "No space left" not in r.stderr:
+                raise Fail("a dump into a full dir: exit %d, %r" % (r.returncode, r.stderr))
+        if metric(scrape(run.port), "aps_agent_dump_errors_total") - e0 != 3:
+            raise Fail("aps_agent_dump_errors_total rose by %g, want 3"
+                       % (metric(scrape(run.port), "aps_agent_dump_errors_total") - e0))
+        said = open(run.agent_log).read()[log0:]
+        if said.count("No space left") != 1:
+            raise Fail("the agent logged the full disk %d times, want once:\n%s"
+                       % (said.count("No space left"), said[-1500:]))
+        if [f for f in os.listdir(run.dumps) if f != "filler"]:
+            raise Fail("files left in the full dump dir: %s" % os.listdir(run.dumps))
+        if pid not in run.status_pids():
+            raise Fail("the agent stopped watching after the failed dumps")
+        os.unlink(filler)
+        r = run.agent_cmd("dump", str(pid))
+        if r.returncode:
+            raise Fail("a dump once space returned: %s" % r.stderr.strip())
+        rr = run.aps("replay", r.stdout.strip(), "ps")
+        if rr.returncode or "heartbeat" not in rr.stdout:
+            raise Fail("replay of the dump made after the full disk: %s" % rr.stderr.strip())
+        if "dumps are written again" not in open(run.agent_log).read()[log0:]:
+            raise Fail("the agent did not say dumps work again")
+    finally:
+        subprocess.run(["umount", run.dumps])
+        run.mounts.remove(run.dumps)
+
+
+def t_restart(run, env):
+    """SIGKILL: nothing of the agent stays in the kernel; a new agent
+    watches the programs again."""
+    want = {env["pids"][k] for k in ("a", "b", "c", "d")}
+    ids = agent_bpf_ids(run.agent.pid)
+    if not ids["prog"] or not ids["link"]:
+        raise Fail("the agent holds no BPF program or link: %s" % ids)
+    busy_log = env["logs"]["d"]
+    run.agent.kill()
+    run.agent.wait()
+    t_kill = time.monotonic()
+
+    def gone():
+        host = host_bpf_ids()
+        left = {k: ids[k] & host[k] for k in ids}
+        return None if any(left.values()) else True
+    wait_for(gone, 5, "the killed agent's programs, links and maps released")
+    time.sleep(1)
+    # the programs run on: the busy one keeps its 10 spins a second
+    spins = [e for e in read_log(busy_log) if e["ev"] == "busy" and e["t"] > t_kill]
+    if len(spins) < 5:
+        raise Fail("the busy program logged %d spins in the second after the kill" % len(spins))
+    for pid in want:
+        if not os.path.exists("/proc/%d" % pid):
+            raise Fail("pid %d died with the agent" % pid)
+    run.start_agent()          # the stale socket is still there
+    wait_for(lambda: want <= run.status_pids(), 10, "the programs watched by the new agent")
+    sel = {"pid": env["pids"]["d"]}
+    b0 = sum(v for n, lab, v in scrape(run.port) if n == "aps_loop_busy_seconds_total"
+             and lab.get("pid") == str(sel["pid"]))
+    time.sleep(1.5)
+    b1 = sum(v for n, lab, v in scrape(run.port) if n == "aps_loop_busy_seconds_total"
+             and lab.get("pid") == str(sel["pid"]))
+    if not b1 > b0:
+        raise Fail("the new agent's loop busy time of the busy program: %g then %g" % (b0, b1))
+
+
 TESTS = [
     ("discover", t_discover),
     ("discover-late", t_discover_late),
@@ -623,6 +1016,11 @@ TESTS = [
     ("socket-root", t_socket_root),
     ("metrics-escape", t_metrics_escape),
     ("prometheus", t_prometheus),
+    ("exec-fork", t_exec_fork),
+    ("churn", t_churn),
+    ("lost", t_lost),
+    ("dump-full", t_dump_full),
+    ("restart", t_restart),
 ]
 
 

@@ -20,6 +20,12 @@ MODEs:
   plain   no asyncio at all: sleeps.
   exit    asyncio; exits with status 3 (os._exit) once LOG.go exists.
   late    sleeps 2 s before importing asyncio, then as serve without gen.
+  exec-M  as serve; once LOG.go exists, logs {"ev": "exec"} and execs the
+          same interpreter on this file in mode M with log LOG.next.
+  fork    as serve; once LOG.go exists, forks: the child (logs
+          {"ev": "child", "pid"} to LOG) runs a new event loop with three
+          parked tasks "child-N" (logged to LOG.child, then "ready").
+  spin    the loop's callbacks spin 50 ms each, back to back (a CPU).
   busy    every 0.1 s a callback spins 0.03 s of wall time (logs
           {"ev": "busy", "t", "spun"}: the loop's busy time it made); once
           LOG.go exists, one callback sleeps 0.8 s (a stall; logs
@@ -110,8 +116,55 @@ def stall_now():
     log(ev="stall", begin=b, end=time.monotonic())
 
 
+def spin_forever(loop):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.05:
+        pass
+    loop.call_soon(spin_forever, loop)
+
+
+async def child_main():
+    global LOG
+    LOG = LOG + ".child"
+    ev = asyncio.Event()
+    keep = [spawn("child-%d" % i, parked(ev)) for i in range(3)]
+    log(ev="ready", pid=os.getpid())
+    await asyncio.sleep(3600)
+    del keep
+
+
+def fork_now():
+    pid = os.fork()
+    if pid:
+        log(ev="child", pid=pid)
+        return
+    # the child: never back into the parent's loop (its epoll is shared)
+    asyncio.events._set_running_loop(None)
+    try:
+        asyncio.run(child_main())
+    finally:
+        os._exit(0)
+
+
+async def after_go():
+    while not os.path.exists(LOG + ".go"):
+        await asyncio.sleep(0.1)
+    if MODE == "fork":
+        asyncio.get_running_loop().call_soon(fork_now)     # outside any task
+        return
+    log(ev="exec")
+    os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), MODE[5:], TOKEN,
+                              LOG + ".next"])
+
+
 async def main():
     ev = asyncio.Event()
+    me = asyncio.current_task()
+    log(ev="task", name=me.get_name(), id=hex(id(me)), created=time.monotonic())
+    if MODE == "spin":
+        asyncio.get_running_loop().call_soon(spin_forever, asyncio.get_running_loop())
+    if MODE == "fork" or MODE.startswith("exec-"):
+        spawn("after-go", after_go())
     if MODE == "busy":
         loop = asyncio.get_running_loop()
         loop.call_soon(spin, loop, {"spun": 0.0, "stalled": False})
@@ -128,7 +181,7 @@ async def main():
     i = 0
     while True:
         await asyncio.sleep(0.5)
-        if MODE == "serve":
+        if MODE in ("serve", "fork") or MODE.startswith("exec-"):
             keep.append(spawn("gen-%d" % i, gen(i)))
             keep = [t for t in keep if not t.done()]
             i += 1

@@ -48,6 +48,7 @@ struct agent_opts {
 	unsigned top_tasks;
 	unsigned top_coros;	/* coroutines per process in /metrics */
 	unsigned hz;		/* loop mode's sampler (0: none) */
+	unsigned ringbuf_kb;	/* loop mode's ring buffer */
 	bool no_loop;		/* snapshots only */
 	bool verbose;
 	struct discover disc;
@@ -95,6 +96,8 @@ struct agent {
 	struct u64_map rejected;
 	uint64_t next_rescan;
 	uint64_t dumps[DUMP_NREASONS], dump_errors, dumps_removed;
+	int dump_failing;		/* the last dump's error (logged once), 0 when it worked */
+	uint64_t watched_total, forgotten_total;
 	uint64_t exec_events, proc_lost;
 	uint64_t started_ns;
 	uint64_t scrapes;
@@ -115,6 +118,8 @@ int agent_consider(struct agent *a, pid_t pid);
 /* Forget a process (it exited, exec'd, or can no longer be read). */
 void agent_forget(struct agent *a, unsigned i);
 struct agent_proc *agent_find(struct agent *a, pid_t pid, unsigned *idx);
+/* Still running, and the same process (not a reused pid). */
+bool agent_proc_alive(const struct agent_proc *p);
 /* Read its tasks if due; -ESRCH when it is gone. */
 int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now);
 /* Write its flight recorder to the dump dir. 0 or -errno; path out. */

@@ -38,8 +38,8 @@ static void on_span(struct agent_proc *p, const struct aps_ev_loop_span *e)
 		l->spans++;
 		l->span_sum += d;
 	}
-	if (l->stall_watch)
-		loop_stall_span(&l->sw, e);
+	if (l->sw)
+		loop_stall_span(l->sw, e);
 }
 
 static void on_sample(struct agent_proc *p, const struct aps_ev_sample *e, size_t len)
@@ -129,13 +129,12 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	if (p->last_stall_dump && now - p->last_stall_dump < STALL_DUMP_GAP_NS)
 		return;
 	p->last_stall_dump = now;
-	if (agent_proc_dump(a, p, DUMP_STALL, path, sizeof(path), err, sizeof(err)))
-		fprintf(stderr, "aps-bpf agent: %s\n", err);
+	agent_proc_dump(a, p, DUMP_STALL, path, sizeof(path), err, sizeof(err));
 }
 
 int agent_loop_open(struct agent *a, char *err, size_t errlen)
 {
-	int rc = loop_tracer_open(&a->lt, LOOP_HOOK_AUTO, on_record, a, 0, a->o.verbose, err, errlen);
+	int rc = loop_tracer_open(&a->lt, LOOP_HOOK_AUTO, on_record, a, a->o.ringbuf_kb, a->o.verbose, err, errlen);
 
 	if (rc)
 		return rc;
@@ -198,10 +197,7 @@ int agent_loop_add(struct agent *a, struct agent_proc *p)
 	}
 	loop_session_sync_threads(s);
 	l->last_sync = agent_now();
-	if (a->o.stall_ns) {
-		loop_stall_init(&l->sw, s, a->o.stall_ns, on_stall, p);
-		l->stall_watch = true;
-	}
+	l->stall_watch = a->o.stall_ns != 0;
 	l->on = true;
 	return 0;
 }
@@ -222,6 +218,8 @@ void agent_loop_remove(struct agent *a, struct agent_proc *p)
 		loop_tracer_remove(a->lt, p->pi.pid);
 		loop_tracer_threads(a->lt, p->pi.pid, forget_thread, a->lt);
 	}
+	free(l->sw);
+	l->sw = NULL;
 	if (l->ls.reader) {
 		thread_stack_reader_free(l->ls.reader);
 		free(l->ls.reader);
@@ -275,8 +273,15 @@ void agent_loop_tick(struct agent *a, uint64_t now)
 	for (unsigned i = 0; i < s.n; i++) {
 		struct agent_proc *p = by_pid(a, s.pids[i]);
 
-		if (p && p->loop.stall_watch)
-			loop_stall_look(&p->loop.sw);
+		if (!p || !p->loop.stall_watch)
+			continue;
+		if (!p->loop.sw) {
+			p->loop.sw = malloc(sizeof(*p->loop.sw));
+			if (!p->loop.sw)
+				continue;
+			loop_stall_init(p->loop.sw, &p->loop.ls, a->o.stall_ns, on_stall, p);
+		}
+		loop_stall_look(p->loop.sw);
 	}
 }
 
@@ -369,6 +374,33 @@ void agent_loop_metrics(struct agent *a, FILE *out, void (*labels)(FILE *out, co
 			labels(out, a->procs[i]);
 			fprintf(out, "} %llu\n", (unsigned long long)a->procs[i]->loop.samples);
 		}
+	fprintf(out, "# HELP aps_lost_events_total Loop-mode records of the process the ring buffer "
+		     "had no room for, by kind.\n# TYPE aps_lost_events_total counter\n");
+	for (unsigned i = 0; i < a->nprocs; i++) {
+		struct aps_loop_pid_counters pc;
+
+		if (!a->procs[i]->loop.on)
+			continue;
+		loop_tracer_pid_counters(a->lt, a->procs[i]->pi.pid, &pc);
+		for (int k = 0; k < 2; k++) {
+			fprintf(out, "aps_lost_events_total{");
+			labels(out, a->procs[i]);
+			fprintf(out, ",kind=\"%s\"} %llu\n", k ? "spans" : "samples",
+				(unsigned long long)(k ? pc.lost_spans : pc.lost_samples));
+		}
+	}
+	fprintf(out, "# HELP aps_sample_read_errors_total Samples of the process whose stack read "
+		     "failed part-way (the stack cut there).\n# TYPE aps_sample_read_errors_total counter\n");
+	for (unsigned i = 0; i < a->nprocs; i++) {
+		struct aps_loop_pid_counters pc;
+
+		if (!a->procs[i]->loop.on)
+			continue;
+		loop_tracer_pid_counters(a->lt, a->procs[i]->pi.pid, &pc);
+		fprintf(out, "aps_sample_read_errors_total{");
+		labels(out, a->procs[i]);
+		fprintf(out, "} %llu\n", (unsigned long long)pc.read_errors);
+	}
 	fprintf(out, "# HELP aps_coroutine_cpu_seconds_total CPU time by the innermost coroutine "
 		     "running, from samples (samples / hz): the top --top-coros per process; the "
 		     "rest summed as coroutine=\"(other)\".\n# TYPE aps_coroutine_cpu_seconds_total counter\n");

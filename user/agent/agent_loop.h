@@ -32,7 +32,7 @@ struct loop_coro {
 struct agent_proc_loop {
 	bool on;
 	struct loop_session ls;		/* lt shared; reader its own */
-	struct loop_stall_watch sw;
+	struct loop_stall_watch *sw;	/* made at its first crossing of the threshold (650 KB) */
 	bool stall_watch;
 	uint64_t last_sync;
 	/* busy spans >= the lowest bucket */

@@ -89,6 +89,11 @@ void agent_metrics_render(struct agent *a, FILE *out)
 	fprintf(out, "aps_agent_resident_bytes %.0f\n", rss);
 	family(out, "aps_agent_processes", "gauge", "Python processes using asyncio that the agent watches.");
 	fprintf(out, "aps_agent_processes %u\n", a->nprocs);
+	family(out, "aps_agent_watched_total", "counter", "Processes the agent began to watch.");
+	fprintf(out, "aps_agent_watched_total %llu\n", (unsigned long long)a->watched_total);
+	family(out, "aps_agent_forgotten_total", "counter",
+	       "Watched processes dropped (exited, exec'd, or unreadable).");
+	fprintf(out, "aps_agent_forgotten_total %llu\n", (unsigned long long)a->forgotten_total);
 	family(out, "aps_agent_snapshot_period_seconds", "gauge",
 	       "The task snapshot period now (--tasks-every, longer when over --max-cpu).");
 	fprintf(out, "aps_agent_snapshot_period_seconds %.3f\n",

@@ -100,6 +100,11 @@ void agent_budget_tick(struct agent *a, uint64_t now)
 	}
 }
 
+bool agent_proc_alive(const struct agent_proc *p)
+{
+	return proc_alive(p->pi.pid) && proc_start_time(p->pi.pid) == p->pi.start_time;
+}
+
 struct agent_proc *agent_find(struct agent *a, pid_t pid, unsigned *idx)
 {
 	for (unsigned i = 0; i < a->nprocs; i++)
@@ -229,9 +234,15 @@ int agent_consider(struct agent *a, pid_t pid)
 		agent_loop_add(a, p);
 	pthread_mutex_lock(&a->lock);
 	a->procs[a->nprocs++] = p;
+	a->watched_total++;
 	pthread_mutex_unlock(&a->lock);
 	if (a->pw)
 		procwatch_watch(a->pw, pid, 1);
+	if (!agent_proc_alive(p)) {
+		/* it ended before its exit could be seen */
+		agent_forget(a, a->nprocs - 1);
+		return -ESRCH;
+	}
 	fprintf(stderr, "aps-bpf agent: watching pid %d (%s, Python %d.%d%s%s%s)\n", pid, pi.comm,
 		ip.major, ip.minor, p->service[0] ? ", service " : "", p->service,
 		p->loop.on ? ", loop mode" : "");
@@ -250,6 +261,7 @@ void agent_forget(struct agent *a, unsigned i)
 	agent_loop_remove(a, p);
 	pthread_mutex_lock(&a->lock);
 	a->procs[i] = a->procs[--a->nprocs];
+	a->forgotten_total++;
 	pthread_mutex_unlock(&a->lock);
 	agent_proc_free(p);
 }
@@ -371,16 +383,20 @@ int agent_proc_dump(struct agent *a, struct agent_proc *p, enum agent_dump_reaso
 
 	if (!p->flight_ok) {
 		snprintf(err, errlen, "pid %d: the flight recorder failed earlier", p->pi.pid);
-		return -EIO;
+		rc = -EIO;
+		goto fail;
 	}
 	agent_dump_path(a, p, why, path, pathlen);
 	e.ts = now;
 	e.read_errors = p->read_errors;
 	snprintf(e.reason, sizeof(e.reason), "agent:%s", agent_dump_reason_name(why));
 	rc = rec_flight_dump(&p->fl, &p->w, &p->hdr, &e, path, &bytes, err, errlen);
-	if (rc) {
-		a->dump_errors++;
-		return rc;
+	if (rc)
+		goto fail;
+	if (a->dump_failing) {
+		fprintf(stderr, "aps-bpf agent: dumps are written again (%llu failed)\n",
+			(unsigned long long)a->dump_errors);
+		a->dump_failing = 0;
 	}
 	p->dumps++;
 	p->last_dump_ns = now;
@@ -389,4 +405,12 @@ int agent_proc_dump(struct agent *a, struct agent_proc *p, enum agent_dump_reaso
 	fprintf(stderr, "aps-bpf agent: pid %d (%s): wrote %s (%s, %llu bytes)\n", p->pi.pid, p->pi.comm,
 		path, agent_dump_reason_name(why), (unsigned long long)bytes);
 	return 0;
+fail:
+	/* a full disk fails every dump: one line until one succeeds or the error changes */
+	a->dump_errors++;
+	if (a->dump_failing != rc)
+		fprintf(stderr, "aps-bpf agent: dump failed: %s (counted in aps_agent_dump_errors_total; "
+			"not logged again until dumps work)\n", err);
+	a->dump_failing = rc;
+	return rc;
 }

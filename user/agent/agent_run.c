@@ -2,6 +2,7 @@
 /* The agent's main loop: discovery, snapshots, dumps, the socket; HTTP on its own thread. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,8 +83,7 @@ static void on_proc_event(void *ctx, const struct aps_proc_event *e)
 
 		fprintf(stderr, "aps-bpf agent: pid %d (%s) ended abnormally (%s %d)\n", p->pi.pid,
 			p->pi.comm, code & 0x7f ? "signal" : "exit status", code & 0x7f ? code & 0x7f : (code >> 8) & 0xff);
-		if (agent_proc_dump(a, p, DUMP_EXIT, path, sizeof(path), err, sizeof(err)))
-			fprintf(stderr, "aps-bpf agent: %s\n", err);
+		agent_proc_dump(a, p, DUMP_EXIT, path, sizeof(path), err, sizeof(err));
 	}
 	agent_forget(a, idx);
 }
@@ -114,6 +114,16 @@ static void rescan(struct agent *a)
 	DIR *d = opendir("/proc");
 	unsigned seen = 0;
 
+	/* the ones that ended unseen (before their exit was watched, or a lost event) */
+	for (unsigned i = 0; i < a->nprocs;) {
+		if (agent_proc_alive(a->procs[i])) {
+			i++;
+			continue;
+		}
+		if (a->o.verbose)
+			fprintf(stderr, "aps-bpf agent: pid %d is gone\n", a->procs[i]->pi.pid);
+		agent_forget(a, i);
+	}
 	if (!d)
 		return;
 	while ((de = readdir(d)) && seen++ < RESCAN_MAX_PIDS) {
@@ -171,7 +181,13 @@ int agent_run(struct agent_opts *o)
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[512];
 	int sfd = -1, rc = 1, e, tick_ms = TICK_MS;
+	uint64_t trimmed_at = 0;
 
+	/*
+	 * A fixed mmap threshold: glibc's moving one would put the buffers of
+	 * processes that come and go on the heap, where they fragment it.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	pthread_mutex_init(&a.lock, NULL);
 	a.started_ns = agent_now();
 	sigaction(SIGINT, &sa, NULL);
@@ -222,6 +238,11 @@ int agent_run(struct agent_opts *o)
 		if (now >= a.next_rescan) {
 			rescan(&a);
 			prune_rejected(&a);
+			if (a.forgotten_total != trimmed_at) {
+				/* processes ended: their memory back to the system */
+				malloc_trim(0);
+				trimmed_at = a.forgotten_total;
+			}
 			a.next_rescan = now + o->rescan_ns;
 		}
 		agent_loop_tick(&a, now);
@@ -240,9 +261,7 @@ int agent_run(struct agent_opts *o)
 			for (unsigned i = 0; i < a.nprocs; i++) {
 				char path[4096];
 
-				if (agent_proc_dump(&a, a.procs[i], DUMP_SIGNAL, path, sizeof(path), err,
-						    sizeof(err)))
-					fprintf(stderr, "aps-bpf agent: %s\n", err);
+				agent_proc_dump(&a, a.procs[i], DUMP_SIGNAL, path, sizeof(path), err, sizeof(err));
 			}
 		}
 		if (pfd[0].revents & POLLIN)

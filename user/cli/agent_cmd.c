@@ -62,6 +62,9 @@ static const char agent_usage[] =
 	"                        the flight recorder, and a dump written (at most one per\n"
 	"                        process a minute; default 1s; 'off')\n"
 	"  --hz N                loop mode's CPU sampler (default 49; 0: none)\n"
+	"  --ringbuf-kb N        loop mode's ring buffer, KiB: a power of 2, at least the\n"
+	"                        page size (default 4096); what does not fit is counted\n"
+	"                        per process in aps_lost_events_total\n"
 	"  --top-coros N         per process, the N coroutines with the most CPU samples in\n"
 	"                        /metrics, the rest summed as \"(other)\" (default 10)\n"
 	"  --no-loop             no loop mode (no BPF on the poll, no sampler): snapshots only\n"
@@ -159,6 +162,7 @@ int cmd_agent(int argc, char **argv)
 		{ "dump-on-stall", required_argument, NULL, 'S' },
 		{ "hz", required_argument, NULL, 'H' },
 		{ "top-coros", required_argument, NULL, 'c' },
+		{ "ringbuf-kb", required_argument, NULL, 'R' },
 		{ "no-loop", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -245,6 +249,12 @@ int cmd_agent(int argc, char **argv)
 			if (parse_uint(optarg, 1000, &v))
 				goto bad;
 			o.hz = (unsigned)v;
+			break;
+		case 'R':
+			if (parse_uint(optarg, 1u << 20, &v) || v * 1024 < (unsigned long)sysconf(_SC_PAGESIZE) ||
+			    (v & (v - 1)))
+				goto bad;
+			o.ringbuf_kb = (unsigned)v;
 			break;
 		case 'c':
 			if (parse_uint(optarg, 100, &v))

@@ -187,7 +187,11 @@ int loop_tracer_add(struct loop_tracer *t, pid_t pid, const struct aps_loop_targ
 {
 	__u32 key = (__u32)pid;
 
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.loop_targets), &key, cfg, BPF_ANY))
+	struct aps_loop_pid_counters zero = {};
+
+	/* zeroed: a pid used again starts from nothing */
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.loop_pid_counters), &key, &zero, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(t->skel->maps.loop_targets), &key, cfg, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -196,9 +200,18 @@ int loop_tracer_remove(struct loop_tracer *t, pid_t pid)
 {
 	__u32 key = (__u32)pid;
 
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.loop_pid_counters), &key);
 	if (bpf_map_delete_elem(bpf_map__fd(t->skel->maps.loop_targets), &key) && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int loop_tracer_pid_counters(const struct loop_tracer *t, pid_t pid, struct aps_loop_pid_counters *c)
+{
+	__u32 key = (__u32)pid;
+
+	memset(c, 0, sizeof(*c));
+	return bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.loop_pid_counters), &key, c) ? -errno : 0;
 }
 
 int loop_tracer_start_sampler(struct loop_tracer *t, unsigned hz, char *err, size_t errlen)

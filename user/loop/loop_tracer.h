@@ -48,6 +48,8 @@ int loop_tracer_drain(struct loop_tracer *t);
 int loop_tracer_threads(struct loop_tracer *t, pid_t pid, loop_thread_fn fn, void *ctx);
 int loop_tracer_forget_thread(struct loop_tracer *t, uint32_t tid);
 void loop_tracer_counters(const struct loop_tracer *t, struct aps_loop_counters *c);
+/* What was lost of one target (zero when it has no entry): 0 or -errno. */
+int loop_tracer_pid_counters(const struct loop_tracer *t, pid_t pid, struct aps_loop_pid_counters *c);
 /* Run counts of the programs (kernel.bpf_stats_enabled=1). */
 struct loop_prog_stat {
 	const char *name;
