@@ -52,6 +52,33 @@ Tests (names; -k selects by substring):
                     own count (a task every 0.5 s); rate() of loop busy
                     against the busy time the program logged, the stall
                     count (1) and the stall in the busy-span histogram
+  exec-fork         a program execs the same interpreter into a new
+                    asyncio program: watched anew (only the new program's
+                    tasks and ids, ages since the exec, creations not
+                    carried over); one execs a Python without asyncio:
+                    dropped with its series; one forks a child that runs
+                    its own loop: the child found and its tasks read; all
+                    killed: dropped, no series left, watched - forgotten
+                    = processes
+  churn             1000 short-lived asyncio processes (forked from one
+                    Python in batches of 100, each running a loop for
+                    1 s): the agent lives, its table returns to the
+                    baseline, and its RSS after them is within 4 MiB of
+                    its RSS after the first 100
+  lost              a second agent with an 8 KiB ring buffer, stopped 2 s
+                    while a program spins under a 499 Hz sampler: that
+                    program's aps_lost_events_total{kind="samples"} > 0,
+                    its samples + lost = its CPU time x Hz (20%), and the
+                    per-process counts add up to the host's
+  dump-full         the dump dir a full 1 MiB tmpfs: `agent dump` fails
+                    (ENOSPC) three times, counted 3 in
+                    aps_agent_dump_errors_total, logged once, no partial
+                    file left; space freed: the next dump works and
+                    replays
+  restart           SIGKILL: the programs, links and maps the agent held
+                    (its fds' fdinfo) are gone from the kernel (bpftool),
+                    the programs run on; a new agent (stale socket left)
+                    watches them again, loop busy time growing
 
 Output: `PASS name` / `FAIL name: why` lines, and as the very last line
 `N passed, N failed`; exit status 1 if any failed.

@@ -18,6 +18,7 @@
 #include "agent/agent_loop.h"
 #include "agent/discover.h"
 #include "agent/task_hist.h"
+#include "memory/page_cache.h"
 #include "memory/py_runtime.h"
 #include "recording/rec_flight.h"
 #include "recording/rec_writer.h"
@@ -28,7 +29,8 @@
 #define AGENT_SOCK_DEFAULT "/run/aps-bpf/agent.sock"
 #define AGENT_LISTEN_DEFAULT "127.0.0.1:9464"
 #define AGENT_DUMP_DIR_DEFAULT "/var/lib/aps-bpf/dumps"
-#define AGENT_TOP_TASKS 10	/* the longest-waiting tasks per process in /metrics */
+#define AGENT_TOP_TASKS 10
+#define AGENT_READ_CACHE (16ull << 20)	/* target memory cached during one snapshot */	/* the longest-waiting tasks per process in /metrics */
 
 struct agent_opts {
 	uint64_t window_ns;	/* flight recorder window per process */
@@ -106,6 +108,9 @@ struct agent {
 	double snap_cost;		/* CPU ns of one read, smoothed */
 	uint64_t budget_log;
 	struct procwatch *pw;
+	/* the snapshots' page cache, reused (one read at a time, main thread) */
+	struct page_cache rcache;
+	bool rcache_ok;
 	struct loop_tracer *lt;	/* loop mode; NULL: snapshots only */
 	uint64_t last_stall_look;
 };

@@ -333,7 +333,8 @@ int agent_proc_tick(struct agent *a, struct agent_proc *p, uint64_t now)
 		if (!rc)
 			p->layout = l;
 	}
-	rc = p->rt_ok ? snapshot_take_resolved(&p->ip, &p->layout, &p->rt, &s, err, sizeof(err)) : -EAGAIN;
+	rc = p->rt_ok ? snapshot_take_resolved(&p->ip, &p->layout, &p->rt,
+						   a->rcache_ok ? &a->rcache : NULL, &s, err, sizeof(err)) : -EAGAIN;
 	t1 = agent_now();
 	took = cpu_now() - c0;
 	p->snap_ns += took;

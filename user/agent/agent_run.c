@@ -183,12 +183,8 @@ int agent_run(struct agent_opts *o)
 	int sfd = -1, rc = 1, e, tick_ms = TICK_MS;
 	uint64_t trimmed_at = 0;
 
-	/*
-	 * A fixed mmap threshold: glibc's moving one would put the buffers of
-	 * processes that come and go on the heap, where they fragment it.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	pthread_mutex_init(&a.lock, NULL);
+	a.rcache_ok = !page_cache_init(&a.rcache, 0, AGENT_READ_CACHE);
 	a.started_ns = agent_now();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -281,6 +277,8 @@ cleanup:
 	procwatch_close(a.pw);
 	free(a.procs);
 	u64_map_free(&a.rejected);
+	if (a.rcache_ok)
+		page_cache_free(&a.rcache);
 	pthread_mutex_destroy(&a.lock);
 	return rc;
 }

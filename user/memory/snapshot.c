@@ -666,19 +666,20 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 	}
 	rc = py_runtime_resolve(ip, &lc, &rt, err, errlen);
 	if (!rc)
-		rc = snapshot_take_resolved(ip, &lc, &rt, out, err, errlen);
+		rc = snapshot_take_resolved(ip, &lc, &rt, NULL, out, err, errlen);
 	free(now);
 	return rc;
 }
 
 int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
-			   const struct py_runtime *rtp, struct snapshot *out, char *err, size_t errlen)
+			   const struct py_runtime *rtp, struct page_cache *kept,
+			   struct snapshot *out, char *err, size_t errlen)
 {
 	struct snap_ctx c = { 0 };
 	struct task_refs refs = { 0 };
 	struct py_layout lc = *l;
 	struct py_runtime rt = *rtp;
-	struct page_cache cache = { 0 };
+	struct page_cache own = { 0 }, *cache = kept ? kept : &own;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -695,10 +696,15 @@ int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
 	}
 	coro_reader_init(out->codes, c.r);
 	pyread_init(c.r, ip->pid, &lc, READ_BUDGET);
-	rc = page_cache_init(&cache, ip->pid, CACHE_BYTES);
-	if (rc)
-		goto cleanup;
-	c.r->cache = &cache;
+	if (kept) {
+		page_cache_invalidate(kept);
+		kept->pid = ip->pid;
+	} else {
+		rc = page_cache_init(&own, ip->pid, CACHE_BYTES);
+		if (rc)
+			goto cleanup;
+	}
+	c.r->cache = cache;
 	rc = registry_tasks(c.r, &rt, &refs, err, errlen);
 	if (rc)
 		goto cleanup;
@@ -719,7 +725,7 @@ cleanup:
 		out->reads = c.r->reads;
 		out->calls = pyread_calls(c.r);
 	}
-	page_cache_free(&cache);
+	page_cache_free(&own);
 	task_refs_free(&refs);
 	u64_map_free(&c.index);
 	u64_map_free(&c.stack_index);

@@ -68,11 +68,16 @@ int snapshot_take(const struct interp *ip, const struct py_layout *l, struct sna
 		  char *err, size_t errlen);
 /*
  * The same with the runtime already found (py_runtime_resolve, with l as it
- * refined it): a caller reading one process often resolves it once.
+ * refined it): a caller reading one process often resolves it once. cache:
+ * a page cache (page_cache_init) kept across reads, emptied and aimed at
+ * ip's pid here, so its memory is not mapped and zeroed anew each time;
+ * NULL: one of its own.
  */
 struct py_runtime;
+struct page_cache;
 int snapshot_take_resolved(const struct interp *ip, const struct py_layout *l,
-			   const struct py_runtime *rt, struct snapshot *out, char *err, size_t errlen);
+			   const struct py_runtime *rt, struct page_cache *cache,
+			   struct snapshot *out, char *err, size_t errlen);
 void snapshot_free(struct snapshot *s);
 
 #endif
