@@ -27,7 +27,8 @@ struct {
 
 __u64 lost;
 
-static void emit(__u32 type, __u32 pid, __s32 code)
+/* Execs are the host's (many): read at the agent's next tick, no wakeup each. */
+static void emit(__u32 type, __u32 pid, __s32 code, __u64 wake)
 {
 	struct aps_proc_event *e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 
@@ -40,13 +41,13 @@ static void emit(__u32 type, __u32 pid, __s32 code)
 	e->exit_code = code;
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake);
 }
 
 SEC("tp/sched/sched_process_exec")
 int proc_exec(void *ctx __attribute__((unused)))
 {
-	emit(APS_PROC_EXEC, bpf_get_current_pid_tgid() >> 32, 0);
+	emit(APS_PROC_EXEC, bpf_get_current_pid_tgid() >> 32, 0, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -66,6 +67,6 @@ int proc_exit(void *ctx __attribute__((unused)))
 	code = BPF_CORE_READ(t, signal, group_exit_code);
 	if (!code)
 		code = BPF_CORE_READ(t, exit_code);
-	emit(APS_PROC_EXIT, tgid, code);
+	emit(APS_PROC_EXIT, tgid, code, 0);
 	return 0;
 }

@@ -625,7 +625,7 @@ def t_prometheus(run, env):
     pid, log = env["pids"]["d"], env["logs"]["d"]
     sel = 'pid="%d"' % pid
     q_busy = 'sum(rate(aps_loop_busy_seconds_total{%s}[10s]))' % sel
-    res = run.promql(q_busy)
+    res = busy_res = run.promql(q_busy)
     t_now = time.monotonic()
     busy = [e for e in read_log(log) if e["ev"] == "busy"]
     old = [e for e in busy if e["t"] <= t_now - 10]
@@ -646,7 +646,7 @@ def t_prometheus(run, env):
     if not res or float(res[0]["value"][1]) != 1:
         raise Fail("busy spans in (0.5, 1] s: %s, want the one stall" % res)
     vlog("promql: loop busy %.3f (program %.3f)" % (got, prog))
-    vlog("promql: %s -> %s" % (q_busy, json.dumps(res)))
+    vlog("promql: %s -> %s" % (q_busy, json.dumps(busy_res)))
 
 
 # ---- robustness ----------------------------------------------------------------
@@ -727,6 +727,22 @@ def t_exec_fork(run, env):
     pe, loge = run.start_prog(argv, "exec-serve", "exec")
     pp, logp = run.start_prog(argv, "exec-plain", "execplain")
     pf, logf = run.start_prog(argv, "fork", "fork")
+    try:
+        exec_fork(run, pe, loge, pp, logp, pf, logf)
+    finally:
+        for e in read_log(logf):
+            if e["ev"] == "child":
+                try:
+                    os.kill(e["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in (pe, pp, pf):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def exec_fork(run, pe, loge, pp, logp, pf, logf):
     for p, log in ((pe, loge), (pp, logp), (pf, logf)):
         run.wait_ready(log, p)
     wait_for(lambda: {pe.pid, pp.pid, pf.pid} <= run.status_pids(), 8, "the three programs watched")
@@ -739,17 +755,20 @@ def t_exec_fork(run, env):
     t_exec = time.monotonic()
     # exec into an asyncio program: watched anew, with only the new program's tasks
     run.wait_ready(loge + ".next", pe)
-    new = {e["id"]: e["name"] for e in read_log(loge + ".next") if e["ev"] == "task"}
 
     def new_tasks_seen():
         rows = ps_json(run, pe.pid)
-        return rows if {"old-0", "group", "member-0"} <= {r["task_name"] for r in rows} else None
+        # the agent's history of them: every row has an age
+        return rows if {"old-0", "group", "member-0"} <= {r["task_name"] for r in rows} and \
+            all(r["age_ns"] is not None for r in rows) else None
+    wait_for(lambda: pe.pid in run.status_pids(), 10, "the exec'd program watched")
     rows = wait_for(new_tasks_seen, 8, "the exec'd program's tasks through the agent")
+    new = {e["id"]: e["name"] for e in read_log(loge + ".next") if e["ev"] == "task"}
     for r in rows:
         if shown(new.get(r["task_id"], "")) != r["task_name"]:
             raise Fail("task %s %r after the exec: not one the new program made (%s)"
                        % (r["task_id"], r["task_name"], sorted(new.values())))
-        if r["age_ns"] is not None and r["age_ns"] / 1e9 > time.monotonic() - t_exec + 0.2:
+        if r["age_ns"] / 1e9 > time.monotonic() - t_exec + 0.2:
             raise Fail("task %r is %.2f s old: older than the exec %.2f s ago (history kept)"
                        % (r["task_name"], r["age_ns"] / 1e9, time.monotonic() - t_exec))
     if "pid %d executed a new program" % pe.pid not in open(run.agent_log).read():
@@ -834,7 +853,8 @@ def agent_rss(pid):
 def t_churn(run, env):
     """1000 short-lived asyncio processes (forked in batches of 100 from one
     Python, each running its own loop for 1 s; the rescan finds them)."""
-    base = run.status_pids()
+    # the watched processes still alive (an earlier test's may be ending)
+    base = {p for p in run.status_pids() if os.path.exists("/proc/%d" % p)}
     m0 = scrape(run.port)
     w0 = metric(m0, "aps_agent_watched_total")
     # the token first: the agent reads only the start of a long command line

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,24 @@ static int by_samples(const void *x, const void *y)
 	return a->samples < b->samples ? 1 : a->samples > b->samples ? -1 : 0;
 }
 
+/* One line per process in loop mode: one of its loss counters (at offset in aps_loop_pid_counters). */
+static void pid_counter_lines(struct agent *a, FILE *out, void (*labels)(FILE *out, const struct agent_proc *p),
+			      const char *name, const char *extra, size_t offset)
+{
+	for (unsigned i = 0; i < a->nprocs; i++) {
+		struct aps_loop_pid_counters pc;
+		uint64_t v;
+
+		if (!a->procs[i]->loop.on)
+			continue;
+		loop_tracer_pid_counters(a->lt, a->procs[i]->pi.pid, &pc);
+		memcpy(&v, (const char *)&pc + offset, sizeof(v));
+		fprintf(out, "%s{", name);
+		labels(out, a->procs[i]);
+		fprintf(out, "%s} %llu\n", extra, (unsigned long long)v);
+	}
+}
+
 void agent_loop_metrics(struct agent *a, FILE *out, void (*labels)(FILE *out, const struct agent_proc *p))
 {
 	struct aps_loop_counters c = {};
@@ -376,31 +395,14 @@ void agent_loop_metrics(struct agent *a, FILE *out, void (*labels)(FILE *out, co
 		}
 	fprintf(out, "# HELP aps_lost_events_total Loop-mode records of the process the ring buffer "
 		     "had no room for, by kind.\n# TYPE aps_lost_events_total counter\n");
-	for (unsigned i = 0; i < a->nprocs; i++) {
-		struct aps_loop_pid_counters pc;
-
-		if (!a->procs[i]->loop.on)
-			continue;
-		loop_tracer_pid_counters(a->lt, a->procs[i]->pi.pid, &pc);
-		for (int k = 0; k < 2; k++) {
-			fprintf(out, "aps_lost_events_total{");
-			labels(out, a->procs[i]);
-			fprintf(out, ",kind=\"%s\"} %llu\n", k ? "spans" : "samples",
-				(unsigned long long)(k ? pc.lost_spans : pc.lost_samples));
-		}
-	}
+	pid_counter_lines(a, out, labels, "aps_lost_events_total", ",kind=\"samples\"",
+			  offsetof(struct aps_loop_pid_counters, lost_samples));
+	pid_counter_lines(a, out, labels, "aps_lost_events_total", ",kind=\"spans\"",
+			  offsetof(struct aps_loop_pid_counters, lost_spans));
 	fprintf(out, "# HELP aps_sample_read_errors_total Samples of the process whose stack read "
 		     "failed part-way (the stack cut there).\n# TYPE aps_sample_read_errors_total counter\n");
-	for (unsigned i = 0; i < a->nprocs; i++) {
-		struct aps_loop_pid_counters pc;
-
-		if (!a->procs[i]->loop.on)
-			continue;
-		loop_tracer_pid_counters(a->lt, a->procs[i]->pi.pid, &pc);
-		fprintf(out, "aps_sample_read_errors_total{");
-		labels(out, a->procs[i]);
-		fprintf(out, "} %llu\n", (unsigned long long)pc.read_errors);
-	}
+	pid_counter_lines(a, out, labels, "aps_sample_read_errors_total", "",
+			  offsetof(struct aps_loop_pid_counters, read_errors));
 	fprintf(out, "# HELP aps_coroutine_cpu_seconds_total CPU time by the innermost coroutine "
 		     "running, from samples (samples / hz): the top --top-coros per process; the "
 		     "rest summed as coroutine=\"(other)\".\n# TYPE aps_coroutine_cpu_seconds_total counter\n");

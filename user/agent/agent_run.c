@@ -18,7 +18,7 @@
 #include "loop/loop_tracer.h"
 #include "target/proc.h"
 
-#define TICK_MS 100
+#define TICK_MS 200	/* shorter when --dump-on-stall needs it */
 #define EXEC_QUEUE 1024
 #define RESCAN_MAX_PIDS 1000000
 /* a new program is checked again this long after its exec (asyncio loads later) */
