@@ -113,8 +113,9 @@ def run(ctx):
     n = min(x["watched"] for x in with_)
     figures = [
         Figure("agent: CPU, 20 processes (10 idle, 10 loaded)", cpu, "%", "≤ 1 % of a CPU",
-               judge(cpu, 1.0), f"median of {rounds}; {n} processes watched; defaults (loop mode, "
-               "49 Hz sampler, 1 s snapshots)"),
+               judge(cpu, 1.0), f"median of {rounds} (" + ", ".join(f"{x['agent_cpu'] * 100:.2f}"
+                                                               for x in with_)
+               + f" %); {n} processes watched; defaults (loop mode, 49 Hz sampler, 1 s snapshots)"),
         Figure("agent: peak RSS, 20 processes", hwm, "MB", "≤ 200 MB", judge(hwm, 200),
                "VmHWM, the largest of the rounds"),
         Figure("agent: loaded targets' throughput lost", loss, "%", "≤ 2 %",
