@@ -33,6 +33,13 @@ void recorder_request_dump(int sig)
 	dump_requested = 1;
 }
 
+bool recorder_dump_requested(void)
+{
+	bool r = dump_requested;
+
+	dump_requested = 0;
+	return r;
+}
 
 static uint32_t ns_tid(void *ctx, uint32_t tid)
 {
@@ -351,16 +358,14 @@ static void read_cmdline(pid_t pid, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-static void fill_header(struct recorder *r, uint64_t start)
+void recorder_fill_header(struct rec_header *h, pid_t pid, const struct interp *ip, uint64_t start)
 {
-	struct rec_header *h = &r->hdr;
-	const struct interp *ip = &r->s->ip;
 	struct timespec mono, real;
 	struct utsname u;
 
 	memset(h, 0, sizeof(*h));
 	h->version = REC_VERSION;
-	h->pid = (uint32_t)r->s->pid;
+	h->pid = (uint32_t)pid;
 	/* read the two clocks as close together as we can */
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
@@ -371,11 +376,11 @@ static void fill_header(struct recorder *r, uint64_t start)
 		snprintf(h->python, sizeof(h->python), "%d.%d.%d", ip->major, ip->minor, ip->micro);
 	else
 		snprintf(h->python, sizeof(h->python), "%d.%d", ip->major, ip->minor);
-	proc_comm(r->s->pid, h->comm, sizeof(h->comm));
+	proc_comm(pid, h->comm, sizeof(h->comm));
 	snprintf(h->asyncio_obj, sizeof(h->asyncio_obj), "%.511s", ip->asyncio_obj);
 	if (!uname(&u))
 		snprintf(h->host, sizeof(h->host), "%.63s", u.nodename);
-	read_cmdline(r->s->pid, h->cmdline, sizeof(h->cmdline));
+	read_cmdline(pid, h->cmdline, sizeof(h->cmdline));
 }
 
 /* ---- the engine's steps -------------------------------------------------------------- */
@@ -435,7 +440,7 @@ static int write_header(struct recorder *r, uint64_t start)
 	struct rec_buf hb = {};
 	int err;
 
-	fill_header(r, start);
+	recorder_fill_header(&r->hdr, r->s->pid, &r->s->ip, start);
 	if (r->flight)
 		return 0;
 	err = rec_header_encode(&r->hdr, &hb);

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "loop/loop_rec.h"
+#include "output/escape.h"
+#include "recording/rec_blocked.h"
+#include "recording/varint.h"
+
+#define STR_MAX 256
+
+static void put_u(struct rec_buf *b, uint64_t v)
+{
+	b->len += varint_put(b->p + b->len, v);
+}
+
+static void put_s(struct rec_buf *b, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	put_u(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static int head(struct rec_buf *b, unsigned sub, uint64_t ts, size_t more)
+{
+	if (rec_buf_reserve(b, 1 + VARINT_MAX + more))
+		return -ENOMEM;
+	b->p[b->len++] = (uint8_t)sub;
+	put_u(b, ts);
+	return 0;
+}
+
+int loop_rec_info_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_info *i)
+{
+	if (head(b, REC_LOOP_INFO, ts, 4 * VARINT_MAX + sizeof(i->hook)))
+		return -ENOMEM;
+	put_u(b, i->hz);
+	put_u(b, i->threshold);
+	put_u(b, i->min_span);
+	put_s(b, i->hook, sizeof(i->hook) - 1);
+	return 0;
+}
+
+int loop_rec_frame_enc(struct rec_buf *b, uint64_t ts, uint32_t id, const struct stack_frame *f)
+{
+	if (head(b, REC_LOOP_FRAME, ts, 4 * VARINT_MAX + sizeof(f->func) + sizeof(f->file)))
+		return -ENOMEM;
+	put_u(b, id);
+	put_u(b, zigzag_enc(f->line));
+	put_s(b, f->func, sizeof(f->func) - 1);
+	put_s(b, f->file, sizeof(f->file) - 1);
+	return 0;
+}
+
+int loop_rec_span_enc(struct rec_buf *b, const struct loop_rec_span *s)
+{
+	if (head(b, REC_LOOP_SPAN, s->end, 4 * VARINT_MAX))
+		return -ENOMEM;
+	put_u(b, s->end >= s->begin ? s->end - s->begin : 0);
+	put_u(b, s->tid);
+	put_u(b, s->ns_tid);
+	put_u(b, s->run_delay);
+	return 0;
+}
+
+int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s)
+{
+	uint32_t n = s->n < APS_SAMPLE_MAX_FRAMES ? s->n : APS_SAMPLE_MAX_FRAMES;
+
+	if (head(b, REC_LOOP_SAMPLE, s->ts, (5 + n) * VARINT_MAX))
+		return -ENOMEM;
+	put_u(b, s->tid);
+	put_u(b, s->ns_tid);
+	put_u(b, s->flags);
+	put_u(b, s->task);
+	put_u(b, n);
+	for (uint32_t i = 0; i < n; i++)
+		put_u(b, s->ids[i]);
+	return 0;
+}
+
+int loop_rec_stall_enc(struct rec_buf *b, const struct loop_stall *st)
+{
+	if (head(b, REC_LOOP_STALL, st->begin_ts + st->duration_ns,
+		 10 * VARINT_MAX + sizeof(st->task_name) + sizeof(st->coro)))
+		return -ENOMEM;
+	put_u(b, st->tid);
+	put_u(b, st->ns_tid);
+	put_u(b, st->begin_ts);
+	put_u(b, st->duration_ns);
+	put_u(b, st->run_delay_ns);
+	put_u(b, (unsigned)st->kind);
+	put_u(b, (uint64_t)(st->fn_frame + 1));
+	put_u(b, st->task);
+	put_u(b, (st->ended ? 1u : 0) | (st->stack_taken ? 2u : 0));
+	put_s(b, st->task_name, sizeof(st->task_name) - 1);
+	put_s(b, st->coro, sizeof(st->coro) - 1);
+	return st->stack_taken ? rec_blocked_encode(&st->cap, b) : 0;
+}
+
+int loop_rec_lost_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_lost *l)
+{
+	if (head(b, REC_LOOP_LOST, ts, 3 * VARINT_MAX))
+		return -ENOMEM;
+	put_u(b, l->samples);
+	put_u(b, l->spans);
+	put_u(b, l->read_errors);
+	return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------------- */
+
+static int get_u(const uint8_t **p, const uint8_t *end, uint64_t *v, uint64_t max)
+{
+	return varint_get(p, end, v) || *v > max ? -1 : 0;
+}
+
+static int get_s(const uint8_t **p, const uint8_t *end, char *out, size_t size)
+{
+	uint64_t n;
+
+	if (varint_get(p, end, &n) || n > STR_MAX || n > (uint64_t)(end - *p) ||
+	    !escape_is_clean((const char *)*p, n))
+		return -1;
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), (const char *)*p);
+	*p += n;
+	return 0;
+}
+
+int loop_rec_head(const uint8_t *body, size_t len, unsigned *sub, uint64_t *ts)
+{
+	const uint8_t *p = body, *end = body + len;
+
+	if (!len)
+		return -1;
+	*sub = *p++;
+	return varint_get(&p, end, ts);
+}
+
+/* Past the head of a body of sub-type sub: 0 and *p, or -1. */
+static int open_body(const uint8_t *body, size_t len, unsigned sub, const uint8_t **p, uint64_t *ts)
+{
+	*p = body;
+	if (!len || body[0] != sub)
+		return -1;
+	(*p)++;
+	return varint_get(p, body + len, ts);
+}
+
+int loop_rec_info_dec(const uint8_t *body, size_t len, struct loop_rec_info *i)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t ts, v;
+
+	memset(i, 0, sizeof(*i));
+	if (open_body(body, len, REC_LOOP_INFO, &p, &ts) || get_u(&p, end, &v, 100000) ||
+	    get_u(&p, end, &i->threshold, UINT64_MAX) || get_u(&p, end, &i->min_span, UINT64_MAX) ||
+	    get_s(&p, end, i->hook, sizeof(i->hook)))
+		return -1;
+	i->hz = (uint32_t)v;
+	return 0;	/* a newer writer may add fields */
+}
+
+int loop_rec_frame_dec(const uint8_t *body, size_t len, uint32_t *id, struct stack_frame *f)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t ts, v, line;
+
+	memset(f, 0, sizeof(*f));
+	if (open_body(body, len, REC_LOOP_FRAME, &p, &ts) ||
+	    get_u(&p, end, &v, LOOP_REC_MAX_FRAMES - 1) || get_u(&p, end, &line, UINT32_MAX) ||
+	    get_s(&p, end, f->func, sizeof(f->func)) || get_s(&p, end, f->file, sizeof(f->file)))
+		return -1;
+	*id = (uint32_t)v;
+	f->line = (int)zigzag_dec(line);
+	return 0;
+}
+
+int loop_rec_span_dec(const uint8_t *body, size_t len, struct loop_rec_span *s)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t dur, tid, ns_tid;
+
+	memset(s, 0, sizeof(*s));
+	if (open_body(body, len, REC_LOOP_SPAN, &p, &s->end) || get_u(&p, end, &dur, s->end) ||
+	    get_u(&p, end, &tid, UINT32_MAX) || get_u(&p, end, &ns_tid, UINT32_MAX) ||
+	    get_u(&p, end, &s->run_delay, dur))
+		return -1;
+	s->begin = s->end - dur;
+	s->tid = (uint32_t)tid;
+	s->ns_tid = (uint32_t)ns_tid;
+	return 0;
+}
+
+int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample *s)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t v[4];
+
+	s->n = 0;
+	if (open_body(body, len, REC_LOOP_SAMPLE, &p, &s->ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
+	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &v[2], UINT32_MAX) ||
+	    get_u(&p, end, &s->task, UINT64_MAX) || get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
+		return -1;
+	s->tid = (uint32_t)v[0];
+	s->ns_tid = (uint32_t)v[1];
+	s->flags = (uint32_t)v[2];
+	for (uint32_t i = 0; i < v[3]; i++) {
+		uint64_t id;
+
+		if (get_u(&p, end, &id, 2 * LOOP_REC_MAX_FRAMES - 1))
+			return -1;
+		s->ids[i] = (uint32_t)id;
+	}
+	s->n = (uint32_t)v[3];
+	return 0;
+}
+
+int loop_rec_stall_dec(const uint8_t *body, size_t len, struct loop_stall *st)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t ts, v[6];
+
+	memset(st, 0, sizeof(*st));
+	st->fn_frame = -1;
+	if (open_body(body, len, REC_LOOP_STALL, &p, &ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
+	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &st->begin_ts, ts) ||
+	    get_u(&p, end, &st->duration_ns, UINT64_MAX) ||
+	    get_u(&p, end, &st->run_delay_ns, st->duration_ns) || get_u(&p, end, &v[2], STALL_TASK) ||
+	    get_u(&p, end, &v[3], STACK_MAX_FRAMES) || get_u(&p, end, &st->task, UINT64_MAX) ||
+	    get_u(&p, end, &v[4], 3) || get_s(&p, end, st->task_name, sizeof(st->task_name)) ||
+	    get_s(&p, end, st->coro, sizeof(st->coro)))
+		return -1;
+	st->used = true;
+	st->tid = (uint32_t)v[0];
+	st->ns_tid = (uint32_t)v[1];
+	st->kind = (enum stall_kind)v[2];
+	st->ended = v[4] & 1;
+	st->stack_taken = v[4] & 2;
+	if (st->stack_taken) {
+		if (rec_blocked_decode(p, (size_t)(end - p), &st->cap))
+			return -1;
+	} else if (p != end) {
+		return -1;
+	}
+	/* the function's frame must be in the stack read */
+	if (v[3] && st->stack_taken && v[3] - 1 < st->cap.stack.n)
+		st->fn_frame = (int)(v[3] - 1);
+	else if (st->kind != STALL_UNKNOWN)
+		st->kind = STALL_UNKNOWN;
+	return 0;
+}
+
+int loop_rec_lost_dec(const uint8_t *body, size_t len, struct loop_rec_lost *l)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t ts;
+
+	return open_body(body, len, REC_LOOP_LOST, &p, &ts) ||
+	       get_u(&p, end, &l->samples, UINT64_MAX) || get_u(&p, end, &l->spans, UINT64_MAX) ||
+	       get_u(&p, end, &l->read_errors, UINT64_MAX) ? -1 : 0;
+}
