@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/outfile.h"
+#include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
 #include "output/replay_view.h"
 #include "output/trace_view.h"
@@ -426,6 +427,10 @@ int cmd_replay(int argc, char **argv)
 		rc = view_info(&r, path, out, json);
 	} else if (!strcmp(view, "ps") || !strcmp(view, "pstree")) {
 		rc = replay_view_tasks(&r, out, !strcmp(view, "pstree"), at, &vo, fail_on_cycle);
+	} else if (loop_replay_is_loop(&r) && !strcmp(view, "top")) {
+		rc = loop_replay_top(&r, out, json, from, to);
+	} else if (loop_replay_is_loop(&r) && !strcmp(view, "blocked")) {
+		rc = loop_replay_blocked(&r, out, json, threshold, from, to);
 	} else if (!strcmp(view, "top")) {
 		tv.json = json;
 		rc = replay_view_top(&r, out, &tv, from, to);

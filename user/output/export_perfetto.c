@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/commands.h"
+#include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
@@ -583,14 +584,19 @@ int cmd_export(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
-	rc = export_perfetto(&r, out, from, to, from_s || to_s, &slices, &ntracks, err, sizeof(err));
+	if (loop_replay_is_loop(&r)) {
+		rc = loop_export_perfetto(&r, out, from, to, from_s || to_s, err, sizeof(err));
+		slices = UINT64_MAX;	/* it said what it wrote */
+	} else {
+		rc = export_perfetto(&r, out, from, to, from_s || to_s, &slices, &ntracks, err, sizeof(err));
+	}
 	if (rc)
 		fprintf(stderr, "aps-bpf: export: %s\n", err);
 	if (fflush(out) || (out != stdout && fclose(out))) {
 		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path, strerror(errno));
 		rc = 1;
 	}
-	if (!rc && out != stdout)
+	if (!rc && out != stdout && slices != UINT64_MAX)
 		fprintf(stderr, "aps-bpf: wrote %s: %u task tracks, %" PRIu64 " step slices\n", out_path,
 			ntracks, slices);
 	rec_reader_close(&r);

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "loop/loop_replay.h"
+#include "loop/loop_top_view.h"
+#include "output/fmt.h"
+#include "recording/rec_tasks.h"
+
+#define MAX_TASK_NAMES 65536
+
+bool loop_replay_is_loop(const struct rec_reader *r)
+{
+	return r->hdr.flags & REC_HDR_LOOP;
+}
+
+int loop_reader_init(struct loop_reader *lr, const struct rec_reader *r)
+{
+	memset(lr, 0, sizeof(*lr));
+	lr->r = r;
+	lr->it = malloc(sizeof(*lr->it));
+	lr->frames = calloc(LOOP_REC_MAX_FRAMES, sizeof(*lr->frames));
+	lr->defined = calloc(LOOP_REC_MAX_FRAMES, 1);
+	if (!lr->it || !lr->frames || !lr->defined || rec_cursor_init(&lr->c, r)) {
+		free(lr->it);
+		free(lr->frames);
+		free(lr->defined);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void loop_reader_free(struct loop_reader *lr)
+{
+	rec_cursor_free(&lr->c);
+	free(lr->it);
+	free(lr->frames);
+	free(lr->defined);
+	lr->it = NULL;
+}
+
+static int bad(struct loop_reader *lr, const char *what)
+{
+	snprintf(lr->problem, sizeof(lr->problem), "malformed LOOP %s record in the frame at offset %zu",
+		 what, lr->it->frame_off);
+	return -1;
+}
+
+static void resolve(struct loop_reader *lr)
+{
+	struct thread_stack *st = &lr->st;
+
+	st->n = 0;
+	st->truncated = lr->smp.flags & LOOP_REC_TRUNCATED;
+	for (uint32_t i = 0; i < lr->smp.n && st->n < STACK_MAX_FRAMES; i++) {
+		uint32_t id = lr->smp.ids[i] >> 1;
+
+		if (!lr->defined[id])
+			continue;
+		st->f[st->n] = lr->frames[id];
+		st->f[st->n].gen = lr->smp.ids[i] & 1;
+		st->n++;
+	}
+}
+
+int loop_reader_next(struct loop_reader *lr)
+{
+	struct rec_item *it = lr->it;
+	uint32_t id;
+	uint64_t ts;
+	int rc;
+
+	while ((rc = rec_cursor_next(&lr->c, it)) > 0) {
+		lr->sub = 0;
+		switch (it->kind) {
+		case REC_ITEM_SEGMENT:
+			memset(lr->defined, 0, LOOP_REC_MAX_FRAMES);
+			continue;
+		case REC_ITEM_TASKS:
+		case REC_ITEM_END:
+			return 1;
+		case REC_ITEM_LOOP:
+			break;
+		default:
+			continue;
+		}
+		if (loop_rec_head(it->body, it->body_len, &lr->sub, &ts))
+			return bad(lr, "");
+		switch (lr->sub) {
+		case REC_LOOP_INFO:
+			if (loop_rec_info_dec(it->body, it->body_len, &lr->info))
+				return bad(lr, "INFO");
+			lr->have_info = true;
+			continue;
+		case REC_LOOP_FRAME:
+			if (loop_rec_frame_dec(it->body, it->body_len, &id, &lr->st.f[0]))
+				return bad(lr, "FRAME");
+			lr->frames[id] = lr->st.f[0];
+			lr->defined[id] = 1;
+			continue;
+		case REC_LOOP_SPAN:
+			if (loop_rec_span_dec(it->body, it->body_len, &lr->span))
+				return bad(lr, "SPAN");
+			return 1;
+		case REC_LOOP_SAMPLE:
+			if (loop_rec_sample_dec(it->body, it->body_len, &lr->smp))
+				return bad(lr, "SAMPLE");
+			resolve(lr);
+			return 1;
+		case REC_LOOP_STALL:
+			if (loop_rec_stall_dec(it->body, it->body_len, &lr->stall))
+				return bad(lr, "STALL");
+			return 1;
+		case REC_LOOP_LOST:
+			if (loop_rec_lost_dec(it->body, it->body_len, &lr->lost))
+				return bad(lr, "LOST");
+			return 1;
+		default:
+			continue;	/* a newer writer's sub-type */
+		}
+	}
+	if (rc < 0)
+		snprintf(lr->problem, sizeof(lr->problem), "%s", lr->c.problem);
+	return rc;
+}
+
+/* ---- blocked ------------------------------------------------------------------------ */
+
+int loop_replay_blocked(const struct rec_reader *r, FILE *out, bool json, uint64_t threshold,
+			uint64_t from, uint64_t to)
+{
+	static struct loop_reader lr;
+	uint64_t n = 0, no_stack = 0;
+	char d[32], d2[32];
+	int rc;
+
+	if (loop_reader_init(&lr, r)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		return 1;
+	}
+	while ((rc = loop_reader_next(&lr)) > 0) {
+		const struct loop_stall *st = &lr.stall;
+
+		if (lr.sub != REC_LOOP_STALL || st->duration_ns < threshold || st->begin_ts < from ||
+		    st->begin_ts > to)
+			continue;
+		loop_stall_print(out, json, st);
+		n++;
+		no_stack += !st->stack_taken;
+	}
+	loop_reader_free(&lr);
+	if (rc < 0) {
+		fprintf(stderr, "aps-bpf: replay: %s\n", lr.problem);
+		return 1;
+	}
+	fprintf(stderr, "aps-bpf: %" PRIu64 " loop stall%s (threshold %s; recorded over %s)%s\n", n,
+		n == 1 ? "" : "s", fmt_dur(threshold, d, sizeof(d)),
+		fmt_dur(lr.info.threshold, d2, sizeof(d2)),
+		no_stack ? ", some ended before their stack could be taken" : "");
+	return 0;
+}
+
+/* ---- top ---------------------------------------------------------------------------- */
+
+struct top_replay {
+	struct loop_top_report t;
+	struct u64_map task_name;	/* task -> index in names */
+	char (*names)[128];
+	uint32_t nnames;
+	uint64_t busy[LTV_MAX_THREADS];
+	uint64_t lost0, lost_last;
+	bool lost_seen;
+};
+
+static void add_names(struct top_replay *tr, const struct rec_tasks *rt, bool last)
+{
+	const struct snapshot *sn = &rt->snap;
+	uint32_t k;
+
+	if (last)
+		memset(tr->t.states, 0, sizeof(tr->t.states));
+	for (uint32_t i = 0; i < sn->ntasks; i++) {
+		const struct snap_task *t = &sn->tasks[i];
+
+		if (!t->listed)
+			continue;
+		if (last && t->state < 3)
+			tr->t.states[t->state]++;
+		if (!u64_map_get(&tr->task_name, t->addr, &k)) {
+			if (tr->nnames == MAX_TASK_NAMES || u64_map_put(&tr->task_name, t->addr, tr->nnames))
+				continue;
+			k = tr->nnames++;
+		}
+		snprintf(tr->names[k], sizeof(tr->names[0]), "%s", t->name ? t->name : "?");
+	}
+	if (last) {
+		tr->t.have_snap = true;
+		tr->t.snapshot_ms = (double)(rt->t1 - rt->t0) / 1e6;
+	}
+}
+
+static struct ltv_thread *thread_of(struct top_replay *tr, uint32_t tid, uint32_t *i)
+{
+	for (*i = 0; *i < tr->t.nthreads; (*i)++)
+		if (tr->t.threads[*i].tid == tid)
+			return &tr->t.threads[*i];
+	if (tr->t.nthreads == LTV_MAX_THREADS)
+		return NULL;
+	tr->t.threads[tr->t.nthreads] = (struct ltv_thread){ .tid = tid };
+	return &tr->t.threads[tr->t.nthreads++];
+}
+
+static void top_sample(struct top_replay *tr, const struct loop_reader *lr)
+{
+	const struct thread_stack *st = &lr->st;
+	char buf[200];
+	int fn;
+
+	tr->t.samples++;
+	if (lr->smp.task)
+		ltv_rows_add(&tr->t.tasks, lr->smp.task, "?", lr->smp.task);
+	for (uint32_t i = 0; i < st->n; i++)
+		if (st->f[i].gen) {
+			ltv_rows_add(&tr->t.coros, ltv_name_key(st->f[i].func), st->f[i].func, 0);
+			return;
+		}
+	fn = loop_stall_dispatch_frame(st);
+	if (fn >= 0) {
+		snprintf(buf, sizeof(buf), "%s", st->f[fn].func);
+		ltv_rows_add(&tr->t.callbacks, ltv_name_key(buf), buf, 0);
+	} else {
+		tr->t.other++;
+	}
+}
+
+static void top_span(struct top_replay *tr, const struct loop_rec_span *sp, uint64_t from, uint64_t to)
+{
+	uint64_t b = sp->begin > from ? sp->begin : from, e = sp->end < to ? sp->end : to;
+	struct ltv_thread *th;
+	uint32_t i;
+
+	if (sp->end < from || sp->begin > to)
+		return;
+	th = thread_of(tr, sp->ns_tid, &i);
+	if (!th)
+		return;
+	if (e > b)
+		tr->busy[i] += e - b;
+	if (sp->end >= from && sp->end <= to)
+		th->polls++;
+}
+
+int loop_replay_top(const struct rec_reader *r, FILE *out, bool json, uint64_t from, uint64_t to)
+{
+	static struct loop_reader lr;
+	static struct top_replay tr;
+	struct rec_tasks rt;
+	uint64_t end_ts = 0;
+	int rc = 1, n;
+
+	memset(&tr, 0, sizeof(tr));
+	tr.names = calloc(MAX_TASK_NAMES, sizeof(tr.names[0]));
+	if (!tr.names || ltv_rows_init(&tr.t.tasks) || ltv_rows_init(&tr.t.coros) ||
+	    ltv_rows_init(&tr.t.callbacks) || ltv_rows_init(&tr.t.stalled_in) ||
+	    loop_reader_init(&lr, r)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		goto out;
+	}
+	if (!from)
+		from = r->hdr.start_ns;
+	while ((n = loop_reader_next(&lr)) > 0) {
+		const struct rec_item *it = lr.it;
+
+		if (it->kind == REC_ITEM_END) {
+			end_ts = it->ts;
+			continue;
+		}
+		if (it->kind == REC_ITEM_TASKS) {
+			/* names from every read; the states of the last one in the window */
+			if (rec_tasks_decode(it->body, it->body_len, &rt) == 0)
+				add_names(&tr, &rt, it->ts <= to);
+			rec_tasks_free(&rt);
+			continue;
+		}
+		if (it->ts > end_ts)
+			end_ts = it->ts;
+		if (lr.sub == REC_LOOP_SPAN) {
+			top_span(&tr, &lr.span, from, to);
+			continue;
+		}
+		if (lr.sub == REC_LOOP_LOST) {
+			if (it->ts < from)
+				tr.lost0 = lr.lost.samples;
+			else if (it->ts <= to)
+				tr.lost_last = lr.lost.samples;
+			continue;
+		}
+		if (it->ts < from || it->ts > to)
+			continue;
+		if (lr.sub == REC_LOOP_SAMPLE)
+			top_sample(&tr, &lr);
+		else if (lr.sub == REC_LOOP_STALL)
+			loop_top_stall(&tr.t, &lr.stall);
+	}
+	if (n < 0) {
+		fprintf(stderr, "aps-bpf: replay: %s\n", lr.problem);
+		goto out;
+	}
+	if (to > end_ts)
+		to = end_ts;
+	tr.t.pid = (int)r->hdr.pid;
+	tr.t.replay = true;
+	tr.t.hz = lr.info.hz;
+	tr.t.secs = to > from ? (double)(to - from) / 1e9 : 0;
+	tr.t.lost_samples = tr.lost_last > tr.lost0 ? tr.lost_last - tr.lost0 : 0;
+	for (uint32_t i = 0; i < tr.t.nthreads; i++) {
+		double pct = to > from ? (double)tr.busy[i] * 100.0 / (double)(to - from) : 0;
+
+		tr.t.threads[i].busy_pct = pct > 100 ? 100 : pct;
+	}
+	for (uint32_t i = 0; i < tr.t.tasks.n; i++) {
+		uint32_t k;
+
+		if (u64_map_get(&tr.task_name, tr.t.tasks.r[i].task, &k))
+			snprintf(tr.t.tasks.r[i].name, sizeof(tr.t.tasks.r[i].name), "%s", tr.names[k]);
+	}
+	loop_top_view_print(out, json, &tr.t);
+	rc = 0;
+out:
+	if (lr.it)
+		loop_reader_free(&lr);
+	ltv_rows_free(&tr.t.tasks);
+	ltv_rows_free(&tr.t.coros);
+	ltv_rows_free(&tr.t.callbacks);
+	ltv_rows_free(&tr.t.stalled_in);
+	u64_map_free(&tr.task_name);
+	free(tr.names);
+	return rc;
+}
