@@ -17,7 +17,6 @@
 #include "util/u64_map.h"
 
 #define MAX_TRACKS 1024
-#define MAX_NAMES 65536
 #define SAMPLE_TRACK_BASE 1000000u	/* samples of thread T on track T + this */
 
 struct lexp {
@@ -25,9 +24,7 @@ struct lexp {
 	uint64_t base, from, to;
 	uint32_t pid;
 	bool first;
-	struct u64_map task_name;	/* task -> index in names */
-	char (*names)[128];
-	uint32_t nnames;
+	struct loop_names ln;
 	uint32_t tracks[MAX_TRACKS];	/* threads (the target's ids) */
 	bool sampled[MAX_TRACKS], busy[MAX_TRACKS];
 	uint32_t ntracks;
@@ -77,13 +74,6 @@ static void stack_args(struct lexp *x, const struct thread_stack *st)
 		fmt_json_str(x->out, buf);
 	}
 	fputc(']', x->out);
-}
-
-static const char *task_name(const struct lexp *x, uint64_t task)
-{
-	uint32_t k;
-
-	return u64_map_get(&x->task_name, task, &k) ? x->names[k] : "?";
 }
 
 static void on_span(struct lexp *x, const struct loop_rec_span *sp)
@@ -141,6 +131,7 @@ static void on_sample(struct lexp *x, const struct loop_reader *lr, unsigned hz)
 	const struct loop_rec_sample *s = &lr->smp;
 	uint64_t dur = hz ? 900000000ull / hz : 1000000;	/* 0.9 / hz: slices never overlap */
 	const char *name = lr->st.n ? lr->st.f[0].func : "(no Python frame)";
+	uint64_t task = loop_names_task(&x->ln, s);
 
 	if (s->ts < x->from || s->ts > x->to)
 		return;
@@ -153,9 +144,9 @@ static void on_sample(struct lexp *x, const struct loop_reader *lr, unsigned hz)
 	fprintf(x->out, ",\"dur\":%" PRIu64 ".%03u,\"args\":{\"thread\":%u,\"on_cpu\":%s,\"loop_busy\":%s,",
 		dur / 1000, (unsigned)(dur % 1000), s->ns_tid, s->flags & LOOP_REC_ON_CPU ? "true" : "false",
 		s->flags & LOOP_REC_BUSY ? "true" : "false");
-	if (s->task) {
-		fprintf(x->out, "\"task_id\":\"0x%" PRIx64 "\",\"task\":", s->task);
-		fmt_json_str(x->out, task_name(x, s->task));
+	if (task) {
+		fprintf(x->out, "\"task_id\":\"0x%" PRIx64 "\",\"task\":", task);
+		fmt_json_str(x->out, loop_names_name(&x->ln, task, s->ts));
 		fputc(',', x->out);
 	}
 	stack_args(x, &lr->st);
@@ -173,30 +164,6 @@ static void on_lost(struct lexp *x, uint64_t ts, const struct loop_rec_lost *l)
 	us(x, ts);
 	fprintf(x->out, ",\"args\":{\"samples_total\":%" PRIu64 ",\"spans_total\":%" PRIu64 "}}",
 		l->samples, l->spans);
-}
-
-/* Pass 1: task names from every task read. */
-static int read_names(struct lexp *x, struct loop_reader *lr)
-{
-	struct rec_tasks rt;
-	int rc;
-
-	while ((rc = loop_reader_next(lr)) > 0) {
-		if (lr->it->kind != REC_ITEM_TASKS)
-			continue;
-		if (rec_tasks_decode(lr->it->body, lr->it->body_len, &rt) == 0)
-			for (uint32_t i = 0; i < rt.snap.ntasks && x->nnames < MAX_NAMES; i++) {
-				const struct snap_task *t = &rt.snap.tasks[i];
-
-				if (!t->listed || u64_map_get(&x->task_name, t->addr, NULL) ||
-				    u64_map_put(&x->task_name, t->addr, x->nnames))
-					continue;
-				snprintf(x->names[x->nnames++], sizeof(x->names[0]), "%s",
-					 t->name ? t->name : "?");
-			}
-		rec_tasks_free(&rt);
-	}
-	return rc;
 }
 
 static void metadata(struct lexp *x, const struct rec_header *h)
@@ -234,7 +201,7 @@ int loop_export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from, u
 	static struct loop_reader lr;
 	static struct lexp x;
 	const struct rec_header *h = &r->hdr;
-	int rc, err = -ENOMEM;
+	int rc, err = -1;
 
 	memset(&x, 0, sizeof(x));
 	x.out = out;
@@ -243,16 +210,16 @@ int loop_export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from, u
 	x.to = to;
 	x.base = window ? from : h->start_ns;
 	x.first = true;
-	x.names = calloc(MAX_NAMES, sizeof(x.names[0]));
-	if (!x.names || loop_reader_init(&lr, r)) {
+	/* pass 1: the names of sampled tasks */
+	if (loop_names_read(&x.ln, r, msg, msglen)) {
+		loop_names_free(&x.ln);
+		return -1;
+	}
+	if (loop_reader_init(&lr, r)) {
 		snprintf(msg, msglen, "out of memory");
-		free(x.names);
+		loop_names_free(&x.ln);
 		return -ENOMEM;
 	}
-	rc = read_names(&x, &lr);
-	loop_reader_free(&lr);
-	if (rc < 0 || loop_reader_init(&lr, r))
-		goto out;
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"tool\":\"aps-bpf\",\"mode\":\"loop\","
 		"\"pid\":%u,\"python\":", x.pid);
 	fmt_json_str(out, h->python);
@@ -267,18 +234,17 @@ int loop_export_perfetto(const struct rec_reader *r, FILE *out, uint64_t from, u
 		default: break;
 		}
 	}
-	loop_reader_free(&lr);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s", lr.problem);
 		goto out;
+	}
 	metadata(&x, h);
 	fputs("\n]}\n", out);
 	fprintf(stderr, "aps-bpf: export: %u loop threads, %" PRIu64 " busy slices, %" PRIu64
 		" stalls, %" PRIu64 " samples\n", x.ntracks, x.slices, x.stalls, x.samples);
 	err = 0;
 out:
-	if (err)
-		snprintf(msg, msglen, "%s", lr.problem[0] ? lr.problem : "out of memory");
-	u64_map_free(&x.task_name);
-	free(x.names);
+	loop_reader_free(&lr);
+	loop_names_free(&x.ln);
 	return err;
 }

@@ -69,12 +69,14 @@ int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s)
 {
 	uint32_t n = s->n < APS_SAMPLE_MAX_FRAMES ? s->n : APS_SAMPLE_MAX_FRAMES;
 
-	if (head(b, REC_LOOP_SAMPLE, s->ts, (5 + n) * VARINT_MAX))
+	if (head(b, REC_LOOP_SAMPLE, s->ts, (6 + n) * VARINT_MAX))
 		return -ENOMEM;
 	put_u(b, s->tid);
 	put_u(b, s->ns_tid);
 	put_u(b, s->flags);
 	put_u(b, s->task);
+	if (s->flags & LOOP_REC_CORO)
+		put_u(b, s->coro);
 	put_u(b, n);
 	for (uint32_t i = 0; i < n; i++)
 		put_u(b, s->ids[i]);
@@ -202,7 +204,12 @@ int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample 
 	s->n = 0;
 	if (open_body(body, len, REC_LOOP_SAMPLE, &p, &s->ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
 	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &v[2], UINT32_MAX) ||
-	    get_u(&p, end, &s->task, UINT64_MAX) || get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
+	    get_u(&p, end, &s->task, UINT64_MAX))
+		return -1;
+	s->coro = 0;
+	if ((v[2] & LOOP_REC_CORO) && get_u(&p, end, &s->coro, UINT64_MAX))
+		return -1;
+	if (get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
 		return -1;
 	s->tid = (uint32_t)v[0];
 	s->ns_tid = (uint32_t)v[1];
@@ -261,4 +268,22 @@ int loop_rec_lost_dec(const uint8_t *body, size_t len, struct loop_rec_lost *l)
 	return open_body(body, len, REC_LOOP_LOST, &p, &ts) ||
 	       get_u(&p, end, &l->samples, UINT64_MAX) || get_u(&p, end, &l->spans, UINT64_MAX) ||
 	       get_u(&p, end, &l->read_errors, UINT64_MAX) ? -1 : 0;
+}
+
+int loop_rec_coro_enc(struct rec_buf *b, uint64_t ts, uint64_t coro, uint64_t task)
+{
+	if (head(b, REC_LOOP_CORO, ts, 2 * VARINT_MAX))
+		return -ENOMEM;
+	put_u(b, coro);
+	put_u(b, task);
+	return 0;
+}
+
+int loop_rec_coro_dec(const uint8_t *body, size_t len, uint64_t *coro, uint64_t *task)
+{
+	const uint8_t *p, *end = body + len;
+	uint64_t ts;
+
+	return open_body(body, len, REC_LOOP_CORO, &p, &ts) || get_u(&p, end, coro, UINT64_MAX) ||
+	       get_u(&p, end, task, UINT64_MAX) ? -1 : 0;
 }

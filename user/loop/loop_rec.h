@@ -23,6 +23,7 @@
 #define LOOP_REC_ON_CPU 1
 #define LOOP_REC_BUSY 2			/* its loop was busy */
 #define LOOP_REC_TRUNCATED 4
+#define LOOP_REC_CORO 8			/* 3.10-3.13: coro follows; task is a guess (see CORO) */
 
 struct loop_rec_info {
 	uint32_t hz;			/* 0: no sampler */
@@ -37,6 +38,7 @@ struct loop_rec_span {
 
 struct loop_rec_sample {
 	uint64_t ts, task;		/* task 0: none known */
+	uint64_t coro;			/* LOOP_REC_CORO: the outermost coroutine */
 	uint32_t tid, ns_tid, flags, n;
 	uint32_t ids[APS_SAMPLE_MAX_FRAMES];	/* innermost first: frame id << 1 | in a generator */
 };
@@ -52,6 +54,7 @@ int loop_rec_span_enc(struct rec_buf *b, const struct loop_rec_span *s);
 int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s);
 int loop_rec_stall_enc(struct rec_buf *b, const struct loop_stall *st);
 int loop_rec_lost_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_lost *l);
+int loop_rec_coro_enc(struct rec_buf *b, uint64_t ts, uint64_t coro, uint64_t task);
 
 /* The sub-type and time of a body: 0, or -1 if malformed. */
 int loop_rec_head(const uint8_t *body, size_t len, unsigned *sub, uint64_t *ts);
@@ -62,5 +65,6 @@ int loop_rec_span_dec(const uint8_t *body, size_t len, struct loop_rec_span *s);
 int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample *s);
 int loop_rec_stall_dec(const uint8_t *body, size_t len, struct loop_stall *st);
 int loop_rec_lost_dec(const uint8_t *body, size_t len, struct loop_rec_lost *l);
+int loop_rec_coro_dec(const uint8_t *body, size_t len, uint64_t *coro, uint64_t *task);
 
 #endif

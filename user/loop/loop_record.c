@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "loop/loop_rec.h"
 #include "loop/loop_record.h"
@@ -24,6 +25,9 @@
 #define TASKS_DUTY 100			/* a read every >= 100x its duration: <= 1% */
 #define MAX_CORO_TASKS 65536
 #define MAX_TIDS 4096
+#define MAX_PENDING 4096
+#define PENDING_READS 10		/* reads that may name a sampled coroutine's task (a
+					 * busy task may be left out of a read) */
 #define DEFAULT_THRESHOLD 100000000ull
 #define FLUSH_NS 100000000ull
 
@@ -53,12 +57,14 @@ struct lrec {
 	struct loop_rec_sample rs;
 	struct stack_frame f;
 	uint64_t samples, spans, stalls, frames_defined;
+	uint64_t coro_samples, coros_named;	/* samples named by a coroutine; CORO records */
 	/* task reads: the coroutine -> task map for 3.10-3.13 samples */
 	struct task_sampler ts;
 	bool tasks_on;
-	uint64_t tasks_every, next_tasks;
+	uint64_t tasks_every, next_tasks, read_cost, read_cpu0;
 	uint32_t tasks_written, tasks_failed;
 	struct u64_map coro_task;	/* coroutine -> index in task_addrs */
+	struct u64_map pending;		/* coroutines sampled with no task known yet */
 	uint64_t *task_addrs;
 	uint32_t ntask_addrs;
 	/* lost */
@@ -69,6 +75,14 @@ struct lrec {
 	int werr;
 	char err[256];
 };
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 static void write_failed(struct lrec *r, int err)
 {
@@ -187,10 +201,21 @@ static void on_sample(struct lrec *r, const void *data, size_t len)
 	rs->ns_tid = ns_tid(r, s->tid);
 	rs->flags = (s->on_cpu ? LOOP_REC_ON_CPU : 0) | (s->loop_busy ? LOOP_REC_BUSY : 0) |
 		    (s->truncated ? LOOP_REC_TRUNCATED : 0);
-	/* the running task: 3.14 says; before, the task of the outermost coroutine */
+	/*
+	 * The running task: 3.14 says. Before, the task of the outermost
+	 * coroutine: the last read's guess (a coroutine's memory may be a new
+	 * one's since), and the next read's answer in a CORO record.
+	 */
 	rs->task = s->task;
-	if (!rs->task && s->coro && u64_map_get(&r->coro_task, s->coro, &ti))
+	rs->coro = !s->task ? s->coro : 0;
+	if (rs->coro && u64_map_get(&r->coro_task, s->coro, &ti))
 		rs->task = r->task_addrs[ti];
+	if (rs->coro) {
+		rs->flags |= LOOP_REC_CORO;
+		r->coro_samples++;
+		if (r->pending.n < MAX_PENDING && !u64_map_get(&r->pending, rs->coro, NULL))
+			u64_map_put(&r->pending, rs->coro, 0);
+	}
 	rs->n = 0;
 	for (uint32_t i = 0; i < s->nframes && i < APS_SAMPLE_MAX_FRAMES; i++) {
 		uint32_t id;
@@ -263,6 +288,30 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 
 /* ---- task reads ------------------------------------------------------------------ */
 
+/* The tasks of coroutines sampled before a read knew them: CORO records. */
+static void name_pending(struct lrec *r, uint64_t ts)
+{
+	uint32_t ti;
+
+	for (uint32_t i = 0; i < r->pending.cap; i++) {
+		struct u64_map_slot *sl = &r->pending.s[i];
+
+		if (sl->st != 1)
+			continue;
+		if (!u64_map_get(&r->coro_task, sl->key, &ti)) {
+			/* a task that ended before any read saw it stays unknown */
+			if (++sl->val >= PENDING_READS)
+				u64_map_del(&r->pending, sl->key);
+			continue;
+		}
+		r->b.len = 0;
+		if (loop_rec_coro_enc(&r->b, ts, sl->key, r->task_addrs[ti]) || put_loop(r))
+			return;
+		r->coros_named++;
+		u64_map_del(&r->pending, sl->key);
+	}
+}
+
 static void map_coros(struct lrec *r, const struct snapshot *sn)
 {
 	uint64_t coro;
@@ -291,8 +340,12 @@ static void tasks_tick(struct lrec *r, uint64_t now, bool wait)
 	if (!r->tasks_on)
 		return;
 	if (task_sampler_collect(ts, wait) != 1) {
-		if (!ts->running && !wait && now >= r->next_tasks)
+		/* sampled coroutines of tasks the last read may not know: sooner, within the duty */
+		if (!ts->running && !wait && (now >= r->next_tasks ||
+		    (r->pending.n && now >= ts->t1 + r->read_cost * TASKS_DUTY))) {
+			r->read_cpu0 = cpu_ns();
 			task_sampler_start(ts);
+		}
 		return;
 	}
 	if (ts->err) {
@@ -302,6 +355,8 @@ static void tasks_tick(struct lrec *r, uint64_t now, bool wait)
 	} else {
 		map_coros(r, &ts->snap);
 		err = ensure_segment(r, ts->t1);
+		if (!err)
+			name_pending(r, ts->t1);
 		if (!err)
 			err = rec_tasks_encode(&ts->snap, ts->t0, ts->t1,
 					       r->tasks_written ? 0 : REC_TASKS_ATTACH, &tb);
@@ -314,7 +369,11 @@ static void tasks_tick(struct lrec *r, uint64_t now, bool wait)
 		rec_buf_free(&tb);
 	}
 	snapshot_free(&ts->snap);
+	/* its CPU time: wall time on a loaded host overstates it; the process's CPU bounds it */
 	cost = ts->t1 > ts->t0 ? ts->t1 - ts->t0 : 0;
+	if (cpu_ns() - r->read_cpu0 < cost)
+		cost = cpu_ns() - r->read_cpu0;
+	r->read_cost = cost;
 	r->next_tasks = ts->t1 + (cost * TASKS_DUTY > r->tasks_every ? cost * TASKS_DUTY : r->tasks_every);
 }
 
@@ -471,8 +530,10 @@ static int start(struct lrec *r, struct session *s, bool spawn, const struct loo
 	if (err)
 		return err;
 	task_sampler_init(&r->ts, &r->s.ip, &r->s.layout);
-	if (r->tasks_on)
+	if (r->tasks_on) {
+		r->read_cpu0 = cpu_ns();
 		task_sampler_start(&r->ts);
+	}
 	r->s.on_tick = on_tick;
 	r->s.tick_ctx = r;
 	if (!r->o->quiet)
@@ -529,8 +590,10 @@ static int finish(struct lrec *r, int why)
 		if (r->s.verbose) {
 			struct loop_prog_stat ps[LOOP_NPROGS];
 
-			fprintf(stderr, "aps-bpf: poll by %s; %" PRIu64 " frames defined\n",
-				loop_tracer_hook_name(r->s.lt), r->frames_defined);
+			fprintf(stderr, "aps-bpf: poll by %s; %" PRIu64 " frames defined; %" PRIu64
+				" samples named by their coroutine, %" PRIu64 " coroutines named by the read after; "
+				"%u task reads failed\n", loop_tracer_hook_name(r->s.lt), r->frames_defined,
+				r->coro_samples, r->coros_named, r->tasks_failed);
 			if (!loop_tracer_prog_stats(r->s.lt, ps))
 				for (int i = 0; i < LOOP_NPROGS; i++)
 					if (ps[i].runs)
@@ -585,6 +648,7 @@ cleanup:
 	u64_map_free(&r.frame_ids);
 	u64_map_free(&r.ns_tids);
 	u64_map_free(&r.coro_task);
+	u64_map_free(&r.pending);
 	rec_buf_free(&r.b);
 	free(r.task_addrs);
 	return rc;

@@ -8,7 +8,6 @@
 #include "output/fmt.h"
 #include "recording/rec_tasks.h"
 
-#define MAX_TASK_NAMES 65536
 
 bool loop_replay_is_loop(const struct rec_reader *r)
 {
@@ -116,6 +115,10 @@ int loop_reader_next(struct loop_reader *lr)
 			if (loop_rec_lost_dec(it->body, it->body_len, &lr->lost))
 				return bad(lr, "LOST");
 			return 1;
+		case REC_LOOP_CORO:
+			if (loop_rec_coro_dec(it->body, it->body_len, &lr->coro, &lr->coro_task))
+				return bad(lr, "CORO");
+			return 1;
 		default:
 			continue;	/* a newer writer's sub-type */
 		}
@@ -123,6 +126,85 @@ int loop_reader_next(struct loop_reader *lr)
 	if (rc < 0)
 		snprintf(lr->problem, sizeof(lr->problem), "%s", lr->c.problem);
 	return rc;
+}
+
+/* ---- task names ------------------------------------------------------------------ */
+
+#define MAX_POOL 65536
+
+static uint32_t pool_index(struct loop_names *ln, const char *name)
+{
+	uint64_t k = ltv_name_key(name);
+	uint32_t i;
+
+	if (u64_map_get(&ln->by_name, k, &i))
+		return i;
+	if (ln->n == MAX_POOL || u64_map_put(&ln->by_name, k, ln->n))
+		return 0;
+	snprintf(ln->pool[ln->n], sizeof(ln->pool[0]), "%s", name);
+	return ln->n++;
+}
+
+int loop_names_read(struct loop_names *ln, const struct rec_reader *r, char *problem, size_t len)
+{
+	static struct loop_reader lr;
+	struct rec_tasks rt;
+	int rc;
+
+	memset(ln, 0, sizeof(*ln));
+	ln->pool = calloc(MAX_POOL, sizeof(ln->pool[0]));
+	if (!ln->pool || loop_reader_init(&lr, r)) {
+		snprintf(problem, len, "out of memory");
+		return -1;
+	}
+	pool_index(ln, "?");
+	while ((rc = loop_reader_next(&lr)) > 0) {
+		const struct rec_item *it = lr.it;
+
+		if (lr.sub == REC_LOOP_CORO)
+			loop_timeline_add(&ln->coros, lr.coro, it->ts, it->ts, lr.coro_task);
+		if (it->kind != REC_ITEM_TASKS)
+			continue;
+		if (rec_tasks_decode(it->body, it->body_len, &rt) == 0)
+			for (uint32_t i = 0; i < rt.snap.ntasks; i++) {
+				const struct snap_task *t = &rt.snap.tasks[i];
+
+				if (t->listed)
+					loop_timeline_add(&ln->names, t->addr, rt.t0, rt.t1,
+							  pool_index(ln, t->name ? t->name : "?"));
+			}
+		rec_tasks_free(&rt);
+	}
+	if (rc < 0)
+		snprintf(problem, len, "%s", lr.problem);
+	loop_reader_free(&lr);
+	return rc < 0 ? -1 : 0;
+}
+
+void loop_names_free(struct loop_names *ln)
+{
+	loop_timeline_free(&ln->names);
+	loop_timeline_free(&ln->coros);
+	u64_map_free(&ln->by_name);
+	free(ln->pool);
+	ln->pool = NULL;
+}
+
+uint64_t loop_names_task(const struct loop_names *ln, const struct loop_rec_sample *s)
+{
+	uint64_t task;
+
+	/* the first read after the sample that saw the coroutine named its task */
+	if ((s->flags & LOOP_REC_CORO) && loop_timeline_at(&ln->coros, s->coro, s->ts, true, &task))
+		return task;
+	return s->task;
+}
+
+const char *loop_names_name(const struct loop_names *ln, uint64_t task, uint64_t ts)
+{
+	uint64_t i;
+
+	return loop_timeline_at(&ln->names, task, ts, false, &i) && i < ln->n ? ln->pool[i] : "?";
 }
 
 /* ---- blocked ------------------------------------------------------------------------ */
@@ -165,39 +247,24 @@ int loop_replay_blocked(const struct rec_reader *r, FILE *out, bool json, uint64
 
 struct top_replay {
 	struct loop_top_report t;
-	struct u64_map task_name;	/* task -> index in names */
-	char (*names)[128];
-	uint32_t nnames;
+	struct loop_names ln;
 	uint64_t busy[LTV_MAX_THREADS];
 	uint64_t lost0, lost_last;
-	bool lost_seen;
 };
 
-static void add_names(struct top_replay *tr, const struct rec_tasks *rt, bool last)
+static void last_read(struct top_replay *tr, const struct rec_item *it)
 {
-	const struct snapshot *sn = &rt->snap;
-	uint32_t k;
+	struct rec_tasks rt;
 
-	if (last)
+	if (rec_tasks_decode(it->body, it->body_len, &rt) == 0) {
 		memset(tr->t.states, 0, sizeof(tr->t.states));
-	for (uint32_t i = 0; i < sn->ntasks; i++) {
-		const struct snap_task *t = &sn->tasks[i];
-
-		if (!t->listed)
-			continue;
-		if (last && t->state < 3)
-			tr->t.states[t->state]++;
-		if (!u64_map_get(&tr->task_name, t->addr, &k)) {
-			if (tr->nnames == MAX_TASK_NAMES || u64_map_put(&tr->task_name, t->addr, tr->nnames))
-				continue;
-			k = tr->nnames++;
-		}
-		snprintf(tr->names[k], sizeof(tr->names[0]), "%s", t->name ? t->name : "?");
-	}
-	if (last) {
+		for (uint32_t i = 0; i < rt.snap.ntasks; i++)
+			if (rt.snap.tasks[i].listed && rt.snap.tasks[i].state < 3)
+				tr->t.states[rt.snap.tasks[i].state]++;
 		tr->t.have_snap = true;
-		tr->t.snapshot_ms = (double)(rt->t1 - rt->t0) / 1e6;
+		tr->t.snapshot_ms = (double)(rt.t1 - rt.t0) / 1e6;
 	}
+	rec_tasks_free(&rt);
 }
 
 static struct ltv_thread *thread_of(struct top_replay *tr, uint32_t tid, uint32_t *i)
@@ -214,12 +281,17 @@ static struct ltv_thread *thread_of(struct top_replay *tr, uint32_t tid, uint32_
 static void top_sample(struct top_replay *tr, const struct loop_reader *lr)
 {
 	const struct thread_stack *st = &lr->st;
+	uint64_t task = loop_names_task(&tr->ln, &lr->smp);
 	char buf[200];
 	int fn;
 
 	tr->t.samples++;
-	if (lr->smp.task)
-		ltv_rows_add(&tr->t.tasks, lr->smp.task, "?", lr->smp.task);
+	if (task) {
+		const char *name = loop_names_name(&tr->ln, task, lr->smp.ts);
+
+		/* one row per task: an address reused by a later task is another row */
+		ltv_rows_add(&tr->t.tasks, u64_map_mix(task) ^ ltv_name_key(name), name, task);
+	}
 	for (uint32_t i = 0; i < st->n; i++)
 		if (st->f[i].gen) {
 			ltv_rows_add(&tr->t.coros, ltv_name_key(st->f[i].func), st->f[i].func, 0);
@@ -255,13 +327,17 @@ int loop_replay_top(const struct rec_reader *r, FILE *out, bool json, uint64_t f
 {
 	static struct loop_reader lr;
 	static struct top_replay tr;
-	struct rec_tasks rt;
+	char problem[200];
 	uint64_t end_ts = 0;
 	int rc = 1, n;
 
 	memset(&tr, 0, sizeof(tr));
-	tr.names = calloc(MAX_TASK_NAMES, sizeof(tr.names[0]));
-	if (!tr.names || ltv_rows_init(&tr.t.tasks) || ltv_rows_init(&tr.t.coros) ||
+	if (loop_names_read(&tr.ln, r, problem, sizeof(problem))) {
+		fprintf(stderr, "aps-bpf: replay: %s\n", problem);
+		loop_names_free(&tr.ln);
+		return 1;
+	}
+	if (ltv_rows_init(&tr.t.tasks) || ltv_rows_init(&tr.t.coros) ||
 	    ltv_rows_init(&tr.t.callbacks) || ltv_rows_init(&tr.t.stalled_in) ||
 	    loop_reader_init(&lr, r)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
@@ -272,19 +348,15 @@ int loop_replay_top(const struct rec_reader *r, FILE *out, bool json, uint64_t f
 	while ((n = loop_reader_next(&lr)) > 0) {
 		const struct rec_item *it = lr.it;
 
-		if (it->kind == REC_ITEM_END) {
-			end_ts = it->ts;
-			continue;
-		}
-		if (it->kind == REC_ITEM_TASKS) {
-			/* names from every read; the states of the last one in the window */
-			if (rec_tasks_decode(it->body, it->body_len, &rt) == 0)
-				add_names(&tr, &rt, it->ts <= to);
-			rec_tasks_free(&rt);
-			continue;
-		}
 		if (it->ts > end_ts)
 			end_ts = it->ts;
+		if (it->kind == REC_ITEM_END)
+			continue;
+		if (it->kind == REC_ITEM_TASKS) {
+			if (it->ts <= to)	/* the states of the last read in the window */
+				last_read(&tr, it);
+			continue;
+		}
 		if (lr.sub == REC_LOOP_SPAN) {
 			top_span(&tr, &lr.span, from, to);
 			continue;
@@ -319,12 +391,6 @@ int loop_replay_top(const struct rec_reader *r, FILE *out, bool json, uint64_t f
 
 		tr.t.threads[i].busy_pct = pct > 100 ? 100 : pct;
 	}
-	for (uint32_t i = 0; i < tr.t.tasks.n; i++) {
-		uint32_t k;
-
-		if (u64_map_get(&tr.task_name, tr.t.tasks.r[i].task, &k))
-			snprintf(tr.t.tasks.r[i].name, sizeof(tr.t.tasks.r[i].name), "%s", tr.names[k]);
-	}
 	loop_top_view_print(out, json, &tr.t);
 	rc = 0;
 out:
@@ -334,7 +400,6 @@ out:
 	ltv_rows_free(&tr.t.coros);
 	ltv_rows_free(&tr.t.callbacks);
 	ltv_rows_free(&tr.t.stalled_in);
-	u64_map_free(&tr.task_name);
-	free(tr.names);
+	loop_names_free(&tr.ln);
 	return rc;
 }

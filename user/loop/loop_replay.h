@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "loop/loop_rec.h"
+#include "loop/loop_timeline.h"
 #include "recording/rec_reader.h"
 
 struct loop_reader {
@@ -31,15 +32,36 @@ struct loop_reader {
 	struct thread_stack st;		/* smp's frames (unknown ids left out) */
 	struct loop_stall stall;
 	struct loop_rec_lost lost;	/* the latest totals */
+	uint64_t coro, coro_task;	/* CORO */
 	char problem[200];
 };
+
+/*
+ * The names of sampled tasks, by time (a first pass over the file): the
+ * task reads' names per address, and the CORO records' tasks.
+ */
+struct loop_names {
+	struct loop_timeline names;	/* task -> index in pool */
+	struct loop_timeline coros;	/* coroutine -> task */
+	struct u64_map by_name;		/* name hash -> index in pool */
+	char (*pool)[128];
+	uint32_t n;
+};
+
+/* 0, or -1 with the reader's problem in problem. */
+int loop_names_read(struct loop_names *ln, const struct rec_reader *r, char *problem, size_t len);
+void loop_names_free(struct loop_names *ln);
+/* The task a sample at ts ran: its task, else its coroutine's (0: unknown). */
+uint64_t loop_names_task(const struct loop_names *ln, const struct loop_rec_sample *s);
+/* The name of task at ts, or "?". */
+const char *loop_names_name(const struct loop_names *ln, uint64_t task, uint64_t ts);
 
 /* Whether r is a loop-mode recording. */
 bool loop_replay_is_loop(const struct rec_reader *r);
 int loop_reader_init(struct loop_reader *lr, const struct rec_reader *r);
 void loop_reader_free(struct loop_reader *lr);
 /*
- * The next record the views use: a LOOP SPAN, SAMPLE, STALL or LOST (sub
+ * The next record the views use: a LOOP SPAN, SAMPLE, STALL, LOST or CORO (sub
  * set), TASKS or END (sub 0). 1, 0 at the end, -1 malformed (problem says).
  */
 int loop_reader_next(struct loop_reader *lr);

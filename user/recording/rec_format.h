@@ -85,6 +85,7 @@ enum rec_loop_sub {
 	REC_LOOP_SAMPLE = 4,	/* a sampler hit: thread, task, frame ids */
 	REC_LOOP_STALL = 5,	/* a loop stall: what ran, then a BLOCKED body (the stack) */
 	REC_LOOP_LOST = 6,	/* lost samples and spans, totals */
+	REC_LOOP_CORO = 7,	/* 3.10-3.13: the task of a coroutine samples named before */
 };
 
 #define REC_OP_KIND 0x0f
