@@ -37,6 +37,8 @@ static const char replay_usage[] =
 	"  blocked  steps of --threshold (default 100ms) or longer, with the stacks\n"
 	"           `record --blocked` took\n"
 	"  info     what the file holds: target, times, segments, events, bytes/event\n"
+	"A loop-mode recording (record --mode loop, record --flight): top is loop top\n"
+	"over the window, blocked lists its loop stalls, ps/pstree read its task reads.\n"
 	"\n"
 	"  --from T, --to T   only the events from/to T: seconds from the recording's\n"
 	"                     start (1.5, 250ms) or a wall-clock time HH:MM:SS[.fff].\n"

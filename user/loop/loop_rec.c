@@ -60,7 +60,7 @@ int loop_rec_span_enc(struct rec_buf *b, const struct loop_rec_span *s)
 		return -ENOMEM;
 	put_u(b, s->end >= s->begin ? s->end - s->begin : 0);
 	put_u(b, s->tid);
-	put_u(b, s->ns_tid);
+	put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));	/* 0: the same namespace */
 	put_u(b, s->run_delay);
 	return 0;
 }
@@ -72,7 +72,7 @@ int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s)
 	if (head(b, REC_LOOP_SAMPLE, s->ts, (6 + n) * VARINT_MAX))
 		return -ENOMEM;
 	put_u(b, s->tid);
-	put_u(b, s->ns_tid);
+	put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));
 	put_u(b, s->flags);
 	put_u(b, s->task);
 	if (s->flags & LOOP_REC_CORO)
@@ -187,12 +187,12 @@ int loop_rec_span_dec(const uint8_t *body, size_t len, struct loop_rec_span *s)
 
 	memset(s, 0, sizeof(*s));
 	if (open_body(body, len, REC_LOOP_SPAN, &p, &s->end) || get_u(&p, end, &dur, s->end) ||
-	    get_u(&p, end, &tid, UINT32_MAX) || get_u(&p, end, &ns_tid, UINT32_MAX) ||
+	    get_u(&p, end, &tid, UINT32_MAX) || get_u(&p, end, &ns_tid, 1ull << 33) ||
 	    get_u(&p, end, &s->run_delay, dur))
 		return -1;
 	s->begin = s->end - dur;
 	s->tid = (uint32_t)tid;
-	s->ns_tid = (uint32_t)ns_tid;
+	s->ns_tid = (uint32_t)((int64_t)tid - zigzag_dec(ns_tid));
 	return 0;
 }
 
@@ -203,7 +203,7 @@ int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample 
 
 	s->n = 0;
 	if (open_body(body, len, REC_LOOP_SAMPLE, &p, &s->ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
-	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &v[2], UINT32_MAX) ||
+	    get_u(&p, end, &v[1], 1ull << 33) || get_u(&p, end, &v[2], UINT32_MAX) ||
 	    get_u(&p, end, &s->task, UINT64_MAX))
 		return -1;
 	s->coro = 0;
@@ -212,7 +212,7 @@ int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample 
 	if (get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
 		return -1;
 	s->tid = (uint32_t)v[0];
-	s->ns_tid = (uint32_t)v[1];
+	s->ns_tid = (uint32_t)((int64_t)v[0] - zigzag_dec(v[1]));
 	s->flags = (uint32_t)v[2];
 	for (uint32_t i = 0; i < v[3]; i++) {
 		uint64_t id;

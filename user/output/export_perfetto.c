@@ -33,7 +33,9 @@ static const char export_usage[] =
 	"Write a recording as Chrome trace-event JSON for ui.perfetto.dev: a track per\n"
 	"task (grouped by thread), a slice per step named after its coroutine, flow\n"
 	"arrows for wake-ups and awaits, markers for creation, cancellation and\n"
-	"exceptions. --from/--to as for `replay` (seconds from the start, or HH:MM:SS).\n";
+	"exceptions. --from/--to as for `replay` (seconds from the start, or HH:MM:SS).\n"
+	"A loop-mode recording gives a track per loop thread (busy slices, stalls with\n"
+	"their stacks) and a CPU track of samples per thread.\n";
 
 struct track {
 	uint64_t addr;
