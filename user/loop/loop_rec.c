@@ -3,32 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 #include "loop/loop_rec.h"
-#include "output/escape.h"
 #include "recording/rec_blocked.h"
+#include "recording/rec_field.h"
 #include "recording/varint.h"
-
-#define STR_MAX 256
-
-static void put_u(struct rec_buf *b, uint64_t v)
-{
-	b->len += varint_put(b->p + b->len, v);
-}
-
-static void put_s(struct rec_buf *b, const char *s, size_t max)
-{
-	size_t n = strnlen(s, max);
-
-	put_u(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
 
 static int head(struct rec_buf *b, unsigned sub, uint64_t ts, size_t more)
 {
 	if (rec_buf_reserve(b, 1 + VARINT_MAX + more))
 		return -ENOMEM;
 	b->p[b->len++] = (uint8_t)sub;
-	put_u(b, ts);
+	rec_field_put_u(b, ts);
 	return 0;
 }
 
@@ -36,10 +20,10 @@ int loop_rec_info_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_info
 {
 	if (head(b, REC_LOOP_INFO, ts, 4 * VARINT_MAX + sizeof(i->hook)))
 		return -ENOMEM;
-	put_u(b, i->hz);
-	put_u(b, i->threshold);
-	put_u(b, i->min_span);
-	put_s(b, i->hook, sizeof(i->hook) - 1);
+	rec_field_put_u(b, i->hz);
+	rec_field_put_u(b, i->threshold);
+	rec_field_put_u(b, i->min_span);
+	rec_field_put_s(b, i->hook, sizeof(i->hook) - 1);
 	return 0;
 }
 
@@ -47,10 +31,10 @@ int loop_rec_frame_enc(struct rec_buf *b, uint64_t ts, uint32_t id, const struct
 {
 	if (head(b, REC_LOOP_FRAME, ts, 4 * VARINT_MAX + sizeof(f->func) + sizeof(f->file)))
 		return -ENOMEM;
-	put_u(b, id);
-	put_u(b, zigzag_enc(f->line));
-	put_s(b, f->func, sizeof(f->func) - 1);
-	put_s(b, f->file, sizeof(f->file) - 1);
+	rec_field_put_u(b, id);
+	rec_field_put_u(b, zigzag_enc(f->line));
+	rec_field_put_s(b, f->func, sizeof(f->func) - 1);
+	rec_field_put_s(b, f->file, sizeof(f->file) - 1);
 	return 0;
 }
 
@@ -58,10 +42,10 @@ int loop_rec_span_enc(struct rec_buf *b, const struct loop_rec_span *s)
 {
 	if (head(b, REC_LOOP_SPAN, s->end, 4 * VARINT_MAX))
 		return -ENOMEM;
-	put_u(b, s->end >= s->begin ? s->end - s->begin : 0);
-	put_u(b, s->tid);
-	put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));	/* 0: the same namespace */
-	put_u(b, s->run_delay);
+	rec_field_put_u(b, s->end >= s->begin ? s->end - s->begin : 0);
+	rec_field_put_u(b, s->tid);
+	rec_field_put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));	/* 0: the same namespace */
+	rec_field_put_u(b, s->run_delay);
 	return 0;
 }
 
@@ -71,15 +55,15 @@ int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s)
 
 	if (head(b, REC_LOOP_SAMPLE, s->ts, (6 + n) * VARINT_MAX))
 		return -ENOMEM;
-	put_u(b, s->tid);
-	put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));
-	put_u(b, s->flags);
-	put_u(b, s->task);
+	rec_field_put_u(b, s->tid);
+	rec_field_put_u(b, zigzag_enc((int64_t)s->tid - (int64_t)s->ns_tid));
+	rec_field_put_u(b, s->flags);
+	rec_field_put_u(b, s->task);
 	if (s->flags & LOOP_REC_CORO)
-		put_u(b, s->coro);
-	put_u(b, n);
+		rec_field_put_u(b, s->coro);
+	rec_field_put_u(b, n);
 	for (uint32_t i = 0; i < n; i++)
-		put_u(b, s->ids[i]);
+		rec_field_put_u(b, s->ids[i]);
 	return 0;
 }
 
@@ -88,17 +72,17 @@ int loop_rec_stall_enc(struct rec_buf *b, const struct loop_stall *st)
 	if (head(b, REC_LOOP_STALL, st->begin_ts + st->duration_ns,
 		 10 * VARINT_MAX + sizeof(st->task_name) + sizeof(st->coro)))
 		return -ENOMEM;
-	put_u(b, st->tid);
-	put_u(b, st->ns_tid);
-	put_u(b, st->begin_ts);
-	put_u(b, st->duration_ns);
-	put_u(b, st->run_delay_ns);
-	put_u(b, (unsigned)st->kind);
-	put_u(b, (uint64_t)(st->fn_frame + 1));
-	put_u(b, st->task);
-	put_u(b, (st->ended ? 1u : 0) | (st->stack_taken ? 2u : 0));
-	put_s(b, st->task_name, sizeof(st->task_name) - 1);
-	put_s(b, st->coro, sizeof(st->coro) - 1);
+	rec_field_put_u(b, st->tid);
+	rec_field_put_u(b, st->ns_tid);
+	rec_field_put_u(b, st->begin_ts);
+	rec_field_put_u(b, st->duration_ns);
+	rec_field_put_u(b, st->run_delay_ns);
+	rec_field_put_u(b, (unsigned)st->kind);
+	rec_field_put_u(b, (uint64_t)(st->fn_frame + 1));
+	rec_field_put_u(b, st->task);
+	rec_field_put_u(b, (st->ended ? 1u : 0) | (st->stack_taken ? 2u : 0));
+	rec_field_put_s(b, st->task_name, sizeof(st->task_name) - 1);
+	rec_field_put_s(b, st->coro, sizeof(st->coro) - 1);
 	return st->stack_taken ? rec_blocked_encode(&st->cap, b) : 0;
 }
 
@@ -106,30 +90,13 @@ int loop_rec_lost_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_lost
 {
 	if (head(b, REC_LOOP_LOST, ts, 3 * VARINT_MAX))
 		return -ENOMEM;
-	put_u(b, l->samples);
-	put_u(b, l->spans);
-	put_u(b, l->read_errors);
+	rec_field_put_u(b, l->samples);
+	rec_field_put_u(b, l->spans);
+	rec_field_put_u(b, l->read_errors);
 	return 0;
 }
 
 /* ---- decoding ---------------------------------------------------------------- */
-
-static int get_u(const uint8_t **p, const uint8_t *end, uint64_t *v, uint64_t max)
-{
-	return varint_get(p, end, v) || *v > max ? -1 : 0;
-}
-
-static int get_s(const uint8_t **p, const uint8_t *end, char *out, size_t size)
-{
-	uint64_t n;
-
-	if (varint_get(p, end, &n) || n > STR_MAX || n > (uint64_t)(end - *p) ||
-	    !escape_is_clean((const char *)*p, n))
-		return -1;
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), (const char *)*p);
-	*p += n;
-	return 0;
-}
 
 int loop_rec_head(const uint8_t *body, size_t len, unsigned *sub, uint64_t *ts)
 {
@@ -157,9 +124,9 @@ int loop_rec_info_dec(const uint8_t *body, size_t len, struct loop_rec_info *i)
 	uint64_t ts, v;
 
 	memset(i, 0, sizeof(*i));
-	if (open_body(body, len, REC_LOOP_INFO, &p, &ts) || get_u(&p, end, &v, 100000) ||
-	    get_u(&p, end, &i->threshold, UINT64_MAX) || get_u(&p, end, &i->min_span, UINT64_MAX) ||
-	    get_s(&p, end, i->hook, sizeof(i->hook)))
+	if (open_body(body, len, REC_LOOP_INFO, &p, &ts) || rec_field_get_u(&p, end, &v, 100000) ||
+	    rec_field_get_u(&p, end, &i->threshold, UINT64_MAX) || rec_field_get_u(&p, end, &i->min_span, UINT64_MAX) ||
+	    rec_field_get_s(&p, end, i->hook, sizeof(i->hook)))
 		return -1;
 	i->hz = (uint32_t)v;
 	return 0;	/* a newer writer may add fields */
@@ -172,8 +139,8 @@ int loop_rec_frame_dec(const uint8_t *body, size_t len, uint32_t *id, struct sta
 
 	memset(f, 0, sizeof(*f));
 	if (open_body(body, len, REC_LOOP_FRAME, &p, &ts) ||
-	    get_u(&p, end, &v, LOOP_REC_MAX_FRAMES - 1) || get_u(&p, end, &line, UINT32_MAX) ||
-	    get_s(&p, end, f->func, sizeof(f->func)) || get_s(&p, end, f->file, sizeof(f->file)))
+	    rec_field_get_u(&p, end, &v, LOOP_REC_MAX_FRAMES - 1) || rec_field_get_u(&p, end, &line, UINT32_MAX) ||
+	    rec_field_get_s(&p, end, f->func, sizeof(f->func)) || rec_field_get_s(&p, end, f->file, sizeof(f->file)))
 		return -1;
 	*id = (uint32_t)v;
 	f->line = (int)zigzag_dec(line);
@@ -186,9 +153,9 @@ int loop_rec_span_dec(const uint8_t *body, size_t len, struct loop_rec_span *s)
 	uint64_t dur, tid, ns_tid;
 
 	memset(s, 0, sizeof(*s));
-	if (open_body(body, len, REC_LOOP_SPAN, &p, &s->end) || get_u(&p, end, &dur, s->end) ||
-	    get_u(&p, end, &tid, UINT32_MAX) || get_u(&p, end, &ns_tid, 1ull << 33) ||
-	    get_u(&p, end, &s->run_delay, dur))
+	if (open_body(body, len, REC_LOOP_SPAN, &p, &s->end) || rec_field_get_u(&p, end, &dur, s->end) ||
+	    rec_field_get_u(&p, end, &tid, UINT32_MAX) || rec_field_get_u(&p, end, &ns_tid, 1ull << 33) ||
+	    rec_field_get_u(&p, end, &s->run_delay, dur))
 		return -1;
 	s->begin = s->end - dur;
 	s->tid = (uint32_t)tid;
@@ -202,14 +169,14 @@ int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample 
 	uint64_t v[4];
 
 	s->n = 0;
-	if (open_body(body, len, REC_LOOP_SAMPLE, &p, &s->ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
-	    get_u(&p, end, &v[1], 1ull << 33) || get_u(&p, end, &v[2], UINT32_MAX) ||
-	    get_u(&p, end, &s->task, UINT64_MAX))
+	if (open_body(body, len, REC_LOOP_SAMPLE, &p, &s->ts) || rec_field_get_u(&p, end, &v[0], UINT32_MAX) ||
+	    rec_field_get_u(&p, end, &v[1], 1ull << 33) || rec_field_get_u(&p, end, &v[2], UINT32_MAX) ||
+	    rec_field_get_u(&p, end, &s->task, UINT64_MAX))
 		return -1;
 	s->coro = 0;
-	if ((v[2] & LOOP_REC_CORO) && get_u(&p, end, &s->coro, UINT64_MAX))
+	if ((v[2] & LOOP_REC_CORO) && rec_field_get_u(&p, end, &s->coro, UINT64_MAX))
 		return -1;
-	if (get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
+	if (rec_field_get_u(&p, end, &v[3], APS_SAMPLE_MAX_FRAMES))
 		return -1;
 	s->tid = (uint32_t)v[0];
 	s->ns_tid = (uint32_t)((int64_t)v[0] - zigzag_dec(v[1]));
@@ -217,7 +184,7 @@ int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample 
 	for (uint32_t i = 0; i < v[3]; i++) {
 		uint64_t id;
 
-		if (get_u(&p, end, &id, 2 * LOOP_REC_MAX_FRAMES - 1))
+		if (rec_field_get_u(&p, end, &id, 2 * LOOP_REC_MAX_FRAMES - 1))
 			return -1;
 		s->ids[i] = (uint32_t)id;
 	}
@@ -232,13 +199,13 @@ int loop_rec_stall_dec(const uint8_t *body, size_t len, struct loop_stall *st)
 
 	memset(st, 0, sizeof(*st));
 	st->fn_frame = -1;
-	if (open_body(body, len, REC_LOOP_STALL, &p, &ts) || get_u(&p, end, &v[0], UINT32_MAX) ||
-	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &st->begin_ts, ts) ||
-	    get_u(&p, end, &st->duration_ns, UINT64_MAX) ||
-	    get_u(&p, end, &st->run_delay_ns, st->duration_ns) || get_u(&p, end, &v[2], STALL_TASK) ||
-	    get_u(&p, end, &v[3], STACK_MAX_FRAMES) || get_u(&p, end, &st->task, UINT64_MAX) ||
-	    get_u(&p, end, &v[4], 3) || get_s(&p, end, st->task_name, sizeof(st->task_name)) ||
-	    get_s(&p, end, st->coro, sizeof(st->coro)))
+	if (open_body(body, len, REC_LOOP_STALL, &p, &ts) || rec_field_get_u(&p, end, &v[0], UINT32_MAX) ||
+	    rec_field_get_u(&p, end, &v[1], UINT32_MAX) || rec_field_get_u(&p, end, &st->begin_ts, ts) ||
+	    rec_field_get_u(&p, end, &st->duration_ns, UINT64_MAX) ||
+	    rec_field_get_u(&p, end, &st->run_delay_ns, st->duration_ns) || rec_field_get_u(&p, end, &v[2], STALL_TASK) ||
+	    rec_field_get_u(&p, end, &v[3], STACK_MAX_FRAMES) || rec_field_get_u(&p, end, &st->task, UINT64_MAX) ||
+	    rec_field_get_u(&p, end, &v[4], 3) || rec_field_get_s(&p, end, st->task_name, sizeof(st->task_name)) ||
+	    rec_field_get_s(&p, end, st->coro, sizeof(st->coro)))
 		return -1;
 	st->used = true;
 	st->tid = (uint32_t)v[0];
@@ -266,16 +233,16 @@ int loop_rec_lost_dec(const uint8_t *body, size_t len, struct loop_rec_lost *l)
 	uint64_t ts;
 
 	return open_body(body, len, REC_LOOP_LOST, &p, &ts) ||
-	       get_u(&p, end, &l->samples, UINT64_MAX) || get_u(&p, end, &l->spans, UINT64_MAX) ||
-	       get_u(&p, end, &l->read_errors, UINT64_MAX) ? -1 : 0;
+	       rec_field_get_u(&p, end, &l->samples, UINT64_MAX) || rec_field_get_u(&p, end, &l->spans, UINT64_MAX) ||
+	       rec_field_get_u(&p, end, &l->read_errors, UINT64_MAX) ? -1 : 0;
 }
 
 int loop_rec_coro_enc(struct rec_buf *b, uint64_t ts, uint64_t coro, uint64_t task)
 {
 	if (head(b, REC_LOOP_CORO, ts, 2 * VARINT_MAX))
 		return -ENOMEM;
-	put_u(b, coro);
-	put_u(b, task);
+	rec_field_put_u(b, coro);
+	rec_field_put_u(b, task);
 	return 0;
 }
 
@@ -284,6 +251,6 @@ int loop_rec_coro_dec(const uint8_t *body, size_t len, uint64_t *coro, uint64_t 
 	const uint8_t *p, *end = body + len;
 	uint64_t ts;
 
-	return open_body(body, len, REC_LOOP_CORO, &p, &ts) || get_u(&p, end, coro, UINT64_MAX) ||
-	       get_u(&p, end, task, UINT64_MAX) ? -1 : 0;
+	return open_body(body, len, REC_LOOP_CORO, &p, &ts) || rec_field_get_u(&p, end, coro, UINT64_MAX) ||
+	       rec_field_get_u(&p, end, task, UINT64_MAX) ? -1 : 0;
 }

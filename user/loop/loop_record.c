@@ -412,26 +412,11 @@ static void fill_end(struct lrec *r, struct rec_end *e, uint64_t ts, const char 
 static int flight_dump(struct lrec *r, uint64_t now, const char *reason)
 {
 	struct rec_end e;
-	char path[4096];
-	uint64_t bytes, from;
-	int err;
 
 	write_lost(r, now);
 	fill_end(r, &e, now, reason);
-	if (r->fl.dumps)
-		snprintf(path, sizeof(path), "%s.%u", r->o->path, r->fl.dumps);
-	else
-		snprintf(path, sizeof(path), "%s", r->o->path);
-	err = rec_flight_dump(&r->fl, &r->w, &r->hdr, &e, path, &bytes, r->err, sizeof(r->err));
-	if (err)
-		return err;
-	from = rec_flight_start(&r->fl);
-	if (!r->o->quiet)
-		fprintf(stderr, "aps-bpf: flight recorder (%s): wrote the last %.1f s to %s (%" PRIu64
-			" bytes)\n", reason, from && now > from ? (double)(now - from) / 1e9 : 0.0, path,
-			bytes);
-	/* the writer's pending data went into the dump; the next record starts a segment */
-	return 0;
+	return rec_flight_dump_next(&r->fl, &r->w, &r->hdr, &e, r->o->path, r->o->quiet, r->err,
+				    sizeof(r->err));
 }
 
 static void on_tick(struct loop_session *s, void *ctx)

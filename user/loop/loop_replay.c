@@ -41,8 +41,8 @@ void loop_reader_free(struct loop_reader *lr)
 
 static int bad(struct loop_reader *lr, const char *what)
 {
-	snprintf(lr->problem, sizeof(lr->problem), "malformed LOOP %s record in the frame at offset %zu",
-		 what, lr->it->frame_off);
+	snprintf(lr->problem, sizeof(lr->problem), "malformed LOOP%s%s record in the frame at offset %zu",
+		 what[0] ? " " : "", what, lr->it->frame_off);
 	return -1;
 }
 
@@ -63,10 +63,46 @@ static void resolve(struct loop_reader *lr)
 	}
 }
 
+static const char *const sub_names[] = {
+	[REC_LOOP_INFO] = "INFO", [REC_LOOP_FRAME] = "FRAME", [REC_LOOP_SPAN] = "SPAN",
+	[REC_LOOP_SAMPLE] = "SAMPLE", [REC_LOOP_STALL] = "STALL", [REC_LOOP_LOST] = "LOST",
+	[REC_LOOP_CORO] = "CORO",
+};
+
+/* The body of the LOOP record it, by lr->sub: 0, or -1 if malformed. */
+static int decode(struct loop_reader *lr, const struct rec_item *it)
+{
+	const uint8_t *p = it->body;
+	size_t n = it->body_len;
+	struct stack_frame *f = &lr->st.f[0];
+	uint32_t id;
+
+	switch (lr->sub) {
+	case REC_LOOP_INFO:
+		lr->have_info = !loop_rec_info_dec(p, n, &lr->info);
+		return lr->have_info ? 0 : -1;
+	case REC_LOOP_FRAME:
+		if (loop_rec_frame_dec(p, n, &id, f))
+			return -1;
+		lr->frames[id] = *f;
+		lr->defined[id] = 1;
+		return 0;
+	case REC_LOOP_SPAN: return loop_rec_span_dec(p, n, &lr->span);
+	case REC_LOOP_SAMPLE:
+		if (loop_rec_sample_dec(p, n, &lr->smp))
+			return -1;
+		resolve(lr);
+		return 0;
+	case REC_LOOP_STALL: return loop_rec_stall_dec(p, n, &lr->stall);
+	case REC_LOOP_LOST: return loop_rec_lost_dec(p, n, &lr->lost);
+	case REC_LOOP_CORO: return loop_rec_coro_dec(p, n, &lr->coro, &lr->coro_task);
+	default: return 0;
+	}
+}
+
 int loop_reader_next(struct loop_reader *lr)
 {
 	struct rec_item *it = lr->it;
-	uint32_t id;
 	uint64_t ts;
 	int rc;
 
@@ -86,42 +122,12 @@ int loop_reader_next(struct loop_reader *lr)
 		}
 		if (loop_rec_head(it->body, it->body_len, &lr->sub, &ts))
 			return bad(lr, "");
-		switch (lr->sub) {
-		case REC_LOOP_INFO:
-			if (loop_rec_info_dec(it->body, it->body_len, &lr->info))
-				return bad(lr, "INFO");
-			lr->have_info = true;
-			continue;
-		case REC_LOOP_FRAME:
-			if (loop_rec_frame_dec(it->body, it->body_len, &id, &lr->st.f[0]))
-				return bad(lr, "FRAME");
-			lr->frames[id] = lr->st.f[0];
-			lr->defined[id] = 1;
-			continue;
-		case REC_LOOP_SPAN:
-			if (loop_rec_span_dec(it->body, it->body_len, &lr->span))
-				return bad(lr, "SPAN");
+		if (decode(lr, it))
+			return bad(lr, lr->sub < sizeof(sub_names) / sizeof(sub_names[0]) ?
+				   sub_names[lr->sub] : "");
+		/* INFO and FRAME are the reader's; a newer writer's sub-type is skipped */
+		if (lr->sub >= REC_LOOP_SPAN && lr->sub <= REC_LOOP_CORO)
 			return 1;
-		case REC_LOOP_SAMPLE:
-			if (loop_rec_sample_dec(it->body, it->body_len, &lr->smp))
-				return bad(lr, "SAMPLE");
-			resolve(lr);
-			return 1;
-		case REC_LOOP_STALL:
-			if (loop_rec_stall_dec(it->body, it->body_len, &lr->stall))
-				return bad(lr, "STALL");
-			return 1;
-		case REC_LOOP_LOST:
-			if (loop_rec_lost_dec(it->body, it->body_len, &lr->lost))
-				return bad(lr, "LOST");
-			return 1;
-		case REC_LOOP_CORO:
-			if (loop_rec_coro_dec(it->body, it->body_len, &lr->coro, &lr->coro_task))
-				return bad(lr, "CORO");
-			return 1;
-		default:
-			continue;	/* a newer writer's sub-type */
-		}
 	}
 	if (rc < 0)
 		snprintf(lr->problem, sizeof(lr->problem), "%s", lr->c.problem);

@@ -136,14 +136,6 @@ static void show_status(struct recorder *r, uint64_t now)
 	r->status_shown = true;
 }
 
-static void dump_name(const struct recorder *r, char *buf, size_t len)
-{
-	if (r->fl.dumps)
-		snprintf(buf, len, "%s.%u", r->path, r->fl.dumps);
-	else
-		snprintf(buf, len, "%s", r->path);
-}
-
 static void fill_end(struct recorder *r, struct rec_end *e, uint64_t ts, const char *reason)
 {
 	struct aps_counters c;
@@ -160,22 +152,11 @@ static void fill_end(struct recorder *r, struct rec_end *e, uint64_t ts, const c
 static int flight_dump(struct recorder *r, uint64_t now, const char *reason)
 {
 	struct rec_end e;
-	char path[4096];
-	uint64_t bytes, from;
-	int err;
 
 	fill_end(r, &e, now, reason);
-	dump_name(r, path, sizeof(path));
-	err = rec_flight_dump(&r->fl, &r->w, &r->hdr, &e, path, &bytes, r->err, sizeof(r->err));
-	if (err)
-		return err;
-	from = rec_flight_start(&r->fl);
 	clear_status(r);
-	if (!r->quiet)
-		fprintf(stderr, "aps-bpf: flight recorder (%s): wrote the last %.1f s to %s (%" PRIu64
-			" bytes)\n", reason, from && now > from ? (double)(now - from) / 1e9 : 0.0, path,
-			bytes);
-	return 0;
+	return rec_flight_dump_next(&r->fl, &r->w, &r->hdr, &e, r->path, r->quiet, r->err,
+				    sizeof(r->err));
 }
 
 static void write_lost(struct recorder *r, uint64_t now)
