@@ -106,17 +106,17 @@ static void decode_bodies(const uint8_t *p, size_t n)
 	rec_tasks_decode(p, n, &t);
 	rec_tasks_free(&t);
 	rec_blocked_decode(p, n, &b);
-	if (loop_rec_head(p, n, &sub, &ts))
+	if (loop_rec_head(p, n, 0, &sub, &ts))
 		return;
-	loop_rec_info_dec(p, n, &info);
-	loop_rec_frame_dec(p, n, &id, &f);
-	loop_rec_span_dec(p, n, &sp);
-	if (!loop_rec_sample_dec(p, n, &smp) && smp.n > APS_SAMPLE_MAX_FRAMES)
+	loop_rec_info_dec(p, n, 0, &info);
+	loop_rec_frame_dec(p, n, 0, &id, &f);
+	loop_rec_span_dec(p, n, 0, &sp);
+	if (!loop_rec_sample_dec(p, n, 0, &smp) && smp.n > APS_SAMPLE_MAX_FRAMES)
 		__builtin_trap();
-	if (!loop_rec_stall_dec(p, n, &st) && st.fn_frame >= (int)st.cap.stack.n)
+	if (!loop_rec_stall_dec(p, n, 0, &st) && st.fn_frame >= (int)st.cap.stack.n)
 		__builtin_trap();	/* the function's frame is in the stack */
-	loop_rec_lost_dec(p, n, &lost);
-	loop_rec_coro_dec(p, n, &v[0], &v[1]);
+	loop_rec_lost_dec(p, n, 0, &lost);
+	loop_rec_coro_dec(p, n, 0, &v[0], &v[1]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

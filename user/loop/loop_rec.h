@@ -2,7 +2,8 @@
 /*
  * The LOOP record of a loop-mode recording (REC_LOOP in
  * user/recording/rec_format.h): its sub-types, encoded and decoded. Each
- * body is u8 sub-type, varint ts, then the sub-type's fields; strings are
+ * body is u8 sub-type, zigzag(ts - base) with base the segment's base time,
+ * then the sub-type's fields; strings are
  * varint length + bytes, cut on reading. A STALL ends with a BLOCKED body
  * (user/recording/rec_blocked.h) when its stack was taken.
  */
@@ -47,24 +48,26 @@ struct loop_rec_lost {
 	uint64_t samples, spans, read_errors;	/* totals since the start */
 };
 
-/* Bodies appended to b (0 or -ENOMEM). */
-int loop_rec_info_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_info *i);
-int loop_rec_frame_enc(struct rec_buf *b, uint64_t ts, uint32_t id, const struct stack_frame *f);
-int loop_rec_span_enc(struct rec_buf *b, const struct loop_rec_span *s);
-int loop_rec_sample_enc(struct rec_buf *b, const struct loop_rec_sample *s);
-int loop_rec_stall_enc(struct rec_buf *b, const struct loop_stall *st);
-int loop_rec_lost_enc(struct rec_buf *b, uint64_t ts, const struct loop_rec_lost *l);
-int loop_rec_coro_enc(struct rec_buf *b, uint64_t ts, uint64_t coro, uint64_t task);
+/* Bodies appended to b (0 or -ENOMEM); base: the segment's base time. */
+int loop_rec_info_enc(struct rec_buf *b, uint64_t base, uint64_t ts, const struct loop_rec_info *i);
+int loop_rec_frame_enc(struct rec_buf *b, uint64_t base, uint64_t ts, uint32_t id, const struct stack_frame *f);
+int loop_rec_span_enc(struct rec_buf *b, uint64_t base, const struct loop_rec_span *s);
+int loop_rec_sample_enc(struct rec_buf *b, uint64_t base, const struct loop_rec_sample *s);
+int loop_rec_stall_enc(struct rec_buf *b, uint64_t base, const struct loop_stall *st);
+int loop_rec_lost_enc(struct rec_buf *b, uint64_t base, uint64_t ts, const struct loop_rec_lost *l);
+int loop_rec_coro_enc(struct rec_buf *b, uint64_t base, uint64_t ts, uint64_t coro, uint64_t task);
 
 /* The sub-type and time of a body: 0, or -1 if malformed. */
-int loop_rec_head(const uint8_t *body, size_t len, unsigned *sub, uint64_t *ts);
+int loop_rec_head(const uint8_t *body, size_t len, uint64_t base, unsigned *sub, uint64_t *ts);
 /* Decoders: 0, or -1 if malformed (or not that sub-type). */
-int loop_rec_info_dec(const uint8_t *body, size_t len, struct loop_rec_info *i);
-int loop_rec_frame_dec(const uint8_t *body, size_t len, uint32_t *id, struct stack_frame *f);
-int loop_rec_span_dec(const uint8_t *body, size_t len, struct loop_rec_span *s);
-int loop_rec_sample_dec(const uint8_t *body, size_t len, struct loop_rec_sample *s);
-int loop_rec_stall_dec(const uint8_t *body, size_t len, struct loop_stall *st);
-int loop_rec_lost_dec(const uint8_t *body, size_t len, struct loop_rec_lost *l);
-int loop_rec_coro_dec(const uint8_t *body, size_t len, uint64_t *coro, uint64_t *task);
+int loop_rec_info_dec(const uint8_t *body, size_t len, uint64_t base, struct loop_rec_info *i);
+int loop_rec_frame_dec(const uint8_t *body, size_t len, uint64_t base, uint32_t *id,
+		      struct stack_frame *f);
+int loop_rec_span_dec(const uint8_t *body, size_t len, uint64_t base, struct loop_rec_span *s);
+int loop_rec_sample_dec(const uint8_t *body, size_t len, uint64_t base, struct loop_rec_sample *s);
+int loop_rec_stall_dec(const uint8_t *body, size_t len, uint64_t base, struct loop_stall *st);
+int loop_rec_lost_dec(const uint8_t *body, size_t len, uint64_t base, struct loop_rec_lost *l);
+int loop_rec_coro_dec(const uint8_t *body, size_t len, uint64_t base, uint64_t *coro,
+		     uint64_t *task);
 
 #endif

@@ -117,7 +117,7 @@ static int ensure_segment(struct lrec *r, uint64_t ts)
 	u64_map_clear(&r->frame_ids);
 	r->nframes = 0;
 	r->b.len = 0;
-	err = loop_rec_info_enc(&r->b, r->w.last_ts, &r->info);
+	err = loop_rec_info_enc(&r->b, r->w.codec.base_ts, r->w.last_ts, &r->info);
 	return err ? err : rec_writer_ext(&r->w, REC_LOOP, r->b.p, r->b.len);
 }
 
@@ -172,7 +172,7 @@ static int frame_id(struct lrec *r, uint64_t ts, const struct stack_frame *f, ui
 	}
 	*id = r->nframes;
 	r->b.len = 0;
-	err = loop_rec_frame_enc(&r->b, ts, *id, f);
+	err = loop_rec_frame_enc(&r->b, r->w.codec.base_ts, ts, *id, f);
 	if (!err)
 		err = put_loop(r);
 	if (!err)
@@ -227,7 +227,7 @@ static void on_sample(struct lrec *r, const void *data, size_t len)
 		rs->ids[rs->n++] = id << 1 | (s->f[i].in_generator ? 1 : 0);
 	}
 	r->b.len = 0;
-	if (loop_rec_sample_enc(&r->b, rs) || put_loop(r))
+	if (loop_rec_sample_enc(&r->b, r->w.codec.base_ts, rs) || put_loop(r))
 		return;
 	r->samples++;
 }
@@ -249,7 +249,7 @@ static void on_span(struct lrec *r, const struct aps_ev_loop_span *e)
 		return;
 	}
 	r->b.len = 0;
-	if (loop_rec_span_enc(&r->b, &sp) || put_loop(r))
+	if (loop_rec_span_enc(&r->b, r->w.codec.base_ts, &sp) || put_loop(r))
 		return;
 	r->spans++;
 }
@@ -279,7 +279,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 		return;
 	}
 	r->b.len = 0;
-	if (loop_rec_stall_enc(&r->b, st) || put_loop(r))
+	if (loop_rec_stall_enc(&r->b, r->w.codec.base_ts, st) || put_loop(r))
 		return;
 	r->stalls++;
 	if (r->flight && r->o->blocked_ns && st->duration_ns >= r->o->blocked_ns)
@@ -305,7 +305,7 @@ static void name_pending(struct lrec *r, uint64_t ts)
 			continue;
 		}
 		r->b.len = 0;
-		if (loop_rec_coro_enc(&r->b, ts, sl->key, r->task_addrs[ti]) || put_loop(r))
+		if (loop_rec_coro_enc(&r->b, r->w.codec.base_ts, ts, sl->key, r->task_addrs[ti]) || put_loop(r))
 			return;
 		r->coros_named++;
 		u64_map_del(&r->pending, sl->key);
@@ -395,7 +395,7 @@ static void write_lost(struct lrec *r, uint64_t now)
 		return;
 	}
 	r->b.len = 0;
-	if (!loop_rec_lost_enc(&r->b, now, &r->lost))
+	if (!loop_rec_lost_enc(&r->b, r->w.codec.base_ts, now, &r->lost))
 		put_loop(r);
 }
 

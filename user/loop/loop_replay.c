@@ -79,23 +79,23 @@ static int decode(struct loop_reader *lr, const struct rec_item *it)
 
 	switch (lr->sub) {
 	case REC_LOOP_INFO:
-		lr->have_info = !loop_rec_info_dec(p, n, &lr->info);
+		lr->have_info = !loop_rec_info_dec(p, n, lr->base, &lr->info);
 		return lr->have_info ? 0 : -1;
 	case REC_LOOP_FRAME:
-		if (loop_rec_frame_dec(p, n, &id, f))
+		if (loop_rec_frame_dec(p, n, lr->base, &id, f))
 			return -1;
 		lr->frames[id] = *f;
 		lr->defined[id] = 1;
 		return 0;
-	case REC_LOOP_SPAN: return loop_rec_span_dec(p, n, &lr->span);
+	case REC_LOOP_SPAN: return loop_rec_span_dec(p, n, lr->base, &lr->span);
 	case REC_LOOP_SAMPLE:
-		if (loop_rec_sample_dec(p, n, &lr->smp))
+		if (loop_rec_sample_dec(p, n, lr->base, &lr->smp))
 			return -1;
 		resolve(lr);
 		return 0;
-	case REC_LOOP_STALL: return loop_rec_stall_dec(p, n, &lr->stall);
-	case REC_LOOP_LOST: return loop_rec_lost_dec(p, n, &lr->lost);
-	case REC_LOOP_CORO: return loop_rec_coro_dec(p, n, &lr->coro, &lr->coro_task);
+	case REC_LOOP_STALL: return loop_rec_stall_dec(p, n, lr->base, &lr->stall);
+	case REC_LOOP_LOST: return loop_rec_lost_dec(p, n, lr->base, &lr->lost);
+	case REC_LOOP_CORO: return loop_rec_coro_dec(p, n, lr->base, &lr->coro, &lr->coro_task);
 	default: return 0;
 	}
 }
@@ -111,6 +111,7 @@ int loop_reader_next(struct loop_reader *lr)
 		switch (it->kind) {
 		case REC_ITEM_SEGMENT:
 			memset(lr->defined, 0, LOOP_REC_MAX_FRAMES);
+			lr->base = it->seg.base_ts;
 			continue;
 		case REC_ITEM_TASKS:
 		case REC_ITEM_END:
@@ -120,7 +121,7 @@ int loop_reader_next(struct loop_reader *lr)
 		default:
 			continue;
 		}
-		if (loop_rec_head(it->body, it->body_len, &lr->sub, &ts))
+		if (loop_rec_head(it->body, it->body_len, lr->base, &lr->sub, &ts))
 			return bad(lr, "");
 		if (decode(lr, it))
 			return bad(lr, lr->sub < sizeof(sub_names) / sizeof(sub_names[0]) ?

@@ -25,6 +25,7 @@ struct loop_reader {
 	uint8_t *defined;
 	struct loop_rec_info info;
 	bool have_info;
+	uint64_t base;			/* the segment's base time */
 	/* the record read: it->kind, and for LOOP records sub and its decoded form */
 	unsigned sub;
 	struct loop_rec_span span;
