@@ -436,6 +436,10 @@ def t_record(bed):
         if not m or m.group(2) != "2" or m.group(3) != "0" or m.group(4) != "0":
             raise Fail(f"record report: {err[-300:]}")
         try:
+            lp = json.loads(run_cmd(["replay", path, "info", "--json"]).stdout).get("loop", {})
+            if lp.get("stalls") != 2 or lp.get("samples", 0) < 30 or lp.get("busy_spans", 0) < 50 or \
+                    lp.get("lost_samples") != 0 or lp.get("lost_spans") != 0 or lp.get("hz") != 99:
+                raise Fail(f"replay info: {lp}")
             check_replay_blocked(bed, path)
             check_replay_top(bed, path, pid, tree)
             check_replay_pstree(path, tree)

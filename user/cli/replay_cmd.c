@@ -256,6 +256,8 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			fprintf(out, ",\"end_reason\":null");
 		}
 		json_kv_str(out, "problem", r->problem, true);
+		if (loop_replay_is_loop(r))
+			loop_replay_info(r, out, true);
 		fputs("}\n", out);
 	} else {
 		fprintf(out, "file:        %s (format %u%s)\n", path, h->version,
@@ -288,6 +290,8 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			fprintf(out, "ended:       no END record: the recorder was stopped abruptly\n");
 		if (r->problem[0])
 			fprintf(out, "problem:     %s\n", r->problem);
+		if (loop_replay_is_loop(r))
+			loop_replay_info(r, out, false);
 	}
 	rec_cursor_free(&c);
 	free(it);

@@ -214,6 +214,33 @@ const char *loop_names_name(const struct loop_names *ln, uint64_t task, uint64_t
 	return loop_timeline_at(&ln->names, task, ts, false, &i) && i < ln->n ? ln->pool[i] : "?";
 }
 
+/* ---- info ------------------------------------------------------------------------- */
+
+void loop_replay_info(const struct rec_reader *r, FILE *out, bool json)
+{
+	static struct loop_reader lr;
+	uint64_t n[REC_LOOP_CORO + 1] = {};
+	int rc;
+
+	if (loop_reader_init(&lr, r))
+		return;
+	while ((rc = loop_reader_next(&lr)) > 0)
+		if (lr.sub <= REC_LOOP_CORO)
+			n[lr.sub]++;
+	if (json)
+		fprintf(out, ",\"loop\":{\"hz\":%u,\"poll_hook\":\"%s\",\"busy_spans\":%" PRIu64
+			",\"samples\":%" PRIu64 ",\"stalls\":%" PRIu64 ",\"lost_samples\":%" PRIu64
+			",\"lost_spans\":%" PRIu64 ",\"malformed\":%s}", lr.info.hz, lr.info.hook,
+			n[REC_LOOP_SPAN], n[REC_LOOP_SAMPLE], n[REC_LOOP_STALL], lr.lost.samples,
+			lr.lost.spans, rc < 0 ? "true" : "false");
+	else
+		fprintf(out, "loop mode:   %" PRIu64 " busy spans, %" PRIu64 " samples (%u Hz), %" PRIu64
+			" stalls, %" PRIu64 " lost samples, %" PRIu64 " lost spans; poll by %s%s\n",
+			n[REC_LOOP_SPAN], n[REC_LOOP_SAMPLE], lr.info.hz, n[REC_LOOP_STALL], lr.lost.samples,
+			lr.lost.spans, lr.info.hook, rc < 0 ? " (a malformed LOOP record stopped the count)" : "");
+	loop_reader_free(&lr);
+}
+
 /* ---- blocked ------------------------------------------------------------------------ */
 
 int loop_replay_blocked(const struct rec_reader *r, FILE *out, bool json, uint64_t threshold,

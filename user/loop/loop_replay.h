@@ -67,6 +67,8 @@ void loop_reader_free(struct loop_reader *lr);
  */
 int loop_reader_next(struct loop_reader *lr);
 
+/* replay info: what a loop recording holds, a text line or `,"loop":{...}`. */
+void loop_replay_info(const struct rec_reader *r, FILE *out, bool json);
 int loop_replay_blocked(const struct rec_reader *r, FILE *out, bool json, uint64_t threshold,
 			uint64_t from, uint64_t to);
 int loop_replay_top(const struct rec_reader *r, FILE *out, bool json, uint64_t from, uint64_t to);
