@@ -11,8 +11,8 @@ returns a list of problems (empty: passed). Stdlib only.
 import platform
 
 ARM64 = platform.machine() == "aarch64"
-# arm64 under TCG: loading the BPF programs takes ~40 s (the verifier, in the
-# guest's kernel time), 3 aps-bpf loading at once (blocked, check, top) ~2 min
+# arm64 under TCG: Python runs ~13x slower than on the host, twice an x86
+# guest's time: the time limits are tripled
 SLOWDOWN = 3 if ARM64 else 1
 SYMFREE_X86_ONLY = ("symbol-free hook search is x86-64 only: on arm64 install the "
                     "debug symbols or set DEBUGINFOD_URLS")
