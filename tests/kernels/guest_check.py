@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -66,17 +67,23 @@ class Fail(Exception):
 
 
 class Proc:
-    """A process with stdout to a file (or a pipe) and stderr to a file."""
+    """A process with stdout to a file (or a pipe) and stderr to a file.
+    The child appends to its stderr file (O_APPEND) and we read it by its
+    path: a shared file offset would let our seek put its next line over
+    the first ones (a lost `attached` line once hung a case)."""
 
     def __init__(self, argv, out=None, env=None, stdin=None):
-        self.err = tempfile.TemporaryFile()
+        fd, self.err_path = tempfile.mkstemp(prefix="aps-kcheck-err-")
+        os.close(fd)
+        weakref.finalize(self, os.unlink, self.err_path)
         self.out = out
-        self.p = subprocess.Popen(argv, stdout=out or subprocess.PIPE, stderr=self.err,
-                                  stdin=stdin, env=env, cwd=REPO)
+        with open(self.err_path, "ab") as err:
+            self.p = subprocess.Popen(argv, stdout=out or subprocess.PIPE, stderr=err,
+                                      stdin=stdin, env=env, cwd=REPO)
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace")
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def wait_stderr(self, prefix, count=1):
         deadline = time.monotonic() + TIMEOUT
