@@ -21,7 +21,9 @@ Tests (names; -k selects by substring):
   pidns@BED    proc_ns.py under `unshare --fork --pid --mount-proc`: ps and
                pstree JSON, trace --json, top --json all give host tids (of
                /proc/PID/task) plus ns_tid, the program's own ids
-               (threading.get_native_id()), per thread; doctor and the
+               (threading.get_native_id()), per thread; so do blocked and
+               check (both modes, text "tid HOST (ns N)" and JSON) for
+               thr-block's thread, which it blocks; doctor and the
                attach line name the cgroup and the PID namespace
   nofork@BED   `trace --json PID` of proc_fork.py (no -f): the forks are
                announced once on stderr ("not traced"), and no event is of
@@ -33,6 +35,7 @@ Output: one `PASS name` / `FAIL name: reason` line per test, then
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -243,6 +246,56 @@ def aps_run(*args, timeout=60):
     return r.stdout, r.stderr
 
 
+# blocked and check, both modes, text and JSON, run at once (thr-block blocks
+# its loop 120 ms every 300 ms): {name: (exit status, stdout, stderr)}
+PIDNS_BLOCKED = {
+    "blocked-step-json": (0, ["blocked", "--mode", "step", "--json"]),
+    "blocked-loop-text": (0, ["blocked"]),
+    "check-step-text": (1, ["check", "--mode", "step", "--max-step", "60ms", "--for", "1.2"]),
+    "check-loop-json": (1, ["check", "--json", "--max-step", "60ms", "--for", "1.2"]),
+}
+
+
+def blocked_and_check(pid):
+    procs = {}
+    for name, (_, args) in PIDNS_BLOCKED.items():
+        if args[0] == "blocked":
+            args = args + ["--threshold", "60ms", "--duration", "1.2"]
+        procs[name] = subprocess.Popen([APS] + args + [str(pid)], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, cwd=REPO)
+    out = {}
+    for name, p in procs.items():
+        try:
+            o, e = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            o, e = p.communicate()
+        out[name] = (p.returncode, o, e)
+    return out
+
+
+def blocked_ids(out, want):
+    """Problems: every thread blocked and check name must be (host tid, ns tid)
+    of one of the program's threads (want: {tag: (host, ns)}), and
+    thr-block's thread must be among them."""
+    pairs = set(want.values())
+    errs = []
+    for name, (rc, o, e) in out.items():
+        if rc != PIDNS_BLOCKED[name][0]:
+            errs.append(f"{name} exited {rc}: {tail(e, 2)}")
+            continue
+        if name.endswith("json"):
+            objs = [json.loads(l) for l in o.splitlines() if l.strip()]
+            got = [(r.get("tid"), r.get("ns_tid")) for j in objs for r in j.get("offenders", [j])]
+        else:
+            got = [(int(m[0]), int(m[1]) if m[1] else None)
+                   for m in re.findall(r"(?:tid|loop thread) (\d+)(?: \(ns (\d+)\))?", o)]
+        bad = [g for g in got if g not in pairs]
+        if bad or want["thr"] not in got:
+            errs.append(f"{name}: threads {sorted(set(got), key=str)}, expected {want}")
+    return errs
+
+
 def t_pidns(ctx, bed):
     run.need_aps()
     bed.probe()
@@ -269,9 +322,10 @@ def t_pidns(ctx, bed):
         trace, terr = aps_run("trace", "--json", "--duration", "1", pid)
         top, _ = aps_run("top", "--mode", "step", "--json", "--delay", "1", "--iterations", "1", pid)
         doctor, derr = aps_run("doctor", pid)
+        blk = blocked_and_check(pid)
     finally:
         tg.stop()
-    errs = []
+    errs = blocked_ids(blk, want)
     for t in json.loads(ps)["tasks"]:
         tag = t["task_name"].split("-")[0]
         if tag in want and (t["tid"], t.get("ns_tid")) != want[tag]:

@@ -78,6 +78,7 @@ static void report(struct blocked_ctx *c, const struct model_event *ev, struct b
 		.begin_ts = ev->ts - ev->duration_ns,
 		.duration_ns = ev->duration_ns,
 		.task = ev->addr,
+		.tid = ev->tid,
 		.ns_tid = proc_ns_tid(c->s.pid, ev->tid),
 		.name = t ? t->name : NULL,
 		.coro = t ? t->coro_name : NULL,
