@@ -41,6 +41,11 @@ static const char record_usage[] =
 	"                        shows the stacks of the last read before T\n"
 	"  --no-tasks            no memory reads: replays know tasks from events only\n"
 	"  --trace, --trace-json also print the events on stdout, as `trace` does\n"
+	"  -f, --follow-forks    record the processes the target forks too (the default\n"
+	"                        with -- CMD; not with --flight), each as it runs to its\n"
+	"                        own recording FILE.PID, as strace -ff -o does: `replay\n"
+	"                        FILE.PID ps` shows that process's tasks. Without it, a\n"
+	"                        fork is announced once\n"
 	"  --ringbuf-kb N        ring buffer size, a power of two >= 4 (default 16384)\n"
 	"  --no-debuginfod       never fetch debug files from the DEBUGINFOD_URLS servers\n"
 	"  -q, --quiet           no status line, no final report\n"
@@ -65,6 +70,7 @@ static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	case 't': o->printing = true; return 0;
 	case 'j': o->printing = o->json = true; return 0;
 	case 'q': o->quiet = true; return 0;
+	case 'f': o->follow = true; return 0;
 	default: return -1;
 	}
 }
@@ -78,6 +84,8 @@ static int check_opts(const struct cli *c, const struct recorder_opts *o)
 		return cli_usage(c, "--on-blocked goes with --flight");
 	if (o->no_tasks && o->tasks_every)
 		return cli_usage(c, "--no-tasks and --tasks-every do not go together");
+	if (o->follow && o->window_ns)
+		return cli_usage(c, "-f/--follow-forks does not go with --flight");
 	return 0;
 }
 
@@ -108,6 +116,7 @@ int cmd_record(int argc, char **argv)
 		{ "trace", no_argument, NULL, 't' },
 		{ "trace-json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE,
 		CLI_OPT_HELP,
 		{},
@@ -120,12 +129,13 @@ int cmd_record(int argc, char **argv)
 	enum session_end why;
 	int err, rc = 1;
 
-	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &o, &rc))
+	if (!cli_parse(&cli, argc, argv, "o:qfvh", opts, record_opt, &o, &rc))
 		return rc;
 	rc = check_opts(&cli, &o);
 	if (rc)
 		return rc;
 	rc = 1;
+	o.follow |= cli.spawn && !o.window_ns;
 	cli_apply(&cli, &s);
 	if (open_file(&o, &out))
 		return 1;
