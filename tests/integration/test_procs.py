@@ -28,6 +28,20 @@ Tests (names; -k selects by substring):
   nofork@BED   `trace --json PID` of proc_fork.py (no -f): the forks are
                announced once on stderr ("not traced"), and no event is of
                a child's task
+  prefork-record@BED  `record -o F --tasks-every 200ms -- PYTHON
+               proc_prefork.py` (-f is the
+               default with -- CMD): the master forks workers 1 and 2 (os.fork),
+               each with its own asyncio loop; F.PID is each worker's own
+               recording (its pid; its wK-fetch-0..2 with all 41 steps each,
+               no other worker's task); `replay F.PID ps` and `pstree` late in
+               the tasks' life show wK-main over wK-fetch-0..2 (from the last
+               memory read; without one, as the events tell) on the worker's
+               thread and nothing else; F holds the master's master-0 only
+  prefork-attach@BED  `top --mode step -f --json` and `record` (no -f) of
+               proc_prefork.py at once: top has a section (JSON object) per
+               process, by pid, each worker's showing its own fetch tasks and
+               no other's; record announces the forks once ("not traced"),
+               holds no worker's task and writes no F.PID
 
 Output: one `PASS name` / `FAIL name: reason` line per test, then
 `N passed, N failed`; exit status 1 if any failed.
@@ -226,6 +240,175 @@ def t_nofork(ctx, bed):
     ctx.note(f"nofork@{bed.label}: {told[0]}")
 
 
+PREFORK_STEPS = 41      # a first step, then 40 sleeps
+PREFORK_FETCH = {f"w{k}-fetch-{i}" for k in (1, 2) for i in range(3)}
+
+
+def replay(path, *args):
+    out, _ = aps_run("replay", path, *args)
+    return out
+
+
+def prefork_workers(prog_out):
+    """{K: pid} from the WORKER lines."""
+    ws = {}
+    for line in prog_out.splitlines():
+        w = line.split()
+        if len(w) == 3 and w[0] == "WORKER":
+            ws[int(w[1])] = int(w[2])
+    if len(ws) != 2 or "DONE" not in prog_out:
+        raise Fail(f"proc_prefork did not run to its end: {prog_out!r}")
+    return ws
+
+
+def worker_recording(path, k, pid):
+    """Problems with worker K's recording: its pid, its own tasks only (each
+    fetch with all its steps), and `replay ps`/`pstree` late in their life showing
+    wK-main over wK-fetch-0..2 on the worker's thread, nothing else."""
+    errs = []
+    info = json.loads(replay(path, "info", "--json"))
+    if info.get("pid") != pid:
+        errs.append(f"{path}: pid {info.get('pid')}, the worker is {pid}")
+    events = json_lines(replay(path, "trace", "--json"), f"replay {path} trace --json")
+    steps = {n: s for n, (_, s) in task_steps(events).items()}
+    mine = {n for n in PREFORK_FETCH if n.startswith(f"w{k}-")}
+    want = {n: PREFORK_STEPS for n in mine}
+    if {n: steps.get(n) for n in mine} != want or set(steps) & (PREFORK_FETCH - mine):
+        errs.append(f"{path}: task steps {steps}, worker {k} made {want}")
+    created = [e["ts_ns"] for e in events if e.get("event") == "created" and e.get("name") in mine]
+    done = [e["ts_ns"] for e in events if e.get("event") == "done" and e.get("name") in mine]
+    if len(created) != 3 or not done:
+        return errs + [f"{path}: fetch tasks created {len(created)}, done {len(done)}"]
+    # late in the tasks' 2 s: a read of all tasks (at most one a second, as
+    # reads take) has most likely seen them; without one, ps and pstree show
+    # the tasks the events tell of, the main task by its first name
+    at = f"{(min(done) - 50_000_000 - info['start_ns']) / 1e9:.3f}"
+    ps = json.loads(replay(path, "ps", "--format", "json", "--at", at))["tasks"]
+    rows = sorted((t["task_name"], t["tid"]) for t in ps)
+    main = [n for n, _ in rows if n not in mine]
+    if len(main) != 1 or not re.fullmatch(rf"w{k}-main|Task-\d+", main[0]) or \
+            rows != sorted((n, pid) for n in mine | set(main)):
+        errs.append(f"{path}: ps --at {at}: (task, tid) {rows}")
+    nodes = json.loads(replay(path, "pstree", "--format", "json", "--at", at))["nodes"]
+    under = {}
+    for n in nodes:
+        if n["kind"] != "task":
+            continue
+        up = n["parent"]
+        while up is not None and nodes[up]["kind"] != "task":
+            up = nodes[up]["parent"]
+        under[n["name"]] = nodes[up]["name"] if up is not None else None
+    want = {**{n: f"w{k}-main" for n in mine}, f"w{k}-main": None} if main == [f"w{k}-main"] \
+        else {n: None for n in mine | set(main)}
+    if under != want:
+        errs.append(f"{path}: pstree --at {at}: task -> parent task {under}")
+    return errs
+
+
+def t_prefork_record(ctx, bed):
+    run.need_aps()
+    bed.probe()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    rec = os.path.join(ctx.workdir, f"prefork-{bed.label}.rec")
+    tr = Proc([APS, "record", "-o", rec, "--tasks-every", "200ms", "--"] + bed.argv
+              + [bed.scenario_path("proc_prefork")],
+              stdout=subprocess.PIPE, env=env)
+    try:
+        rc = tr.wait(EXIT_TIMEOUT + 20)
+        if rc is None:
+            raise Fail("record -- CMD did not exit", tail(tr.stderr))
+        if rc != 0:
+            raise Fail(f"record exited {rc}: {tail(tr.stderr, 3)}", tr.stderr)
+        workers = prefork_workers(tr.p.stdout.read().decode())
+    finally:
+        tr.stop()
+    files = sorted(f for f in os.listdir(ctx.workdir) if f.startswith(os.path.basename(rec)))
+    want = sorted([os.path.basename(rec)] + [f"{os.path.basename(rec)}.{p}" for p in workers.values()])
+    if files != want:
+        raise Fail(f"recordings {files}, expected {want}")
+    errs = []
+    for k, pid in workers.items():
+        errs += worker_recording(f"{rec}.{pid}", k, pid)
+    master = task_steps(json_lines(replay(rec, "trace", "--json"), "replay trace --json"))
+    if set(master) != {"master-0"} and set(master) - {"master-0"} & PREFORK_FETCH:
+        errs.append(f"{rec}: tasks {sorted(master)}, the master ran master-0 only")
+    if master.get("master-0", (0, 0))[1] != 4:
+        errs.append(f"{rec}: master-0 steps {master.get('master-0')}, the master made 4")
+    for pid in workers.values():
+        if f"recording to {rec}.{pid}" not in tr.stderr:
+            errs.append(f"stderr does not name {rec}.{pid}")
+    if errs:
+        raise Fail(" | ".join(errs[:4]), "\n".join(errs))
+    ctx.note(f"prefork-record@{bed.label}: workers {workers}, files {files}")
+
+
+def t_prefork_attach(ctx, bed):
+    """top -f and record (no -f) of the same prefork program, at once."""
+    run.need_aps()
+    bed.probe()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    tg = Proc(bed.argv + [bed.scenario_path("proc_prefork"), "wait"], stdout=subprocess.PIPE,
+              stdin=subprocess.PIPE, env=env)
+    rec = os.path.join(ctx.workdir, f"prefork-nof-{bed.label}.rec")
+    top_path = os.path.join(ctx.workdir, f"prefork-top-{bed.label}.jsonl")
+    top = r = None
+    try:
+        line = tg.p.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "READY":
+            raise Fail(f"proc_prefork did not print READY: {line}", tail(tg.stderr))
+        pid = int(line[1])
+        with open(top_path, "w") as out:
+            top = Proc([APS, "top", "--mode", "step", "-f", "--json", "--delay", "0.4",
+                        str(pid)], stdout=out, watch="aps-bpf: attached")
+            r = Proc([APS, "record", "-o", rec, str(pid)], watch="aps-bpf: attached")
+            for p, what in ((top, "top"), (r, "record")):
+                if not p.wait_for_line(ATTACH_TIMEOUT):
+                    raise Fail(f"{what} did not attach: {tail(p.stderr, 3)}")
+            tg.p.stdin.write(b"go\n")
+            tg.p.stdin.flush()
+            if tg.wait(EXIT_TIMEOUT) is None:
+                raise Fail("proc_prefork did not exit")
+            rcs = (top.wait(EXIT_TIMEOUT), r.wait(EXIT_TIMEOUT))
+        workers = prefork_workers(tg.p.stdout.read().decode())
+        if rcs != (0, 0):
+            raise Fail(f"top, record exited {rcs}: {tail(top.stderr, 2)} {tail(r.stderr, 2)}")
+    finally:
+        for p in (top, r, tg):
+            if p:
+                p.stop()
+    errs = []
+    # top -f: a section (JSON object) per process and snapshot, each with its own tasks
+    with open(top_path) as f:
+        snaps = json_lines(f.read(), "top --json")
+    seen = {}
+    for o in snaps:
+        names = {t["name"] for t in o.get("tasks", [])}
+        seen.setdefault(o.get("pid"), set()).update(names & (PREFORK_FETCH | {"master-0"}))
+        k = next((k for k, p in workers.items() if p == o.get("pid")), None)
+        other = {n for n in names & PREFORK_FETCH if not n.startswith(f"w{k}-")}
+        if other:
+            errs.append(f"top section of pid {o.get('pid')} shows {sorted(other)}")
+    for k, p in workers.items():
+        want = {n for n in PREFORK_FETCH if n.startswith(f"w{k}-")}
+        if seen.get(p) != want:
+            errs.append(f"top sections of worker {k} (pid {p}) showed {sorted(seen.get(p, []))}")
+    if set(seen) != {pid, *workers.values()}:
+        errs.append(f"top sections for pids {sorted(seen, key=str)}, processes {pid} {workers}")
+    # record without -f: one announcement, no worker's task, no FILE.PID
+    told = [l for l in r.stderr.splitlines() if "forked process" in l]
+    if len(told) != 1 or "not traced" not in told[0]:
+        errs.append(f"record's fork announcements {told}, expected one 'not traced' line")
+    names = set(task_steps(json_lines(replay(rec, "trace", "--json"), "replay trace --json")))
+    if names & PREFORK_FETCH or "master-0" not in names:
+        errs.append(f"record without -f: tasks {sorted(names)}")
+    extra = [f for f in os.listdir(ctx.workdir) if f.startswith(os.path.basename(rec) + ".")]
+    if extra:
+        errs.append(f"record without -f wrote {extra}")
+    if errs:
+        raise Fail(" | ".join(errs[:4]), "\n".join(errs))
+    ctx.note(f"prefork-attach@{bed.label}: {len(snaps)} top sections, pids {sorted(seen)}")
+
+
 def host_threads(pid):
     """{ns tid: host tid} of a process, from NSpid."""
     out = {}
@@ -356,6 +539,8 @@ def all_tests(beds):
     tests += [(f"fork@{bed.label}", t_fork, (bed,)) for bed in beds]
     tests += [(f"nofork@{bed.label}", t_nofork, (bed,)) for bed in beds]
     tests += [(f"pidns@{bed.label}", t_pidns, (bed,)) for bed in beds if not bed.chrooted]
+    tests += [(f"prefork-record@{bed.label}", t_prefork_record, (bed,)) for bed in beds]
+    tests += [(f"prefork-attach@{bed.label}", t_prefork_attach, (bed,)) for bed in beds]
     return tests
 
 

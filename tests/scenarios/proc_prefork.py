@@ -5,7 +5,7 @@ tests/integration/test_procs.py).
 
 With "wait": prints READY <pid> and waits for a line on stdin first.
 The parent runs task "master-0" (3 sleeps of 50 ms), then forks two workers
-(os.fork). Worker K prints "WORKER K <pid>" (one write), waits 0.3 s, then
+(os.fork). Worker K prints "WORKER K <pid>" (one write), waits 0.5 s, then
 runs its own asyncio loop: its main task, renamed "wK-main", gathers
 "wK-fetch-0" .. "wK-fetch-2", each sleeping 50 ms 40 times (2 s). The
 parent waits for both and prints "DONE".
@@ -47,7 +47,7 @@ for k in range(1, WORKERS + 1):
     pid = os.fork()
     if pid == 0:
         os.write(1, f"WORKER {k} {os.getpid()}\n".encode())
-        time.sleep(0.3)     # the tracer attaches to the worker meanwhile
+        time.sleep(0.5)     # the tracer attaches to the worker meanwhile
         asyncio.run(worker(k))
         os._exit(0)
     kids.append(pid)
