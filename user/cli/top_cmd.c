@@ -313,7 +313,7 @@ int cmd_top(int argc, char **argv)
 		return rc;
 	cli_apply(&cli, &c.s);
 	if (c.follow && c.mode == MODE_LOOP) {
-		fprintf(stderr, "aps-bpf top: -f/--follow-forks needs --mode step (the loop mode "
+		fprintf(stderr, "aps-bpf: top: -f/--follow-forks needs --mode step (the loop mode "
 			"traces one process)\n");
 		return 2;
 	}
