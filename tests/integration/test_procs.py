@@ -10,7 +10,10 @@ Tests (names; -k selects by substring):
                the exec (summary reason target_execed, stderr says so, exit
                0 while the new program still runs); no event names a task
                of the new program; no step of the old program outlives the
-               exec; the old program's tasks have the steps it made (6)
+               exec; the old program's tasks have the steps it made (6);
+               `blocked --mode step --threshold 50ms PID`, run alongside,
+               ends at the exec (exit 0, stderr says so) with no report
+               (no step of the old program was long)
   fork@BED     `trace --json -o F -- PYTHON proc_fork.py`: forks are followed
                (the default with -- CMD): every line has the pid of its
                process; each child's tasks childK-0/1 are in that child's
@@ -77,30 +80,48 @@ def t_exec(ctx, bed):
     tg = Proc(bed.argv + [bed.scenario_path("proc_exec")], stdout=subprocess.PIPE,
               stdin=subprocess.PIPE, env=env)
     out_path = os.path.join(ctx.workdir, f"exec-{bed.label}.jsonl")
-    tr = None
+    blk_path = os.path.join(ctx.workdir, f"exec-blocked-{bed.label}.jsonl")
+    tr = blk = None
     try:
         line = tg.p.stdout.readline().decode().split()
         if len(line) != 2 or line[0] != "READY":
             raise Fail(f"proc_exec did not print READY: {line}", tail(tg.stderr))
         pid = int(line[1])
-        with open(out_path, "w") as out:
+        with open(out_path, "w") as out, open(blk_path, "w") as bout:
             tr = Proc([APS, "trace", "--json", str(pid)], stdout=out, watch="aps-bpf: attached")
-            if not tr.wait_for_line(ATTACH_TIMEOUT):
-                raise Fail(f"trace did not attach: {tail(tr.stderr, 3)}")
+            blk = Proc([APS, "blocked", "--mode", "step", "--json", "--threshold", "50ms",
+                        str(pid)], stdout=bout, watch="aps-bpf: attached")
+            for p, what in ((tr, "trace"), (blk, "blocked")):
+                if not p.wait_for_line(ATTACH_TIMEOUT):
+                    raise Fail(f"{what} did not attach: {tail(p.stderr, 3)}")
             tg.p.stdin.write(b"go\n")
             tg.p.stdin.flush()
             rc = tr.wait(EXIT_TIMEOUT)
+            still = tg.p.poll() is None
+            brc = blk.wait(EXIT_TIMEOUT)
+            still_b = tg.p.poll() is None
         if rc is None:
             raise Fail("trace did not end at the exec", tail(tr.stderr))
-        still = tg.p.poll() is None
         if rc != 0:
             raise Fail(f"trace exited {rc}: {tail(tr.stderr, 3)}", tr.stderr)
         if not still:
             raise Fail("trace ran on until the new program exited: it did not end at the exec")
+        if brc != 0 or not still_b:
+            raise Fail(f"blocked exited {brc}, the new program "
+                       f"{'running' if still_b else 'gone'}: {tail(blk.stderr, 3)}", blk.stderr)
     finally:
-        if tr:
-            tr.stop()
+        for p in (tr, blk):
+            if p:
+                p.stop()
         tg.stop()
+    # every step of the old program is short: blocked reports none (the
+    # step that execs is the old program's end, not a block)
+    with open(blk_path) as f:
+        blocks = json_lines(f.read(), "blocked --json")
+    if blocks or "executed a new program" not in blk.stderr:
+        raise Fail(f"blocked across the exec: {len(blocks)} reports "
+                   f"{[(b.get('name'), b.get('duration_ns')) for b in blocks[:3]]}; "
+                   f"stderr {tail(blk.stderr, 2)!r}")
     with open(out_path) as f:
         events = json_lines(f.read(), "trace --json")
     summary = [e for e in events if e.get("event") == "summary"]

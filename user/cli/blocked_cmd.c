@@ -223,12 +223,16 @@ int cmd_blocked(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
-	/* steps still running when we stop: report them with their stacks */
-	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
+	/* steps still running when we stop: report them with their stacks; an
+	 * exec ended the old program's steps then (not a block) */
+	model_close_open_steps(&c.model, why == SESSION_TARGET_EXECED && c.s.exec_ts ? c.s.exec_ts :
+			       cli_now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
 		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
 		c.stalls == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
+	if (why == SESSION_TARGET_EXECED)
+		fprintf(stderr, "aps-bpf: process %d executed a new program; blocked ended\n", c.s.pid);
 	rc = outfile_close_stream(stdout, "stdout");
 cleanup:
 	loop_side_close(&c.side);
