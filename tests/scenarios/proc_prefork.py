@@ -1,13 +1,14 @@
 """A prefork server in miniature (not the _harness protocol: for
 tests/integration/test_procs.py).
 
-    python3.X proc_prefork.py [wait]
+    python3.X proc_prefork.py [wait] [SLEEPS]
 
 With "wait": prints READY <pid> and waits for a line on stdin first.
 The parent runs task "master-0" (3 sleeps of 50 ms), then forks two workers
 (os.fork). Worker K prints "WORKER K <pid>" (one write), waits 0.5 s, then
 runs its own asyncio loop: its main task, renamed "wK-main", gathers
-"wK-fetch-0" .. "wK-fetch-2", each sleeping 50 ms 40 times (2 s). The
+"wK-fetch-0" .. "wK-fetch-2", each sleeping 50 ms SLEEPS times (default
+40: 2 s). The
 parent waits for both and prints "DONE".
 """
 import asyncio
@@ -15,7 +16,8 @@ import os
 import sys
 import time
 
-WORKERS, FETCHES, SLEEPS = 2, 3, 40
+WORKERS, FETCHES = 2, 3
+SLEEPS = int(next((a for a in sys.argv[1:] if a.isdigit()), 40))
 
 
 async def fetch():
@@ -36,7 +38,7 @@ async def master():
     await asyncio.create_task(tick(), name="master-0")
 
 
-if len(sys.argv) > 1 and sys.argv[1] == "wait":
+if "wait" in sys.argv[1:]:
     print(f"READY {os.getpid()}", flush=True)
     sys.stdin.readline()
 else:
