@@ -31,7 +31,8 @@ Tests (names; -k selects by substring):
   nofork@BED   `trace --json PID` of proc_fork.py (no -f): the forks are
                announced once on stderr ("not traced"), and no event is of
                a child's task
-  prefork-record@BED  `record -o F --tasks-every 200ms -- PYTHON
+  prefork-record@BED  (not debian-3.11: gunicorn@ is there)
+               `record -o F --tasks-every 200ms -- PYTHON
                proc_prefork.py` (-f is the
                default with -- CMD): the master forks workers 1 and 2 (os.fork),
                each with its own asyncio loop; F.PID is each worker's own
@@ -45,6 +46,12 @@ Tests (names; -k selects by substring):
                process, by pid, each worker's showing its own fetch tasks and
                no other's; record announces the forks once ("not traced"),
                holds no worker's task and writes no F.PID
+  gunicorn@debian-3.11  a real prefork server: `record -o F -- python3 -m
+               gunicorn -w 2 -k aiohttp.GunicornWebWorker ... gunicorn_app:app`
+               (Debian's python3-gunicorn, python3-aiohttp), 12 requests (6
+               at once), then SIGINT to gunicorn: each request's task
+               req-<worker pid>-N is in F.<that pid> and in no other
+               recording; one F.PID per worker
 
 Output: one `PASS name` / `FAIL name: reason` line per test, then
 `N passed, N failed`; exit status 1 if any failed.
@@ -53,6 +60,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -431,6 +439,78 @@ def t_prefork_attach(ctx, bed):
     ctx.note(f"prefork-attach@{bed.label}: {len(snaps)} top sections, pids {sorted(seen)}")
 
 
+def t_gunicorn(ctx, bed):
+    """A real prefork server: gunicorn (Debian's python3-gunicorn) with 2
+    aiohttp workers, recorded from its start; each request's task lands in
+    the recording of the worker that served it, and only there."""
+    run.need_aps()
+    bed.probe()
+    import socket
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = os.path.join(ctx.workdir, f"gunicorn-{bed.label}.rec")
+    tr = Proc([APS, "record", "-o", rec, "--"] + bed.argv
+              + ["-m", "gunicorn", "-w", "2", "-k", "aiohttp.GunicornWebWorker",
+                 "--graceful-timeout", "1", "-b",
+                 f"127.0.0.1:{port}", "--chdir", os.path.dirname(bed.scenario_path("gunicorn_app")),
+                 "gunicorn_app:app"], stdout=subprocess.DEVNULL, env=dict(os.environ))
+    served, master = [], []
+    try:
+        deadline = time.monotonic() + ATTACH_TIMEOUT + 10
+        while sum("following fork" in l for l in tr.lines) < 2:
+            if time.monotonic() > deadline or tr.p.poll() is not None:
+                raise Fail(f"record did not follow 2 workers: {tail(tr.stderr, 4)}")
+            time.sleep(0.05)
+        master = subprocess.run(["pgrep", "-P", str(tr.p.pid)], capture_output=True,
+                                text=True).stdout.split()
+        if len(master) != 1:
+            raise Fail(f"record's children: {master}")
+
+        def get(_):
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/work", timeout=5) as r:
+                        return r.read().decode().split()
+                except OSError:
+                    time.sleep(0.1)
+            raise Fail("gunicorn did not answer")
+        with ThreadPoolExecutor(6) as ex:
+            served = list(ex.map(get, range(12)))
+        os.kill(int(master[0]), signal.SIGINT)      # a quick stop (TERM waits for keep-alives)
+        rc = tr.wait(EXIT_TIMEOUT)
+        if rc != 0:
+            raise Fail(f"record exited {rc}: {tail(tr.stderr, 3)}", tr.stderr)
+    finally:
+        for m in master:    # gunicorn outlives a failed test: stop it and its workers
+            for w in subprocess.run(["pgrep", "-P", m], capture_output=True,
+                                    text=True).stdout.split() + [m]:
+                try:
+                    os.kill(int(w), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        tr.stop()
+    workers = {int(pid) for pid, _ in served}
+    files = {f for f in os.listdir(ctx.workdir) if f.startswith(os.path.basename(rec) + ".")}
+    want = {f"{os.path.basename(rec)}.{p}" for p in workers}
+    if not want <= files or len(files) != 2:
+        raise Fail(f"recordings {sorted(files)}; the requests were served by {sorted(workers)}")
+    tasks = {}
+    for f in sorted(files) + [os.path.basename(rec)]:
+        evs = json_lines(replay(os.path.join(ctx.workdir, f), "trace", "--json"), f)
+        tasks[f] = {e["name"] for e in evs if e.get("event") == "created"}
+    errs = []
+    for pid, name in served:
+        where = sorted(f for f, names in tasks.items() if name in names)
+        if where != [f"{os.path.basename(rec)}.{pid}"]:
+            errs.append(f"{name} (served by {pid}) is in {where}")
+    if errs:
+        raise Fail(" | ".join(errs[:4]), "\n".join(errs))
+    ctx.note(f"gunicorn@{bed.label}: {len(served)} requests, workers {sorted(workers)}")
+
+
 def host_threads(pid):
     """{ns tid: host tid} of a process, from NSpid."""
     out = {}
@@ -561,10 +641,15 @@ def all_tests(beds):
     tests += [(f"fork@{bed.label}", t_fork, (bed,)) for bed in beds]
     tests += [(f"nofork@{bed.label}", t_nofork, (bed,)) for bed in beds]
     tests += [(f"pidns@{bed.label}", t_pidns, (bed,)) for bed in beds if not bed.chrooted]
-    tests += [(f"prefork-record@{bed.label}", t_prefork_record, (bed,)) for bed in beds]
+    # debian-3.11: gunicorn@ records a real prefork server there
+    tests += [(f"prefork-record@{bed.label}", t_prefork_record, (bed,)) for bed in beds
+              if bed.label != "debian-3.11"]
     # the same following as prefork-record's; on the oldest, a middle and the newest
     tests += [(f"prefork-attach@{bed.label}", t_prefork_attach, (bed,)) for bed in beds
               if bed.label in ("pyenv-3.10", "pyenv-3.12", "sid-3.14")]
+    # Debian's python3 with its python3-gunicorn and python3-aiohttp
+    tests += [(f"gunicorn@{bed.label}", t_gunicorn, (bed,)) for bed in beds
+              if bed.label == "debian-3.11"]
     return tests
 
 
