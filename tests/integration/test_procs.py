@@ -31,7 +31,7 @@ Tests (names; -k selects by substring):
   nofork@BED   `trace --json PID` of proc_fork.py (no -f): the forks are
                announced once on stderr ("not traced"), and no event is of
                a child's task
-  prefork-record@BED  (not debian-3.11: gunicorn@ is there)
+  prefork-record@BED  (pyenv-3.10, sid-3.14)
                `record -o F --tasks-every 200ms -- PYTHON
                proc_prefork.py` (-f is the
                default with -- CMD): the master forks workers 1 and 2 (os.fork),
@@ -41,7 +41,7 @@ Tests (names; -k selects by substring):
                the tasks' life show wK-main over wK-fetch-0..2 (from the last
                memory read; without one, as the events tell) on the worker's
                thread and nothing else; F holds the master's master-0 only
-  prefork-attach@BED  (pyenv-3.10, pyenv-3.12, sid-3.14) `top --mode step -f
+  prefork-attach@BED  (pyenv-3.12, pyenv-3.13) `top --mode step -f
                --json` and `record` (no -f) of proc_prefork.py at once: top has a section (JSON object) per
                process, by pid, each worker's showing its own fetch tasks and
                no other's; record announces the forks once ("not traced"),
@@ -107,23 +107,22 @@ def t_exec(ctx, bed):
             rc = tr.wait(EXIT_TIMEOUT)
             still = tg.p.poll() is None
             brc = blk.wait(EXIT_TIMEOUT)
-            still_b = tg.p.poll() is None
         if rc is None:
             raise Fail("trace did not end at the exec", tail(tr.stderr))
         if rc != 0:
             raise Fail(f"trace exited {rc}: {tail(tr.stderr, 3)}", tr.stderr)
         if not still:
             raise Fail("trace ran on until the new program exited: it did not end at the exec")
-        if brc != 0 or not still_b:
-            raise Fail(f"blocked exited {brc}, the new program "
-                       f"{'running' if still_b else 'gone'}: {tail(blk.stderr, 3)}", blk.stderr)
+        if brc != 0:
+            raise Fail(f"blocked exited {brc}: {tail(blk.stderr, 3)}", blk.stderr)
     finally:
         for p in (tr, blk):
             if p:
                 p.stop()
         tg.stop()
     # every step of the old program is short: blocked reports none (the
-    # step that execs is the old program's end, not a block)
+    # step that execs is the old program's end, not a block); it ended at
+    # the exec (its teardown may outlast the new program's 1 s)
     with open(blk_path) as f:
         blocks = json_lines(f.read(), "blocked --json")
     if blocks or "executed a new program" not in blk.stderr:
@@ -536,8 +535,8 @@ def aps_run(*args, timeout=60):
 PIDNS_BLOCKED = {
     "blocked-step-json": (0, ["blocked", "--mode", "step", "--json"]),
     "blocked-loop-text": (0, ["blocked"]),
-    "check-step-text": (1, ["check", "--mode", "step", "--max-step", "60ms", "--for", "1.2"]),
-    "check-loop-json": (1, ["check", "--json", "--max-step", "60ms", "--for", "1.2"]),
+    "check-step-text": (1, ["check", "--mode", "step", "--max-step", "60ms", "--for", "0.9"]),
+    "check-loop-json": (1, ["check", "--json", "--max-step", "60ms", "--for", "0.9"]),
 }
 
 
@@ -545,7 +544,7 @@ def blocked_and_check(pid):
     procs = {}
     for name, (_, args) in PIDNS_BLOCKED.items():
         if args[0] == "blocked":
-            args = args + ["--threshold", "60ms", "--duration", "1.2"]
+            args = args + ["--threshold", "60ms", "--duration", "0.9"]
         procs[name] = subprocess.Popen([APS] + args + [str(pid)], stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True, cwd=REPO)
     out = {}
@@ -641,12 +640,12 @@ def all_tests(beds):
     tests += [(f"fork@{bed.label}", t_fork, (bed,)) for bed in beds]
     tests += [(f"nofork@{bed.label}", t_nofork, (bed,)) for bed in beds]
     tests += [(f"pidns@{bed.label}", t_pidns, (bed,)) for bed in beds if not bed.chrooted]
-    # debian-3.11: gunicorn@ records a real prefork server there
+    # the stage's time budget: following a fork is the same on every version
+    # (fork@ runs on all); these spread over them, gunicorn@ on debian-3.11
     tests += [(f"prefork-record@{bed.label}", t_prefork_record, (bed,)) for bed in beds
-              if bed.label != "debian-3.11"]
-    # the same following as prefork-record's; on the oldest, a middle and the newest
+              if bed.label in ("pyenv-3.10", "sid-3.14")]
     tests += [(f"prefork-attach@{bed.label}", t_prefork_attach, (bed,)) for bed in beds
-              if bed.label in ("pyenv-3.10", "pyenv-3.12", "sid-3.14")]
+              if bed.label in ("pyenv-3.12", "pyenv-3.13")]
     # Debian's python3 with its python3-gunicorn and python3-aiohttp
     tests += [(f"gunicorn@{bed.label}", t_gunicorn, (bed,)) for bed in beds
               if bed.label == "debian-3.11"]
