@@ -483,6 +483,9 @@ def t_gunicorn(ctx, bed):
         if rc != 0:
             raise Fail(f"record exited {rc}: {tail(tr.stderr, 3)}", tr.stderr)
     finally:
+        if not master and tr.p.poll() is None:
+            master = subprocess.run(["pgrep", "-P", str(tr.p.pid)], capture_output=True,
+                                    text=True).stdout.split()
         for m in master:    # gunicorn outlives a failed test: stop it and its workers
             for w in subprocess.run(["pgrep", "-P", m], capture_output=True,
                                     text=True).stdout.split() + [m]:
