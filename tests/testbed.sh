@@ -25,6 +25,7 @@ SID_PACKAGES=(python3-aiohttp python3-uvloop)
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
 	python3-greenlet util-linux libdebuginfod-dev debuginfod
+	python3-gunicorn python3-aiohttp	# test_procs gunicorn@: a real prefork server
 	libmicrohttpd-dev prometheus	# the agent's /metrics, and its test
 	libprotobuf-c-dev protobuf-c-compiler golang-go	# profile: pprof; its tests: go tool pprof
 	qemu-system-x86 busybox-static)	# the last two: the kernel matrix (tests/kernels)

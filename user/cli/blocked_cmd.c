@@ -78,6 +78,7 @@ static void report(struct blocked_ctx *c, const struct model_event *ev, struct b
 		.begin_ts = ev->ts - ev->duration_ns,
 		.duration_ns = ev->duration_ns,
 		.task = ev->addr,
+		.tid = ev->tid,
 		.ns_tid = proc_ns_tid(c->s.pid, ev->tid),
 		.name = t ? t->name : NULL,
 		.coro = t ? t->coro_name : NULL,
@@ -225,12 +226,16 @@ int cmd_blocked(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
-	/* steps still running when we stop: report them with their stacks */
-	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
+	/* steps still running when we stop: report them with their stacks; an
+	 * exec ended the old program's steps then (not a block) */
+	model_close_open_steps(&c.model, why == SESSION_TARGET_EXECED && c.s.exec_ts ? c.s.exec_ts :
+			       cli_now_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
 		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
 		c.stalls == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),
 		c.missed_stacks ? ", some ended before their stack could be taken" : "");
+	if (why == SESSION_TARGET_EXECED)
+		fprintf(stderr, "aps-bpf: process %d executed a new program; blocked ended\n", c.s.pid);
 	rc = outfile_close_stream(stdout, "stdout");
 cleanup:
 	loop_side_close(&c.side);

@@ -10,6 +10,7 @@
 #include "cli/options.h"
 #include "cli/outfile.h"
 #include "live/session.h"
+#include "target/proc.h"
 #include "output/fmt.h"
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
@@ -46,7 +47,7 @@ struct offender {
 	char kind;		/* 's' step too long, 'r' still running, 'w' waiting,
 				 * 'l' a loop stall outside task steps (name: its function, on: file:line) */
 	uint64_t task, ts, dur;
-	uint32_t tid;
+	uint32_t tid, ns_tid;	/* host tid; the target's own */
 	char name[APS_NAME_MAX], coro[APS_NAME_MAX], on[APS_NAME_MAX];
 };
 
@@ -73,6 +74,7 @@ static void add_offender(struct check_ctx *c, char kind, const struct task *t, u
 	o->kind = kind;
 	o->task = addr;
 	o->tid = tid;
+	o->ns_tid = proc_ns_tid(c->s.pid, tid);
 	o->ts = ts;
 	o->dur = dur;
 	snprintf(o->name, sizeof(o->name), "%s", t ? t->name : "?");
@@ -101,7 +103,7 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	if (st->kind != STALL_CALLBACK)
 		return;
 	snprintf(where, sizeof(where), "%s:%d", f ? f->file : "?", f ? f->line : -1);
-	add_offender(c, 'l', NULL, 0, st->ns_tid, st->begin_ts, st->duration_ns, where);
+	add_offender(c, 'l', NULL, 0, st->tid, st->begin_ts, st->duration_ns, where);
 	snprintf(c->off[c->noff - 1].name, sizeof(c->off[0].name), "%s", f ? f->func : "?");
 	snprintf(c->off[c->noff - 1].coro, sizeof(c->off[0].coro), "%s",
 		 st->kind == STALL_CALLBACK ? "callback" : "unknown");
@@ -190,7 +192,7 @@ static const char *kind_name(char k)
 
 static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 {
-	char d[32], esc[3][APS_NAME_MAX * 2];
+	char d[32], t[40], esc[3][APS_NAME_MAX * 2];
 
 	if (json) {
 		fprintf(out, "{\"pid\":%d,\"healthy\":%s,\"offenders\":[", c->s.pid,
@@ -202,8 +204,9 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 			json_escape(o->coro, esc[1], sizeof(esc[1]));
 			json_escape(o->on, esc[2], sizeof(esc[2]));
 			fprintf(out, "%s{\"kind\":\"%s\",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\","
-				"\"coro\":\"%s\",\"tid\":%u,\"duration_ns\":%" PRIu64 ",\"since_ts_ns\":%" PRIu64,
-				i ? "," : "", kind_name(o->kind), o->task, esc[0], esc[1], o->tid, o->dur, o->ts);
+				"\"coro\":\"%s\",", i ? "," : "", kind_name(o->kind), o->task, esc[0], esc[1]);
+			fmt_json_tid(out, o->tid, o->ns_tid);
+			fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"since_ts_ns\":%" PRIu64, o->dur, o->ts);
 			if (o->kind == 'w')
 				fprintf(out, ",\"awaiting\":\"%s\"", esc[2]);
 			if (o->kind == 'l')
@@ -242,18 +245,21 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 			}
 			if (!first)
 				continue;
-			fprintf(out, "  %s (%s, tid %u): %zu step%s over --max-step, longest %s\n", o->name,
-				o->coro, o->tid, count, count == 1 ? "" : "s",
+			fprintf(out, "  %s (%s, tid %s): %zu step%s over --max-step, longest %s\n", o->name,
+				o->coro, fmt_tid(o->tid, o->ns_tid, t, sizeof(t)), count, count == 1 ? "" : "s",
 				fmt_dur(longest, d, sizeof(d)));
 		} else if (o->kind == 'l') {
-			fprintf(out, "  loop stall %s > --max-step in %s %s at %s, tid %u\n",
-				fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on, o->tid);
+			fprintf(out, "  loop stall %s > --max-step in %s %s at %s, tid %s\n",
+				fmt_dur(o->dur, d, sizeof(d)), o->coro, o->name, o->on,
+				fmt_tid(o->tid, o->ns_tid, t, sizeof(t)));
 		} else if (o->kind == 'r') {
-			fprintf(out, "  step of %s (%s, tid %u) still running after %s > --max-step\n",
-				o->name, o->coro, o->tid, fmt_dur(o->dur, d, sizeof(d)));
+			fprintf(out, "  step of %s (%s, tid %s) still running after %s > --max-step\n",
+				o->name, o->coro, fmt_tid(o->tid, o->ns_tid, t, sizeof(t)),
+				fmt_dur(o->dur, d, sizeof(d)));
 		} else {
-			fprintf(out, "  %s (%s, tid %u) awaiting %s for %s > --max-waiting\n", o->name,
-				o->coro, o->tid, o->on, fmt_dur(o->dur, d, sizeof(d)));
+			fprintf(out, "  %s (%s, tid %s) awaiting %s for %s > --max-waiting\n", o->name,
+				o->coro, fmt_tid(o->tid, o->ns_tid, t, sizeof(t)), o->on,
+				fmt_dur(o->dur, d, sizeof(d)));
 		}
 	}
 	if (c->more)

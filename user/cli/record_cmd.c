@@ -45,6 +45,11 @@ static const char record_usage[] =
 	"                        shows the stacks of the last read before T\n"
 	"  --no-tasks            no memory reads: replays know tasks from events only\n"
 	"  --trace, --trace-json also print the events on stdout, as `trace` does\n"
+	"  -f, --follow-forks    --mode step: record the processes the target forks too\n"
+	"                        (the default with -- CMD; not with --flight), each as\n"
+	"                        it runs to its own recording FILE.PID, as strace -ff -o\n"
+	"                        does: `replay FILE.PID ps` shows that process's tasks.\n"
+	"                        Without it, a fork is announced once\n"
 	"  --ringbuf-kb N        ring buffer size, a power of two >= 4 (default 16384)\n"
 	"  --no-debuginfod       never fetch debug files from the DEBUGINFOD_URLS servers\n"
 	"  -q, --quiet           no status line, no final report\n"
@@ -89,6 +94,7 @@ static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	case 't': o->printing = true; return 0;
 	case 'j': o->printing = o->json = true; return 0;
 	case 'q': o->quiet = true; return 0;
+	case 'f': o->follow = true; return 0;
 	case OPT_MODE:
 		return loop_mode_parse(arg, &a->mode) ? cli_bad(c, "--mode", "loop or step", arg) : 0;
 	case OPT_HZ: return cli_uint(c, "--hz", arg, 1, 10000, &a->hz);
@@ -107,6 +113,8 @@ static int check_opts(const struct cli *c, const struct recorder_opts *o)
 		return cli_usage(c, "--on-blocked goes with --flight");
 	if (o->no_tasks && o->tasks_every)
 		return cli_usage(c, "--no-tasks and --tasks-every do not go together");
+	if (o->follow && o->window_ns)
+		return cli_usage(c, "-f/--follow-forks does not go with --flight");
 	return 0;
 }
 
@@ -116,6 +124,8 @@ static int check_mode(const struct cli *c, const struct record_args *a)
 		return cli_usage(c, "--trace and --trace-json need --mode step");
 	if (a->mode == MODE_STEP && (a->hz || a->lo.min_span))
 		return cli_usage(c, "--hz and --min-span go with --mode loop");
+	if (a->mode == MODE_LOOP && a->o.follow)
+		return cli_usage(c, "-f/--follow-forks needs --mode step");
 	return 0;
 }
 
@@ -180,6 +190,7 @@ int cmd_record(int argc, char **argv)
 		{ "trace", no_argument, NULL, 't' },
 		{ "trace-json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "hz", required_argument, NULL, OPT_HZ },
 		{ "min-span", required_argument, NULL, OPT_MIN_SPAN },
@@ -196,7 +207,7 @@ int cmd_record(int argc, char **argv)
 	enum session_end why;
 	int err, rc = 1;
 
-	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &a, &rc))
+	if (!cli_parse(&cli, argc, argv, "o:qfvh", opts, record_opt, &a, &rc))
 		return rc;
 	o = a.o;
 	rc = check_opts(&cli, &o);
@@ -209,6 +220,7 @@ int cmd_record(int argc, char **argv)
 	if (a.mode == MODE_LOOP)
 		return record_loop(&cli, &a);
 	rc = 1;
+	o.follow |= cli.spawn && !o.window_ns;
 	cli_apply(&cli, &s);
 	if (open_file(&o, &out))
 		return 1;

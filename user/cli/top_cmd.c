@@ -14,6 +14,7 @@
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
+#include "live/forks.h"
 #include "live/session.h"
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
@@ -22,7 +23,7 @@
 static const char top_usage[] =
 	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay DURATION] [--sort KEY]\n"
 	"                   [--by task|coro] [--hz N] [--json] [--limit N] [--ringbuf-kb N]\n"
-	"                   [--no-debuginfod] [-v] PID\n"
+	"                   [-f] [--no-debuginfod] [-v] PID\n"
 	"\n"
 	"--mode loop (default; no uprobe): per interval each loop thread's busy %,\n"
 	"loop stalls over 100ms, CPU % per task, per coroutine and per callback from\n"
@@ -38,15 +39,30 @@ static const char top_usage[] =
 	"  --delay DURATION   between snapshots (default 1s; 100ms to 1h)\n"
 	"  --sort KEY         busy, max, steps, age, waiting (default busy)\n"
 	"  --json             one JSON object per snapshot (implies -b)\n"
+	"  -f, --follow-forks (--mode step) the processes PID forks too: each process\n"
+	"                     is a section of its own (a JSON object per process and\n"
+	"                     snapshot), named by its pid; a process that ended is\n"
+	"                     shown once more. Without it, a fork is announced once\n"
 	"Keys: b m s a w sort, c per-coroutine view, q quit.\n";
+
+/* One process's tasks and stats: the target's, and with -f each child's. */
+struct top_proc {
+	pid_t pid;
+	struct model model;
+	struct stats stats;
+	const char *ended;	/* NULL while traced, else why it ended */
+};
 
 struct top_ctx {
 	enum cmd_mode mode;
 	enum loop_poll_hook hook;
 	unsigned long hz;
 	struct session s;
-	struct model model;
-	struct stats stats;
+	struct top_proc main;
+	bool follow;
+	struct forks forks;
+	struct top_proc *kids[TRACER_MAX_PROCS];	/* shown after the target */
+	unsigned nkids;
 	struct top_view view;
 	uint64_t next_render;
 	unsigned delay_ms;
@@ -60,17 +76,66 @@ static struct top_ctx *active;	/* for the signal handler's terminal restore */
 
 static void on_model_event(void *ctx, const struct model_event *ev)
 {
-	struct top_ctx *c = ctx;
+	struct top_proc *p = ctx;
 
-	stats_on_event(&c->stats, ev);
+	stats_on_event(&p->stats, ev);
 }
 
 static int on_record(void *ctx, const void *data, size_t len)
 {
-	struct top_ctx *c = ctx;
+	struct top_proc *p = ctx;
 
-	model_apply(&c->model, data, len, on_model_event, c);
+	model_apply(&p->model, data, len, on_model_event, p);
 	return 0;
+}
+
+static int proc_init(struct top_proc *p, pid_t pid)
+{
+	p->pid = pid;
+	if (model_init(&p->model, 4096))
+		return -ENOMEM;
+	if (stats_init(&p->stats, cli_now_ns())) {
+		model_free(&p->model);
+		return -ENOMEM;
+	}
+	p->model.keep_hists = true;
+	return 0;
+}
+
+static void proc_free(struct top_proc *p)
+{
+	stats_free(&p->stats);
+	model_free(&p->model);
+}
+
+/* -f: a forked child gets its own section, knowing its parent's type names. */
+static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
+{
+	struct top_ctx *c = ctx;
+	const struct top_proc *parent = parent_ctx;
+	struct top_proc *p = calloc(1, sizeof(*p));
+
+	if (!p || c->nkids == TRACER_MAX_PROCS || proc_init(p, pid)) {
+		fprintf(stderr, "aps-bpf: process %d: out of memory\n", pid);
+		free(p);
+		return NULL;
+	}
+	memcpy(p->model.types, parent->model.types, sizeof(p->model.types));
+	p->model.ntypes = parent->model.ntypes;
+	c->kids[c->nkids++] = p;
+	return p;
+}
+
+/* Its section is shown once more, then dropped (render). */
+static void close_child(void *ctx, void *proc_ctx, pid_t pid, const char *reason, uint64_t ts)
+{
+	struct top_ctx *c = ctx;
+	struct top_proc *p = proc_ctx;
+
+	(void)ts;
+	p->ended = reason;
+	if (!c->tui && !strcmp(reason, "target_exited"))
+		fprintf(stderr, "aps-bpf: process %d exited\n", pid);
 }
 
 static void tty_restore(struct top_ctx *c)
@@ -117,22 +182,44 @@ static void read_keys(struct top_ctx *c)
 	}
 }
 
+static void draw(struct top_ctx *c, struct top_proc *p, uint64_t now)
+{
+	c->view.pid = p->pid;
+	c->view.live = !p->ended;
+	top_view_draw(stdout, &c->view, &p->model, &p->stats, now);
+	stats_mark(&p->stats, now);
+}
+
+/* A snapshot: the target's section, then each child's (-f). */
 static void render(struct top_ctx *c, uint64_t now)
 {
 	struct aps_counters cnt;
 	struct winsize ws;
+	unsigned k = 0;
 
 	tracer_counters(c->s.tracer, &cnt);
 	c->view.lost_events = cnt.lost_events;
 	c->view.rows = 0;
 	if (c->tui && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
-		c->view.rows = ws.ws_row;
+		c->view.rows = ws.ws_row / (1 + c->nkids);
 		c->view.cols = ws.ws_col;
 		fputs("\033[H\033[2J", stdout);
 	}
-	top_view_draw(stdout, &c->view, &c->model, &c->stats, now);
+	draw(c, &c->main, now);
+	for (unsigned i = 0; i < c->nkids; i++) {
+		struct top_proc *p = c->kids[i];
+
+		if (!p->ended || strcmp(p->ended, "not_traced"))
+			draw(c, p, now);
+		if (p->ended) {	/* shown once more: gone */
+			proc_free(p);
+			free(p);
+		} else {
+			c->kids[k++] = p;
+		}
+	}
+	c->nkids = k;
 	fflush(stdout);
-	stats_mark(&c->stats, now);
 	c->rendered++;
 }
 
@@ -143,13 +230,17 @@ static void on_tick(struct session *s, void *ctx)
 
 	(void)s;
 	read_keys(c);
+	if (c->follow)
+		forks_tick(&c->forks, now);
 	if (now < c->next_render)
 		return;
 	render(c, now);
 	c->next_render = now + (uint64_t)c->delay_ms * 1000000;
 	if (c->iterations > 0 && c->rendered >= c->iterations)
 		session_stop = 1;
-	model_sweep(&c->model, now, 60ull * 1000000000);
+	model_sweep(&c->main.model, now, 60ull * 1000000000);
+	for (unsigned i = 0; i < c->nkids; i++)
+		model_sweep(&c->kids[i]->model, now, 60ull * 1000000000);
 }
 
 static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
@@ -160,6 +251,7 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 'b': c->batch = true; return 0;
+	case 'f': c->follow = true; return 0;
 	case 'j': c->view.json = true; c->batch = true; return 0;
 	case 'n':
 		if (cli_uint(cli, "--iterations", arg, 1, 1000000, &v))
@@ -207,6 +299,7 @@ int cmd_top(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "hz", required_argument, NULL, 'z' },
 		{ "poll-hook", required_argument, NULL, 'P' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
@@ -216,24 +309,28 @@ int cmd_top(int argc, char **argv)
 	int err, rc = 1;
 
 	top_view_init(&c.view);
-	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:vh", opts, top_opt, &c, &rc))
+	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:fvh", opts, top_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
+	if (c.follow && c.mode == MODE_LOOP) {
+		fprintf(stderr, "aps-bpf: top: -f/--follow-forks needs --mode step (the loop mode "
+			"traces one process)\n");
+		return 2;
+	}
 	if (c.mode == MODE_LOOP)
 		return loop_top_run(&(struct loop_opts){ .pid = cli.pid, .threshold = 100 * CLI_MS,
 			.hz = (unsigned)c.hz, .hook = c.hook, .json = c.view.json,
 			.verbose = cli.verbose }, c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
-	c.view.pid = c.s.pid;
-	c.view.live = true;
 	cli_signals(NULL);
-	if (model_init(&c.model, 4096) || stats_init(&c.stats, cli_now_ns())) {
+	if (proc_init(&c.main, c.s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
 	}
-	c.model.keep_hists = true;
 	c.s.quiet = c.tui;
-	err = session_load(&c.s, on_record, &c);
+	if (c.follow)
+		forks_init(&c.forks, &c.s, on_record, &c.main, open_child, close_child, &c);
+	err = c.follow ? session_load(&c.s, forks_event, &c.forks) : session_load(&c.s, on_record, &c.main);
 	if (!err)
 		err = session_resolve(&c.s, false);
 	if (!err)
@@ -247,8 +344,8 @@ int cmd_top(int argc, char **argv)
 	if (c.s.ip.micro >= 0)
 		snprintf(c.view.interp, sizeof(c.view.interp), "Python %d.%d.%d", c.s.ip.major,
 			 c.s.ip.minor, c.s.ip.micro);
-	c.stats.start_ts = c.stats.mark_ts = cli_now_ns();
-	c.next_render = c.stats.start_ts + (uint64_t)c.delay_ms * 1000000;
+	c.main.stats.start_ts = c.main.stats.mark_ts = cli_now_ns();
+	c.next_render = c.main.stats.start_ts + (uint64_t)c.delay_ms * 1000000;
 	if (c.tui) {
 		active = &c;
 		tty_setup(&c);
@@ -273,7 +370,10 @@ cleanup:
 	tty_restore(&c);
 	active = NULL;
 	session_close(&c.s);
-	stats_free(&c.stats);
-	model_free(&c.model);
+	proc_free(&c.main);
+	for (unsigned i = 0; i < c.nkids; i++) {
+		proc_free(c.kids[i]);
+		free(c.kids[i]);
+	}
 	return rc;
 }

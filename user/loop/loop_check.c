@@ -16,7 +16,7 @@
 
 struct stall_row {
 	uint64_t dur, run_delay;
-	uint32_t tid;
+	uint32_t tid, ns_tid;
 	int line;
 	bool ended;
 	enum stall_kind kind;
@@ -43,7 +43,8 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	r = &c->rows[c->n++];
 	r->dur = st->duration_ns;
 	r->run_delay = st->run_delay_ns;
-	r->tid = st->ns_tid;
+	r->tid = st->tid;
+	r->ns_tid = st->ns_tid;
 	r->ended = st->ended;
 	r->kind = st->kind;
 	r->line = f ? f->line : -1;
@@ -81,7 +82,7 @@ static const char *kind_name(enum stall_kind k)
 
 static void print_rows(struct lc_ctx *c, bool json)
 {
-	char d[32], esc[3][600];
+	char d[32], t[40], esc[3][600];
 
 	if (json) {
 		printf("{\"pid\":%d,\"mode\":\"loop\",\"healthy\":%s,\"offenders\":[", c->s.pid,
@@ -93,9 +94,10 @@ static void print_rows(struct lc_ctx *c, bool json)
 			json_escape(r->file, esc[1], sizeof(esc[1]));
 			json_escape(r->task, esc[2], sizeof(esc[2]));
 			printf("%s{\"kind\":\"stall\",\"ran\":\"%s\",\"function\":\"%s\",\"file\":\"%s\","
-			       "\"line\":%d,\"name\":\"%s\",\"tid\":%u,\"duration_ns\":%" PRIu64
-			       ",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s}", i ? "," : "",
-			       kind_name(r->kind), esc[0], esc[1], r->line, esc[2], r->tid, r->dur,
+			       "\"line\":%d,\"name\":\"%s\",", i ? "," : "",
+			       kind_name(r->kind), esc[0], esc[1], r->line, esc[2]);
+			fmt_json_tid(stdout, r->tid, r->ns_tid);
+			printf(",\"duration_ns\":%" PRIu64 ",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s}", r->dur,
 			       r->run_delay, r->ended ? "true" : "false");
 		}
 		printf("],\"more_offenders\":%zu}\n", c->more);
@@ -110,11 +112,12 @@ static void print_rows(struct lc_ctx *c, bool json)
 	for (size_t i = 0; i < c->n; i++) {
 		const struct stall_row *r = &c->rows[i];
 
-		printf("  loop stall %s > --max-step in %s %s%s%s%s at %s:%d, tid %u%s\n",
+		printf("  loop stall %s > --max-step in %s %s%s%s%s at %s:%d, tid %s%s\n",
 		       fmt_dur(r->dur, d, sizeof(d)), kind_name(r->kind),
 		       r->kind == STALL_TASK ? r->task : r->func,
 		       r->kind == STALL_TASK ? " (" : "", r->kind == STALL_TASK ? r->func : "",
-		       r->kind == STALL_TASK ? ")" : "", r->file, r->line, r->tid, r->ended ? "" : ", still running");
+		       r->kind == STALL_TASK ? ")" : "", r->file, r->line,
+		       fmt_tid(r->tid, r->ns_tid, t, sizeof(t)), r->ended ? "" : ", still running");
 	}
 	if (c->more)
 		printf("  ... and %zu more\n", c->more);

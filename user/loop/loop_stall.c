@@ -236,16 +236,18 @@ static const char *kind_name(enum stall_kind k)
 void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 {
 	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
-	char d[32], esc[4][1024];
+	char d[32], t[40], esc[4][1024];
 
 	if (json) {
 		json_escape(f ? f->func : "?", esc[0], sizeof(esc[0]));
 		json_escape(f ? f->file : "?", esc[1], sizeof(esc[1]));
 		json_escape(st->task_name[0] ? st->task_name : "?", esc[2], sizeof(esc[2]));
 		json_escape(st->coro[0] ? st->coro : "?", esc[3], sizeof(esc[3]));
-		fprintf(out, "{\"event\":\"stall\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"duration_ns\":%" PRIu64
+		fprintf(out, "{\"event\":\"stall\",\"ts_ns\":%" PRIu64 ",", st->begin_ts);
+		fmt_json_tid(out, st->tid, st->ns_tid);
+		fprintf(out, ",\"duration_ns\":%" PRIu64
 			",\"run_delay_ns\":%" PRIu64 ",\"ended\":%s,\"kind\":\"%s\",\"function\":\"%s\","
-			"\"file\":\"%s\",\"line\":%d", st->begin_ts, st->ns_tid, st->duration_ns,
+			"\"file\":\"%s\",\"line\":%d", st->duration_ns,
 			st->run_delay_ns, st->ended ? "true" : "false",
 			kind_name(st->kind), esc[0], esc[1], f ? f->line : -1);
 		if (st->kind == STALL_TASK)
@@ -255,8 +257,8 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		fputs("}\n", out);
 		return;
 	}
-	fprintf(out, "stall %s: loop thread %u busy", fmt_dur(st->duration_ns, d, sizeof(d)),
-		st->ns_tid);
+	fprintf(out, "stall %s: loop thread %s busy", fmt_dur(st->duration_ns, d, sizeof(d)),
+		fmt_tid(st->tid, st->ns_tid, t, sizeof(t)));
 	if (st->kind == STALL_TASK)
 		fprintf(out, " in task %s (%s) at %s:%d", st->task_name[0] ? st->task_name : "?",
 			st->coro, f->file, f->line);

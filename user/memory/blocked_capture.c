@@ -131,21 +131,22 @@ void blocked_print_stack(FILE *out, bool json, const struct blocked_capture *b)
 void blocked_print(FILE *out, bool json, const struct blocked_report *r,
 		   const struct blocked_capture *b)
 {
-	char d[32], esc[2][1024];
+	char d[32], t[40], esc[2][1024];
 
 	if (json) {
 		json_escape(r->name ? r->name : "?", esc[0], sizeof(esc[0]));
 		json_escape(r->coro ? r->coro : "?", esc[1], sizeof(esc[1]));
-		fprintf(out, "{\"event\":\"blocked\",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"task\":\"0x%" PRIx64
-			"\",\"name\":\"%s\",\"coro\":\"%s\",\"duration_ns\":%" PRIu64 ",\"ended\":%s",
-			r->begin_ts, r->ns_tid, r->task, esc[0], esc[1], r->duration_ns,
+		fprintf(out, "{\"event\":\"blocked\",\"ts_ns\":%" PRIu64 ",", r->begin_ts);
+		fmt_json_tid(out, r->tid, r->ns_tid);
+		fprintf(out, ",\"task\":\"0x%" PRIx64 "\",\"name\":\"%s\",\"coro\":\"%s\",\"duration_ns\":%"
+			PRIu64 ",\"ended\":%s", r->task, esc[0], esc[1], r->duration_ns,
 			r->ended ? "true" : "false");
 		blocked_print_stack(out, true, b);
 		fputs("}\n", out);
 	} else {
-		fprintf(out, "blocked %s: task %s (%s), tid %u%s\n",
+		fprintf(out, "blocked %s: task %s (%s), tid %s%s\n",
 			fmt_dur(r->duration_ns, d, sizeof(d)), r->name ? r->name : "?",
-			r->coro ? r->coro : "?", r->ns_tid, r->ended ? "" : ", still running at exit");
+			r->coro ? r->coro : "?", fmt_tid(r->tid, r->ns_tid, t, sizeof(t)), r->ended ? "" : ", still running at exit");
 		blocked_print_stack(out, false, b);
 	}
 }

@@ -34,7 +34,7 @@ void blocked_capture_take(struct thread_stack_reader *rd, pid_t pid, uint32_t ti
 /* One blocking step, as reported. */
 struct blocked_report {
 	uint64_t begin_ts, duration_ns, task;
-	uint32_t ns_tid;
+	uint32_t tid, ns_tid;		/* host tid; the target's own */
 	const char *name, *coro;	/* NULL: unknown */
 	bool ended;			/* false: still running when the trace ended */
 };

@@ -6,6 +6,22 @@
 
 #define JSON_STR_MAX 4096	/* escaped; inputs are bounded well below */
 
+const char *fmt_tid(uint32_t tid, uint32_t ns_tid, char *buf, size_t len)
+{
+	if (ns_tid && ns_tid != tid)
+		snprintf(buf, len, "%u (ns %u)", tid, ns_tid);
+	else
+		snprintf(buf, len, "%u", tid);
+	return buf;
+}
+
+void fmt_json_tid(FILE *out, uint32_t tid, uint32_t ns_tid)
+{
+	fprintf(out, "\"tid\":%u", tid);
+	if (ns_tid && ns_tid != tid)
+		fprintf(out, ",\"ns_tid\":%u", ns_tid);
+}
+
 const char *fmt_dur(uint64_t ns, char *buf, size_t len)
 {
 	if (ns < 1000)

@@ -170,6 +170,7 @@ static void blocked_on_model_event(void *ctx, const struct model_event *ev)
 		.begin_ts = ev->ts - ev->duration_ns,
 		.duration_ns = ev->duration_ns,
 		.task = ev->addr,
+		.tid = ev->tid,
 		.ns_tid = rec_cursor_ns_tid(&b->pl.cur, ev->tid),
 		.name = ev->task ? ev->task->name : NULL,
 		.coro = ev->task ? ev->task->coro_name : NULL,
@@ -207,6 +208,7 @@ static void blocked_on_item(void *ctx, const struct rec_item *it)
 		struct blocked_report rep = {
 			.begin_ts = cap->begin_ts,
 			.duration_ns = cap->crossed_ts > cap->begin_ts ? cap->crossed_ts - cap->begin_ts : 0,
+			.tid = cap->tid,
 			.ns_tid = cap->ns_tid,
 			.name = "(loop stall)",
 			.coro = "stalled at least this long when its stack was read",

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli/options.h"
+#include "cli/outfile.h"
 #include "memory/blocked_capture.h"
 #include "target/layout_runtime.h"
 #include "target/proc.h"
@@ -242,6 +243,14 @@ static bool stack_taken(struct recorder *r, uint64_t task, uint64_t begin_ts)
 	return false;
 }
 
+static bool own_thread(pid_t pid, uint32_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", pid, tid);
+	return access(path, F_OK) == 0;
+}
+
 /* A step is running on tid: if it just got too old, keep its stack in the file. */
 static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
 {
@@ -254,6 +263,8 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 
 	if (now < begin_ts || now - begin_ts < r->stack_ns || stack_taken(r, task, begin_ts))
 		return;
+	if ((r->forks || r->is_child) && !own_thread(r->s->pid, tid))
+		return;		/* another traced process's */
 	slot = r->nstack_seen++ % BLOCKED_SEEN;
 	r->stack_seen[slot].task = task;
 	r->stack_seen[slot].begin_ts = begin_ts;
@@ -266,6 +277,116 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 	else
 		r->stacks_taken++;
 	rec_buf_free(&b);
+}
+
+/* ---- -f: each forked child to FILE.PID ---------------------------------------------- */
+
+struct recorder_child {
+	struct recorder r;	/* first: the process's ctx in struct forks */
+	struct session s;	/* the parent's, with the child's pid and root */
+	struct outfile out;
+	char path[PATH_MAX];
+};
+
+static int children_rc;		/* a child's recording failed (printed) */
+
+static int begin(struct recorder *r, uint64_t start);
+static int finish(struct recorder *r, enum session_end why, const char *reason);
+
+static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
+{
+	struct recorder *main = ctx;
+	const struct recorder *parent = parent_ctx;
+	struct recorder_child *c = calloc(1, sizeof(*c));
+	struct recorder_opts o = main->opts;
+	struct aps_counters cnt;
+
+	if (!c) {
+		fprintf(stderr, "aps-bpf: process %d: out of memory\n", pid);
+		return NULL;
+	}
+	/* a fork copies the address space: the same layout and hooks */
+	c->s = *main->s;
+	c->s.pid = pid;
+	c->s.child = 0;
+	c->s.ip.pid = pid;
+	snprintf(c->s.ip.root, sizeof(c->s.ip.root), "/proc/%d/root", pid);
+	snprintf(c->path, sizeof(c->path), "%s.%d", main->path, pid);
+	o.path = c->path;
+	o.follow = false;
+	c->out.fd = -1;
+	if (outfile_open(&c->out, c->path))
+		goto fail;
+	if (recorder_init(&c->r, &c->s, &o, c->out.fd)) {
+		fprintf(stderr, "aps-bpf: process %d: out of memory\n", pid);
+		goto fail;
+	}
+	c->r.is_child = true;
+	c->r.status_tty = false;
+	tracer_counters(main->s->tracer, &cnt);
+	c->r.last_lost = cnt.lost_events;
+	/* BPF names each type once: the child knows its parent's */
+	memcpy(c->r.model->types, parent->model->types, sizeof(c->r.model->types));
+	c->r.model->ntypes = parent->model->ntypes;
+	if (c->r.printing) {
+		c->r.p.pid = pid;
+		c->r.p.show_pid = true;
+		c->r.p.t0 = main->p.t0;
+	}
+	if (c->r.stack_ns)
+		c->r.stacks_ready = !thread_stack_reader_init(&c->r.stacks, &c->s.ip, &c->s.layout,
+							       c->s.err, sizeof(c->s.err));
+	if (begin(&c->r, cli_now_ns())) {
+		fprintf(stderr, "aps-bpf: process %d: %s\n", pid, c->s.err);
+		goto fail;
+	}
+	if (!main->quiet)
+		fprintf(stderr, "aps-bpf: process %d: recording to %s\n", pid, c->path);
+	return &c->r;
+fail:
+	children_rc = 1;
+	recorder_free(&c->r);
+	outfile_close(&c->out);
+	free(c);
+	return NULL;
+}
+
+/* A child's recording ends: its END record; FILE.PID stays unless it was never traced. */
+static void close_child(void *ctx, void *proc_ctx, pid_t pid, const char *reason, uint64_t ts)
+{
+	struct recorder_child *c = proc_ctx;
+
+	(void)ctx;
+	(void)pid;
+	(void)ts;
+	if (strcmp(reason, "not_traced")) {
+		if (!c->out.committed && outfile_commit(&c->out))
+			children_rc = 1;
+		else if (finish(&c->r, SESSION_TARGET_EXITED, reason))
+			children_rc = 1;
+	}
+	recorder_free(&c->r);
+	if (outfile_close(&c->out))
+		children_rc = 1;
+	free(c);
+}
+
+/* The main recorder's tick: children that exited end; the others' ticks. */
+static void children_tick(struct recorder *r, uint64_t now)
+{
+	forks_tick(r->forks, now);
+	for (unsigned i = 1; i < r->forks->n && i < TRACER_MAX_PROCS; i++) {
+		struct recorder_child *c = r->forks->v[i].ctx;
+
+		if (!r->forks->v[i].open)
+			continue;
+		/* attached now: FILE.PID is its recording */
+		if (!c->out.committed && outfile_commit(&c->out)) {
+			children_rc = 1;
+			session_stop = 1;
+		}
+		c->s.on_tick(&c->s, &c->r);
+	}
 }
 
 static void on_tick(struct session *s, void *ctx)
@@ -312,6 +433,8 @@ static void on_tick(struct session *s, void *ctx)
 	}
 	model_sweep(r->model, now, SWEEP_KEEP_NS);
 	show_status(r, now);
+	if (r->forks && !r->is_child)
+		children_tick(r, now);
 }
 
 /* ---- the header ----------------------------------------------------------------- */
@@ -371,6 +494,7 @@ int recorder_init(struct recorder *r, struct session *s, const struct recorder_o
 	memset(r, 0, sizeof(*r));
 	dump_requested = 0;
 	r->s = s;
+	r->opts = *o;
 	r->path = o->path;
 	r->flight = o->window_ns != 0;
 	r->blocked_ns = o->blocked_ns;
@@ -394,9 +518,11 @@ int recorder_init(struct recorder *r, struct session *s, const struct recorder_o
 	r->w.codec.ns_ctx = r;
 	if (r->printing) {
 		static char outbuf[1 << 20];
+		static bool buffered;	/* children print to the same stdout */
 
-		if (!isatty(STDOUT_FILENO))
+		if (!buffered && !isatty(STDOUT_FILENO))
 			setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+		buffered = true;
 		if (trace_view_init(&r->p, stdout, o->json, 0))
 			return -ENOMEM;
 		r->printer_ready = true;
@@ -410,6 +536,8 @@ int recorder_init(struct recorder *r, struct session *s, const struct recorder_o
 	}
 	r->w.model = r->model;
 	r->status_tty = !r->quiet && isatty(STDERR_FILENO) && !(r->printing && isatty(STDOUT_FILENO));
+	if (r->printing && o->follow)
+		r->p.show_pid = true;
 	s->on_tick = on_tick;
 	s->tick_ctx = r;
 	return 0;
@@ -440,7 +568,15 @@ int recorder_start(struct recorder *r, bool spawn)
 
 	if (r->printing)
 		r->p.pid = s->pid;
-	err = session_load(s, on_event, r);
+	if (r->opts.follow) {
+		r->forks = calloc(1, sizeof(*r->forks));
+		if (!r->forks)
+			return -ENOMEM;
+		forks_init(r->forks, s, on_event, r, open_child, close_child, r);
+		err = session_load(s, forks_event, r->forks);
+	} else {
+		err = session_load(s, on_event, r);
+	}
 	if (!err)
 		err = session_release_child(s);
 	if (!err)
@@ -451,13 +587,21 @@ int recorder_start(struct recorder *r, bool spawn)
 	}
 	if (err)
 		return err;
-	task_sampler_init(&r->sampler, &s->ip, &s->layout);
 	/* before attaching: the first probe fires while the others attach */
 	start = cli_now_ns();
 	err = session_attach(s);
 	if (err)
 		return err;
+	return begin(r, start);
+}
 
+/* The header, the first segment and the first read of all tasks. */
+static int begin(struct recorder *r, uint64_t start)
+{
+	struct session *s = r->s;
+	int err;
+
+	task_sampler_init(&r->sampler, &s->ip, &s->layout);
 	err = write_header(r, start);
 	/* the first segment starts now, even if no event ever comes */
 	if (!err)
@@ -503,6 +647,18 @@ static void print_report(struct recorder *r, enum session_end why)
 
 int recorder_finish(struct recorder *r, enum session_end why)
 {
+	int rc = 0;
+
+	if (r->forks && why != SESSION_ERROR && !(r->printing ? r->p.fatal : r->fatal)) {
+		forks_finish(r->forks, session_end_name(why), cli_now_ns());
+		rc = children_rc;
+	}
+	return finish(r, why, session_end_name(why)) || rc;
+}
+
+/* reason: why this process's recording ends (why: the session's end, for the main one) */
+static int finish(struct recorder *r, enum session_end why, const char *reason)
+{
 	struct session *s = r->s;
 	struct rec_end end;
 	uint64_t now;
@@ -521,13 +677,13 @@ int recorder_finish(struct recorder *r, enum session_end why)
 	now = cli_now_ns();	/* the end */
 	write_lost(r, now);
 	if (r->flight) {
-		char reason[40];
+		char freason[40];
 
-		snprintf(reason, sizeof(reason), "flight:%s", session_end_name(why));
-		if (!r->werr && flight_dump(r, now, reason))
+		snprintf(freason, sizeof(freason), "flight:%s", reason);
+		if (!r->werr && flight_dump(r, now, freason))
 			fprintf(stderr, "aps-bpf: %s\n", r->err);
 	} else {
-		fill_end(r, &end, now, session_end_name(why));
+		fill_end(r, &end, now, reason);
 		err = rec_writer_end(&r->w, &end);
 		if (err)
 			write_failed(r, err);
@@ -540,7 +696,7 @@ int recorder_finish(struct recorder *r, enum session_end why)
 		if (tracer_prog_stats(s->tracer, stats))
 			memset(stats, 0, sizeof(stats));
 		/* the same end time as the END record: a replay prints the same */
-		trace_view_finish(&r->p, session_end_name(why), now, c.lost_events, c.read_errors,
+		trace_view_finish(&r->p, reason, now, c.lost_events, c.read_errors,
 				     stats, TRACER_NPROGS);
 	}
 	if (r->werr) {
@@ -553,6 +709,20 @@ int recorder_finish(struct recorder *r, enum session_end why)
 
 void recorder_free(struct recorder *r)
 {
+	/* children still open (the recording failed): their files as they are */
+	for (unsigned i = 1; r->forks && !r->is_child && i < r->forks->n && i < TRACER_MAX_PROCS; i++) {
+		struct recorder_child *c = r->forks->v[i].ctx;
+
+		if (!r->forks->v[i].open)
+			continue;
+		r->forks->v[i].open = false;
+		recorder_free(&c->r);
+		outfile_close(&c->out);
+		free(c);
+	}
+	if (!r->is_child)
+		free(r->forks);
+	r->forks = NULL;
 	if (r->sampler.running) {
 		task_sampler_collect(&r->sampler, true);
 		snapshot_free(&r->sampler.snap);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "live/forks.h"
 #include "live/session.h"
 #include "memory/task_sampler.h"
 #include "memory/thread_stack.h"
@@ -28,10 +29,15 @@ struct recorder_opts {
 	uint64_t stack_ns;		/* --blocked */
 	uint64_t tasks_every;		/* 0: the default */
 	bool no_tasks, printing, json, quiet;
+	bool follow;			/* -f: each forked child to FILE.PID */
 };
 
 struct recorder {
 	struct session *s;
+	struct recorder_opts opts;
+	/* -f: the processes the target forks, each recorded by a recorder of its own */
+	struct forks *forks;
+	bool is_child;
 	struct rec_writer w;
 	struct rec_file file;
 	struct rec_flight fl;
@@ -69,7 +75,11 @@ struct recorder {
 	char err[256];
 };
 
-/* Set up r for session s, writing to fd (-1 with --flight). 0 or -ENOMEM. */
+/*
+ * Set up r for session s, writing to fd (-1 with --flight). 0 or -ENOMEM.
+ * With o->follow, each process the target forks is recorded as it runs to
+ * its own file, FILE.PID (as strace -ff -o does), a recording like FILE.
+ */
 int recorder_init(struct recorder *r, struct session *s, const struct recorder_opts *o, int fd);
 /* Load, resolve, attach, write the header and the first segment: recording
  * has started. spawn: s is a spawned child. 0, or -errno with s->err set. */
