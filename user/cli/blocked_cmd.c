@@ -23,6 +23,7 @@
 #include "output/fmt.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
+#include "util/monotime.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
@@ -114,7 +115,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
 {
 	struct blocked_ctx *c = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	struct blocked_step *b;
 
 	if (now < begin_ts || now - begin_ts < c->threshold || find_pending(c, task, begin_ts))
@@ -147,7 +148,7 @@ static void on_tick(struct session *s, void *ctx)
 
 	loop_side_tick(&c->side);
 	tracer_open_steps(s->tracer, on_open_step, c);
-	model_sweep(&c->model, cli_now_ns(), 60ull * 1000000000);
+	model_sweep(&c->model, monotime_ns(), 60ull * 1000000000);
 }
 
 static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
@@ -223,7 +224,7 @@ int cmd_blocked(int argc, char **argv)
 		goto cleanup;
 	}
 	/* steps still running when we stop: report them with their stacks */
-	model_close_open_steps(&c.model, cli_now_ns(), on_model_event, &c);
+	model_close_open_steps(&c.model, monotime_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
 		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
 		c.stalls == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),

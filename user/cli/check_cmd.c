@@ -17,6 +17,7 @@
 #include "agent/agent_client.h"
 #include "memory/snapshot.h"
 #include "loop/loop_stall.h"
+#include "util/monotime.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -353,7 +354,7 @@ int cmd_check(int argc, char **argv)
 	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
 	/* the window's end: steps still open are judged as of now, not after teardown */
-	uint64_t end = cli_now_ns();
+	uint64_t end = monotime_ns();
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;

@@ -238,14 +238,6 @@ void cli_signals(void (*usr1)(int))
 	signal(SIGPIPE, SIG_IGN);
 }
 
-uint64_t cli_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void cli_end_child(const struct cli *c, struct session *s, int why)
 {
 	pid_t child = s->child;

@@ -91,7 +91,6 @@ void cli_apply(const struct cli *c, struct session *s);
 /* SIGINT/SIGTERM stop the session (SIGUSR1 too when usr1 is set: it calls it);
  * SIGPIPE is ignored. */
 void cli_signals(void (*usr1)(int));
-uint64_t cli_now_ns(void);
 /*
  * The end of a session with -- CMD: at the end of --duration CMD keeps
  * running, detached (said on stderr), unless --kill: then it is killed.

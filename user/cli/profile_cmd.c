@@ -30,6 +30,7 @@
 #include "profile/prof_pprof.h"
 #include "profile/prof_top.h"
 #include "target/proc.h"
+#include "util/monotime.h"
 
 #define MAX_HZ 1000
 #define MAX_THREADS 1024		/* threads labelled / walked for --wall */
@@ -211,7 +212,7 @@ static void use_snapshot(struct prof_ctx *c, const struct snapshot *snap, uint64
 /* Collect a finished snapshot; start the next one when due. */
 static void snapshots(struct prof_ctx *c, bool wait)
 {
-	uint64_t now = loop_now_ns(), cost;
+	uint64_t now = monotime_ns(), cost;
 
 	if (c->ts.running && task_sampler_collect(&c->ts, wait) == 1) {
 		if (c->ts.err)
@@ -231,7 +232,7 @@ static void snapshots(struct prof_ctx *c, bool wait)
 /* --wall: the threads that are not running now, read from memory. */
 static void sample_off_cpu(struct prof_ctx *c)
 {
-	uint64_t now = loop_now_ns(), due;
+	uint64_t now = monotime_ns(), due;
 	char path[96], buf[512], *p;
 	struct dirent *d;
 	DIR *dir;
@@ -445,7 +446,7 @@ int cmd_profile(int argc, char **argv)
 	}
 	/* sampling runs from here */
 	clock_gettime(CLOCK_REALTIME, &wall0);
-	start = c.start = loop_now_ns();
+	start = c.start = monotime_ns();
 	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
 	task_sampler_start(&c.ts);
 	c.s.on_tick = on_tick;
@@ -455,7 +456,7 @@ int cmd_profile(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
-	elapsed = loop_now_ns() - start;
+	elapsed = monotime_ns() - start;
 	/* one more table for samples of tasks made since the last one */
 	snapshots(&c, true);
 	if (why != SESSION_TARGET_EXITED && (c.attr.npend || c.wall)) {

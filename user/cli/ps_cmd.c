@@ -18,6 +18,7 @@
 #include "output/task_view.h"
 #include "agent/agent.h"
 #include "agent/task_extra.h"
+#include "util/monotime.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
@@ -239,7 +240,7 @@ static int run(int argc, char **argv, bool tree)
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
-	t0 = cli_now_ns();
+	t0 = monotime_ns();
 	err = snapshot_take(&s.ip, &s.layout, &snap, s.err, sizeof(s.err));
 	if (err == -EACCES || err == -EPERM)
 		session_explain(&s, err);
@@ -260,7 +261,7 @@ static int run(int argc, char **argv, bool tree)
 		else
 			fprintf(stderr, "aps-bpf: %s: runtime and waiting are known with --watch\n", msg);
 	}
-	o.now = cli_now_ns();
+	o.now = monotime_ns();
 	/* a task whose loop thread the read did not find: the thread seen stepping it */
 	for (uint32_t i = 0; have_model && i < snap.ntasks; i++) {
 		const struct task *k = snap.tasks[i].tid ? NULL : model_find(&m, snap.tasks[i].addr);

@@ -18,6 +18,7 @@
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_session.h"
+#include "util/monotime.h"
 
 static const char top_usage[] =
 	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay DURATION] [--sort KEY]\n"
@@ -139,7 +140,7 @@ static void render(struct top_ctx *c, uint64_t now)
 static void on_tick(struct session *s, void *ctx)
 {
 	struct top_ctx *c = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 
 	(void)s;
 	read_keys(c);
@@ -227,7 +228,7 @@ int cmd_top(int argc, char **argv)
 	c.view.pid = c.s.pid;
 	c.view.live = true;
 	cli_signals(NULL);
-	if (model_init(&c.model, 4096) || stats_init(&c.stats, cli_now_ns())) {
+	if (model_init(&c.model, 4096) || stats_init(&c.stats, monotime_ns())) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 1;
 	}
@@ -247,7 +248,7 @@ int cmd_top(int argc, char **argv)
 	if (c.s.ip.micro >= 0)
 		snprintf(c.view.interp, sizeof(c.view.interp), "Python %d.%d.%d", c.s.ip.major,
 			 c.s.ip.minor, c.s.ip.micro);
-	c.stats.start_ts = c.stats.mark_ts = cli_now_ns();
+	c.stats.start_ts = c.stats.mark_ts = monotime_ns();
 	c.next_render = c.stats.start_ts + (uint64_t)c.delay_ms * 1000000;
 	if (c.tui) {
 		active = &c;
@@ -264,7 +265,7 @@ int cmd_top(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED) {
 		/* a last snapshot of what was seen, then say why we stopped */
 		if (c.batch && (c.iterations < 0 || c.rendered < c.iterations))
-			render(&c, cli_now_ns());
+			render(&c, monotime_ns());
 		fprintf(stderr, "aps-bpf: process %d %s\n", c.s.pid,
 			why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	}

@@ -11,6 +11,7 @@
 #include "live/forks.h"
 #include "live/session.h"
 #include "output/trace_view.h"
+#include "util/monotime.h"
 
 static const char trace_usage[] =
 	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-f] [-v] PID\n"
@@ -81,13 +82,13 @@ static void show_lost(struct session *s, void *ctx)
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_view_lost(p, c.lost_events, cli_now_ns());
+		trace_view_lost(p, c.lost_events, monotime_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
-	model_sweep(&p->model, cli_now_ns(), 60ull * 1000000000);
+	model_sweep(&p->model, monotime_ns(), 60ull * 1000000000);
 	if (s->fork_ctx)
-		forks_tick(s->fork_ctx, cli_now_ns());
+		forks_tick(s->fork_ctx, monotime_ns());
 }
 
 /* Where the events go: stdout, or -o FILE (replaced once attached). */
@@ -199,8 +200,8 @@ int cmd_trace(int argc, char **argv)
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
 	if (t.follow)
-		forks_finish(&tf.f, session_end_name(why), cli_now_ns());
-	trace_view_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
+		forks_finish(&tf.f, session_end_name(why), monotime_ns());
+	trace_view_finish(&p, session_end_name(why), monotime_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);

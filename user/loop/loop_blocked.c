@@ -11,6 +11,7 @@
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "output/fmt.h"
+#include "util/monotime.h"
 
 int loop_mode_parse(const char *s, enum cmd_mode *out)
 {
@@ -128,18 +129,18 @@ int loop_blocked_run(const struct loop_opts *o)
 	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
-	uint64_t t0 = loop_now_ns();
+	uint64_t t0 = monotime_ns();
 	why = loop_session_run(&c.s, (unsigned)(o->duration / 1000000));
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
-	loop_stall_finish(&c.w, loop_now_ns());
+	loop_stall_finish(&c.w, monotime_ns());
 	fprintf(stderr, "aps-bpf: %" PRIu64 " loop stall%s (threshold %s)%s\n", c.w.reported,
 		c.w.reported == 1 ? "" : "s", fmt_dur(o->threshold, d, sizeof(d)),
 		c.w.missed_stacks ? ", some ended before their stack could be taken" : "");
 	if (o->verbose)
-		print_costs(&c, loop_now_ns() - t0);
+		print_costs(&c, monotime_ns() - t0);
 	rc = 0;
 cleanup:
 	loop_session_close(&c.s);

@@ -11,6 +11,7 @@
 #include "loop/loop_stall.h"
 #include "output/escape.h"
 #include "output/fmt.h"
+#include "util/monotime.h"
 
 #define MAX_STALLS 1000
 
@@ -163,7 +164,7 @@ int loop_check_run(const struct loop_opts *o)
 	if (why == SESSION_TARGET_EXITED)
 		fprintf(stderr, "aps-bpf check: process %d exited during the check; judging what was seen\n",
 			c.s.pid);
-	loop_stall_finish(&c.w, loop_now_ns());
+	loop_stall_finish(&c.w, monotime_ns());
 	print_rows(&c, o->json);
 	rc = c.n ? 1 : 0;
 cleanup:

@@ -8,6 +8,7 @@
 #include "output/escape.h"
 #include "output/fmt.h"
 #include "target/proc.h"
+#include "util/monotime.h"
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
 		     void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx)
@@ -153,7 +154,7 @@ static uint64_t thread_run_delay(pid_t pid, uint32_t tid)
 static void on_thread(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct loop_stall_watch *w = ctx;
-	uint64_t now = loop_now_ns(), wait = 0;
+	uint64_t now = monotime_ns(), wait = 0;
 	struct loop_stall *st;
 
 	if (!lt->busy_since || now < lt->busy_since || now - lt->busy_since < w->threshold ||
@@ -309,7 +310,7 @@ void loop_side_tick(struct loop_side *ls)
 	if (!ls->open)
 		return;
 	loop_tracer_poll(ls->s.lt, 0);
-	if (loop_now_ns() - ls->s.last_sync_ns >= 500000000ull)
+	if (monotime_ns() - ls->s.last_sync_ns >= 500000000ull)
 		loop_session_sync_threads(&ls->s);
 	loop_stall_look(&ls->w);
 }
@@ -319,7 +320,7 @@ void loop_side_close(struct loop_side *ls)
 	if (!ls->open)
 		return;
 	loop_tracer_drain(ls->s.lt);
-	loop_stall_finish(&ls->w, loop_now_ns());
+	loop_stall_finish(&ls->w, monotime_ns());
 	loop_session_close(&ls->s);
 	ls->open = false;
 }

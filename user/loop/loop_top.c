@@ -19,6 +19,7 @@
 #include "output/escape.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
+#include "util/monotime.h"
 
 #define MAX_ROWS 4096
 #define MAX_LOOP_THREADS 64
@@ -190,7 +191,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_busy(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct lt_ctx *c = ctx;
-	uint64_t now = loop_now_ns(), total, span;
+	uint64_t now = monotime_ns(), total, span;
 	struct busy_thread *b = NULL;
 
 	for (uint32_t i = 0; i < c->nbt; i++)
@@ -359,7 +360,7 @@ static void render(struct lt_ctx *c, uint64_t now)
 static void on_tick(struct loop_session *s, void *ctx)
 {
 	struct lt_ctx *c = ctx;
-	uint64_t now = loop_now_ns();
+	uint64_t now = monotime_ns();
 
 	(void)s;
 	loop_stall_look(&c->w);
@@ -410,7 +411,7 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 	}
 	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
 	task_sampler_start(&c.ts);
-	c.interval_start = loop_now_ns();
+	c.interval_start = monotime_ns();
 	c.next_render = c.interval_start + c.delay_ns;
 	loop_tracer_threads(c.s.lt, c.s.pid, on_busy, &c);
 	c.s.on_tick = on_tick;
@@ -424,7 +425,7 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 	}
 	if (why == SESSION_TARGET_EXITED) {
 		if (c.iterations < 0 || c.rendered < c.iterations)
-			render(&c, loop_now_ns());
+			render(&c, monotime_ns());
 		fprintf(stderr, "aps-bpf: process %d exited\n", c.s.pid);
 	}
 	rc = 0;

@@ -10,13 +10,13 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli/options.h"
 #include "memory/blocked_capture.h"
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "recording/rec_blocked.h"
 #include "recording/rec_tasks.h"
 #include "recording/recorder.h"
+#include "util/monotime.h"
 
 #define SEGMENT_BYTES (32u << 20)
 #define FLUSH_EVERY_NS 100000000ull
@@ -259,7 +259,7 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 {
 	static struct blocked_capture cap;
 	struct recorder *r = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	struct rec_buf b = {};
 	unsigned slot;
 	int err;
@@ -283,7 +283,7 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 static void on_tick(struct session *s, void *ctx)
 {
 	struct recorder *r = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	int err;
 
 	write_lost(r, now);
@@ -467,7 +467,7 @@ int recorder_start(struct recorder *r, bool spawn)
 		return err;
 	task_sampler_init(&r->sampler, &s->ip, &s->layout);
 	/* before attaching: the first probe fires while the others attach */
-	start = cli_now_ns();
+	start = monotime_ns();
 	err = session_attach(s);
 	if (err)
 		return err;
@@ -532,7 +532,7 @@ int recorder_finish(struct recorder *r, enum session_end why)
 	}
 	if (r->tasks_on)
 		collect_tasks_read(r, true);
-	now = cli_now_ns();	/* the end */
+	now = monotime_ns();	/* the end */
 	write_lost(r, now);
 	if (r->flight) {
 		char reason[40];
