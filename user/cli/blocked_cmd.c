@@ -57,9 +57,6 @@ struct blocked_ctx {
 	uint64_t reported, missed_stacks;
 	uint64_t stalls;	/* loop stalls outside task steps */
 	struct loop_side side;
-	enum cmd_mode mode;
-	enum loop_poll_hook hook;
-	unsigned long hz;
 	FILE *out;
 };
 
@@ -157,12 +154,6 @@ static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 't': return cli_duration(c, "--threshold", arg, CLI_MS, CLI_MAX_DURATION, &b->threshold);
-	case 'j': b->json = true; return 0;
-	case 'm': return loop_mode_parse(arg, &b->mode) ? cli_bad(c, "--mode", "loop or step", arg) : 0;
-	case 'P':
-		return loop_hook_parse(arg, &b->hook) ?
-		       cli_bad(c, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
-	case 'z': return cli_uint(c, "--hz", arg, 1, 10000, &b->hz);
 	default: return -1;
 	}
 }
@@ -171,11 +162,7 @@ int cmd_blocked(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "poll-hook", required_argument, NULL, 'P' },
-		{ "hz", required_argument, NULL, 'z' },
-		CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_HZ, CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "blocked", .usage = blocked_usage, .target = CLI_PID };
@@ -185,14 +172,14 @@ int cmd_blocked(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.threshold = 100ull * 1000000;
 	c.out = stdout;
-	c.mode = MODE_LOOP;
 	if (!cli_parse(&cli, argc, argv, "t:jvh", opts, blocked_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
-	if (c.mode == MODE_LOOP)
+	c.json = cli.json;
+	if (cli.mode != MODE_STEP)
 		return loop_blocked_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.threshold,
-			.duration = cli.duration_ns, .hook = c.hook, .json = c.json,
-			.verbose = cli.verbose, .hz = (unsigned)c.hz });
+			.duration = cli.duration_ns, .hook = cli.hook, .json = c.json,
+			.verbose = cli.verbose, .hz = cli.hz });
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)

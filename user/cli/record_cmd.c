@@ -54,16 +54,15 @@ static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	struct recorder_opts *o = ctx;
 
 	switch (opt) {
-	case 'o': o->path = arg; return 0;
 	case 'F': return cli_duration(c, "--flight", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->window_ns);
 	case 'M': return cli_uint(c, "--flight-mb", arg, 1, 1 << 20, &o->flight_mb);
 	case 'B': return cli_duration(c, "--on-blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->blocked_ns);
 	case 'S': return cli_duration(c, "--blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->stack_ns);
-	case 'T':
+	case CLI_TASKS_EVERY:
 		return cli_duration(c, "--tasks-every", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->tasks_every);
 	case 'N': o->no_tasks = true; return 0;
 	case 't': o->printing = true; return 0;
-	case 'j': o->printing = o->json = true; return 0;
+	case 'J': o->printing = o->json = true; return 0;
 	case 'q': o->quiet = true; return 0;
 	default: return -1;
 	}
@@ -98,15 +97,15 @@ static int open_file(const struct recorder_opts *o, struct outfile *out)
 int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		CLI_OPT_OUTPUT,
 		{ "flight", required_argument, NULL, 'F' },
 		{ "flight-mb", required_argument, NULL, 'M' },
 		{ "on-blocked", required_argument, NULL, 'B' },
 		{ "blocked", required_argument, NULL, 'S' },
-		{ "tasks-every", required_argument, NULL, 'T' },
+		CLI_OPT_TASKS_EVERY,
 		{ "no-tasks", no_argument, NULL, 'N' },
 		{ "trace", no_argument, NULL, 't' },
-		{ "trace-json", no_argument, NULL, 'j' },
+		{ "trace-json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE,
 		CLI_OPT_HELP,
@@ -122,6 +121,7 @@ int cmd_record(int argc, char **argv)
 
 	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &o, &rc))
 		return rc;
+	o.path = cli.output;
 	rc = check_opts(&cli, &o);
 	if (rc)
 		return rc;

@@ -42,9 +42,6 @@ static const char top_usage[] =
 	"Keys: b m s a w sort, c per-coroutine view, q quit.\n";
 
 struct top_ctx {
-	enum cmd_mode mode;
-	enum loop_poll_hook hook;
-	unsigned long hz;
 	struct session s;
 	struct model model;
 	struct stats stats;
@@ -161,7 +158,6 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 'b': c->batch = true; return 0;
-	case 'j': c->view.json = true; c->batch = true; return 0;
 	case 'n':
 		if (cli_uint(cli, "--iterations", arg, 1, 1000000, &v))
 			return 2;
@@ -186,11 +182,6 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 			return cli_bad(cli, "--by", "task or coro", arg);
 		c->view.by_coro = !strcmp(arg, "coro");
 		return 0;
-	case 'm': return loop_mode_parse(arg, &c->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
-	case 'z': return cli_uint(cli, "--hz", arg, 1, 10000, &c->hz);
-	case 'P':
-		return loop_hook_parse(arg, &c->hook) ?
-		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
 	default: return -1;
 	}
 }
@@ -203,26 +194,24 @@ int cmd_top(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'd' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "by", required_argument, NULL, 'y' },
-		{ "json", no_argument, NULL, 'j' },
+		CLI_OPT_JSON,
 		{ "limit", required_argument, NULL, 'l' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "hz", required_argument, NULL, 'z' },
-		{ "poll-hook", required_argument, NULL, 'P' },
-		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_MODE, CLI_OPT_HZ, CLI_OPT_POLL_HOOK, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "top", .usage = top_usage, .target = CLI_PID };
-	struct top_ctx c = { .delay_ms = 1000, .iterations = -1, .mode = MODE_LOOP,
-			     .hz = LOOP_DEFAULT_HZ };
+	struct top_ctx c = { .delay_ms = 1000, .iterations = -1 };
 	int err, rc = 1;
 
 	top_view_init(&c.view);
 	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:vh", opts, top_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
-	if (c.mode == MODE_LOOP)
+	if (cli.json)
+		c.view.json = c.batch = true;
+	if (cli.mode != MODE_STEP)
 		return loop_top_run(&(struct loop_opts){ .pid = cli.pid, .threshold = 100 * CLI_MS,
-			.hz = (unsigned)c.hz, .hook = c.hook, .json = c.view.json,
+			.hz = cli.hz ? cli.hz : LOOP_DEFAULT_HZ, .hook = cli.hook, .json = c.view.json,
 			.verbose = cli.verbose }, c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	c.view.pid = c.s.pid;

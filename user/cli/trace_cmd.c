@@ -119,9 +119,8 @@ static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	struct trace_opts *t = ctx;
 
 	(void)c;
+	(void)arg;
 	switch (opt) {
-	case 'j': t->json = true; return 0;
-	case 'o': t->out_path = arg; return 0;
 	case 'f': t->follow = true; return 0;
 	default: return -1;
 	}
@@ -130,8 +129,7 @@ static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 int cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
+		CLI_OPT_JSON, CLI_OPT_OUTPUT,
 		{ "follow-forks", no_argument, NULL, 'f' },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
 		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
@@ -151,6 +149,8 @@ int cmd_trace(int argc, char **argv)
 
 	if (!cli_parse(&cli, argc, argv, "jo:fvh", opts, trace_opt, &t, &rc))
 		return rc;
+	t.json = cli.json;
+	t.out_path = cli.output;
 	cli_apply(&cli, &s);
 	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
 	out = open_output(&o, t.out_path);

@@ -13,30 +13,6 @@
 #include "output/fmt.h"
 #include "util/monotime.h"
 
-int loop_mode_parse(const char *s, enum cmd_mode *out)
-{
-	if (!strcmp(s, "loop"))
-		*out = MODE_LOOP;
-	else if (!strcmp(s, "step"))
-		*out = MODE_STEP;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-int loop_hook_parse(const char *s, enum loop_poll_hook *out)
-{
-	if (!strcmp(s, "auto"))
-		*out = LOOP_HOOK_AUTO;
-	else if (!strcmp(s, "fentry"))
-		*out = LOOP_HOOK_FENTRY;
-	else if (!strcmp(s, "tracepoint"))
-		*out = LOOP_HOOK_TRACEPOINT;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 struct lb_ctx {
 	struct loop_session s;
 	struct loop_stall_watch w;
