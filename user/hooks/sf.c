@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hooks/sf.h"
+#include "util/grow.h"
 
 void sf_note(char *buf, size_t len, const char *fmt, ...)
 {
@@ -84,15 +85,8 @@ static int load_relocs(struct sf *sf)
 			if (type != R_X86_64_RELATIVE && type != R_X86_64_64 &&
 			    type != R_X86_64_GLOB_DAT && type != R_X86_64_JUMP_SLOT)
 				continue;
-			if (sf->nrel == cap) {
-				size_t ncap = cap ? cap * 2 : 512;
-				struct rel *v = realloc(sf->rel, ncap * sizeof(*v));
-
-				if (!v)
-					return -ENOMEM;
-				sf->rel = v;
-				cap = ncap;
-			}
+			if (GROW(sf->rel, cap, sf->nrel + 1, 512))
+				return -ENOMEM;
 			x = &sf->rel[sf->nrel++];
 			memset(x, 0, sizeof(*x));
 			x->off = r.r_offset;

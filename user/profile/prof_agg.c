@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "profile/prof_agg.h"
+#include "util/grow.h"
 
 #define PROBES 64		/* keys tried per hash (collisions of 64-bit hashes) */
 
@@ -26,26 +27,6 @@ static uint64_t probe_key(uint64_t h, int i)
 	uint64_t k = h + (uint64_t)i * 0x9e3779b97f4a7c15ULL;
 
 	return k ? k : 1;
-}
-
-static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
-{
-	uint32_t c = *cap ? *cap : 64;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need) {
-		if (c > (1u << 30))
-			return -ENOMEM;
-		c *= 2;
-	}
-	p = realloc(*v, (size_t)c * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
 }
 
 int prof_agg_init(struct prof_agg *a)
@@ -86,7 +67,7 @@ int prof_agg_str(struct prof_agg *a, const char *s, uint32_t *id)
 			}
 			continue;
 		}
-		err = grow((void **)&a->strs, &a->strs_cap, a->nstrs + 1, sizeof(*a->strs));
+		err = GROW(a->strs, a->strs_cap, a->nstrs + 1, 64);
 		if (err)
 			return err;
 		copy = mem_pool_strdup(&a->pool, s);
@@ -133,7 +114,7 @@ int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
 			}
 			continue;
 		}
-		err = grow((void **)&a->nodes, &a->nodes_cap, a->nnodes + 1, sizeof(*a->nodes));
+		err = GROW(a->nodes, a->nodes_cap, a->nnodes + 1, 64);
 		if (!err)
 			err = u64_map_put(&a->node_index, k, (uint32_t)a->nnodes);
 		if (err)
@@ -186,21 +167,11 @@ int prof_agg_add(struct prof_agg *a, const uint32_t *nodes, uint32_t n, uint32_t
 		}
 		if (a->nids + n > UINT32_MAX)
 			return -ENOMEM;
-		err = grow((void **)&a->stacks, &a->stacks_cap, a->nstacks + 1, sizeof(*a->stacks));
+		err = GROW(a->stacks, a->stacks_cap, a->nstacks + 1, 64);
 		if (err)
 			return err;
-		if (a->nids + n > a->ids_cap) {
-			size_t cap = a->ids_cap ? a->ids_cap : 1024;
-			uint32_t *p;
-
-			while (cap < a->nids + n)
-				cap *= 2;
-			p = realloc(a->ids, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			a->ids = p;
-			a->ids_cap = cap;
-		}
+		if (GROW(a->ids, a->ids_cap, a->nids + n, 1024))
+			return -ENOMEM;
 		err = u64_map_put(&a->stack_index, k, (uint32_t)a->nstacks);
 		if (err)
 			return err;

@@ -5,6 +5,7 @@
 #include "aps_events.h"
 #include "recording/rec_codec.h"
 #include "recording/varint.h"
+#include "util/grow.h"
 
 /* The id of key in m, or -1. */
 int64_t rec_codec_map_find(const struct u64_map *m, uint64_t key)
@@ -76,36 +77,20 @@ uint32_t rec_codec_ns_tid(const struct rec_codec *c, uint32_t tid)
 /* Room for one more thread / type (the tables grow up to their limits). */
 int rec_codec_grow_threads(struct rec_codec *c)
 {
-	uint32_t cap = c->threads_cap ? c->threads_cap * 2 : 16;
-	struct rec_thread *t;
-
 	if (c->nthreads < c->threads_cap)
 		return 0;
 	if (c->threads_cap >= REC_MAX_THREADS)
 		return -1;
-	t = realloc(c->threads, sizeof(*t) * cap);
-	if (!t)
-		return -ENOMEM;
-	c->threads = t;
-	c->threads_cap = cap;
-	return 0;
+	return GROW(c->threads, c->threads_cap, c->nthreads + 1, 16);
 }
 
 int rec_codec_grow_types(struct rec_codec *c)
 {
-	uint32_t cap = c->types_cap ? c->types_cap * 2 : 32;
-	uint64_t *t;
-
 	if (c->ntypes < c->types_cap)
 		return 0;
 	if (c->types_cap >= REC_MAX_TYPES)
 		return -1;
-	t = realloc(c->types, sizeof(*t) * cap);
-	if (!t)
-		return -ENOMEM;
-	c->types = t;
-	c->types_cap = cap;
-	return 0;
+	return GROW(c->types, c->types_cap, c->ntypes + 1, 32);
 }
 
 int64_t rec_codec_task_id(const struct rec_codec *c, uint64_t addr)
@@ -235,18 +220,8 @@ int rec_codec_intern(struct rec_codec *c, const uint8_t *lit, size_t n)
 {
 	if (c->nstrings >= REC_MAX_STRINGS || c->arena_len + n > REC_MAX_STRING_BYTES)
 		return -1;
-	if (c->arena_len + n > c->arena_cap) {
-		size_t cap = c->arena_cap ? c->arena_cap : 4096;
-		uint8_t *a;
-
-		while (cap < c->arena_len + n)
-			cap *= 2;
-		a = realloc(c->arena, cap);
-		if (!a)
-			return -ENOMEM;
-		c->arena = a;
-		c->arena_cap = cap;
-	}
+	if (GROW(c->arena, c->arena_cap, c->arena_len + n, 4096))
+		return -ENOMEM;
 	if (c->nstrings == c->str_cap) {
 		uint32_t cap = c->str_cap ? c->str_cap * 2 : 64;
 		uint32_t *o = realloc(c->str_off, sizeof(*o) * cap), *l;
