@@ -162,7 +162,8 @@ int cmd_blocked(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_HZ, CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_HZ, CLI_OPT_DURATION,
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "blocked", .usage = blocked_usage, .target = CLI_PID };

@@ -286,7 +286,8 @@ int cmd_check(int argc, char **argv)
 		{ "for", required_argument, NULL, 'f' },
 		{ "max-step", required_argument, NULL, 's' },
 		{ "max-waiting", required_argument, NULL, 'w' },
-		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_AGENT_SOCKET, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_AGENT_SOCKET, CLI_OPT_VERBOSE,
+		CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "check", .usage = check_usage, .target = CLI_PID };

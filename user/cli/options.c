@@ -262,6 +262,15 @@ void cli_apply(const struct cli *c, struct session *s)
 	s->hooks.opts.no_debuginfod = c->no_debuginfod;
 }
 
+int cli_spawn(const struct cli *c, struct session *s)
+{
+	int err = c->spawn ? session_spawn(s, c->spawn) : 0;
+
+	if (err)
+		fprintf(stderr, "aps-bpf: cannot start %s: %s\n", c->spawn[0], strerror(-err));
+	return err;
+}
+
 static void (*usr1_fn)(int);
 
 static void on_signal(int sig)

@@ -28,6 +28,8 @@ enum {
 	CLI_TO,
 	CLI_AGENT_SOCKET,
 	CLI_TASKS_EVERY,
+	CLI_SORT,
+	CLI_BY,
 };
 
 /* Entries for a command's option table. */
@@ -118,6 +120,9 @@ int cli_parse_pid(const char *arg, pid_t *pid);
 /* "1ms", "1.5s", "100ms": for messages. */
 const char *cli_fmt_duration(uint64_t ns, char *buf, size_t len);
 
+/* -- CMD: start CMD, held until the session attaches. 0 (also without
+ * -- CMD) or -errno, printed. */
+int cli_spawn(const struct cli *c, struct session *s);
 /* The shared options into a session (-v, --no-debuginfod, --ringbuf-kb). */
 void cli_apply(const struct cli *c, struct session *s);
 /* SIGINT/SIGTERM stop the session (SIGUSR1 too when usr1 is set: it calls it);

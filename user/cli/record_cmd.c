@@ -134,13 +134,8 @@ int cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	cli_signals(recorder_request_dump);
-	if (cli.spawn) {
-		err = session_spawn(&s, cli.spawn);
-		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
-			goto cleanup;
-		}
-	}
+	if (cli_spawn(&cli, &s))
+		goto cleanup;
 	err = recorder_start(&r, cli.spawn != NULL);
 	if (err) {
 		recorder_clear_status(&r);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/top_opts.h"
 #include "cli/outfile.h"
 #include "recording/rec_reader.h"
 #include "output/replay_view.h"
@@ -340,16 +341,7 @@ static int replay_opt(struct cli *c, int opt, const char *arg, void *ctx)
 		return 0;
 	case 'C': o->fail_on_cycle = true; return 0;
 	case 'T': return cli_duration(c, "--threshold", arg, 1000, CLI_MAX_DURATION, &o->threshold);
-	case 's':
-		if (top_view_sort_name(arg, &o->tv.sort))
-			return cli_bad(c, "--sort", "busy, max, steps, age or waiting", arg);
-		return 0;
-	case 'b':
-		if (strcmp(arg, "task") && strcmp(arg, "coro"))
-			return cli_bad(c, "--by", "task or coro", arg);
-		o->tv.by_coro = !strcmp(arg, "coro");
-		return 0;
-	default: return -1;
+	default: return top_opts_parse(c, opt, arg, &o->tv);
 	}
 }
 
@@ -362,9 +354,7 @@ int cmd_replay(int argc, char **argv)
 		{ "collapse", required_argument, NULL, 'c' },
 		{ "fail-on-cycle", no_argument, NULL, 'C' },
 		{ "threshold", required_argument, NULL, 'T' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "by", required_argument, NULL, 'b' },
-		CLI_OPT_HELP,
+		TOP_OPTS_SORT_BY, CLI_OPT_HELP,
 		{},
 	};
 	static char outbuf[1 << 20];

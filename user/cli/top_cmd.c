@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/top_opts.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
@@ -173,16 +174,7 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 			return 2;
 		c->delay_ms = (unsigned)(ns / CLI_MS);
 		return 0;
-	case 's':
-		if (top_view_sort_name(arg, &c->view.sort))
-			return cli_bad(cli, "--sort", "busy, max, steps, age or waiting", arg);
-		return 0;
-	case 'y':
-		if (strcmp(arg, "task") && strcmp(arg, "coro"))
-			return cli_bad(cli, "--by", "task or coro", arg);
-		c->view.by_coro = !strcmp(arg, "coro");
-		return 0;
-	default: return -1;
+	default: return top_opts_parse(cli, opt, arg, &c->view);
 	}
 }
 
@@ -192,11 +184,10 @@ int cmd_top(int argc, char **argv)
 		{ "batch", no_argument, NULL, 'b' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "by", required_argument, NULL, 'y' },
-		CLI_OPT_JSON,
+		TOP_OPTS_SORT_BY, CLI_OPT_JSON,
 		{ "limit", required_argument, NULL, 'l' },
-		CLI_OPT_MODE, CLI_OPT_HZ, CLI_OPT_POLL_HOOK, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_MODE, CLI_OPT_HZ, CLI_OPT_POLL_HOOK, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
+		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "top", .usage = top_usage, .target = CLI_PID };
@@ -204,7 +195,7 @@ int cmd_top(int argc, char **argv)
 	int err, rc = 1;
 
 	top_view_init(&c.view);
-	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:vh", opts, top_opt, &c, &rc))
+	if (!cli_parse(&cli, argc, argv, "bn:d:jl:vh", opts, top_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
 	if (cli.json)

@@ -157,13 +157,8 @@ int cmd_trace(int argc, char **argv)
 	if (!out)
 		goto cleanup_nop;
 	cli_signals(NULL);
-	if (cli.spawn) {
-		err = session_spawn(&s, cli.spawn);
-		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
-			goto cleanup_nop;
-		}
-	}
+	if (cli_spawn(&cli, &s))
+		goto cleanup_nop;
 	if (trace_view_init(&p, out, t.json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
