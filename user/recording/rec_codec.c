@@ -107,18 +107,11 @@ int rec_codec_assign_id(struct rec_codec *c, uint64_t addr)
 	} else {
 		if (c->nids >= REC_MAX_TASK_IDS)
 			return -1;
-		if (c->nids == c->ids_cap) {
-			uint32_t cap = c->ids_cap ? c->ids_cap * 2 : 256;
-			struct rec_taskid *ids = realloc(c->ids, sizeof(*ids) * cap);
-			uint32_t *fr;
+		if (c->nids == c->ids_cap) {	/* free_ids: as many */
+			uint32_t cap = c->ids_cap, fcap = c->ids_cap;
 
-			if (!ids)
+			if (GROW(c->ids, cap, c->nids + 1, 256) || GROW(c->free_ids, fcap, c->nids + 1, 256))
 				return -ENOMEM;
-			c->ids = ids;
-			fr = realloc(c->free_ids, sizeof(*fr) * cap);
-			if (!fr)
-				return -ENOMEM;
-			c->free_ids = fr;
 			c->ids_cap = cap;
 		}
 		id = c->nids++;
@@ -222,18 +215,13 @@ int rec_codec_intern(struct rec_codec *c, const uint8_t *lit, size_t n)
 		return -1;
 	if (GROW(c->arena, c->arena_cap, c->arena_len + n, 4096))
 		return -ENOMEM;
-	if (c->nstrings == c->str_cap) {
-		uint32_t cap = c->str_cap ? c->str_cap * 2 : 64;
-		uint32_t *o = realloc(c->str_off, sizeof(*o) * cap), *l;
+	if (c->nstrings == c->str_cap) {	/* str_off and str_len in step */
+		uint32_t ocap = c->str_cap, lcap = c->str_cap;
 
-		if (!o)
+		if (GROW(c->str_off, ocap, c->nstrings + 1, 64) ||
+		    GROW(c->str_len, lcap, c->nstrings + 1, 64))
 			return -ENOMEM;
-		c->str_off = o;
-		l = realloc(c->str_len, sizeof(*l) * cap);
-		if (!l)
-			return -ENOMEM;
-		c->str_len = l;
-		c->str_cap = cap;
+		c->str_cap = ocap;
 	}
 	memcpy(c->arena + c->arena_len, lit, n);
 	c->str_off[c->nstrings] = (uint32_t)c->arena_len;
