@@ -38,6 +38,25 @@ static bool uprobe_refuses(const cs_insn *in)
 	}
 }
 
+/*
+ * A disassembler on the instruction at addr of f: 0 (x open, x->insn
+ * decoded), -ENOSYS, or -EINVAL when no instruction of f starts there.
+ */
+static int decode_at(struct x86_code *x, struct elf_file *obj, const struct fde_range *f,
+		     uint64_t addr, char *why, size_t len)
+{
+	if (x86_code_open(x)) {
+		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
+		return -ENOSYS;
+	}
+	if (x86_code_is_boundary(x, obj, f->start, f->size, addr))
+		return 0;
+	sf_note(why, len, "0x%llx is not an instruction boundary of the function at 0x%llx",
+	        (unsigned long long)addr, (unsigned long long)f->start);
+	x86_code_close(x);
+	return -EINVAL;
+}
+
 int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 			uint64_t func, uint64_t probe, char *why, size_t len)
 {
@@ -46,7 +65,7 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 	uint8_t head[4];
 	struct x86_code x;
 	cs_insn *insn;
-	int err = -EINVAL;
+	int err;
 
 	if (!f) {
 		sf_note(why, len, "0x%llx does not start a function in .eh_frame",
@@ -59,14 +78,12 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 		        (unsigned long long)probe, (unsigned long long)func);
 		return -EINVAL;
 	}
-	if (x86_code_open(&x)) {
-		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
-		return -ENOSYS;
-	}
+	err = decode_at(&x, obj, f, probe, why, len);
+	if (err)
+		return err;
+	err = -EINVAL;
 	insn = x.insn;
-	if (!x86_code_is_boundary(&x, obj, f->start, f->size, probe))
-		sf_note(why, len, "no instruction decodes at 0x%llx", (unsigned long long)probe);
-	else if (uprobe_refuses(insn))
+	if (uprobe_refuses(insn))
 		sf_note(why, len, "the instruction at 0x%llx (%s %s) cannot carry a uprobe",
 		        (unsigned long long)probe, insn->mnemonic, insn->op_str);
 	else if (probe - f->start + insn->size > f->size)
@@ -85,23 +102,18 @@ int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *f
 	const cs_x86 *op;
 	struct x86_code x;
 	cs_insn *insn;
-	int err = -EINVAL;
+	int err;
 
 	if (!f) {
 		sf_note(why, len, "call site 0x%llx is in no function of .eh_frame",
 		        (unsigned long long)site);
 		return -EINVAL;
 	}
-	if (x86_code_open(&x)) {
-		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
-		return -ENOSYS;
-	}
+	err = decode_at(&x, obj, f, site, why, len);
+	if (err)
+		return err;
+	err = -EINVAL;
 	insn = x.insn;
-	if (!x86_code_is_boundary(&x, obj, f->start, f->size, site)) {
-		sf_note(why, len, "0x%llx is not an instruction boundary of the function at 0x%llx",
-		        (unsigned long long)site, (unsigned long long)f->start);
-		goto out;
-	}
 	op = &insn->detail->x86;
 	if ((insn->id != X86_INS_CALL && insn->id != X86_INS_JMP) || op->op_count != 1 ||
 	    op->operands[0].type != X86_OP_IMM || (uint64_t)op->operands[0].imm != target ||
