@@ -69,12 +69,6 @@ static void on_tick(struct loop_session *s, void *ctx)
 	loop_stall_look(&((struct lb_ctx *)ctx)->w);
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
 int loop_blocked_run(const struct loop_opts *o)
 {
 	static struct lb_ctx c;
@@ -83,26 +77,11 @@ int loop_blocked_run(const struct loop_opts *o)
 
 	memset(&c, 0, sizeof(c));
 	c.json = o->json;
-	c.s.pid = o->pid;
-	c.s.verbose = o->verbose;
-	c.s.hook = o->hook;
-	c.s.flags = APS_LOOP_SPANS | (o->hz ? APS_LOOP_SAMPLE : 0);
 	c.s.hz = o->hz;
-	c.s.span_min_ns = o->threshold;
-	c.s.poll_ms = (int)(o->threshold / 4000000);
-	if (c.s.poll_ms > 20)
-		c.s.poll_ms = 20;
-	if (c.s.poll_ms < 1)
-		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+	err = loop_stall_start(&c.w, &c.s, o, APS_LOOP_SPANS | (o->hz ? APS_LOOP_SAMPLE : 0),
+			       on_stall, on_record, &c);
+	if (err)
 		goto cleanup;
-	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
 	uint64_t t0 = monotime_ns();

@@ -75,12 +75,6 @@ struct lt_ctx {
 	struct thread_stack st;
 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
 static void rows_add(struct rows *rs, uint64_t key, const char *name, uint64_t task)
 {
 	uint32_t i;
@@ -393,22 +387,12 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup;
 	}
-	c.s.pid = o->pid;
-	c.s.verbose = o->verbose;
-	c.s.hook = o->hook;
 	c.s.hz = c.hz;
-	c.s.flags = APS_LOOP_SPANS | APS_LOOP_SAMPLE;
-	c.s.span_min_ns = o->threshold;
-	c.s.poll_ms = 20;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+	/* threshold 100ms: a look every 20 ms */
+	err = loop_stall_start(&c.w, &c.s, o, APS_LOOP_SPANS | APS_LOOP_SAMPLE, on_stall, on_record,
+			       &c);
+	if (err)
 		goto cleanup;
-	}
 	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
 	task_sampler_start(&c.ts);
 	c.interval_start = monotime_ns();
