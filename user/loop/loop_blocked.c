@@ -46,7 +46,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 /* -v: what the loop probes cost and sent. */
 static void print_costs(struct lb_ctx *c, uint64_t secs_ns)
 {
-	struct loop_prog_stat ps[LOOP_NPROGS];
+	struct prog_stat ps[LOOP_NPROGS];
 	struct aps_loop_counters k;
 
 	loop_tracer_counters(c->s.lt, &k);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "aps_events.h"
+#include "live/prog_stat.h"
 
 enum loop_poll_hook {
 	LOOP_HOOK_AUTO = 0,	/* fentry/fexit where the kernel allows, else tracepoints */
@@ -49,11 +50,7 @@ int loop_tracer_threads(struct loop_tracer *t, pid_t pid, loop_thread_fn fn, voi
 int loop_tracer_forget_thread(struct loop_tracer *t, uint32_t tid);
 void loop_tracer_counters(const struct loop_tracer *t, struct aps_loop_counters *c);
 /* Run counts of the programs (kernel.bpf_stats_enabled=1). */
-struct loop_prog_stat {
-	const char *name;
-	unsigned long long runs, run_ns;
-};
-int loop_tracer_prog_stats(const struct loop_tracer *t, struct loop_prog_stat out[LOOP_NPROGS]);
+int loop_tracer_prog_stats(const struct loop_tracer *t, struct prog_stat out[LOOP_NPROGS]);
 void loop_tracer_close(struct loop_tracer *t);
 
 #endif
