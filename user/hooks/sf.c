@@ -7,6 +7,7 @@
 #include <string.h>
 #include "hooks/sf.h"
 #include "util/grow.h"
+#include "util/search.h"
 
 void sf_note(char *buf, size_t len, const char *fmt, ...)
 {
@@ -37,16 +38,8 @@ static int cmp_rel(const void *a, const void *b)
 
 const struct rel *sf_rel_at(const struct sf *sf, uint64_t off)
 {
-	size_t lo = 0, hi = sf->nrel;
+	size_t lo = search_u64(sf->rel, sf->nrel, sizeof(*sf->rel), offsetof(struct rel, off), off);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sf->rel[mid].off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < sf->nrel && sf->rel[lo].off == off ? &sf->rel[lo] : NULL;
 }
 

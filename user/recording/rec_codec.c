@@ -74,23 +74,18 @@ uint32_t rec_codec_ns_tid(const struct rec_codec *c, uint32_t tid)
 	return tid;
 }
 
-/* Room for one more thread / type (the tables grow up to their limits). */
+/* Room for one more in a table of at most max entries: 0, -1 (full) or -ENOMEM. */
+#define GROW_TABLE(arr, n, cap, max, first) \
+	((n) < (cap) ? 0 : (cap) >= (max) ? -1 : GROW(arr, cap, (n) + 1, first))
+
 int rec_codec_grow_threads(struct rec_codec *c)
 {
-	if (c->nthreads < c->threads_cap)
-		return 0;
-	if (c->threads_cap >= REC_MAX_THREADS)
-		return -1;
-	return GROW(c->threads, c->threads_cap, c->nthreads + 1, 16);
+	return GROW_TABLE(c->threads, c->nthreads, c->threads_cap, REC_MAX_THREADS, 16);
 }
 
 int rec_codec_grow_types(struct rec_codec *c)
 {
-	if (c->ntypes < c->types_cap)
-		return 0;
-	if (c->types_cap >= REC_MAX_TYPES)
-		return -1;
-	return GROW(c->types, c->types_cap, c->ntypes + 1, 32);
+	return GROW_TABLE(c->types, c->ntypes, c->types_cap, REC_MAX_TYPES, 32);
 }
 
 int64_t rec_codec_task_id(const struct rec_codec *c, uint64_t addr)
