@@ -220,6 +220,8 @@ bool cli_parse(struct cli *c, int argc, char **argv, const char *shortopts,
 		}
 	optind = 0;	/* a full reset: GNU getopt permutes */
 	while ((opt = getopt_long(nopt, argv, shortopts, opts, NULL)) != -1) {
+		if (opt == 0)
+			continue;	/* an option with a flag: getopt_long set it */
 		if (opt == 'h') {
 			fputs(c->usage, stdout);
 			*rc = 0;

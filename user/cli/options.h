@@ -93,7 +93,7 @@ typedef int (*cli_opt_fn)(struct cli *c, int opt, const char *arg, void *ctx);
 
 /*
  * getopt_long over argv, options anywhere before `--`; shared options go into
- * c, the others to fn. Then the target. Returns true to go on; false with
+ * c, the others to fn (options with a flag pointer set it themselves). Then the target. Returns true to go on; false with
  * *rc the exit code (0 after --help, 2 on a usage error, printed).
  */
 bool cli_parse(struct cli *c, int argc, char **argv, const char *shortopts,

@@ -38,6 +38,19 @@ static bool uprobe_refuses(const cs_insn *in)
 	}
 }
 
+/* The function that starts at addr (start) or holds it; NULL with why. */
+static const struct fde_range *func_of(const struct eh_frame_index *fdes, uint64_t addr, bool start,
+				       char *why, size_t len)
+{
+	const struct fde_range *f = start ? eh_frame_at(fdes, addr) : eh_frame_containing(fdes, addr);
+
+	if (!f)
+		sf_note(why, len, start ? "0x%llx does not start a function in .eh_frame"
+					: "call site 0x%llx is in no function of .eh_frame",
+		        (unsigned long long)addr);
+	return f;
+}
+
 /*
  * A disassembler on the instruction at addr of f: 0 (x open, x->insn
  * decoded), -ENOSYS, or -EINVAL when no instruction of f starts there.
@@ -61,17 +74,14 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 			uint64_t func, uint64_t probe, char *why, size_t len)
 {
 	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-	const struct fde_range *f = eh_frame_at(fdes, func);
+	const struct fde_range *f = func_of(fdes, func, true, why, len);
 	uint8_t head[4];
 	struct x86_code x;
 	cs_insn *insn;
 	int err;
 
-	if (!f) {
-		sf_note(why, len, "0x%llx does not start a function in .eh_frame",
-		        (unsigned long long)func);
+	if (!f)
 		return -EINVAL;
-	}
 	if (probe != func &&
 	    (probe != func + 4 || elf_read_vaddr(obj, func, head, 4) || memcmp(head, endbr64, 4))) {
 		sf_note(why, len, "probe point 0x%llx is neither the start of the function at 0x%llx nor past its endbr64",
@@ -98,17 +108,14 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *fdes,
 			    uint64_t site, uint64_t target, char *why, size_t len)
 {
-	const struct fde_range *f = eh_frame_containing(fdes, site);
+	const struct fde_range *f = func_of(fdes, site, false, why, len);
 	const cs_x86 *op;
 	struct x86_code x;
 	cs_insn *insn;
 	int err;
 
-	if (!f) {
-		sf_note(why, len, "call site 0x%llx is in no function of .eh_frame",
-		        (unsigned long long)site);
+	if (!f)
 		return -EINVAL;
-	}
 	err = decode_at(&x, obj, f, site, why, len);
 	if (err)
 		return err;
