@@ -105,13 +105,21 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 	return err;
 }
 
+/* A 5-byte call or jmp to target (rel32). */
+static bool is_direct_branch(const cs_insn *in, uint64_t target)
+{
+	const cs_x86 *op = &in->detail->x86;
+
+	return (in->id == X86_INS_CALL || in->id == X86_INS_JMP) && op->op_count == 1 &&
+	       op->operands[0].type == X86_OP_IMM && (uint64_t)op->operands[0].imm == target &&
+	       in->size == 5;
+}
+
 int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *fdes,
 			    uint64_t site, uint64_t target, char *why, size_t len)
 {
 	const struct fde_range *f = func_of(fdes, site, false, why, len);
-	const cs_x86 *op;
 	struct x86_code x;
-	cs_insn *insn;
 	int err;
 
 	if (!f)
@@ -119,19 +127,12 @@ int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *f
 	err = decode_at(&x, obj, f, site, why, len);
 	if (err)
 		return err;
-	err = -EINVAL;
-	insn = x.insn;
-	op = &insn->detail->x86;
-	if ((insn->id != X86_INS_CALL && insn->id != X86_INS_JMP) || op->op_count != 1 ||
-	    op->operands[0].type != X86_OP_IMM || (uint64_t)op->operands[0].imm != target ||
-	    insn->size != 5) {
+	if (!is_direct_branch(x.insn, target)) {
 		sf_note(why, len, "0x%llx is not a direct call/jmp to 0x%llx (%s %s)",
-		        (unsigned long long)site, (unsigned long long)target, insn->mnemonic,
-		        insn->op_str);
-		goto out;
+		        (unsigned long long)site, (unsigned long long)target, x.insn->mnemonic,
+		        x.insn->op_str);
+		err = -EINVAL;
 	}
-	err = 0;
-out:
 	x86_code_close(&x);
 	return err;
 }
