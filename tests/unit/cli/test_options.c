@@ -179,6 +179,24 @@ TEST(parse_shared_values)
 	CHECK_EQ_INT(cli_word("Task", words, 3), -1);
 }
 
+/* An option with a flag pointer sets it; nothing reaches the command's function. */
+TEST(parse_flag_option)
+{
+	static int flag;
+	static const struct option fopts[] = {
+		{ "explain", no_argument, &flag, 1 }, CLI_OPT_HELP, {},
+	};
+	char *argv[] = { "doctor", "42", "--explain", NULL };
+	struct cli c = { .cmd = "doctor", .usage = "usage\n", .target = CLI_PID };
+	int rc = -100;
+
+	flag = 0;
+	REQUIRE(cli_parse(&c, 3, argv, "h", fopts, NULL, NULL, &rc));
+	CHECK_EQ_INT(flag, 1);
+	CHECK_EQ_INT(c.pid, 42);
+	CHECK_EQ_INT(rc, -100);
+}
+
 /* replay FILE [VIEW], export FILE: options before, between and after the words. */
 TEST(parse_file_target)
 {
