@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "cli/top_opts.h"
+#include "cli/view_opts.h"
 #include "cli/outfile.h"
 #include "recording/rec_reader.h"
 #include "output/replay_view.h"
@@ -333,15 +333,15 @@ static int replay_opt(struct cli *c, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 'a': o->at_s = arg; return 0;
-	case 'F': o->format_s = arg; return 0;
+	case 'f': o->format_s = arg; return 0;
 	case 'c':
 		if (cli_uint(c, "--collapse", arg, 2, 100000000, &v))
 			return 2;
 		o->vo.collapse = (unsigned)v;
 		return 0;
-	case 'C': o->fail_on_cycle = true; return 0;
+	case 'F': o->fail_on_cycle = true; return 0;
 	case 'T': return cli_duration(c, "--threshold", arg, 1000, CLI_MAX_DURATION, &o->threshold);
-	default: return top_opts_parse(c, opt, arg, &o->tv);
+	default: return view_opts_top(c, opt, arg, &o->tv);
 	}
 }
 
@@ -350,11 +350,9 @@ int cmd_replay(int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_OPT_JSON, CLI_OPT_FROM, CLI_OPT_TO, CLI_OPT_OUTPUT,
 		{ "at", required_argument, NULL, 'a' },
-		{ "format", required_argument, NULL, 'F' },
-		{ "collapse", required_argument, NULL, 'c' },
-		{ "fail-on-cycle", no_argument, NULL, 'C' },
+		VIEW_OPTS_TASKS,
 		{ "threshold", required_argument, NULL, 'T' },
-		TOP_OPTS_SORT_BY, CLI_OPT_HELP,
+		VIEW_OPTS_TOP, CLI_OPT_HELP,
 		{},
 	};
 	static char outbuf[1 << 20];

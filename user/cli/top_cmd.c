@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "cli/top_opts.h"
+#include "cli/view_opts.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
@@ -174,7 +174,7 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 			return 2;
 		c->delay_ms = (unsigned)(ns / CLI_MS);
 		return 0;
-	default: return top_opts_parse(cli, opt, arg, &c->view);
+	default: return view_opts_top(cli, opt, arg, &c->view);
 	}
 }
 
@@ -184,7 +184,7 @@ int cmd_top(int argc, char **argv)
 		{ "batch", no_argument, NULL, 'b' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
-		TOP_OPTS_SORT_BY, CLI_OPT_JSON,
+		VIEW_OPTS_TOP, CLI_OPT_JSON,
 		{ "limit", required_argument, NULL, 'l' },
 		CLI_OPT_MODE, CLI_OPT_HZ, CLI_OPT_POLL_HOOK, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
 		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,

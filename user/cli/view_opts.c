@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <string.h>
-#include "cli/top_opts.h"
+#include "cli/view_opts.h"
 
-int top_opts_parse(const struct cli *c, int opt, const char *arg, struct top_view *v)
+int view_opts_top(const struct cli *c, int opt, const char *arg, struct top_view *v)
 {
 	switch (opt) {
 	case CLI_SORT:
