@@ -16,11 +16,13 @@ runs of scenario programs per interpreter:
     ps_pstree          ps/pstree --format json vs the program's EXPECT
     replay_at          `replay F pstree|ps --at T` = the live views at T
     doctor             `doctor PID`: exit 0, the kernel section, ready
-  timing_blocking.py `blocked`, `check` and `top -b` at once:
-    blocked            the 3 blocking steps (0.3 s sleeps: 0.24-0.6 s, threshold 200 ms:
-                       TCG runs the code around them 10x slower), stack and line
-    check              exit 1, the one offender is the blocking task
-    top                `top -b --iterations 2 --json`: the tasks, counters
+  blocking_target.py `blocked`, `check` and `top -b --json` at once, all attached
+                     before it starts; bounds and counts it measured of itself:
+    blocked            its 3 blocking steps: each duration within its bounds, the
+                       stack (taken while the step ran) and the sleep's line
+    check              exit 1 at the program's exit, the one offender `bad`
+    top                the snapshot showing both tasks done: steps = the
+                       program's count, bad's longest step within bounds
   basic.py           on a stripped copy of _asyncio, debug files hidden:
     symfree            every hook found symbol-free; every trace check (arm64:
                        trace exits 1 saying the search is x86-64 only; doctor too)
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -52,8 +55,11 @@ CASES = ["trace", "record", "export", "ps_pstree", "replay_at", "doctor", "block
 HOOKS = ("task_step_impl", "_asyncio_Task___init__", "TaskObj_dealloc", "_asyncio_Task_cancel")
 STRIPPED_IN_IMAGE = "/aps-symfree"     # made by initramfs.sh where there is no strip
 TIMEOUT = 180 * guest_arm64.SLOWDOWN   # seconds, for anything: TCG guests are slow
-SLEEP_LINE = next(n for n, line in enumerate(open(os.path.join(SCEN, "timing_blocking.py")), 1)
-                  if line.startswith("    time.sleep(0.3)"))
+BLOCKING_TARGET = os.path.join(REPO, "tests", "kernels", "blocking_target.py")
+SLEEP_LINE = next(n for n, line in enumerate(open(BLOCKING_TARGET), 1)
+                  if line.startswith("    return os.read(0, 1)"))
+BLOCK_ROUNDS = 3            # blocking_target.py's ROUNDS
+BLOCK_THRESHOLD = "500ms"
 
 
 class Fail(Exception):
@@ -61,22 +67,28 @@ class Fail(Exception):
 
 
 class Proc:
-    """A process with stdout to a file (or a pipe) and stderr to a file."""
+    """A process with stdout to a file (or a pipe) and stderr to a file.
+    The child appends to its stderr file (O_APPEND) and we read it by its
+    path: a shared file offset would let our seek put its next line over
+    the first ones (a lost `attached` line once hung a case)."""
 
     def __init__(self, argv, out=None, env=None, stdin=None):
-        self.err = tempfile.TemporaryFile()
+        fd, self.err_path = tempfile.mkstemp(prefix="aps-kcheck-err-")
+        os.close(fd)
+        weakref.finalize(self, os.unlink, self.err_path)
         self.out = out
-        self.p = subprocess.Popen(argv, stdout=out or subprocess.PIPE, stderr=self.err,
-                                  stdin=stdin, env=env, cwd=REPO)
+        with open(self.err_path, "ab") as err:
+            self.p = subprocess.Popen(argv, stdout=out or subprocess.PIPE, stderr=err,
+                                      stdin=stdin, env=env, cwd=REPO)
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace")
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
-    def wait_stderr(self, prefix):
+    def wait_stderr(self, prefix, count=1):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
-            if any(l.startswith(prefix) for l in self.stderr().splitlines()):
+            if sum(l.startswith(prefix) for l in self.stderr().splitlines()) >= count:
                 return
             if self.p.poll() is not None:
                 break
@@ -253,38 +265,136 @@ def run_park(py, work, report):
     report("doctor", errs)
 
 
+def read_snapshot(path, want, deadline):
+    """The first JSON line of path (a growing file) for which want(line) holds."""
+    seen = 0
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            lines = f.read().split("\n")[:-1]      # whole lines only
+        for line in lines[seen:]:
+            snap = json.loads(line)
+            if want(snap):
+                return snap
+        seen = len(lines)
+        time.sleep(0.1)
+    raise Fail(f"no snapshot of top showed the finished tasks within {TIMEOUT}s")
+
+
+def done_tasks(snap):
+    return {t["name"]: t for t in snap.get("tasks", []) if t.get("state") == "done"}
+
+
 def run_blocking(py, work, report):
-    """timing_blocking.py under blocked, check and top -b at once."""
-    sc = py.start("timing_blocking.py")
-    cmds = {"blocked": ["blocked", "--mode", "step", "--threshold", "200ms", "--json"],   # TCG: 10x slower steps
-            "check": ["check", "--mode", "step", "--for", guest_arm64.CHECK_WINDOW, "--max-step", "200ms",
-                      "--json"],
-            "top": ["top", "--mode", "step", "-b", "--iterations", "2", "--delay", guest_arm64.TOP_DELAY, "--json"]}
-    procs = {}
+    """blocking_target.py under blocked, check and top -b at once, all three
+    attached before it starts; each blocking step held until blocked took
+    its stack (-v says so); what the program measured of itself (DONE) is
+    the truth: no assertion depends on how fast the guest runs. The
+    threshold is far above a 10 ms step stretched by a starved guest."""
+    sc = py.start(BLOCKING_TARGET)
+    cmds = {"blocked": ["blocked", "-v", "--mode", "step", "--threshold", BLOCK_THRESHOLD, "--json"],
+            # --for outlasts the program: the check ends when it exits
+            "check": ["check", "--mode", "step", "--for", f"{2 * TIMEOUT}s", "--max-step",
+                      BLOCK_THRESHOLD, "--json"],
+            "top": ["top", "--mode", "step", "-b", "--json", "--delay", "200ms"]}
+    procs, outs = {}, {case: os.path.join(work, case + ".out") for case in cmds}
     try:
         pid = int(read_line(sc, "READY ").split()[1])
-        # check and top watch a fixed window from their attach: they attach
-        # after blocked, so its load time (~40 s under arm64 TCG) is not in it
-        for group in (("blocked",), ("check", "top")):
-            for case in group:
-                procs[case] = Proc([APS] + cmds[case] + [str(pid)])
-            for case in group:
-                procs[case].wait_stderr("aps-bpf: attached")
-        sc.p.stdin.write(b"go\n")
+        for case, argv in cmds.items():
+            with open(outs[case], "wb") as out:
+                procs[case] = Proc([APS] + argv + [str(pid)], out=out)
+        for p in procs.values():
+            p.wait_stderr("aps-bpf: attached")
+        sc.p.stdin.write(b"g")
+        sc.p.stdin.flush()
+        for i in range(BLOCK_ROUNDS):
+            task = read_line(sc, "BLOCKING ").split()[1]
+            procs["blocked"].wait_stderr(f"aps-bpf: task {task} over the threshold", count=i + 1)
+            sc.p.stdin.write(b"r")
+            sc.p.stdin.flush()
+        truth = json.loads(read_line(sc, "DONE ")[len("DONE "):])
+        # the program holds its finished tasks until top has shown them
+        snap = read_snapshot(outs["top"], lambda s: {"bad", "ticker"} <= set(done_tasks(s)),
+                             time.monotonic() + TIMEOUT)
+        sc.p.stdin.write(b"x")
         sc.p.stdin.close()
-        outs = {case: p.p.communicate(timeout=TIMEOUT)[0].decode() for case, p in procs.items()}
-        sc.wait("timing_blocking.py")
+        if sc.wait("blocking_target.py"):
+            raise Fail(f"blocking_target.py exited {sc.p.returncode}: {tail(sc.stderr())}")
+        rc = {case: p.wait(case) for case, p in procs.items()}
     finally:
         for p in [sc] + list(procs.values()):
             p.stop()
-    rc = {case: p.p.returncode for case, p in procs.items()}
+    text = {}
+    for case in cmds:
+        with open(outs[case]) as f:
+            text[case] = f.read()
     report("blocked", [f"exit {rc['blocked']}: {tail(procs['blocked'].stderr())}"] if rc["blocked"]
-           else command_checks.blocked_problems(json_lines(outs["blocked"]), SLEEP_LINE,
-                                                 max_s=0.6, every_stack=False))
-    report("check", command_checks.check_problems(
-        rc["check"], json.loads(outs["check"]) if outs["check"].strip() else None))
+           else blocked_problems(json_lines(text["blocked"]), truth))
+    report("check", check_problems(rc["check"], text["check"], truth))
     report("top", [f"exit {rc['top']}: {tail(procs['top'].stderr())}"] if rc["top"]
-           else command_checks.top_problems(json_lines(outs["top"])))
+           else top_problems(snap, json_lines(text["top"]), truth))
+
+
+def in_bounds(ns, lo, hi):
+    return lo <= ns <= hi
+
+
+def blocked_problems(reps, truth):
+    """Each blocking step of bad, in order: its duration within the bounds
+    the program measured, its stack at the sleep (taken while it ran)."""
+    blocks = truth["blocks"]
+    if len(reps) != len(blocks):
+        seen = ", ".join(f"{r.get('name')} {r.get('duration_ns', 0) / 1e9:.3f}s" for r in reps[:8])
+        return [f"{len(reps)} blocking steps reported, the program made {len(blocks)}: {seen}"]
+    errs = []
+    for r, b in zip(reps, blocks):
+        if r["name"] != "bad" or r["coro"] != "bad_handler":
+            errs.append(f"reported the wrong task: {r['name']} ({r['coro']})")
+        if not in_bounds(r["duration_ns"], b["lo_ns"], b["hi_ns"]):
+            errs.append(f"duration {r['duration_ns']} ns not within the program's "
+                        f"{b['lo_ns']}-{b['hi_ns']} ns")
+        st = r.get("stack") or []
+        funcs = [f["func"] for f in st]
+        if funcs[:2] != ["slow_sync_call", "bad_handler"]:
+            errs.append(f"stack does not start slow_sync_call <- bad_handler: {funcs[:4]}")
+            continue
+        if st[0]["line"] != SLEEP_LINE or "os.read" not in st[0]["source"]:
+            errs.append(f"innermost frame is not line {SLEEP_LINE} `os.read(...)`: {st[0]}")
+        if not st[0]["file"].endswith(os.path.basename(BLOCKING_TARGET)):
+            errs.append(f"innermost frame's file: {st[0]['file']}")
+        if r["thread_state"] == "R":
+            errs.append("the thread was running at the crossing; os.read has it waiting")
+    return errs
+
+
+def check_problems(rc, text, truth):
+    """Exit 1; the one offender is bad, its longest step within bounds."""
+    if rc != 1:
+        return [f"check exited {rc} on a blocking program: {tail(text)}"]
+    offs = json.loads(text).get("offenders", [])
+    if {o["name"] for o in offs} != {"bad"}:
+        return [f"offenders {[o['name'] for o in offs]}, expected only 'bad'"]
+    lo = min(b["lo_ns"] for b in truth["blocks"])
+    hi = max(b["hi_ns"] for b in truth["blocks"])
+    return [f"offender's step of {o['duration_ns']} ns not within {lo}-{hi} ns"
+            for o in offs if not in_bounds(o["duration_ns"], lo, hi)]
+
+
+def top_problems(snap, snaps, truth):
+    """The snapshot showing both tasks done: each task's steps as counted
+    by the program, bad's longest step within bounds, no lost events; and
+    top's last snapshot, at the program's exit."""
+    tasks = done_tasks(snap)
+    errs = [f"{name}: {tasks[name]['steps']} steps, the program counted {n}"
+            for name, n in truth["steps"].items() if tasks[name]["steps"] != n]
+    lo = max(b["lo_ns"] for b in truth["blocks"])
+    hi = max(b["hi_ns"] for b in truth["blocks"])
+    if not in_bounds(tasks["bad"]["max_ns"], lo, hi):
+        errs.append(f"bad's longest step {tasks['bad']['max_ns']} ns not within {lo}-{hi} ns")
+    if snap.get("lost_events") != 0 or not snap.get("threads"):
+        errs.append(f"lost_events {snap.get('lost_events')}, threads {snap.get('threads')}")
+    if not snaps or snaps[-1]["ts_ns"] <= snap["ts_ns"]:
+        errs.append("no snapshot after the program exited")
+    return errs
 
 
 def stripped_copy(py, work):
@@ -346,9 +456,6 @@ RUNS = [(run_basic, ("trace", "record", "export")),
         (run_symfree, ("symfree",))]
 
 
-WALL_CLOCK_RUNS = (run_blocking,)
-
-
 def run_cases(py, fn, cases):
     """Run fn once; {case: [problems]} (a harness error fails what it left)."""
     results = {}
@@ -377,16 +484,8 @@ def main():
     for path in args.pythons:
         py = Interp(path)
         for fn, cases in RUNS:
-            # wall-clock cases (blocked, check, top) get one more run when a
-            # starved emulated guest made one fail; the retry is said (KRETRY)
-            tries = 2 if fn in WALL_CLOCK_RUNS else 1
             t0 = time.monotonic()
-            for attempt in range(tries):
-                results = run_cases(py, fn, cases)
-                if attempt + 1 == tries or all(not p for p in results.values()):
-                    break
-                print(f"KRETRY {args.kernel} {py.label} {fn.__name__}: "
-                      f"{tail('; '.join(sum(results.values(), [])), 300)}", flush=True)
+            results = run_cases(py, fn, cases)
             for case in cases:
                 problems = results[case]
                 word = "FAIL " + tail("; ".join(problems), 400) if problems else "PASS"

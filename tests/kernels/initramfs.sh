@@ -72,7 +72,8 @@ print(s.get_path("stdlib"), s.get_path("platstdlib") + "/lib-dynload", s.get_con
 		-cf - "${stdlib#/}" | tar -C "$stage" -xf -
 	mods=$(ls "$dynload"/*.so 2>/dev/null | grep -v 'd-[^/]*-linux-gnu\.so$\|_tkinter' || true)
 	bins+=("$py" $mods)
-	for l in "$libdir"/libpython3*.so*; do [ -e "$l" ] && bins+=("$l") && copy "$l"; done
+	# the interpreter's own libpython (not the debug build's libpython3.Yd: 24 MB unused)
+	for l in "$libdir"/libpython3*[0-9].so*; do [ -e "$l" ] && bins+=("$l") && copy "$l"; done
 	copy $(debug_of "$py" $mods)
 	# a stripped _asyncio copy for the symbol-free case (no strip in the guest)
 	for m in $mods; do

@@ -123,6 +123,9 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 		return;		/* that many at once: the next look will retry */
 	b->used = true;
 	blocked_capture_take(&c->reader, c->s.pid, tid, task, begin_ts, now, &b->cap);
+	if (c->s.verbose)
+		fprintf(stderr, "aps-bpf: task 0x%" PRIx64 " over the threshold on thread %u: stack taken\n",
+			task, tid);
 }
 
 /* Step mode: a stall of the loop outside any task step (a callback). */

@@ -11,6 +11,7 @@
 #include "live/kernel_probe.h"
 #include "live/ringbuf.h"
 #include "live/tracer.h"
+#include "live/verifier_log.h"
 #include "tasks.skel.h"
 
 struct tracer {
@@ -73,6 +74,7 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose,
 		unsigned ringbuf_kb, char *err, size_t errlen)
 {
+	struct verifier_log *vlog = NULL;
 	struct kernel_probe k;
 	struct tracer *t;
 	int rc;
@@ -105,7 +107,11 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 			goto cleanup;
 		}
 	}
+	if (verbose)
+		vlog = verifier_log_arm(t->skel->obj);
 	rc = tasks_bpf__load(t->skel);
+	verifier_log_print(vlog, stderr);
+	verifier_log_free(vlog);
 	if (rc) {
 		if ((rc == -EPERM || rc == -EACCES) && geteuid() != 0)
 			snprintf(err, errlen, "cannot load BPF programs: %s; aps-bpf needs root, "

@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "live/ringbuf.h"
+#include "live/verifier_log.h"
 #include "loop/loop_tracer.h"
 #include "loop.skel.h"
 
@@ -50,6 +51,7 @@ static int on_ringbuf(void *ctx, void *data, size_t len)
 static int load_with(struct loop_tracer *t, enum loop_poll_hook hook, unsigned ringbuf_kb)
 {
 	bool fentry = hook == LOOP_HOOK_FENTRY;
+	struct verifier_log *vlog;
 	int rc;
 
 	t->skel = loop_bpf__open();
@@ -61,8 +63,12 @@ static int load_with(struct loop_tracer *t, enum loop_poll_hook hook, unsigned r
 	bpf_program__set_autoload(t->skel->progs.epoll_tp_exit, !fentry);
 	t->skel->rodata->wakeup_bytes = ringbuf_kb * 1024 / 4;
 	rc = bpf_map__set_max_entries(t->skel->maps.events, ringbuf_kb * 1024);
-	if (!rc)
+	if (!rc) {
+		vlog = loop_verbose ? verifier_log_arm(t->skel->obj) : NULL;
 		rc = loop_bpf__load(t->skel);
+		verifier_log_print(vlog, stderr);
+		verifier_log_free(vlog);
+	}
 	if (rc) {
 		loop_bpf__destroy(t->skel);
 		t->skel = NULL;
