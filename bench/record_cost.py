@@ -22,7 +22,7 @@ from benchlib import BENCH, interleave, load_bed, median, recording_info, \
 
 MODES = ("untraced", "trace", "record", "flight")
 ARGS = {"trace": ["trace", "--json", "-o"], "record": ["record", "-o"],
-        "flight": ["record", "--flight", "60s", "-o"]}
+        "flight": ["record", "--mode", "step", "--flight", "60s", "-o"]}
 
 
 def run_once(interp, mode, out_dir):

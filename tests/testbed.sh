@@ -5,7 +5,8 @@
 #
 #   1. apt packages to build aps-bpf and run the tests (installed if missing);
 #   2. a Debian sid root with python3.14 + its debug files, made with
-#      debootstrap, cached at $APS_SID_ROOT (default below);
+#      debootstrap, cached at $APS_SID_ROOT (default below), and aiohttp +
+#      uvloop for the bench (installed into an existing root if missing);
 #   3. checks that every interpreter of the bed is there, prints a summary
 #      and writes the bed, as JSON, to $APS_BED_FILE for the integration tests.
 #
@@ -18,6 +19,8 @@ MIRROR=${APS_DEBIAN_MIRROR:-}
 PYENV=/root/.pyenv/versions
 PYENV_VERSIONS=(3.10.13 3.11.7 3.12.1 3.13.0)
 MULTIARCH="$(uname -m)-linux-gnu"
+# in the sid root, for bench/run.py --only loop (the aiohttp + uvloop service on 3.14)
+SID_PACKAGES=(python3-aiohttp python3-uvloop)
 
 PACKAGES=(clang libclang-rt-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcapstone-dev make gcc
 	binutils debootstrap python3 python3.11 python3.11-dbg
@@ -109,7 +112,7 @@ make_sid_root() {
 	remove_tree "$tmp"
 	log "building Debian sid root at $SID_ROOT (debootstrap, ~1 min, ~620 MB)"
 	# shellcheck disable=SC2086
-	debootstrap --variant=minbase --include=python3.14,python3.14-dbg \
+	debootstrap --variant=minbase --include="python3.14,python3.14-dbg,$(IFS=,; echo "${SID_PACKAGES[*]}")" \
 		sid "$tmp" $MIRROR </dev/null
 	sid_root_ok "$tmp" || die "debootstrap finished but $tmp has no python3.14 or no debug files"
 	if [ -e "$SID_ROOT" ]; then
@@ -121,6 +124,19 @@ make_sid_root() {
 	else
 		mv "$tmp" "$SID_ROOT"
 	fi
+}
+
+# The bench's packages in a root built before they were asked for: best
+# effort (the bench says when they are missing), never fatal.
+sid_root_extras() {
+	chroot "$SID_ROOT" python3.14 -c 'import aiohttp, uvloop' >/dev/null 2>&1 && return 0
+	need_root "installing ${SID_PACKAGES[*]} into the sid root"
+	log "installing ${SID_PACKAGES[*]} into $SID_ROOT"
+	# the root's package lists first; fresh ones (a cached mirror may serve an expired Release) if not
+	chroot "$SID_ROOT" apt-get install -y -q --no-install-recommends "${SID_PACKAGES[@]}" </dev/null >&2 ||
+		{ chroot "$SID_ROOT" apt-get update -q -o Acquire::Check-Valid-Until=false &&
+		  chroot "$SID_ROOT" apt-get install -y -q --no-install-recommends "${SID_PACKAGES[@]}"; } \
+		</dev/null >&2 || log "warning: could not install ${SID_PACKAGES[*]} into the sid root"
 }
 
 # ---- 3. interpreter checks ---------------------------------------------------
@@ -224,6 +240,7 @@ exec 9>"$SID_ROOT.lock"
 flock 9
 
 make_sid_root
+sid_root_extras
 check_bed
 write_bed
 summary

@@ -1,11 +1,14 @@
 """Loop mode on two services (issue 12): the asyncio streams server of the
-server part (pyenv 3.12) and aiohttp + uvloop (Debian python3.11), each under
-`wrk -t1 -c32 -d5s`: untraced, loop mode (`blocked --hz 99`: poll spans, the
-stall watcher and the 99 Hz stack sampler; no uprobe) and step mode
-(`record`: a uprobe per step), interleaved, 7+ rounds. Per round the loss
-against that round's untraced run; the median and the spread (min..max) of
-those. "met" only when the worst round is within the target too. Also the
-sampler's BPF ns per sample and loop mode's record bytes/s, from `-v`.
+server part and aiohttp + uvloop, on pyenv 3.12, Debian's python3.11 and
+sid's python3.14 where each runs (aiohttp + uvloop: Debian's and sid's
+python3-aiohttp / python3-uvloop, tests/testbed.sh), each under
+`wrk -t1 -c32 -d5s`: untraced, loop mode (`record --mode loop --hz 99`: every
+busy span, the stall watcher, the 99 Hz stack sampler and task reads, to a
+file; no uprobe) and step mode (`record`: a uprobe per step), interleaved,
+7+ rounds. Per round the loss against that round's untraced run; the median
+and the spread (min..max) of those. "met" only when the worst round is
+within the target too. Also the sampler's BPF ns per sample (`-v`) and the
+loop-mode recording's bytes/s (its size over its length).
 """
 import os
 import re
@@ -17,6 +20,7 @@ from parts.server import SERVER, calibrate, cpu_ns, parse_wrk
 
 AIOHTTP = os.path.join(BENCH, "aiohttp_server.py")
 DEBIAN_PY = "/usr/bin/python3.11"
+INTERPS = ("pyenv-3.12", "debian-3.11", "sid-3.14")
 MODES = ("untraced", "loop", "step")
 CONNECTIONS = 32
 SECONDS = 5
@@ -39,7 +43,7 @@ def run_once(ctx, argv, mode, seconds):
     tool = None
     try:
         if mode == "loop":
-            tool = Tool(["blocked", "--mode", "loop", "--hz", "99", "-v", pid])
+            tool = Tool(["record", "--mode", "loop", "--hz", "99", "-v", "-o", rec, pid])
         elif mode == "step":
             tool = Tool(["record", "-o", rec, pid])
         cpu0 = cpu_ns(pid)
@@ -61,9 +65,10 @@ def run_once(ctx, argv, mode, seconds):
 
 def loop_costs(err):
     out = {}
-    m = re.search(r"(\d+) samples .*?([\d.]+) record bytes/s", err)
+    m = re.search(r"recorded [\d.]+ s to .*?: \d+ bytes \(([\d.]+) bytes/s\), (\d+) busy spans, "
+                  r"(\d+) samples", err)
     if m:
-        out["samples"], out["bytes_per_s"] = int(m.group(1)), float(m.group(2))
+        out["bytes_per_s"], out["spans"], out["samples"] = float(m.group(1)), int(m.group(2)), int(m.group(3))
     m = re.search(r"bpf sample\s+(\d+) runs, (\d+) ns per run", err)
     if m:
         out["sample_runs"], out["sample_ns_per_run"] = int(m.group(1)), int(m.group(2))
@@ -82,7 +87,7 @@ def paired_cpu(samples, mode):
             for u, t in zip(samples["untraced"], samples[mode])]
 
 
-def figures_for(name, samples):
+def figures_for(name, samples, seconds):
     figs = []
     rps = [r["rps"] for r in samples["untraced"]]
     figs.append(Figure(f"loop: {name} untraced", statistics.median(rps), "req/s",
@@ -109,8 +114,9 @@ def figures_for(name, samples):
                                 "it sent (runs on other processes' ticks included)"))
         figs.append(Figure(f"loop: {name} loop-mode record bytes/s at 99 Hz",
                            statistics.median(r["bytes_per_s"] for r in costs), "B/s",
-                           note=f"poll by {costs[0].get('poll_hook', '?')}; spans over the stall "
-                                "threshold and samples"))
+                           note=f"poll by {costs[0].get('poll_hook', '?')}; `record --mode loop`'s "
+                                f"file: every busy span (median {statistics.median(r['spans'] for r in costs) / seconds:.0f}/s), "
+                                "samples, stalls, task reads"))
     return figs
 
 
@@ -153,23 +159,27 @@ def syscall_cost(ctx, reps):
 
 def run(ctx):
     seconds = 2 if ctx.quick else SECONDS
-    reps = max(ctx.reps, 2 if ctx.quick else 7)
-    services = []
-    interp = ctx.interp("pyenv-3.12")
-    if interp is not None:
-        services.append(("asyncio streams, pyenv-3.12",
-                         interp.cmd(SERVER, calibrate(interp))))
-    if os.path.exists(DEBIAN_PY) and subprocess.run(
-            [DEBIAN_PY, "-c", "import aiohttp, uvloop"], capture_output=True).returncode == 0:
-        services.append(("aiohttp+uvloop, debian-3.11", [DEBIAN_PY, AIOHTTP]))
+    reps = ctx.args.reps or (2 if ctx.quick else 7)   # --reps 1: a smoke run
+    services, missing = [], []
+    for label in INTERPS:
+        interp = ctx.interp(label)
+        if interp is None:
+            missing.append(f"{label}: not in the bed")
+            continue
+        services.append((f"asyncio streams, {label}", interp.cmd(SERVER, calibrate(interp))))
+        if subprocess.run(interp.argv + ["-c", "import aiohttp, uvloop"],
+                          capture_output=True).returncode == 0:
+            services.append((f"aiohttp+uvloop, {label}", interp.cmd(AIOHTTP)))
+        else:
+            missing.append(f"aiohttp+uvloop on {label}: not installed")
     figures, raw = [], {}
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
     for name, argv in services:
         samples = interleave(MODES, reps, lambda m: run_once(ctx, argv, m, seconds), ctx.log)
-        figures += figures_for(name, samples)
+        figures += figures_for(name, samples, seconds)
         raw[name] = {"samples": samples, "wrk_seconds": seconds, "connections": CONNECTIONS}
     figs, raw["syscall_ns"] = syscall_cost(ctx, reps)
     figures += figs
-    if not any("aiohttp" in n for n, _ in services):
-        figures.append(Figure("loop: aiohttp+uvloop", note="python3-aiohttp / python3-uvloop missing"))
+    for m in missing:
+        figures.append(Figure(f"loop: {m.split(':')[0]}", note=m.split(": ", 1)[1]))
     return figures, raw

@@ -16,6 +16,7 @@
 #include "recording/rec_blocked.h"
 #include "recording/rec_reader.h"
 #include "recording/rec_tasks.h"
+#include "loop/loop_rec.h"
 
 static struct rec_codec enc;
 
@@ -87,15 +88,35 @@ static void fix_crcs(uint8_t *d, size_t size)
 
 static void read_all(const uint8_t *data, size_t size);
 
-/* TASKS and BLOCKED bodies: malformed or not, never a crash or a leak. */
+/* TASKS, BLOCKED and LOOP bodies: malformed or not, never a crash or a leak. */
 static void decode_bodies(const uint8_t *p, size_t n)
 {
 	static struct blocked_capture b;
+	static struct loop_stall st;
+	static struct loop_rec_sample smp;
+	struct loop_rec_info info;
+	struct loop_rec_span sp;
+	struct loop_rec_lost lost;
+	struct stack_frame f;
 	struct rec_tasks t;
+	uint64_t ts, v[2];
+	unsigned sub;
+	uint32_t id;
 
 	rec_tasks_decode(p, n, &t);
 	rec_tasks_free(&t);
 	rec_blocked_decode(p, n, &b);
+	if (loop_rec_head(p, n, 0, &sub, &ts))
+		return;
+	loop_rec_info_dec(p, n, 0, &info);
+	loop_rec_frame_dec(p, n, 0, &id, &f);
+	loop_rec_span_dec(p, n, 0, &sp);
+	if (!loop_rec_sample_dec(p, n, 0, &smp) && smp.n > APS_SAMPLE_MAX_FRAMES)
+		__builtin_trap();
+	if (!loop_rec_stall_dec(p, n, 0, &st) && st.fn_frame >= (int)st.cap.stack.n)
+		__builtin_trap();	/* the function's frame is in the stack */
+	loop_rec_lost_dec(p, n, 0, &lost);
+	loop_rec_coro_dec(p, n, 0, &v[0], &v[1]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,7 +169,8 @@ static void read_all(const uint8_t *data, size_t size)
 		while (rec_cursor_next(&c, it) > 0 && n++ < 100000) {
 			if (it->kind == REC_ITEM_EVENT)
 				check_stable(it);
-			else if (it->kind == REC_ITEM_TASKS || it->kind == REC_ITEM_BLOCKED)
+			else if (it->kind == REC_ITEM_TASKS || it->kind == REC_ITEM_BLOCKED ||
+				 it->kind == REC_ITEM_LOOP)
 				decode_bodies(it->body, it->body_len);
 		}
 		rec_cursor_free(&c);

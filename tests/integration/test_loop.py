@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Loop mode (no uprobe): loop stalls in a timer callback, a protocol's
 data_received and a task step, each named with its function and line;
-`check` fails on each; no false stall under load; no uprobe attached.
+`check` fails on each; no false stall under load; no uprobe attached;
+`record --mode loop` (and --flight) read back by replay blocked/top/pstree
+and export --format perfetto; a corrupt loop recording fails cleanly.
 Run as root from the repo root:
 
     python3 tests/integration/test_loop.py [-k SUBSTR] [--bed LABEL]
@@ -11,14 +13,19 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_timing import APS, BED_FILE, SCEN, Fail, Target, aps, line_of, wait_attached  # noqa: E402
 
 SCENARIO = os.path.join(SCEN, "loop_stalls.py")
+REC_SCENARIO = os.path.join(SCEN, "loop_record.py")
+MAIN_BED = "pyenv-3.12"
 # what each scenario stalls in: (kind, function, marker line, seconds, count)
 STALLS = {
     "timer": ("callback", "on_timer", "# STALL-TIMER", 0.3, 3),
@@ -230,9 +237,265 @@ def t_top(bed):
         raise Fail(f"task states {states}")
 
 
+# ---- record --mode loop -----------------------------------------------------------
+
+def run_cmd(args, code=0):
+    r = subprocess.run([APS] + args, capture_output=True, text=True, timeout=120)
+    if r.returncode != code:
+        raise Fail(f"aps-bpf {' '.join(args)} exited {r.returncode}, expected {code}: {r.stderr[-400:]}")
+    return r
+
+
+def record_loop(bed, path, extra=()):
+    """record --mode loop of loop_record.py from before it starts to its exit;
+    the program's own account of its steady task tree (TREE line)."""
+    tg = Target(bed, "loop_record.py")
+    tree = None
+    try:
+        tr = aps(["record", "--mode", "loop", "-o", path] + list(extra) + [str(tg.pid)])
+        wait_attached(tr)
+        time.sleep(0.3)
+        tg.go()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = tg.p.stdout.readline()
+            if not line:
+                raise Fail("loop_record.py exited before DONE")
+            if line.startswith("TREE"):
+                _, t0, t1, js = line.split(" ", 3)
+                tree = (int(t0), int(t1), json.loads(js))
+            if line.startswith("DONE"):
+                break
+        tg.p.wait(30)
+        if extra and "--flight" in extra:
+            tr.send_signal(signal.SIGINT)
+        out, err = tr.communicate(timeout=30)
+    finally:
+        tg.finish()
+    if tr.returncode:
+        raise Fail(f"record --mode loop exited {tr.returncode}: {err[-400:]}")
+    if tree is None:
+        raise Fail("no TREE line from the program")
+    return tg.pid, tree, err
+
+
+def check_replay_blocked(bed, path):
+    r = run_cmd(["replay", path, "blocked", "--json"])
+    reps = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    want = [("callback", "on_timer", line_of(REC_SCENARIO, "# STALL-TIMER"), None),
+            ("task", "stepper", line_of(REC_SCENARIO, "# STALL-STEP"), "stepper")]
+    got = [(x["kind"], x["function"], x["line"], x.get("name")) for x in reps]
+    if got != want:
+        raise Fail(f"replay blocked: {got}, expected {want}")
+    for x in reps:
+        own = (x["duration_ns"] - x.get("run_delay_ns", 0)) / 1e9
+        if not 0.24 <= own <= 0.39 or not x["ended"]:
+            raise Fail(f"replay blocked: a stall of {own:.3f}s (ended {x['ended']}), expected 0.3s")
+        if not x["stack"] or x["stack"][0]["line"] != x["line"]:
+            raise Fail(f"replay blocked: the stack read while stalled ends at {x['stack'][:1]}")
+
+
+def check_replay_top(bed, path, pid, tree):
+    r = run_cmd(["replay", path, "top", "--json"])
+    t = json.loads(r.stdout)
+    if t["mode"] != "loop" or not t.get("replay"):
+        raise Fail(f"replay top is not loop mode: {r.stdout[:200]}")
+    if t["stalls_total"] != 2 or {s["name"] for s in t["stalled_in"]} != {"callback on_timer", "task stepper"}:
+        raise Fail(f"replay top stalls {t['stalls_total']} in {t['stalled_in']}")
+    busy = {th["tid"]: th for th in t["loop_threads"]}
+    if pid not in busy or busy[pid]["busy_pct"] < 10 or busy[pid]["polls"] < 50:
+        raise Fail(f"replay top loop threads {t['loop_threads']}, expected {pid} busy")
+    tasks = {x["name"]: x["samples"] for x in t["tasks"]}
+    if not tasks or max(tasks, key=tasks.get) != "burner" or tasks["burner"] < 30:
+        raise Fail(f"replay top task samples {tasks}: burner burns ~1 s of CPU")
+    if "burner" not in {c["name"] for c in t["coros"]}:
+        raise Fail(f"replay top coroutines {t['coros']}")
+    if t.get("lost_samples"):
+        raise Fail(f"{t['lost_samples']} samples lost")
+    # the tasks by state of the last read in a window of the steady tree
+    start = json.loads(run_cmd(["replay", path, "info", "--json"]).stdout)["start_ns"]
+    r = run_cmd(["replay", path, "top", "--json", "--from", f"{(tree[0] - start) / 1e9:.3f}",
+                 "--to", f"{(tree[1] - 200_000_000 - start) / 1e9:.3f}"])
+    t = json.loads(r.stdout)
+    if t.get("task_states") != {"pending": len(tree[2]), "cancelled": 0, "finished": 0} or t["stalls"]:
+        raise Fail(f"replay top of the steady tree: states {t.get('task_states')}, {t['stalls']} stalls; "
+                   f"the program has {len(tree[2])} tasks")
+
+
+def pstree_parents(doc):
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    out = {}
+    for n in doc["nodes"]:
+        if n["kind"] != "task":
+            continue
+        p = n["parent"]
+        while p is not None and nodes[p]["kind"] != "task":
+            p = nodes[p]["parent"]
+        out[n["name"]] = nodes[p]["name"] if p is not None else None
+    return out
+
+
+def check_replay_pstree(path, tree):
+    t0, t1, want = tree
+    start = json.loads(run_cmd(["replay", path, "info", "--json"]).stdout)["start_ns"]
+    at = (t1 - 200_000_000 - start) / 1e9
+    r = run_cmd(["replay", path, "pstree", "--at", f"{at:.3f}", "--format", "json"])
+    got = pstree_parents(json.loads(r.stdout))
+    if got != want:
+        raise Fail(f"replay pstree --at {at:.3f}: {got}, the program built {want}")
+
+
+def check_export(bed, path, pid):
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        run_cmd(["export", path, "--format", "perfetto", "-o", f.name])
+        doc = json.load(f)
+    ev = doc["traceEvents"]
+    names = {(e["tid"]): e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+    busy = [e for e in ev if e["ph"] == "X" and e.get("cat") == "loop"]
+    stalls = [e for e in ev if e["ph"] == "X" and e.get("cat") == "stall"]
+    samples = [e for e in ev if e["ph"] == "X" and e.get("cat") == "sample"]
+    if doc["otherData"].get("mode") != "loop" or names.get(pid) != f"loop thread {pid}":
+        raise Fail(f"export: thread names {names}")
+    if len(busy) < 50 or any(e["tid"] != pid for e in busy):
+        raise Fail(f"export: {len(busy)} busy slices on threads {sorted({e['tid'] for e in busy})}")
+    want = [("stall: callback on_timer", line_of(REC_SCENARIO, "# STALL-TIMER")),
+            ("stall: task stepper", line_of(REC_SCENARIO, "# STALL-STEP"))]
+    if [(e["name"], e["args"]["line"]) for e in stalls] != want or \
+            any(not e["args"]["stack"] or f":{e['args']['line']})" not in e["args"]["stack"][0] for e in stalls):
+        raise Fail(f"export: stalls {[(e['name'], e['args'].get('line'), e['args'].get('stack', [])[:1]) for e in stalls]}")
+    # each stall lies inside a busy slice of its thread
+    for s in stalls:
+        if not any(b["ts"] <= s["ts"] + 0.001 and s["ts"] + s["dur"] <= b["ts"] + b["dur"] + 0.001 for b in busy):
+            raise Fail(f"export: the stall at {s['ts']} is in no busy slice")
+    strack = {e["tid"] for e in samples}
+    burn = [e for e in samples if e["args"].get("task") == "burner"]
+    if not samples or strack != {pid + 1000000} or names.get(pid + 1000000) != f"thread {pid}: CPU samples":
+        raise Fail(f"export: sample tracks {strack}, names {names}")
+    if len(burn) < 30 or not all(any(fr.startswith("spin ") for fr in e["args"]["stack"]) or
+                                 e["args"]["stack"][0].startswith("burner") for e in burn[:5]):
+        raise Fail(f"export: {len(burn)} samples of burner: {[e['args']['stack'][:2] for e in burn[:3]]}")
+
+
+def corrupt_loop_record(data):
+    """The first LOOP SPAN record's body cut to an unterminated varint, the
+    frame's length and CRC made right again: only the record is bad."""
+    def varint(b, i):
+        v = s = 0
+        while True:
+            c = b[i]
+            i += 1
+            v |= (c & 0x7f) << s
+            s += 7
+            if not c & 0x80:
+                return v, i
+    hlen = struct.unpack_from("<I", data, 8)[0]
+    off = hlen
+    while off + 12 <= len(data):
+        plen = struct.unpack_from("<I", data, off + 4)[0]
+        pay = data[off + 12:off + 12 + plen]
+        i = 0
+        while i < len(pay):
+            kind = pay[0 + i]
+            n, j = varint(pay, i + 1)
+            if kind == 14 and pay[j] == 3:
+                body = bytes([3, 0xff])
+                newpay = pay[:i] + bytes([14, len(body)]) + body + pay[j + n:]
+                hdr = bytes(data[off:off + 4]) + struct.pack("<I", len(newpay))
+                crc = zlib.crc32(hdr + newpay) & 0xffffffff
+                return data[:off] + hdr + struct.pack("<I", crc) + newpay + data[off + 12 + plen:]
+            i = j + n
+        off += 12 + plen
+    raise Fail("no LOOP SPAN record in the recording")
+
+
+def check_corrupt(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    with tempfile.NamedTemporaryFile(suffix=".rec") as f:
+        f.write(corrupt_loop_record(data))
+        f.flush()
+        for view in (["blocked"], ["top"], ["export", "--format", "perfetto", "-o", "/dev/null"]):
+            args = ["replay", f.name] + view if view[0] != "export" else ["export", f.name] + view[1:]
+            r = subprocess.run([APS] + args, capture_output=True, text=True, timeout=60)
+            lines = r.stderr.strip().splitlines()
+            if r.returncode != 1 or len(lines) != 1 or "malformed LOOP" not in lines[0]:
+                raise Fail(f"{' '.join(args[:3])} of a corrupt loop recording: exit {r.returncode}, "
+                           f"stderr {r.stderr[-300:]!r}")
+
+
+def t_record(bed):
+    """record --mode loop of loop_record.py; replay blocked (the timer callback
+    and the task step, function and line), top (2 stalls by name, burner's
+    CPU, the loop thread busy), pstree --at (the tree the program built),
+    export (busy slices, the stalls inside them with stacks, samples on the
+    thread's CPU track); the same file corrupted fails with one line."""
+    with tempfile.TemporaryDirectory(prefix="aps-looprec-", dir="/var/tmp") as d:
+        path = os.path.join(d, "loop.rec")
+        pid, tree, err = record_loop(bed, path, ["-v"])
+        m = re.search(r"recorded .* (\d+) samples, (\d+) stalls.*?(\d+) lost samples, (\d+) lost spans", err)
+        if not m or m.group(2) != "2" or m.group(3) != "0" or m.group(4) != "0":
+            raise Fail(f"record report: {err[-300:]}")
+        try:
+            lp = json.loads(run_cmd(["replay", path, "info", "--json"]).stdout).get("loop", {})
+            if lp.get("stalls") != 2 or lp.get("samples", 0) < 30 or lp.get("busy_spans", 0) < 50 or \
+                    lp.get("lost_samples") != 0 or lp.get("lost_spans") != 0 or lp.get("hz") != 99:
+                raise Fail(f"replay info: {lp}")
+            check_replay_blocked(bed, path)
+            check_replay_top(bed, path, pid, tree)
+            check_replay_pstree(path, tree)
+            check_export(bed, path, pid)
+        except Fail as e:
+            raise Fail(f"{e}; the recorder said: {err[-600:]}")
+        if bed["label"] == MAIN_BED:
+            check_corrupt(path)
+
+
+def t_record_flight(bed):
+    """record --flight (loop mode by default) holds what record --mode loop
+    does: the dump at Ctrl-C replays the same two stalls and the tree."""
+    if bed["label"] != MAIN_BED:
+        return "skip"
+    with tempfile.TemporaryDirectory(prefix="aps-looprec-", dir="/var/tmp") as d:
+        path = os.path.join(d, "flight.rec")
+        pid, tree, err = record_loop(bed, path, ["--flight", "30s"])
+        info = json.loads(run_cmd(["replay", path, "info", "--json"]).stdout)
+        if not info["flight"] or not info["end_reason"].startswith("flight:"):
+            raise Fail(f"flight dump info {info}")
+        check_replay_blocked(bed, path)
+        check_replay_top(bed, path, pid, tree)
+        check_replay_pstree(path, tree)
+
+
+def t_record_no_uprobe(bed):
+    """record --mode loop attaches no uprobe: it says so, lists no probe
+    address, and bpftool lists no uprobe link while it records."""
+    if bed["label"] != MAIN_BED:
+        return "skip"
+    tg = Target(bed, "loop_stalls.py", ["none"])
+    with tempfile.TemporaryDirectory(prefix="aps-looprec-", dir="/var/tmp") as d:
+        try:
+            tr = aps(["record", "--mode", "loop", "-o", os.path.join(d, "x.rec"), str(tg.pid)])
+            head = attach_lines(tr)
+            links = subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True,
+                                   text=True).stdout
+            time.sleep(0.5)
+            tr.send_signal(signal.SIGINT)
+            tr.wait(20)
+            err = "".join(head) + tr.stderr.read()
+            tg.go()
+        finally:
+            tg.finish()
+    if any("uprobe" in json.dumps(e) for e in json.loads(links or "[]")):
+        raise Fail(f"bpftool lists a uprobe link under record --mode loop: {links[:300]}")
+    if "loop mode (no uprobe)" not in err or re.search(r"^aps-bpf:\s+\S+\s+0x[0-9a-f]+ ", err, re.M) or \
+            "uprobe" in err.replace("no uprobe", ""):
+        raise Fail(f"record --mode loop: {err[-400:]}")
+
+
 TESTS = [(f"blocked-{w}", t_blocked(w)) for w in STALLS] + \
         [(f"check-{w}", t_check(w)) for w in STALLS] + \
-        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe), ("top", t_top), ("step-mode", t_step_mode)]
+        [("no-false-stall", t_no_false_stall), ("no-uprobe", t_no_uprobe), ("top", t_top), ("step-mode", t_step_mode),
+         ("record", t_record), ("record-flight", t_record_flight), ("record-no-uprobe", t_record_no_uprobe)]
 
 
 def main():
@@ -251,7 +514,8 @@ def main():
             if args.k and not any(k in name for k in args.k):
                 continue
             try:
-                fn(bed)
+                if fn(bed) == "skip":     # a test run on one bed only
+                    continue
                 print(f"PASS {name}", flush=True)
                 passed += 1
             except Exception as e:      # a harness error is a failure too

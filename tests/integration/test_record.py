@@ -436,7 +436,7 @@ def t_flight(ctx, bed):
         with open(live_path, "wb") as live:
             tr = run.tracer(w.pid, live)
             wait_attached(tr, "aps-bpf trace")
-            rec = recorder(w.pid, rec_path, ["--flight", f"{FLIGHT_WINDOW}s"])
+            rec = recorder(w.pid, rec_path, ["--mode", "step", "--flight", f"{FLIGHT_WINDOW}s"])
             wait_attached(rec, "aps-bpf record --flight")
             w.say("go")
             time.sleep(3.0)

@@ -7,6 +7,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/outfile.h"
+#include "loop/loop_cmds.h"
+#include "loop/loop_record.h"
 #include "recording/recorder.h"
 
 static const char record_usage[] =
@@ -31,9 +33,11 @@ static const char record_usage[] =
 	"  --flight-mb N         memory for the window, MiB (default 256): older data goes\n"
 	"  --on-blocked DURATION with --flight: dump when a task step takes longer (e.g.\n"
 	"                        200ms), seen when the step ends; at most once a window\n"
+	"                        (loop mode: a loop stall that long, once it ends)\n"
 	"  --blocked DURATION    keep the Python stack of every step that runs longer\n"
 	"                        (e.g. 100ms), taken while it runs, as `blocked` shows\n"
-	"                        it: `replay FILE blocked` prints them\n"
+	"                        it: `replay FILE blocked` prints them (loop mode: the\n"
+	"                        stall threshold, default 100ms)\n"
 	"  --tasks-every PERIOD  read every task from memory (names, coroutine stacks,\n"
 	"                        who awaits whom) at attach and then at most this often\n"
 	"                        while tasks change (default 1s; never more than 5%% of\n"
@@ -46,12 +50,32 @@ static const char record_usage[] =
 	"  -q, --quiet           no status line, no final report\n"
 	"  -v, --verbose         libbpf debug output\n"
 	"\n"
+	"  --mode loop|step      step (default; --flight: loop): a uprobe per task step,\n"
+	"                        every event. loop: no uprobe (< 2%% on a busy server):\n"
+	"                        each loop thread's busy spans (poll to poll), loop\n"
+	"                        stalls over --blocked (default 100ms) with their stack,\n"
+	"                        --hz stack samples with the running task, task reads;\n"
+	"                        `replay FILE ps|pstree|top|blocked` and `export` read it\n"
+	"  --hz N                loop mode: samples per second (default 99)\n"
+	"  --min-span DURATION   loop mode: record only busy spans this long (default: all)\n"
+	"\n"
 	"Durations: 100ms, 1.5s, 2m, 500us; a bare number is seconds.\n"
 	"A status line (events, bytes, lost events) is shown when stderr is a terminal.\n";
+
+/* recorder_opts first: record_opt's ctx is either */
+struct record_args {
+	struct recorder_opts o;
+	enum cmd_mode mode;		/* 0: by --flight */
+	unsigned long hz;
+	struct loop_record_opts lo;
+};
+
+enum { OPT_MIN_SPAN = 1000 };
 
 static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 {
 	struct recorder_opts *o = ctx;
+	struct record_args *a = ctx;
 
 	switch (opt) {
 	case 'F': return cli_duration(c, "--flight", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->window_ns);
@@ -64,6 +88,8 @@ static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	case 't': o->printing = true; return 0;
 	case 'J': o->printing = o->json = true; return 0;
 	case 'q': o->quiet = true; return 0;
+	case OPT_MIN_SPAN:
+		return cli_duration(c, "--min-span", arg, 0, CLI_MAX_DURATION, &a->lo.min_span);
 	default: return -1;
 	}
 }
@@ -80,6 +106,20 @@ static int check_opts(const struct cli *c, const struct recorder_opts *o)
 	return 0;
 }
 
+static int check_mode(const struct cli *c, const struct record_args *a)
+{
+	if (a->mode == MODE_LOOP && a->o.printing)
+		return cli_usage(c, "--trace and --trace-json need --mode step");
+	if (a->mode == MODE_STEP && (a->hz || a->lo.min_span))
+		return cli_usage(c, "--hz and --min-span go with --mode loop");
+	return 0;
+}
+
+static int commit_file(void *ctx)
+{
+	return outfile_commit(ctx);
+}
+
 /* FILE: a temp file renamed into place once recording started; --flight
  * writes it only at a dump, but fails early if it cannot. */
 static int open_file(const struct recorder_opts *o, struct outfile *out)
@@ -92,6 +132,35 @@ static int open_file(const struct recorder_opts *o, struct outfile *out)
 		return -errno;
 	}
 	return 0;
+}
+
+static int record_loop(struct cli *cli, struct record_args *a)
+{
+	struct session s = {};
+	struct outfile out = { .fd = -1 };
+	int err, why = SESSION_ERROR, rc = 1;
+
+	cli_apply(cli, &s);
+	a->lo.hz = (unsigned)a->hz;
+	a->lo.verbose = s.verbose;
+	if (open_file(&a->o, &out))
+		return 1;
+	cli_signals(recorder_request_dump);
+	if (cli->spawn) {
+		err = session_spawn(&s, cli->spawn);
+		if (err) {
+			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli->spawn[0], strerror(-err));
+			goto cleanup;
+		}
+	}
+	rc = loop_record_run(&s, cli->spawn != NULL, &a->o, &a->lo, out.fd,
+			     (unsigned)(cli->duration_ns / CLI_MS), commit_file, &out, &why);
+	cli_end_child(cli, &s, why);
+cleanup:
+	session_close(&s);
+	if (out.fd >= 0 && outfile_close(&out))
+		rc = 1;
+	return rc;
 }
 
 int cmd_record(int argc, char **argv)
@@ -107,24 +176,36 @@ int cmd_record(int argc, char **argv)
 		{ "trace", no_argument, NULL, 't' },
 		{ "trace-json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
+		CLI_OPT_MODE, CLI_OPT_HZ,
+		{ "min-span", required_argument, NULL, OPT_MIN_SPAN },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE,
 		CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "record", .usage = record_usage, .target = CLI_PID_OR_CMD };
-	struct recorder_opts o = { .flight_mb = 256 };
+	struct record_args a = { .o.flight_mb = 256 };
+	struct recorder_opts o;
 	static struct recorder r;
 	struct session s = {};
 	struct outfile out = { .fd = -1 };
 	enum session_end why;
 	int err, rc = 1;
 
-	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &o, &rc))
+	if (!cli_parse(&cli, argc, argv, "o:qvh", opts, record_opt, &a, &rc))
 		return rc;
-	o.path = cli.output;
+	a.o.path = cli.output;
+	a.mode = cli.mode;
+	a.hz = cli.hz;
+	o = a.o;
 	rc = check_opts(&cli, &o);
+	if (!rc && !a.mode)
+		a.mode = o.window_ns ? MODE_LOOP : MODE_STEP;
+	if (!rc)
+		rc = check_mode(&cli, &a);
 	if (rc)
 		return rc;
+	if (a.mode == MODE_LOOP)
+		return record_loop(&cli, &a);
 	rc = 1;
 	cli_apply(&cli, &s);
 	if (open_file(&o, &out))

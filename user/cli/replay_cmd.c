@@ -11,6 +11,7 @@
 #include "cli/options.h"
 #include "cli/view_opts.h"
 #include "cli/outfile.h"
+#include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
 #include "output/replay_view.h"
 #include "output/trace_view.h"
@@ -37,6 +38,8 @@ static const char replay_usage[] =
 	"  blocked  steps of --threshold (default 100ms) or longer, with the stacks\n"
 	"           `record --blocked` took\n"
 	"  info     what the file holds: target, times, segments, events, bytes/event\n"
+	"A loop-mode recording (record --mode loop, record --flight): top is loop top\n"
+	"over the window, blocked lists its loop stalls, ps/pstree read its task reads.\n"
 	"\n"
 	"  --from T, --to T   only the events from/to T: seconds from the recording's\n"
 	"                     start (1.5, 250ms) or a wall-clock time HH:MM:SS[.fff].\n"
@@ -254,6 +257,8 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			fprintf(out, ",\"end_reason\":null");
 		}
 		json_kv_str(out, "problem", r->problem, true);
+		if (loop_replay_is_loop(r))
+			loop_replay_info(r, out, true);
 		fputs("}\n", out);
 	} else {
 		fprintf(out, "file:        %s (format %u%s)\n", path, h->version,
@@ -286,6 +291,8 @@ static int view_info(const struct rec_reader *r, const char *path, FILE *out, bo
 			fprintf(out, "ended:       no END record: the recorder was stopped abruptly\n");
 		if (r->problem[0])
 			fprintf(out, "problem:     %s\n", r->problem);
+		if (loop_replay_is_loop(r))
+			loop_replay_info(r, out, false);
 	}
 	rec_cursor_free(&c);
 	free(it);
@@ -420,6 +427,10 @@ int cmd_replay(int argc, char **argv)
 		rc = view_info(&r, path, out, json);
 	} else if (!strcmp(view, "ps") || !strcmp(view, "pstree")) {
 		rc = replay_view_tasks(&r, out, !strcmp(view, "pstree"), at, &vo, fail_on_cycle);
+	} else if (loop_replay_is_loop(&r) && !strcmp(view, "top")) {
+		rc = loop_replay_top(&r, out, json, from, to);
+	} else if (loop_replay_is_loop(&r) && !strcmp(view, "blocked")) {
+		rc = loop_replay_blocked(&r, out, json, threshold, from, to);
 	} else if (!strcmp(view, "top")) {
 		tv.json = json;
 		rc = replay_view_top(&r, out, &tv, from, to);

@@ -15,29 +15,17 @@
 #include "loop/loop_cmds.h"
 #include "loop/loop_sample.h"
 #include "loop/loop_stall.h"
+#include "loop/loop_top_view.h"
 #include "memory/task_sampler.h"
 #include "output/escape.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
 #include "util/monotime.h"
 
-#define MAX_ROWS 4096
-#define MAX_LOOP_THREADS 64
+#define MAX_LOOP_THREADS LTV_MAX_THREADS
 #define MAX_SNAP_TASKS 65536
 #define SNAP_MIN_PERIOD_NS 2000000000ull
 #define SNAP_COST_FACTOR 100	/* wait 100x a snapshot's time: <=1% of a CPU */
-
-struct row {
-	char name[160];
-	uint64_t task;
-	uint64_t samples;
-};
-
-struct rows {
-	struct row *r;
-	uint32_t n;
-	struct u64_map idx;	/* key -> index */
-};
 
 struct busy_thread {
 	uint32_t tid;
@@ -55,10 +43,8 @@ struct lt_ctx {
 	uint64_t delay_ns, interval_start, next_render, next_snap;
 	long iterations, rendered;
 	/* this interval */
-	uint64_t samples, target_samples, other;
-	struct rows tasks, coros, callbacks;
-	uint64_t stalls, stalls_total;
-	char last_stall[400];
+	uint64_t samples;
+	struct loop_top_report rep;	/* rows, stalls, samples */
 	struct busy_thread bt[MAX_LOOP_THREADS];
 	uint32_t nbt;
 	bool rendering;		/* on_busy: compute the interval's busy %, else only add new threads */
@@ -75,38 +61,6 @@ struct lt_ctx {
 	struct thread_stack st;
 };
 
-static void rows_add(struct rows *rs, uint64_t key, const char *name, uint64_t task)
-{
-	uint32_t i;
-
-	if (u64_map_get(&rs->idx, key, &i)) {
-		rs->r[i].samples++;
-		return;
-	}
-	if (rs->n == MAX_ROWS || u64_map_put(&rs->idx, key, rs->n))
-		return;
-	snprintf(rs->r[rs->n].name, sizeof(rs->r[rs->n].name), "%s", name);
-	rs->r[rs->n].task = task;
-	rs->r[rs->n].samples = 1;
-	rs->n++;
-}
-
-static void rows_reset(struct rows *rs)
-{
-	u64_map_free(&rs->idx);
-	rs->n = 0;
-}
-
-/* A string's address-like key for rows keyed by name. */
-static uint64_t name_key(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h | 1;
-}
-
 static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 {
 	struct loop_sample *s = &c->smp;
@@ -119,7 +73,7 @@ static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 	c->samples++;
 	if (loop_sample_decode(data, len, c->s.ip.minor, s) || s->pid != (uint32_t)c->s.pid)
 		return;
-	c->target_samples++;
+	c->rep.samples++;
 	/* symbolise frame by frame, keeping the sample's order */
 	st->n = 0;
 	for (uint32_t i = 0; i < s->nframes && st->n < STACK_MAX_FRAMES; i++) {
@@ -139,35 +93,25 @@ static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 
 		if (u64_map_get(&c->task_name, task, &ti))
 			name = c->snap_names[ti];
-		rows_add(&c->tasks, task, name, task);
+		ltv_rows_add(&c->rep.tasks, task, name, task);
 	}
 	if (gen_frame >= 0) {
-		rows_add(&c->coros, name_key(st->f[gen_frame].func), st->f[gen_frame].func, 0);
+		ltv_rows_add(&c->rep.coros, ltv_name_key(st->f[gen_frame].func), st->f[gen_frame].func, 0);
 		return;
 	}
 	int fn = loop_stall_dispatch_frame(st);
 
 	if (fn >= 0) {
 		snprintf(buf, sizeof(buf), "%s", st->f[fn].func);
-		rows_add(&c->callbacks, name_key(buf), buf, 0);
+		ltv_rows_add(&c->rep.callbacks, ltv_name_key(buf), buf, 0);
 	} else {
-		c->other++;
+		c->rep.other++;
 	}
 }
 
 static void on_stall(void *ctx, const struct loop_stall *st)
 {
-	struct lt_ctx *c = ctx;
-	const struct stack_frame *f = st->fn_frame >= 0 ? &st->cap.stack.f[st->fn_frame] : NULL;
-	char d[32];
-
-	c->stalls++;
-	c->stalls_total++;
-	snprintf(c->last_stall, sizeof(c->last_stall), "%.31s in %s %.120s at %.200s:%d",
-		 fmt_dur(st->duration_ns, d, sizeof(d)),
-		 st->kind == STALL_TASK ? "task" : st->kind == STALL_CALLBACK ? "callback" : "?",
-		 st->kind == STALL_TASK ? st->task_name : f ? f->func : "?", f ? f->file : "?",
-		 f ? f->line : -1);
+	loop_top_stall(&((struct lt_ctx *)ctx)->rep, st);
 }
 
 static int on_record(void *ctx, const void *data, size_t len)
@@ -260,94 +204,45 @@ static void take_snapshot(struct lt_ctx *c, uint64_t now)
 				   c->snap_ns * SNAP_COST_FACTOR : SNAP_MIN_PERIOD_NS);
 }
 
-static int cmp_rows(const void *a, const void *b)
+/* A task first sampled before any snapshot named it */
+static void name_tasks(struct lt_ctx *c, struct ltv_rows *rs)
 {
-	const struct row *x = a, *y = b;
-
-	return x->samples < y->samples ? 1 : x->samples > y->samples ? -1 : strcmp(x->name, y->name);
-}
-
-static void print_rows(struct lt_ctx *c, const char *key, struct rows *rs, double per_sample)
-{
-	char esc[400];
 	uint32_t k;
 
-	/* a task first sampled before any snapshot named it */
 	for (uint32_t i = 0; i < rs->n; i++)
 		if (rs->r[i].task && !strcmp(rs->r[i].name, "?") &&
 		    u64_map_get(&c->task_name, rs->r[i].task, &k))
 			snprintf(rs->r[i].name, sizeof(rs->r[i].name), "%s", c->snap_names[k]);
-
-	qsort(rs->r, rs->n, sizeof(rs->r[0]), cmp_rows);
-	if (c->json) {
-		printf(",\"%s\":[", key);
-		for (uint32_t i = 0; i < rs->n; i++) {
-			json_escape(rs->r[i].name, esc, sizeof(esc));
-			printf("%s{\"name\":\"%s\",", i ? "," : "", esc);
-			if (rs->r[i].task)
-				printf("\"task\":\"0x%" PRIx64 "\",", rs->r[i].task);
-			printf("\"samples\":%" PRIu64 ",\"cpu_pct\":%.1f}", rs->r[i].samples,
-			       (double)rs->r[i].samples * per_sample);
-		}
-		putchar(']');
-		return;
-	}
-	for (uint32_t i = 0; i < rs->n && i < 10; i++)
-		printf("  %-9s %5.1f%%  %s\n", key, (double)rs->r[i].samples * per_sample, rs->r[i].name);
 }
 
 static void render(struct lt_ctx *c, uint64_t now)
 {
-	double secs = (double)(now - c->interval_start) / 1e9;
-	double per_sample = secs > 0 ? 100.0 / ((double)c->hz * secs) : 0;
+	struct loop_top_report *t = &c->rep;
 	struct aps_loop_counters k;
 
 	c->rendering = true;
 	loop_tracer_threads(c->s.lt, c->s.pid, on_busy, c);
 	c->rendering = false;
 	loop_tracer_counters(c->s.lt, &k);
-	if (c->json) {
-		printf("{\"mode\":\"loop\",\"pid\":%d,\"interval_s\":%.3f,\"hz\":%u,\"loop_threads\":[",
-		       c->s.pid, secs, c->hz);
-		for (uint32_t i = 0, n = 0; i < c->nbt; i++)
-			if (c->bt[i].busy_pct >= 0)
-				printf("%s{\"tid\":%u,\"busy_pct\":%.1f,\"polls\":%" PRIu64 "}", n++ ? "," : "",
-				       c->bt[i].tid, c->bt[i].busy_pct, c->bt[i].polls);
-		printf("],\"stalls\":%" PRIu64 ",\"stalls_total\":%" PRIu64 ",\"samples\":%" PRIu64
-		       ",\"lost_samples\":%llu", c->stalls, c->stalls_total, c->target_samples,
-		       (unsigned long long)k.lost_samples);
-		print_rows(c, "tasks", &c->tasks, per_sample);
-		print_rows(c, "coros", &c->coros, per_sample);
-		print_rows(c, "callbacks", &c->callbacks, per_sample);
-		printf(",\"other_cpu_pct\":%.1f", (double)c->other * per_sample);
-		if (c->have_snap)
-			printf(",\"task_states\":{\"pending\":%u,\"cancelled\":%u,\"finished\":%u},"
-			       "\"snapshot_ms\":%.2f", c->states[0], c->states[1], c->states[2],
-			       (double)c->snap_ns / 1e6);
-		printf("}\n");
-	} else {
-		printf("aps-bpf top --mode loop, pid %d, %.1fs, sampler %u Hz: %" PRIu64 " samples, %llu lost\n",
-		       c->s.pid, secs, c->hz, c->target_samples, (unsigned long long)k.lost_samples);
-		for (uint32_t i = 0; i < c->nbt; i++)
-			if (c->bt[i].busy_pct >= 0)
-				printf("  loop thread %u: busy %.1f%%, %" PRIu64 " polls\n", c->bt[i].tid,
-				       c->bt[i].busy_pct, c->bt[i].polls);
-		printf("  stalls: %" PRIu64 " (total %" PRIu64 ")%s%s\n", c->stalls, c->stalls_total,
-		       c->last_stall[0] ? ", last " : "", c->last_stall);
-		if (c->have_snap)
-			printf("  tasks: %u pending, %u cancelled, %u finished (snapshot %.1f ms)\n",
-			       c->states[0], c->states[1], c->states[2], (double)c->snap_ns / 1e6);
-		print_rows(c, "task", &c->tasks, per_sample);
-		print_rows(c, "coro", &c->coros, per_sample);
-		print_rows(c, "callback", &c->callbacks, per_sample);
-		printf("\n");
-	}
+	t->pid = c->s.pid;
+	t->secs = (double)(now - c->interval_start) / 1e9;
+	t->hz = c->hz;
+	t->lost_samples = k.lost_samples;
+	t->nthreads = c->nbt;
+	for (uint32_t i = 0; i < c->nbt; i++)
+		t->threads[i] = (struct ltv_thread){ c->bt[i].tid, c->bt[i].busy_pct, c->bt[i].polls };
+	t->have_snap = c->have_snap;
+	memcpy(t->states, c->states, sizeof(t->states));
+	t->snapshot_ms = (double)c->snap_ns / 1e6;
+	name_tasks(c, &t->tasks);
+	loop_top_view_print(stdout, c->json, t);
 	fflush(stdout);
 	c->rendered++;
-	c->samples = c->target_samples = c->other = c->stalls = 0;
-	rows_reset(&c->tasks);
-	rows_reset(&c->coros);
-	rows_reset(&c->callbacks);
+	c->samples = t->samples = t->other = t->stalls = 0;
+	ltv_rows_reset(&t->tasks);
+	ltv_rows_reset(&t->coros);
+	ltv_rows_reset(&t->callbacks);
+	ltv_rows_reset(&t->stalled_in);
 	c->interval_start = now;
 }
 
@@ -378,12 +273,11 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 	c.hz = o->hz ? o->hz : LOOP_DEFAULT_HZ;
 	c.iterations = iterations;
 	c.delay_ns = (uint64_t)interval_ms * 1000000;
-	c.tasks.r = calloc(MAX_ROWS, sizeof(struct row));
-	c.coros.r = calloc(MAX_ROWS, sizeof(struct row));
-	c.callbacks.r = calloc(MAX_ROWS, sizeof(struct row));
 	c.snap_names = calloc(MAX_SNAP_TASKS, sizeof(c.snap_names[0]));
 	c.snap_addrs = calloc(MAX_SNAP_TASKS, sizeof(c.snap_addrs[0]));
-	if (!c.tasks.r || !c.coros.r || !c.callbacks.r || !c.snap_names || !c.snap_addrs) {
+	if (ltv_rows_init(&c.rep.tasks) || ltv_rows_init(&c.rep.coros) ||
+	    ltv_rows_init(&c.rep.callbacks) || ltv_rows_init(&c.rep.stalled_in) || !c.snap_names ||
+	    !c.snap_addrs) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup;
 	}
@@ -415,14 +309,12 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 	rc = 0;
 cleanup:
 	loop_session_close(&c.s);
-	rows_reset(&c.tasks);
-	rows_reset(&c.coros);
-	rows_reset(&c.callbacks);
+	ltv_rows_free(&c.rep.tasks);
+	ltv_rows_free(&c.rep.coros);
+	ltv_rows_free(&c.rep.callbacks);
+	ltv_rows_free(&c.rep.stalled_in);
 	u64_map_free(&c.coro_task);
 	u64_map_free(&c.task_name);
-	free(c.tasks.r);
-	free(c.coros.r);
-	free(c.callbacks.r);
 	free(c.snap_names);
 	free(c.snap_addrs);
 	return rc;

@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/outfile.h"
+#include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
@@ -33,7 +34,9 @@ static const char export_usage[] =
 	"Write a recording as Chrome trace-event JSON for ui.perfetto.dev: a track per\n"
 	"task (grouped by thread), a slice per step named after its coroutine, flow\n"
 	"arrows for wake-ups and awaits, markers for creation, cancellation and\n"
-	"exceptions. --from/--to as for `replay` (seconds from the start, or HH:MM:SS).\n";
+	"exceptions. --from/--to as for `replay` (seconds from the start, or HH:MM:SS).\n"
+	"A loop-mode recording gives a track per loop thread (busy slices, stalls with\n"
+	"their stacks) and a CPU track of samples per thread.\n";
 
 struct track {
 	uint64_t addr;
@@ -581,12 +584,17 @@ int cmd_export(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
-	rc = export_perfetto(&r, out, from, to, from_s || to_s, &slices, &ntracks, err, sizeof(err));
+	if (loop_replay_is_loop(&r)) {
+		rc = loop_export_perfetto(&r, out, from, to, from_s || to_s, err, sizeof(err));
+		slices = UINT64_MAX;	/* it said what it wrote */
+	} else {
+		rc = export_perfetto(&r, out, from, to, from_s || to_s, &slices, &ntracks, err, sizeof(err));
+	}
 	if (rc)
 		fprintf(stderr, "aps-bpf: export: %s\n", err);
 	if (outfile_close_stream(out, out_path))
 		rc = 1;
-	if (!rc && out != stdout)
+	if (!rc && out != stdout && slices != UINT64_MAX)
 		fprintf(stderr, "aps-bpf: wrote %s: %u task tracks, %" PRIu64 " step slices\n", out_path,
 			ntracks, slices);
 	rec_reader_close(&r);

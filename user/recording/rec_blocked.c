@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "output/escape.h"
 #include "recording/rec_blocked.h"
+#include "recording/rec_field.h"
 #include "recording/varint.h"
 
 /*
@@ -12,20 +12,6 @@
  * Strings: length, bytes (cut to the field on reading).
  */
 
-static void put_u(struct rec_buf *b, uint64_t v)
-{
-	b->len += varint_put(b->p + b->len, v);
-}
-
-static void put_s(struct rec_buf *b, const char *s, size_t max)
-{
-	size_t n = strnlen(s, max);
-
-	put_u(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
 int rec_blocked_encode(const struct blocked_capture *b, struct rec_buf *out)
 {
 	uint32_t n = b->stack.n < STACK_MAX_FRAMES ? b->stack.n : STACK_MAX_FRAMES;
@@ -33,39 +19,22 @@ int rec_blocked_encode(const struct blocked_capture *b, struct rec_buf *out)
 	if (rec_buf_reserve(out, 16 * VARINT_MAX + sizeof(b->wchan) +
 				       n * (sizeof(b->stack.f[0]) + BLOCKED_SRC_MAX + 4 * VARINT_MAX)))
 		return -ENOMEM;
-	put_u(out, b->crossed_ts);
-	put_u(out, b->tid);
-	put_u(out, b->ns_tid);
-	put_u(out, b->task);
-	put_u(out, b->begin_ts);
-	put_u(out, zigzag_enc(b->stack_err));
-	put_u(out, (uint8_t)b->state);
-	put_s(out, b->wchan, sizeof(b->wchan) - 1);
-	put_u(out, n);
-	put_u(out, b->stack.truncated);
+	rec_field_put_u(out, b->crossed_ts);
+	rec_field_put_u(out, b->tid);
+	rec_field_put_u(out, b->ns_tid);
+	rec_field_put_u(out, b->task);
+	rec_field_put_u(out, b->begin_ts);
+	rec_field_put_u(out, zigzag_enc(b->stack_err));
+	rec_field_put_u(out, (uint8_t)b->state);
+	rec_field_put_s(out, b->wchan, sizeof(b->wchan) - 1);
+	rec_field_put_u(out, n);
+	rec_field_put_u(out, b->stack.truncated);
 	for (uint32_t i = 0; i < n; i++) {
-		put_s(out, b->stack.f[i].func, sizeof(b->stack.f[i].func) - 1);
-		put_s(out, b->stack.f[i].file, sizeof(b->stack.f[i].file) - 1);
-		put_u(out, zigzag_enc(b->stack.f[i].line));
-		put_s(out, b->src[i], BLOCKED_SRC_MAX - 1);
+		rec_field_put_s(out, b->stack.f[i].func, sizeof(b->stack.f[i].func) - 1);
+		rec_field_put_s(out, b->stack.f[i].file, sizeof(b->stack.f[i].file) - 1);
+		rec_field_put_u(out, zigzag_enc(b->stack.f[i].line));
+		rec_field_put_s(out, b->src[i], BLOCKED_SRC_MAX - 1);
 	}
-	return 0;
-}
-
-static int get_u(const uint8_t **p, const uint8_t *end, uint64_t *v, uint64_t max)
-{
-	return varint_get(p, end, v) || *v > max ? -1 : 0;
-}
-
-static int get_s(const uint8_t **p, const uint8_t *end, char *out, size_t size)
-{
-	uint64_t n;
-
-	/* escaped when recorded: a control character means a bad file */
-	if (varint_get(p, end, &n) || n > (uint64_t)(end - *p) || !escape_is_clean((const char *)*p, n))
-		return -1;
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), (const char *)*p);
-	*p += n;
 	return 0;
 }
 
@@ -75,11 +44,11 @@ int rec_blocked_decode(const uint8_t *body, size_t len, struct blocked_capture *
 	uint64_t v[10];
 
 	memset(b, 0, sizeof(*b));
-	if (get_u(&p, end, &b->crossed_ts, UINT64_MAX) || get_u(&p, end, &v[0], UINT32_MAX) ||
-	    get_u(&p, end, &v[1], UINT32_MAX) || get_u(&p, end, &b->task, UINT64_MAX) ||
-	    get_u(&p, end, &b->begin_ts, UINT64_MAX) || get_u(&p, end, &v[2], 1u << 20) ||
-	    get_u(&p, end, &v[3], 255) || get_s(&p, end, b->wchan, sizeof(b->wchan)) ||
-	    get_u(&p, end, &v[4], STACK_MAX_FRAMES) || get_u(&p, end, &v[5], 1))
+	if (rec_field_get_u(&p, end, &b->crossed_ts, UINT64_MAX) || rec_field_get_u(&p, end, &v[0], UINT32_MAX) ||
+	    rec_field_get_u(&p, end, &v[1], UINT32_MAX) || rec_field_get_u(&p, end, &b->task, UINT64_MAX) ||
+	    rec_field_get_u(&p, end, &b->begin_ts, UINT64_MAX) || rec_field_get_u(&p, end, &v[2], 1u << 20) ||
+	    rec_field_get_u(&p, end, &v[3], 255) || rec_field_get_s(&p, end, b->wchan, sizeof(b->wchan)) ||
+	    rec_field_get_u(&p, end, &v[4], STACK_MAX_FRAMES) || rec_field_get_u(&p, end, &v[5], 1))
 		return -1;
 	b->tid = (uint32_t)v[0];
 	b->ns_tid = (uint32_t)v[1];
@@ -90,8 +59,8 @@ int rec_blocked_decode(const uint8_t *body, size_t len, struct blocked_capture *
 	for (uint32_t i = 0; i < b->stack.n; i++) {
 		struct stack_frame *f = &b->stack.f[i];
 
-		if (get_s(&p, end, f->func, sizeof(f->func)) || get_s(&p, end, f->file, sizeof(f->file)) ||
-		    get_u(&p, end, &v[6], UINT32_MAX) || get_s(&p, end, b->src[i], BLOCKED_SRC_MAX))
+		if (rec_field_get_s(&p, end, f->func, sizeof(f->func)) || rec_field_get_s(&p, end, f->file, sizeof(f->file)) ||
+		    rec_field_get_u(&p, end, &v[6], UINT32_MAX) || rec_field_get_s(&p, end, b->src[i], BLOCKED_SRC_MAX))
 			return -1;
 		f->line = (int)zigzag_dec(v[6]);
 	}

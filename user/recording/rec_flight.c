@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +162,27 @@ out:
 	rec_buf_free(&head);
 	rec_buf_free(&tail);
 	return rc;
+}
+
+int rec_flight_dump_next(struct rec_flight *f, struct rec_writer *w, const struct rec_header *h,
+			 const struct rec_end *e, const char *base, bool quiet, char *err,
+			 size_t errlen)
+{
+	char path[4096];
+	uint64_t bytes, from;
+	int rc;
+
+	if (f->dumps)
+		snprintf(path, sizeof(path), "%s.%u", base, f->dumps);
+	else
+		snprintf(path, sizeof(path), "%s", base);
+	rc = rec_flight_dump(f, w, h, e, path, &bytes, err, errlen);
+	if (rc)
+		return rc;
+	from = rec_flight_start(f);
+	if (!quiet)
+		fprintf(stderr, "aps-bpf: flight recorder (%s): wrote the last %.1f s to %s (%" PRIu64
+			" bytes)\n", e->reason, from && e->ts > from ? (double)(e->ts - from) / 1e9 : 0.0,
+			path, bytes);
+	return 0;
 }

@@ -46,6 +46,13 @@ int rec_flight_tick(struct rec_flight *f, struct rec_writer *w, uint64_t now);
 int rec_flight_dump(struct rec_flight *f, struct rec_writer *w, const struct rec_header *h,
 		    const struct rec_end *e, const char *path, uint64_t *bytes, char *err,
 		    size_t errlen);
+/*
+ * The next dump of a recorder writing to base: base, then base.1, base.2...
+ * (e: its END record, e->ts now); says so on stderr unless quiet.
+ */
+int rec_flight_dump_next(struct rec_flight *f, struct rec_writer *w, const struct rec_header *h,
+			 const struct rec_end *e, const char *base, bool quiet, char *err,
+			 size_t errlen);
 /* The time the kept data starts at (0: nothing yet). */
 uint64_t rec_flight_start(const struct rec_flight *f);
 

@@ -24,6 +24,7 @@
 
 /* header.flags */
 #define REC_HDR_FLIGHT 1		/* a flight-recorder dump (a window) */
+#define REC_HDR_LOOP 2			/* loop mode: LOOP records, no step events */
 
 /* header TLV tags: u8 tag, u16 length, bytes */
 enum rec_hdr_tag {
@@ -69,6 +70,22 @@ enum rec_kind {
 	REC_END = 11,		/* the recording ended cleanly: why, totals */
 	REC_TASKS = 12,		/* tasks read from memory (user/recording/rec_tasks.h); starts a frame */
 	REC_BLOCKED = 13,	/* a step over the blocked threshold: its thread's stack */
+	REC_LOOP = 14,		/* loop mode: u8 sub-type (REC_LOOP_*), varint ts, body */
+};
+
+/*
+ * REC_LOOP sub-types (user/loop/loop_rec.h). A reader skips a sub-type it
+ * does not know. Frame ids are per segment: a FRAME defines one before
+ * the first SAMPLE that uses it; INFO follows each SEGMENT.
+ */
+enum rec_loop_sub {
+	REC_LOOP_INFO = 1,	/* sampler hz, stall threshold, min span, poll hook */
+	REC_LOOP_FRAME = 2,	/* id -> function, file, line */
+	REC_LOOP_SPAN = 3,	/* a loop thread busy from poll return to the next poll entry */
+	REC_LOOP_SAMPLE = 4,	/* a sampler hit: thread, task, frame ids */
+	REC_LOOP_STALL = 5,	/* a loop stall: what ran, then a BLOCKED body (the stack) */
+	REC_LOOP_LOST = 6,	/* lost samples and spans, totals */
+	REC_LOOP_CORO = 7,	/* 3.10-3.13: the task of a coroutine samples named before */
 };
 
 #define REC_OP_KIND 0x0f

@@ -421,6 +421,12 @@ static int ext_record(struct rec_cursor *c, unsigned kind, const uint8_t *body, 
 		it->kind = REC_ITEM_TASKS;
 		it->ts = v[1];
 		return 1;
+	case REC_LOOP:	/* u8 sub-type, zigzag(ts - the segment's base) */
+		if (q >= end || (q++, varint_get(&q, end, &v[0])))
+			return malformed(c, "LOOP record");
+		it->kind = REC_ITEM_LOOP;
+		it->ts = zigzag_undelta(c->codec.base_ts, v[0]);
+		return 1;
 	}
 	return 0;	/* a newer writer's record: skipped */
 }

@@ -64,6 +64,7 @@ enum rec_item_kind {
 	REC_ITEM_END,		/* end */
 	REC_ITEM_TASKS,		/* body, body_len: user/recording/rec_tasks.h; ts: the read's end */
 	REC_ITEM_BLOCKED,	/* body, body_len: user/recording/rec_blocked.h; ts: threshold crossed */
+	REC_ITEM_LOOP,		/* body, body_len: user/loop/loop_rec.h; ts: its time */
 };
 
 struct rec_item {

@@ -226,6 +226,19 @@ int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len)
 	return err ? err : maybe_flush(w);
 }
 
+int rec_writer_ext(struct rec_writer *w, unsigned kind, const void *body, size_t len)
+{
+	int err;
+
+	if (kind < REC_EXT_FIRST || kind > REC_OP_KIND)
+		return -EINVAL;
+	err = ready(w, w->last_ts);
+	if (err)
+		return err;
+	err = put_ext(w, kind, body, len);
+	return err ? err : maybe_flush(w);
+}
+
 static size_t end_body(const struct rec_end *e, uint8_t *body)
 {
 	size_t n = 0, rl = strnlen(e->reason, sizeof(e->reason));

@@ -65,6 +65,8 @@ int rec_writer_lost(struct rec_writer *w, uint64_t ts, uint64_t count, uint64_t 
 int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len);
 /* A BLOCKED record (body from rec_blocked_encode). */
 int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len);
+/* Any length-prefixed record (kind >= REC_EXT_FIRST), e.g. REC_LOOP. */
+int rec_writer_ext(struct rec_writer *w, unsigned kind, const void *body, size_t len);
 /* The END record; flushes. */
 int rec_writer_end(struct rec_writer *w, const struct rec_end *e);
 /* Hand the pending frame to the sink. */

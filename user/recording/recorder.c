@@ -33,6 +33,13 @@ void recorder_request_dump(int sig)
 	dump_requested = 1;
 }
 
+bool recorder_dump_requested(void)
+{
+	bool r = dump_requested;
+
+	dump_requested = 0;
+	return r;
+}
 
 static uint32_t ns_tid(void *ctx, uint32_t tid)
 {
@@ -129,14 +136,6 @@ static void show_status(struct recorder *r, uint64_t now)
 	r->status_shown = true;
 }
 
-static void dump_name(const struct recorder *r, char *buf, size_t len)
-{
-	if (r->fl.dumps)
-		snprintf(buf, len, "%s.%u", r->path, r->fl.dumps);
-	else
-		snprintf(buf, len, "%s", r->path);
-}
-
 static void fill_end(struct recorder *r, struct rec_end *e, uint64_t ts, const char *reason)
 {
 	struct aps_counters c;
@@ -153,22 +152,11 @@ static void fill_end(struct recorder *r, struct rec_end *e, uint64_t ts, const c
 static int flight_dump(struct recorder *r, uint64_t now, const char *reason)
 {
 	struct rec_end e;
-	char path[4096];
-	uint64_t bytes, from;
-	int err;
 
 	fill_end(r, &e, now, reason);
-	dump_name(r, path, sizeof(path));
-	err = rec_flight_dump(&r->fl, &r->w, &r->hdr, &e, path, &bytes, r->err, sizeof(r->err));
-	if (err)
-		return err;
-	from = rec_flight_start(&r->fl);
 	clear_status(r);
-	if (!r->quiet)
-		fprintf(stderr, "aps-bpf: flight recorder (%s): wrote the last %.1f s to %s (%" PRIu64
-			" bytes)\n", reason, from && now > from ? (double)(now - from) / 1e9 : 0.0, path,
-			bytes);
-	return 0;
+	return rec_flight_dump_next(&r->fl, &r->w, &r->hdr, &e, r->path, r->quiet, r->err,
+				    sizeof(r->err));
 }
 
 static void write_lost(struct recorder *r, uint64_t now)
@@ -351,16 +339,14 @@ static void read_cmdline(pid_t pid, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-static void fill_header(struct recorder *r, uint64_t start)
+void recorder_fill_header(struct rec_header *h, pid_t pid, const struct interp *ip, uint64_t start)
 {
-	struct rec_header *h = &r->hdr;
-	const struct interp *ip = &r->s->ip;
 	struct timespec mono, real;
 	struct utsname u;
 
 	memset(h, 0, sizeof(*h));
 	h->version = REC_VERSION;
-	h->pid = (uint32_t)r->s->pid;
+	h->pid = (uint32_t)pid;
 	/* read the two clocks as close together as we can */
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
@@ -371,11 +357,11 @@ static void fill_header(struct recorder *r, uint64_t start)
 		snprintf(h->python, sizeof(h->python), "%d.%d.%d", ip->major, ip->minor, ip->micro);
 	else
 		snprintf(h->python, sizeof(h->python), "%d.%d", ip->major, ip->minor);
-	proc_comm(r->s->pid, h->comm, sizeof(h->comm));
+	proc_comm(pid, h->comm, sizeof(h->comm));
 	snprintf(h->asyncio_obj, sizeof(h->asyncio_obj), "%.511s", ip->asyncio_obj);
 	if (!uname(&u))
 		snprintf(h->host, sizeof(h->host), "%.63s", u.nodename);
-	read_cmdline(r->s->pid, h->cmdline, sizeof(h->cmdline));
+	read_cmdline(pid, h->cmdline, sizeof(h->cmdline));
 }
 
 /* ---- the engine's steps -------------------------------------------------------------- */
@@ -435,7 +421,7 @@ static int write_header(struct recorder *r, uint64_t start)
 	struct rec_buf hb = {};
 	int err;
 
-	fill_header(r, start);
+	recorder_fill_header(&r->hdr, r->s->pid, &r->s->ip, start);
 	if (r->flight)
 		return 0;
 	err = rec_header_encode(&r->hdr, &hb);

@@ -81,7 +81,11 @@ int recorder_finish(struct recorder *r, enum session_end why);
 void recorder_free(struct recorder *r);
 /* Erase the status line before a message. */
 void recorder_clear_status(struct recorder *r);
+/* A file header for pid (interpreter ip), its data starting at start. */
+void recorder_fill_header(struct rec_header *h, pid_t pid, const struct interp *ip, uint64_t start);
 /* SIGUSR1: a flight dump at the next tick. */
 void recorder_request_dump(int sig);
+/* Whether a dump was asked for since the last call. */
+bool recorder_dump_requested(void);
 
 #endif
