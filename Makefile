@@ -137,10 +137,11 @@ unit: $(UNIT_BINS)
 # runtime (libclang-rt-*-dev, with clang on Debian).
 FUZZ_CC ?= clang
 FUZZ_RUNS ?= 10000
-# the recording reader and what it decodes into: recording/, the model, escaping, the hash map
+# the recording reader and what it decodes into: recording/, the model, escaping, the hash map,
+# the growable array
 FUZZ_SRCS := tests/fuzz/fuzz_reader.c $(wildcard user/recording/rec_*.c) user/recording/varint.c \
 	user/loop/loop_rec.c \
-	user/model/model.c user/model/hist.c user/output/escape.c user/util/u64_map.c
+	user/model/model.c user/model/hist.c user/output/escape.c user/util/u64_map.c user/util/grow.c
 
 $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@

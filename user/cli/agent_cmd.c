@@ -140,6 +140,81 @@ static int client(const char *sock, const char *req)
 	return 0;
 }
 
+/* A duration of at least min ns into *ns: 0, or 2 (a bad value). */
+static int dur_min(const char *arg, uint64_t min, uint64_t *ns)
+{
+	return cli_parse_duration(arg, ns) || *ns < min ? 2 : 0;
+}
+
+/* A whole number from lo to hi: 0, or 2 (a bad value). */
+static int uint_in(const char *arg, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	unsigned long v;
+
+	if (parse_uint(arg, hi, &v) || v < lo)
+		return 2;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* One option into o: 0, 1 (failed, printed), 2 (a bad value) or -1 (usage). */
+static int agent_opt(struct agent_opts *o, int opt, const char *arg)
+{
+	char err[256];
+	unsigned v;
+	int rc;
+
+	switch (opt) {
+	case 'm':
+	case 'x':
+		if (discover_add(&o->disc, opt == 'x', arg, err, sizeof(err))) {
+			fprintf(stderr, "aps-bpf agent: %s\n", err);
+			return 1;
+		}
+		return 0;
+	case 'W': return dur_min(arg, 1000000000ull, &o->window_ns);
+	case 'e': return dur_min(arg, 10000000ull, &o->every_ns);
+	case 'r': return dur_min(arg, 100000000ull, &o->rescan_ns);
+	case 'S':
+		if (!strcmp(arg, "off")) {
+			o->stall_ns = 0;
+			return 0;
+		}
+		return dur_min(arg, 10000000ull, &o->stall_ns);
+	case 'F':
+	case 'M':
+	case 'D':
+		if ((rc = uint_in(arg, 1, 1 << 20, &v)))
+			return rc;
+		*(opt == 'F' ? &o->proc_bytes : opt == 'M' ? &o->total_bytes : &o->dump_bytes) = (uint64_t)v << 20;
+		return 0;
+	case 'C':
+		if ((rc = uint_in(arg, 1, 100, &v)))
+			return rc;
+		o->max_cpu = (double)v / 1000;
+		return 0;
+	case 'k': return uint_in(arg, 1, 100000, &o->dump_keep);
+	case 't': return uint_in(arg, 0, AGENT_TOP_TASKS, &o->top_tasks);
+	case 'P': return uint_in(arg, 1, 4096, &o->max_procs);
+	case 'H': return uint_in(arg, 0, 1000, &o->hz);
+	case 'c': return uint_in(arg, 0, 100, &o->top_coros);
+	case 'R':
+		if ((rc = uint_in(arg, 1, 1u << 20, &v)))
+			return rc;
+		if (v * 1024ul < (unsigned long)sysconf(_SC_PAGESIZE) || (v & (v - 1)))
+			return 2;
+		o->ringbuf_kb = v;
+		return 0;
+	case 'n': o->no_loop = true; return 0;
+	case 'd': o->dump_dir = arg; return 0;
+	case 'l': o->listen = !strcmp(arg, "off") ? NULL : arg; return 0;
+	case 's': o->sock_path = arg; return 0;
+	case 'L': o->label = arg; return 0;
+	case 'v': o->verbose = true; return 0;
+	default: return -1;
+	}
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -186,90 +261,23 @@ int cmd_agent(int argc, char **argv)
 		.hz = 49,
 		.stall_ns = 1000000000ull,
 	};
-	char err[256];
 	unsigned long v;
 	int opt, rc;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'm':
-		case 'x':
-			if (discover_add(&o.disc, opt == 'x', optarg, err, sizeof(err))) {
-				fprintf(stderr, "aps-bpf agent: %s\n", err);
-				goto fail;
-			}
-			break;
-		case 'W':
-			if (cli_parse_duration(optarg, &o.window_ns) || o.window_ns < 1000000000ull)
-				goto bad;
-			break;
-		case 'e':
-			if (cli_parse_duration(optarg, &o.every_ns) || o.every_ns < 10000000ull)
-				goto bad;
-			break;
-		case 'r':
-			if (cli_parse_duration(optarg, &o.rescan_ns) || o.rescan_ns < 100000000ull)
-				goto bad;
-			break;
-		case 'F':
-		case 'M':
-		case 'D':
-			if (parse_uint(optarg, 1 << 20, &v) || !v)
-				goto bad;
-			*(opt == 'F' ? &o.proc_bytes : opt == 'M' ? &o.total_bytes : &o.dump_bytes) = (uint64_t)v << 20;
-			break;
-		case 'k':
-			if (parse_uint(optarg, 100000, &v) || !v)
-				goto bad;
-			o.dump_keep = (unsigned)v;
-			break;
-		case 't':
-			if (parse_uint(optarg, AGENT_TOP_TASKS, &v))
-				goto bad;
-			o.top_tasks = (unsigned)v;
-			break;
-		case 'P':
-			if (parse_uint(optarg, 4096, &v) || !v)
-				goto bad;
-			o.max_procs = (unsigned)v;
-			break;
-		case 'C':
-			if (parse_uint(optarg, 100, &v) || !v)
-				goto bad;
-			o.max_cpu = (double)v / 1000;
-			break;
-		case 'S':
-			if (!strcmp(optarg, "off"))
-				o.stall_ns = 0;
-			else if (cli_parse_duration(optarg, &o.stall_ns) || o.stall_ns < 10000000ull)
-				goto bad;
-			break;
-		case 'H':
-			if (parse_uint(optarg, 1000, &v))
-				goto bad;
-			o.hz = (unsigned)v;
-			break;
-		case 'R':
-			if (parse_uint(optarg, 1u << 20, &v) || v * 1024 < (unsigned long)sysconf(_SC_PAGESIZE) ||
-			    (v & (v - 1)))
-				goto bad;
-			o.ringbuf_kb = (unsigned)v;
-			break;
-		case 'c':
-			if (parse_uint(optarg, 100, &v))
-				goto bad;
-			o.top_coros = (unsigned)v;
-			break;
-		case 'n': o.no_loop = true; break;
-		case 'd': o.dump_dir = optarg; break;
-		case 'l': o.listen = !strcmp(optarg, "off") ? NULL : optarg; break;
-		case 's': o.sock_path = optarg; break;
-		case 'L': o.label = optarg; break;
-		case 'v': o.verbose = true; break;
-		case 'h': fputs(agent_usage, stdout); discover_free(&o.disc); return 0;
-		default: goto usage;
+		if (opt == 'h') {
+			fputs(agent_usage, stdout);
+			discover_free(&o.disc);
+			return 0;
 		}
+		rc = agent_opt(&o, opt, optarg);
+		if (rc == 1)
+			goto fail;
+		if (rc == 2)
+			goto bad;
+		if (rc)
+			goto usage;
 	}
 	if (optind < argc) {
 		char req[AGENT_REQ_MAX];

@@ -23,6 +23,7 @@
 #include "output/fmt.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
+#include "util/monotime.h"
 
 #define MAX_PENDING 64		/* steps over the threshold, not ended yet */
 
@@ -56,9 +57,6 @@ struct blocked_ctx {
 	uint64_t reported, missed_stacks;
 	uint64_t stalls;	/* loop stalls outside task steps */
 	struct loop_side side;
-	enum cmd_mode mode;
-	enum loop_poll_hook hook;
-	unsigned long hz;
 	FILE *out;
 };
 
@@ -115,7 +113,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_ts)
 {
 	struct blocked_ctx *c = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	struct blocked_step *b;
 
 	if (now < begin_ts || now - begin_ts < c->threshold || find_pending(c, task, begin_ts))
@@ -151,7 +149,7 @@ static void on_tick(struct session *s, void *ctx)
 
 	loop_side_tick(&c->side);
 	tracer_open_steps(s->tracer, on_open_step, c);
-	model_sweep(&c->model, cli_now_ns(), 60ull * 1000000000);
+	model_sweep(&c->model, monotime_ns(), 60ull * 1000000000);
 }
 
 static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
@@ -160,12 +158,6 @@ static int blocked_opt(struct cli *c, int opt, const char *arg, void *ctx)
 
 	switch (opt) {
 	case 't': return cli_duration(c, "--threshold", arg, CLI_MS, CLI_MAX_DURATION, &b->threshold);
-	case 'j': b->json = true; return 0;
-	case 'm': return loop_mode_parse(arg, &b->mode) ? cli_bad(c, "--mode", "loop or step", arg) : 0;
-	case 'P':
-		return loop_hook_parse(arg, &b->hook) ?
-		       cli_bad(c, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
-	case 'z': return cli_uint(c, "--hz", arg, 1, 10000, &b->hz);
 	default: return -1;
 	}
 }
@@ -174,11 +166,8 @@ int cmd_blocked(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "poll-hook", required_argument, NULL, 'P' },
-		{ "hz", required_argument, NULL, 'z' },
-		CLI_OPT_DURATION, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_HZ, CLI_OPT_DURATION,
+		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "blocked", .usage = blocked_usage, .target = CLI_PID };
@@ -188,14 +177,14 @@ int cmd_blocked(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	c.threshold = 100ull * 1000000;
 	c.out = stdout;
-	c.mode = MODE_LOOP;
 	if (!cli_parse(&cli, argc, argv, "t:jvh", opts, blocked_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
-	if (c.mode == MODE_LOOP)
+	c.json = cli.json;
+	if (cli.mode != MODE_STEP)
 		return loop_blocked_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.threshold,
-			.duration = cli.duration_ns, .hook = c.hook, .json = c.json,
-			.verbose = cli.verbose, .hz = (unsigned)c.hz });
+			.duration = cli.duration_ns, .hook = cli.hook, .json = c.json,
+			.verbose = cli.verbose, .hz = cli.hz });
 	/* look often enough to catch a step soon after it crosses the threshold */
 	c.s.poll_ms = c.threshold / 4000000 < 20 ? (int)(c.threshold / 4000000) : 20;
 	if (c.s.poll_ms < 1)
@@ -229,7 +218,7 @@ int cmd_blocked(int argc, char **argv)
 	/* steps still running when we stop: report them with their stacks; an
 	 * exec ended the old program's steps then (not a block) */
 	model_close_open_steps(&c.model, why == SESSION_TARGET_EXECED && c.s.exec_ts ? c.s.exec_ts :
-			       cli_now_ns(), on_model_event, &c);
+			       monotime_ns(), on_model_event, &c);
 	fprintf(stderr, "aps-bpf: %" PRIu64 " blocking step%s, %" PRIu64 " loop stall%s outside steps "
 		"(threshold %s)%s\n", c.reported, c.reported == 1 ? "" : "s", c.stalls,
 		c.stalls == 1 ? "" : "s", fmt_dur(c.threshold, (char[32]){0}, 32),

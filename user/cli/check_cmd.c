@@ -18,6 +18,7 @@
 #include "agent/agent_client.h"
 #include "memory/snapshot.h"
 #include "loop/loop_stall.h"
+#include "util/monotime.h"
 
 #define CHECK_EXIT_OFFENDERS 1
 #define CHECK_EXIT_USAGE 2
@@ -269,10 +270,6 @@ static void print_offenders(struct check_ctx *c, bool json, FILE *out)
 struct check_opts {
 	struct check_ctx *c;
 	uint64_t window;
-	bool json;
-	enum cmd_mode mode;
-	bool mode_given;
-	enum loop_poll_hook hook;
 };
 
 static int check_opt(struct cli *cli, int opt, const char *arg, void *ctx)
@@ -284,14 +281,7 @@ static int check_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 	case 's': return cli_duration(cli, "--max-step", arg, 1000, CLI_MAX_DURATION, &o->c->max_step);
 	case 'w':
 		return cli_duration(cli, "--max-waiting", arg, 1000, CLI_MAX_DURATION, &o->c->max_waiting);
-	case 'j': o->json = true; return 0;
-	case 'A': o->c->agent_sock = arg; return 0;
-	case 'm':
-		o->mode_given = true;
-		return loop_mode_parse(arg, &o->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
-	case 'P':
-		return loop_hook_parse(arg, &o->hook) ?
-		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
+	case CLI_AGENT_SOCKET: o->c->agent_sock = arg; return 0;
 	default: return -1;
 	}
 }
@@ -302,16 +292,13 @@ int cmd_check(int argc, char **argv)
 		{ "for", required_argument, NULL, 'f' },
 		{ "max-step", required_argument, NULL, 's' },
 		{ "max-waiting", required_argument, NULL, 'w' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "poll-hook", required_argument, NULL, 'P' },
-		{ "agent-socket", required_argument, NULL, 'A' },
-		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_AGENT_SOCKET, CLI_OPT_VERBOSE,
+		CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "check", .usage = check_usage, .target = CLI_PID };
 	struct check_ctx c = { .agent_sock = AGENT_SOCK_DEFAULT };
-	struct check_opts co = { .c = &c, .window = 10ull * 1000000000, .mode = MODE_LOOP };
+	struct check_opts co = { .c = &c, .window = 10ull * 1000000000 };
 	uint64_t window;
 	bool json;
 	int err, rc = CHECK_EXIT_ERROR;
@@ -319,18 +306,18 @@ int cmd_check(int argc, char **argv)
 	if (!cli_parse(&cli, argc, argv, "jvh", opts, check_opt, &co, &rc))
 		return rc == 2 ? CHECK_EXIT_USAGE : rc;
 	window = co.window;
-	json = co.json;
+	json = cli.json;
 	if (!c.max_step && !c.max_waiting)
 		return cli_usage(&cli, "give --max-step and/or --max-waiting");
 	cli_apply(&cli, &c.s);
 	/* --max-waiting needs the steps: step mode unless loop was asked for */
-	if (c.max_waiting && !co.mode_given)
-		co.mode = MODE_STEP;
-	if (co.mode == MODE_LOOP && c.max_waiting)
+	if (c.max_waiting && !cli.mode)
+		cli.mode = MODE_STEP;
+	if (cli.mode != MODE_STEP && c.max_waiting)
 		return cli_usage(&cli, "--max-waiting needs --mode step");
-	if (co.mode == MODE_LOOP)
+	if (cli.mode != MODE_STEP)
 		return loop_check_run(&(struct loop_opts){ .pid = cli.pid, .threshold = c.max_step,
-			.duration = window, .hook = co.hook, .json = json, .verbose = cli.verbose });
+			.duration = window, .hook = cli.hook, .json = json, .verbose = cli.verbose });
 	/* look at the loop often enough to take a stall's stack while it lasts */
 	c.s.poll_ms = c.max_step ? (int)(c.max_step / 4000000) : 100;
 	if (c.s.poll_ms > 100)
@@ -359,7 +346,7 @@ int cmd_check(int argc, char **argv)
 	c.s.tick_ctx = &c;
 	enum session_end why = session_run(&c.s, (unsigned)(window / 1000000));
 	/* the window's end: steps still open are judged as of now, not after teardown */
-	uint64_t end = cli_now_ns();
+	uint64_t end = monotime_ns();
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;

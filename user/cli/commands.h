@@ -7,17 +7,9 @@
 #ifndef APS_COMMANDS_H
 #define APS_COMMANDS_H
 
-int cmd_trace(int argc, char **argv);
-int cmd_record(int argc, char **argv);
-int cmd_replay(int argc, char **argv);
-int cmd_export(int argc, char **argv);
-int cmd_top(int argc, char **argv);
-int cmd_ps(int argc, char **argv);
-int cmd_pstree(int argc, char **argv);
-int cmd_check(int argc, char **argv);
-int cmd_blocked(int argc, char **argv);
-int cmd_doctor(int argc, char **argv);
-int cmd_agent(int argc, char **argv);
-int cmd_profile(int argc, char **argv);
+typedef int cmd_fn(int argc, char **argv);
+
+cmd_fn cmd_trace, cmd_record, cmd_replay, cmd_export, cmd_top, cmd_ps, cmd_pstree, cmd_check,
+	cmd_blocked, cmd_doctor, cmd_agent, cmd_profile;
 
 #endif

@@ -237,20 +237,11 @@ static void print_cost(const struct session *s)
 	loop_tracer_doctor();
 }
 
-static int doctor_opt(struct cli *c, int opt, const char *arg, void *ctx)
-{
-	(void)c;
-	(void)arg;
-	if (opt != 'e')
-		return -1;
-	*(bool *)ctx = true;
-	return 0;
-}
-
 int cmd_doctor(int argc, char **argv)
 {
+	static int explain;
 	static const struct option opts[] = {
-		{ "explain", no_argument, NULL, 'e' },
+		{ "explain", no_argument, &explain, 1 },
 		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE, CLI_OPT_HELP,
 		{},
 	};
@@ -259,10 +250,11 @@ int cmd_doctor(int argc, char **argv)
 	struct obj_facts rt, ao;
 	struct kernel_probe kp;
 	char flavor[128], layout_err[512] = "";
-	bool explain = false, swap_used;
+	bool swap_used;
 	int err, rc;
 
-	if (!cli_parse(&cli, argc, argv, "evh", opts, doctor_opt, &explain, &rc))
+	explain = 0;
+	if (!cli_parse(&cli, argc, argv, "vh", opts, NULL, NULL, &rc))
 		return rc;
 	cli_apply(&cli, &s);
 	err = interp_detect(s.pid, &s.ip);

@@ -107,6 +107,14 @@ int cli_uint(const struct cli *c, const char *opt, const char *arg, unsigned lon
 	return cli_bad(c, opt, want, arg);
 }
 
+int cli_word(const char *arg, const char *const *words, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(arg, words[i]))
+			return i;
+	return -1;
+}
+
 int cli_parse_pid(const char *arg, pid_t *pid)
 {
 	unsigned long v;
@@ -120,7 +128,10 @@ int cli_parse_pid(const char *arg, pid_t *pid)
 /* The shared options: 0, an exit code, or -1 when opt is not one of them. */
 static int shared_opt(struct cli *c, int opt, const char *arg)
 {
-	unsigned long kb;
+	static const char *const modes[] = { "loop", "step" };
+	static const char *const hooks[] = { "auto", "fentry", "tracepoint" };
+	unsigned long v;
+	int i;
 
 	switch (opt) {
 	case 'v': c->verbose = true; return 0;
@@ -129,9 +140,28 @@ static int shared_opt(struct cli *c, int opt, const char *arg)
 	case CLI_DURATION:
 		return cli_duration(c, "--duration", arg, CLI_MS, CLI_MAX_DURATION, &c->duration_ns);
 	case CLI_RINGBUF_KB:
-		if (parse_ulong(arg, 4, 1ul << 20, &kb) || (kb & (kb - 1)))
+		if (parse_ulong(arg, 4, 1ul << 20, &v) || (v & (v - 1)))
 			return cli_bad(c, "--ringbuf-kb", "a power of two from 4 to 1048576", arg);
-		c->ringbuf_kb = (unsigned)kb;
+		c->ringbuf_kb = (unsigned)v;
+		return 0;
+	case 'j': c->json = true; return 0;
+	case 'o': c->output = arg; return 0;
+	case CLI_FROM: c->from = arg; return 0;
+	case CLI_TO: c->to = arg; return 0;
+	case CLI_MODE:
+		if ((i = cli_word(arg, modes, 2)) < 0)
+			return cli_bad(c, "--mode", "loop or step", arg);
+		c->mode = i ? MODE_STEP : MODE_LOOP;
+		return 0;
+	case CLI_POLL_HOOK:
+		if ((i = cli_word(arg, hooks, 3)) < 0)
+			return cli_bad(c, "--poll-hook", "auto, fentry or tracepoint", arg);
+		c->hook = i == 0 ? LOOP_HOOK_AUTO : i == 1 ? LOOP_HOOK_FENTRY : LOOP_HOOK_TRACEPOINT;
+		return 0;
+	case CLI_HZ:
+		if (cli_uint(c, "--hz", arg, 1, c->max_hz ? c->max_hz : 10000, &v))
+			return 2;
+		c->hz = (unsigned)v;
 		return 0;
 	default: return -1;
 	}
@@ -139,6 +169,20 @@ static int shared_opt(struct cli *c, int opt, const char *arg)
 
 static int parse_target(struct cli *c, char **pos, int npos, char **after, int nafter, bool dashdash)
 {
+	if (c->target == CLI_FILE) {
+		if (dashdash) {		/* the words after -- too: over the "--" */
+			memmove(pos + 1, pos, (size_t)npos * sizeof(*pos));
+			pos++;
+			npos += nafter;
+		}
+		if (!npos)
+			return cli_usage(c, "FILE is required");
+		if (npos > 1 + c->max_args)
+			return cli_usage(c, c->max_args ? "too many arguments" : "one FILE only");
+		c->args = pos;
+		c->nargs = npos;
+		return 0;
+	}
 	if (c->target == CLI_PID_OR_CMD && dashdash) {
 		if (npos)
 			return cli_usage(c, "a PID or -- CMD, not both");
@@ -176,6 +220,8 @@ bool cli_parse(struct cli *c, int argc, char **argv, const char *shortopts,
 		}
 	optind = 0;	/* a full reset: GNU getopt permutes */
 	while ((opt = getopt_long(nopt, argv, shortopts, opts, NULL)) != -1) {
+		if (opt == 0)
+			continue;	/* an option with a flag: getopt_long set it */
 		if (opt == 'h') {
 			fputs(c->usage, stdout);
 			*rc = 0;
@@ -218,6 +264,15 @@ void cli_apply(const struct cli *c, struct session *s)
 	s->hooks.opts.no_debuginfod = c->no_debuginfod;
 }
 
+int cli_spawn(const struct cli *c, struct session *s)
+{
+	int err = c->spawn ? session_spawn(s, c->spawn) : 0;
+
+	if (err)
+		fprintf(stderr, "aps-bpf: cannot start %s: %s\n", c->spawn[0], strerror(-err));
+	return err;
+}
+
 static void (*usr1_fn)(int);
 
 static void on_signal(int sig)
@@ -236,14 +291,6 @@ void cli_signals(void (*usr1)(int))
 	if (usr1)
 		signal(SIGUSR1, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-uint64_t cli_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void cli_end_child(const struct cli *c, struct session *s, int why)

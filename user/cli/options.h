@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "loop/loop_cmds.h"
 
 struct session;
 
@@ -20,6 +21,15 @@ enum {
 	CLI_RINGBUF_KB,
 	CLI_DURATION,
 	CLI_KILL,
+	CLI_MODE,
+	CLI_POLL_HOOK,
+	CLI_HZ,
+	CLI_FROM,
+	CLI_TO,
+	CLI_AGENT_SOCKET,
+	CLI_TASKS_EVERY,
+	CLI_SORT,
+	CLI_BY,
 };
 
 /* Entries for a command's option table. */
@@ -29,11 +39,23 @@ enum {
 #define CLI_OPT_DURATION { "duration", required_argument, NULL, CLI_DURATION }
 #define CLI_OPT_KILL { "kill", no_argument, NULL, CLI_KILL }
 #define CLI_OPT_HELP { "help", no_argument, NULL, 'h' }
+/* Parsed into struct cli by every command that lists them: */
+#define CLI_OPT_JSON { "json", no_argument, NULL, 'j' }
+#define CLI_OPT_OUTPUT { "output", required_argument, NULL, 'o' }
+#define CLI_OPT_MODE { "mode", required_argument, NULL, CLI_MODE }
+#define CLI_OPT_POLL_HOOK { "poll-hook", required_argument, NULL, CLI_POLL_HOOK }
+#define CLI_OPT_HZ { "hz", required_argument, NULL, CLI_HZ }
+#define CLI_OPT_FROM { "from", required_argument, NULL, CLI_FROM }
+#define CLI_OPT_TO { "to", required_argument, NULL, CLI_TO }
+/* Parsed by the command (one name, one meaning): */
+#define CLI_OPT_AGENT_SOCKET { "agent-socket", required_argument, NULL, CLI_AGENT_SOCKET }
+#define CLI_OPT_TASKS_EVERY { "tasks-every", required_argument, NULL, CLI_TASKS_EVERY }
 
 /* What the command takes after its options. */
 enum cli_target {
 	CLI_PID = 1,		/* exactly one PID */
 	CLI_PID_OR_CMD,		/* PID, or -- CMD [ARGS...] */
+	CLI_FILE,		/* FILE, then up to max_args more words */
 };
 
 #define CLI_MS 1000000ull
@@ -45,12 +67,22 @@ struct cli {
 	const char *cmd;	/* "trace": errors name it */
 	const char *usage;
 	enum cli_target target;
+	int max_args;		/* CLI_FILE: words after FILE */
+	unsigned max_hz;	/* --hz: 0 for 10000 */
 	/* results */
 	pid_t pid;
 	char **spawn;		/* -- CMD ARGS (NULL-terminated), or NULL */
 	bool verbose, no_debuginfod, kill;
 	unsigned ringbuf_kb;	/* 0: default */
 	uint64_t duration_ns;	/* 0: none */
+	bool json;		/* --json */
+	const char *output;	/* -o, --output */
+	const char *from, *to;	/* --from, --to: recording times, as given */
+	enum cmd_mode mode;	/* --mode; 0: not given */
+	enum loop_poll_hook hook;	/* --poll-hook */
+	unsigned hz;		/* --hz (1 to 10000); 0: not given */
+	char **args;		/* CLI_FILE: FILE and the words after it */
+	int nargs;
 };
 
 /*
@@ -61,7 +93,7 @@ typedef int (*cli_opt_fn)(struct cli *c, int opt, const char *arg, void *ctx);
 
 /*
  * getopt_long over argv, options anywhere before `--`; shared options go into
- * c, the others to fn. Then the target. Returns true to go on; false with
+ * c, the others to fn (options with a flag pointer set it themselves). Then the target. Returns true to go on; false with
  * *rc the exit code (0 after --help, 2 on a usage error, printed).
  */
 bool cli_parse(struct cli *c, int argc, char **argv, const char *shortopts,
@@ -81,17 +113,21 @@ int cli_duration(const struct cli *c, const char *opt, const char *arg, uint64_t
 /* A whole number from lo to hi: 0 or 2 (printed). */
 int cli_uint(const struct cli *c, const char *opt, const char *arg, unsigned long lo,
 	     unsigned long hi, unsigned long *out);
+/* The index of arg in words[n], or -1. */
+int cli_word(const char *arg, const char *const *words, int n);
 /* A PID: 1 .. 2^30-1. 0 or -EINVAL. */
 int cli_parse_pid(const char *arg, pid_t *pid);
 /* "1ms", "1.5s", "100ms": for messages. */
 const char *cli_fmt_duration(uint64_t ns, char *buf, size_t len);
 
+/* -- CMD: start CMD, held until the session attaches. 0 (also without
+ * -- CMD) or -errno, printed. */
+int cli_spawn(const struct cli *c, struct session *s);
 /* The shared options into a session (-v, --no-debuginfod, --ringbuf-kb). */
 void cli_apply(const struct cli *c, struct session *s);
 /* SIGINT/SIGTERM stop the session (SIGUSR1 too when usr1 is set: it calls it);
  * SIGPIPE is ignored. */
 void cli_signals(void (*usr1)(int));
-uint64_t cli_now_ns(void);
 /*
  * The end of a session with -- CMD: at the end of --duration CMD keeps
  * running, detached (said on stderr), unless --kill: then it is killed.

@@ -10,7 +10,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/outfile.h"
 #include "live/session.h"
 #include "loop/loop_sample.h"
 #include "loop/loop_session.h"
@@ -30,6 +30,7 @@
 #include "profile/prof_pprof.h"
 #include "profile/prof_top.h"
 #include "target/proc.h"
+#include "util/monotime.h"
 
 #define MAX_HZ 1000
 #define MAX_THREADS 1024		/* threads labelled / walked for --wall */
@@ -74,12 +75,6 @@ struct prof_ctx {
 	uint64_t samples, off_cpu, no_tstate, truncated, bad_records, snapshots, snap_errors;
 	int err;			/* first attribution error */
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
 
 /* `thread NS_TID (comm)`, read once per thread. */
 static const struct thread_label *thread_of(struct prof_ctx *c, uint32_t tid)
@@ -211,7 +206,7 @@ static void use_snapshot(struct prof_ctx *c, const struct snapshot *snap, uint64
 /* Collect a finished snapshot; start the next one when due. */
 static void snapshots(struct prof_ctx *c, bool wait)
 {
-	uint64_t now = loop_now_ns(), cost;
+	uint64_t now = monotime_ns(), cost;
 
 	if (c->ts.running && task_sampler_collect(&c->ts, wait) == 1) {
 		if (c->ts.err)
@@ -231,7 +226,7 @@ static void snapshots(struct prof_ctx *c, bool wait)
 /* --wall: the threads that are not running now, read from memory. */
 static void sample_off_cpu(struct prof_ctx *c)
 {
-	uint64_t now = loop_now_ns(), due;
+	uint64_t now = monotime_ns(), due;
 	char path[96], buf[512], *p;
 	struct dirent *d;
 	DIR *dir;
@@ -289,19 +284,6 @@ static void on_tick(struct loop_session *s, void *ctx)
 		sample_off_cpu(c);
 }
 
-static int parse_by(const char *s, enum prof_by *by)
-{
-	if (!strcmp(s, "task"))
-		*by = PROF_BY_TASK;
-	else if (!strcmp(s, "coro"))
-		*by = PROF_BY_CORO;
-	else if (!strcmp(s, "thread"))
-		*by = PROF_BY_THREAD;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 /* FILE, or stdout for "-"; NULL with a message. */
 static FILE *open_out(const char *path, const char *mode)
 {
@@ -346,166 +328,175 @@ static void summary(struct prof_ctx *c, uint64_t elapsed)
 			c->snap_errors, c->snapshots + c->snap_errors);
 }
 
+struct prof_opts {
+	const char *folded_path, *pprof_path;
+	FILE *folded, *pprof;
+	enum prof_by by;
+	unsigned long rows;
+	bool wall;
+};
+
+static int profile_opt(struct cli *cli, int opt, const char *arg, void *ctx)
+{
+	static const char *const bys[] = { "task", "coro", "thread" };
+	static const enum prof_by by_of[] = { PROF_BY_TASK, PROF_BY_CORO, PROF_BY_THREAD };
+	struct prof_opts *o = ctx;
+	int i;
+
+	switch (opt) {
+	case 'b':
+		if ((i = cli_word(arg, bys, 3)) < 0)
+			return cli_bad(cli, "--by", "task, coro or thread", arg);
+		o->by = by_of[i];
+		return 0;
+	case 'w': o->wall = true; return 0;
+	case 'f': o->folded_path = arg; return 0;
+	case 'p': o->pprof_path = arg; return 0;
+	case 'r': return cli_uint(cli, "--rows", arg, 1, 100000, &o->rows);
+	default: return -1;
+	}
+}
+
+/* The outputs, opened before attaching: 0, or 2 / 1 (printed). */
+static int open_outputs(struct prof_opts *o)
+{
+	if (o->pprof_path && !strcmp(o->pprof_path, "-") && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "aps-bpf: --pprof -: not writing a binary profile to a terminal\n");
+		return 2;
+	}
+	if (o->folded_path && o->pprof_path && !strcmp(o->folded_path, "-") &&
+	    !strcmp(o->pprof_path, "-")) {
+		fprintf(stderr, "aps-bpf: --folded and --pprof cannot both go to stdout\n");
+		return 2;
+	}
+	if (o->folded_path && !(o->folded = open_out(o->folded_path, "w")))
+		return 1;
+	if (o->pprof_path && !(o->pprof = open_out(o->pprof_path, "wb")))
+		return 1;
+	return 0;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+	return f ? outfile_close_stream(f, strcmp(path, "-") ? path : "stdout") : 0;
+}
+
+/* The folded stacks, the pprof profile and the top: 0 or 1 (printed). */
+static int write_outputs(struct prof_ctx *c, const struct prof_opts *o, struct prof_meta *meta)
+{
+	int err;
+
+	meta->period_ns = (int64_t)c->period_ns;
+	meta->wall = c->wall;
+	meta->group_key = o->by == PROF_BY_CORO ? "coro" : o->by == PROF_BY_TASK ? "task" : NULL;
+	if (o->folded && (err = prof_folded_write(&c->agg, o->folded))) {
+		fprintf(stderr, "aps-bpf: writing %s: %s\n", o->folded_path, strerror(-err));
+		return 1;
+	}
+	if (o->pprof && (err = prof_pprof_write(&c->agg, meta, o->pprof))) {
+		fprintf(stderr, "aps-bpf: writing %s: %s\n", o->pprof_path, strerror(-err));
+		return 1;
+	}
+	if (o->folded != stdout && o->pprof != stdout &&
+	    prof_top_print(&c->agg, stdout,
+			   o->by == PROF_BY_CORO ? "CORO" : o->by == PROF_BY_THREAD ? "THREAD" : "TASK",
+			   (unsigned)o->rows))
+		return 1;
+	return 0;
+}
+
+/* Sample until the end, then attribute and write: 0 or 1 (printed). */
+static int run(struct prof_ctx *c, const struct prof_opts *o, uint64_t duration)
+{
+	struct prof_meta meta = { 0 };
+	struct timespec wall0;
+	uint64_t start, elapsed;
+	int err, why;
+
+	if (prof_agg_init(&c->agg) || prof_attr_init(&c->attr, &c->agg, o->by)) {
+		fprintf(stderr, "aps-bpf: out of memory\n");
+		return 1;
+	}
+	err = loop_session_open(&c->s, on_record, c);
+	if (err) {
+		fprintf(stderr, "aps-bpf: %s\n", c->s.err[0] ? c->s.err : strerror(-err));
+		return 1;
+	}
+	/* sampling runs from here */
+	clock_gettime(CLOCK_REALTIME, &wall0);
+	start = c->start = monotime_ns();
+	task_sampler_init(&c->ts, &c->s.ip, &c->s.layout);
+	task_sampler_start(&c->ts);
+	c->s.on_tick = on_tick;
+	c->s.tick_ctx = c;
+	why = loop_session_run(&c->s, (unsigned)(duration / 1000000));
+	if (why == SESSION_ERROR) {
+		fprintf(stderr, "aps-bpf: %s\n", c->s.err);
+		return 1;
+	}
+	elapsed = monotime_ns() - start;
+	/* one more table for samples of tasks made since the last one */
+	snapshots(c, true);
+	if (why != SESSION_TARGET_EXITED && (c->attr.npend || c->wall)) {
+		task_sampler_start(&c->ts);
+		snapshots(c, true);
+	}
+	prof_attr_flush(&c->attr);
+	if (c->err) {
+		fprintf(stderr, "aps-bpf: attributing samples: %s\n", strerror(-c->err));
+		return 1;
+	}
+	summary(c, elapsed);
+	if (!c->agg.count)
+		fprintf(stderr, "aps-bpf: no samples: did the target run Python code?\n");
+	meta.time_nanos = (int64_t)wall0.tv_sec * 1000000000 + wall0.tv_nsec;
+	meta.duration_nanos = (int64_t)elapsed;
+	return write_outputs(c, o, &meta);
+}
+
 int cmd_profile(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "duration", required_argument, NULL, 'd' },
-		{ "hz", required_argument, NULL, 'z' },
+		CLI_OPT_DURATION, CLI_OPT_HZ,
 		{ "by", required_argument, NULL, 'b' },
 		{ "wall", no_argument, NULL, 'w' },
 		{ "folded", required_argument, NULL, 'f' },
 		{ "pprof", required_argument, NULL, 'p' },
 		{ "rows", required_argument, NULL, 'r' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_VERBOSE, CLI_OPT_HELP,
 		{},
 	};
+	struct cli cli = { .cmd = "profile", .usage = profile_usage, .target = CLI_PID,
+			   .max_hz = MAX_HZ };
+	struct prof_opts o = { .by = PROF_BY_TASK, .rows = 20 };
 	static struct prof_ctx c;
-	const char *folded_path = NULL, *pprof_path = NULL;
-	FILE *folded = NULL, *pprof = NULL;
-	struct prof_meta meta = { 0 };
-	enum prof_by by = PROF_BY_TASK;
-	uint64_t duration = 0, start, elapsed;
-	unsigned long hz = LOOP_DEFAULT_HZ, rows = 20;
-	struct timespec wall0;
-	int opt, err, why, rc = 1;
-	char *end;
-	long pid;
+	unsigned hz;
+	int rc;
 
 	memset(&c, 0, sizeof(c));
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+d:z:b:wf:p:r:vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'd':
-			if (cli_parse_duration(optarg, &duration) || !duration)
-				goto usage;
-			break;
-		case 'z':
-			errno = 0;
-			hz = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || !hz || hz > MAX_HZ)
-				goto usage;
-			break;
-		case 'b':
-			if (parse_by(optarg, &by))
-				goto usage;
-			break;
-		case 'w': c.wall = true; break;
-		case 'f': folded_path = optarg; break;
-		case 'p': pprof_path = optarg; break;
-		case 'r':
-			errno = 0;
-			rows = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || !rows || rows > 100000)
-				goto usage;
-			break;
-		case 'v': c.s.verbose = true; break;
-		case 'h': fputs(profile_usage, stdout); return 0;
-		default: goto usage;
-		}
+	if (!cli_parse(&cli, argc, argv, "b:wf:p:r:vh", opts, profile_opt, &o, &rc))
+		return rc;
+	c.wall = o.wall;
+	rc = open_outputs(&o);
+	if (!rc) {
+		hz = cli.hz ? cli.hz : LOOP_DEFAULT_HZ;
+		c.period_ns = 1000000000ull / hz;
+		c.s.pid = cli.pid;
+		c.s.verbose = cli.verbose;
+		c.s.hz = hz;
+		c.s.flags = APS_LOOP_SAMPLE;
+		c.s.poll_ms = c.wall ? (int)(1000 / hz) : 50;
+		if (c.s.poll_ms < 1)
+			c.s.poll_ms = 1;
+		cli_signals(NULL);
+		rc = run(&c, &o, cli.duration_ns);
+		if (c.ts.running)
+			snapshots(&c, true);
 	}
-	if (optind != argc - 1)
-		goto usage;
-	errno = 0;
-	pid = strtol(argv[optind], &end, 10);
-	if (errno || end == argv[optind] || *end || pid <= 0 || pid > 0x3fffffff)
-		goto usage;
-	if (pprof_path && !strcmp(pprof_path, "-") && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "aps-bpf: --pprof -: not writing a binary profile to a terminal\n");
-		return 2;
-	}
-	if (folded_path && pprof_path && !strcmp(folded_path, "-") && !strcmp(pprof_path, "-")) {
-		fprintf(stderr, "aps-bpf: --folded and --pprof cannot both go to stdout\n");
-		return 2;
-	}
-	/* open the outputs first: a bad path fails before attaching */
-	if (folded_path && !(folded = open_out(folded_path, "w")))
-		goto cleanup;
-	if (pprof_path && !(pprof = open_out(pprof_path, "wb")))
-		goto cleanup;
-
-	c.period_ns = 1000000000ull / hz;
-	c.s.pid = (pid_t)pid;
-	c.s.hz = (unsigned)hz;
-	c.s.flags = APS_LOOP_SAMPLE;
-	c.s.poll_ms = c.wall ? (int)(1000 / hz) : 50;
-	if (c.s.poll_ms < 1)
-		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	if (prof_agg_init(&c.agg) || prof_attr_init(&c.attr, &c.agg, by)) {
-		fprintf(stderr, "aps-bpf: out of memory\n");
-		goto cleanup;
-	}
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
-		goto cleanup;
-	}
-	/* sampling runs from here */
-	clock_gettime(CLOCK_REALTIME, &wall0);
-	start = c.start = loop_now_ns();
-	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
-	task_sampler_start(&c.ts);
-	c.s.on_tick = on_tick;
-	c.s.tick_ctx = &c;
-	why = loop_session_run(&c.s, (unsigned)(duration / 1000000));
-	if (why == SESSION_ERROR) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
-		goto cleanup;
-	}
-	elapsed = loop_now_ns() - start;
-	/* one more table for samples of tasks made since the last one */
-	snapshots(&c, true);
-	if (why != SESSION_TARGET_EXITED && (c.attr.npend || c.wall)) {
-		task_sampler_start(&c.ts);
-		snapshots(&c, true);
-	}
-	prof_attr_flush(&c.attr);
-	if (c.err) {
-		fprintf(stderr, "aps-bpf: attributing samples: %s\n", strerror(-c.err));
-		goto cleanup;
-	}
-	summary(&c, elapsed);
-	if (!c.agg.count)
-		fprintf(stderr, "aps-bpf: no samples: did the target run Python code?\n");
-
-	meta.time_nanos = (int64_t)wall0.tv_sec * 1000000000 + wall0.tv_nsec;
-	meta.duration_nanos = (int64_t)elapsed;
-	meta.period_ns = (int64_t)c.period_ns;
-	meta.wall = c.wall;
-	meta.group_key = by == PROF_BY_CORO ? "coro" : by == PROF_BY_TASK ? "task" : NULL;
-	if (folded && (err = prof_folded_write(&c.agg, folded))) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", folded_path, strerror(-err));
-		goto cleanup;
-	}
-	if (pprof && (err = prof_pprof_write(&c.agg, &meta, pprof))) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", pprof_path, strerror(-err));
-		goto cleanup;
-	}
-	if (folded != stdout && pprof != stdout &&
-	    prof_top_print(&c.agg, stdout,
-			   by == PROF_BY_CORO ? "CORO" : by == PROF_BY_THREAD ? "THREAD" : "TASK",
-			   (unsigned)rows))
-		goto cleanup;
-	rc = 0;
-cleanup:
-	if (c.ts.running)
-		snapshots(&c, true);
-	if (folded && folded != stdout && fclose(folded) && !rc) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", folded_path, strerror(errno));
-		rc = 1;
-	}
-	if (pprof && pprof != stdout && fclose(pprof) && !rc) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", pprof_path, strerror(errno));
-		rc = 1;
-	}
+	if (close_out(o.folded, o.folded_path) | close_out(o.pprof, o.pprof_path))
+		rc = rc ? rc : 1;
 	loop_session_close(&c.s);
 	prof_attr_free(&c.attr);
 	prof_agg_free(&c.agg);
 	return rc;
-usage:
-	fputs(profile_usage, stderr);
-	return 2;
 }

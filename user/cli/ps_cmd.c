@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/outfile.h"
+#include "cli/view_opts.h"
 #include "target/layout_runtime.h"
 #include "target/proc.h"
 #include "memory/snapshot.h"
@@ -18,6 +19,7 @@
 #include "output/task_view.h"
 #include "agent/agent.h"
 #include "agent/task_extra.h"
+#include "util/monotime.h"
 
 #define EXIT_CYCLE 3	/* pstree --fail-on-cycle: the await graph has a cycle */
 
@@ -127,7 +129,7 @@ static int resolve_only(struct session *s)
 	return err;
 }
 
-enum { PS_STUCK = 0x200, PS_AGENT_SOCKET };	/* long-only options */
+enum { PS_STUCK = 0x200 };	/* long-only */
 
 struct ps_opts {
 	struct task_view_opts o;
@@ -164,7 +166,7 @@ static int ps_opt(struct cli *c, int opt, const char *arg, void *ctx)
 		if (!p->tree)
 			return cli_usage(c, "--stuck goes with pstree");
 		return cli_duration(c, "--stuck", arg, CLI_MS, CLI_MAX_DURATION, &p->o.stuck_ns);
-	case PS_AGENT_SOCKET:
+	case CLI_AGENT_SOCKET:
 		p->agent_sock = arg;
 		return 0;
 	default: return -1;
@@ -174,13 +176,10 @@ static int ps_opt(struct cli *c, int opt, const char *arg, void *ctx)
 static int run(int argc, char **argv, bool tree)
 {
 	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
+		VIEW_OPTS_TASKS,
 		{ "watch", required_argument, NULL, 'w' },
-		{ "collapse", required_argument, NULL, 'c' },
-		{ "fail-on-cycle", no_argument, NULL, 'F' },
 		{ "stuck", required_argument, NULL, PS_STUCK },
-		{ "agent-socket", required_argument, NULL, PS_AGENT_SOCKET },
-		CLI_OPT_VERBOSE, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_AGENT_SOCKET, CLI_OPT_VERBOSE, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = tree ? "pstree" : "ps", .usage = ps_usage, .target = CLI_PID };
@@ -239,7 +238,7 @@ static int run(int argc, char **argv, bool tree)
 		fprintf(stderr, "aps-bpf: %s\n", s.err[0] ? s.err : strerror(-err));
 		goto cleanup;
 	}
-	t0 = cli_now_ns();
+	t0 = monotime_ns();
 	err = snapshot_take(&s.ip, &s.layout, &snap, s.err, sizeof(s.err));
 	if (err == -EACCES || err == -EPERM)
 		session_explain(&s, err);
@@ -260,7 +259,7 @@ static int run(int argc, char **argv, bool tree)
 		else
 			fprintf(stderr, "aps-bpf: %s: runtime and waiting are known with --watch\n", msg);
 	}
-	o.now = cli_now_ns();
+	o.now = monotime_ns();
 	/* a task whose loop thread the read did not find: the thread seen stepping it */
 	for (uint32_t i = 0; have_model && i < snap.ntasks; i++) {
 		const struct task *k = snap.tasks[i].tid ? NULL : model_find(&m, snap.tasks[i].addr);

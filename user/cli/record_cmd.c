@@ -75,7 +75,7 @@ struct record_args {
 	struct loop_record_opts lo;
 };
 
-enum { OPT_MODE = 1000, OPT_HZ, OPT_MIN_SPAN };
+enum { OPT_MIN_SPAN = 1000 };
 
 static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 {
@@ -83,21 +83,17 @@ static int record_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	struct record_args *a = ctx;
 
 	switch (opt) {
-	case 'o': o->path = arg; return 0;
 	case 'F': return cli_duration(c, "--flight", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->window_ns);
 	case 'M': return cli_uint(c, "--flight-mb", arg, 1, 1 << 20, &o->flight_mb);
 	case 'B': return cli_duration(c, "--on-blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->blocked_ns);
 	case 'S': return cli_duration(c, "--blocked", arg, CLI_MS, CLI_MAX_DURATION, &o->stack_ns);
-	case 'T':
+	case CLI_TASKS_EVERY:
 		return cli_duration(c, "--tasks-every", arg, 10 * CLI_MS, CLI_MAX_DURATION, &o->tasks_every);
 	case 'N': o->no_tasks = true; return 0;
 	case 't': o->printing = true; return 0;
-	case 'j': o->printing = o->json = true; return 0;
+	case 'J': o->printing = o->json = true; return 0;
 	case 'q': o->quiet = true; return 0;
 	case 'f': o->follow = true; return 0;
-	case OPT_MODE:
-		return loop_mode_parse(arg, &a->mode) ? cli_bad(c, "--mode", "loop or step", arg) : 0;
-	case OPT_HZ: return cli_uint(c, "--hz", arg, 1, 10000, &a->hz);
 	case OPT_MIN_SPAN:
 		return cli_duration(c, "--min-span", arg, 0, CLI_MAX_DURATION, &a->lo.min_span);
 	default: return -1;
@@ -180,19 +176,18 @@ cleanup:
 int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
+		CLI_OPT_OUTPUT,
 		{ "flight", required_argument, NULL, 'F' },
 		{ "flight-mb", required_argument, NULL, 'M' },
 		{ "on-blocked", required_argument, NULL, 'B' },
 		{ "blocked", required_argument, NULL, 'S' },
-		{ "tasks-every", required_argument, NULL, 'T' },
+		CLI_OPT_TASKS_EVERY,
 		{ "no-tasks", no_argument, NULL, 'N' },
 		{ "trace", no_argument, NULL, 't' },
-		{ "trace-json", no_argument, NULL, 'j' },
+		{ "trace-json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "follow-forks", no_argument, NULL, 'f' },
-		{ "mode", required_argument, NULL, OPT_MODE },
-		{ "hz", required_argument, NULL, OPT_HZ },
+		CLI_OPT_MODE, CLI_OPT_HZ,
 		{ "min-span", required_argument, NULL, OPT_MIN_SPAN },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_VERBOSE,
 		CLI_OPT_HELP,
@@ -209,6 +204,9 @@ int cmd_record(int argc, char **argv)
 
 	if (!cli_parse(&cli, argc, argv, "o:qfvh", opts, record_opt, &a, &rc))
 		return rc;
+	a.o.path = cli.output;
+	a.mode = cli.mode;
+	a.hz = cli.hz;
 	o = a.o;
 	rc = check_opts(&cli, &o);
 	if (!rc && !a.mode)
@@ -229,13 +227,8 @@ int cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	cli_signals(recorder_request_dump);
-	if (cli.spawn) {
-		err = session_spawn(&s, cli.spawn);
-		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
-			goto cleanup;
-		}
-	}
+	if (cli_spawn(&cli, &s))
+		goto cleanup;
 	err = recorder_start(&r, cli.spawn != NULL);
 	if (err) {
 		recorder_clear_status(&r);

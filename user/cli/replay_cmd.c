@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/view_opts.h"
 #include "cli/outfile.h"
 #include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
@@ -324,80 +325,73 @@ static int parse_format(const char *arg, const char *view, enum task_view_format
 	return task_view_parse_format(arg, !strcmp(view, "pstree"), f);
 }
 
+struct replay_opts {
+	struct task_view_opts vo;
+	struct top_view tv;
+	const char *at_s, *format_s;
+	uint64_t threshold;
+	bool fail_on_cycle;
+};
+
+static int replay_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	struct replay_opts *o = ctx;
+	unsigned long v;
+
+	switch (opt) {
+	case 'a': o->at_s = arg; return 0;
+	case 'f': o->format_s = arg; return 0;
+	case 'c':
+		if (cli_uint(c, "--collapse", arg, 2, 100000000, &v))
+			return 2;
+		o->vo.collapse = (unsigned)v;
+		return 0;
+	case 'F': o->fail_on_cycle = true; return 0;
+	case 'T': return cli_duration(c, "--threshold", arg, 1000, CLI_MAX_DURATION, &o->threshold);
+	default: return view_opts_top(c, opt, arg, &o->tv);
+	}
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "to", required_argument, NULL, 't' },
-		{ "output", required_argument, NULL, 'o' },
+		CLI_OPT_JSON, CLI_OPT_FROM, CLI_OPT_TO, CLI_OPT_OUTPUT,
 		{ "at", required_argument, NULL, 'a' },
-		{ "format", required_argument, NULL, 'F' },
-		{ "collapse", required_argument, NULL, 'c' },
-		{ "fail-on-cycle", no_argument, NULL, 'C' },
+		VIEW_OPTS_TASKS,
 		{ "threshold", required_argument, NULL, 'T' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "by", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		VIEW_OPTS_TOP, CLI_OPT_HELP,
 		{},
 	};
 	static char outbuf[1 << 20];
-	const char *path = NULL, *view = "trace", *from_s = NULL, *to_s = NULL, *out_path = NULL;
-	const char *at_s = NULL, *format_s = NULL;
-	struct task_view_opts vo = { .format = VIEW_TABLE };
+	static struct replay_opts o;
+	struct cli cli = { .cmd = "replay", .usage = replay_usage, .target = CLI_FILE, .max_args = 1 };
+	const char *path, *view, *from_s, *to_s, *out_path, *at_s, *format_s;
+	struct task_view_opts vo;
 	struct top_view tv;
 	struct rec_reader r;
-	uint64_t from, to, at, threshold = 100000000;
-	bool json = false, fail_on_cycle = false;
-	struct cli cli = { .cmd = "replay", .usage = replay_usage };
-	unsigned long v;
+	uint64_t from, to, at, threshold;
+	bool json, fail_on_cycle;
 	FILE *out = stdout;
-	int opt, rc, npos = 0;
+	int rc;
 
-	top_view_init(&tv);
-	optind = 1;
-	/* FILE and VIEW may come before or after the options (GNU getopt permutes) */
-	while ((opt = getopt_long(argc, argv, "jo:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = true; break;
-		case 'f': from_s = optarg; break;
-		case 't': to_s = optarg; break;
-		case 'o': out_path = optarg; break;
-		case 'a': at_s = optarg; break;
-		case 'F': format_s = optarg; break;
-		case 'c':
-			if (cli_uint(&cli, "--collapse", optarg, 2, 100000000, &v))
-				return 2;
-			vo.collapse = (unsigned)v;
-			break;
-		case 'C': fail_on_cycle = true; break;
-		case 'T':
-			if (cli_duration(&cli, "--threshold", optarg, 1000, CLI_MAX_DURATION, &threshold))
-				return 2;
-			break;
-		case 's':
-			if (top_view_sort_name(optarg, &tv.sort))
-				return cli_bad(&cli, "--sort", "busy, max, steps, age or waiting", optarg);
-			break;
-		case 'b':
-			if (strcmp(optarg, "task") && strcmp(optarg, "coro"))
-				return cli_bad(&cli, "--by", "task or coro", optarg);
-			tv.by_coro = !strcmp(optarg, "coro");
-			break;
-		case 'h': fputs(replay_usage, stdout); return 0;
-		default: fputs(replay_usage, stderr); return 2;
-		}
-	}
-	npos = argc - optind;
-	if (npos >= 1)
-		path = argv[optind];
-	if (npos >= 2)
-		view = argv[optind + 1];
-	if (!path || npos > 2) {
-		fprintf(stderr, "aps-bpf: replay: %s\n%s", path ? "too many arguments" : "FILE is required",
-			replay_usage);
-		return 2;
-	}
+	memset(&o, 0, sizeof(o));
+	o.vo.format = VIEW_TABLE;
+	o.threshold = 100000000;
+	top_view_init(&o.tv);
+	if (!cli_parse(&cli, argc, argv, "jo:h", opts, replay_opt, &o, &rc))
+		return rc;
+	path = cli.args[0];
+	view = cli.nargs > 1 ? cli.args[1] : "trace";
+	from_s = cli.from;
+	to_s = cli.to;
+	out_path = cli.output;
+	json = cli.json;
+	vo = o.vo;
+	tv = o.tv;
+	at_s = o.at_s;
+	format_s = o.format_s;
+	threshold = o.threshold;
+	fail_on_cycle = o.fail_on_cycle;
 	if (!known_view(view))
 		return usage("unknown view '%s' (trace, ps, pstree, top, blocked, info)", view);
 	if (format_s && parse_format(format_s, view, &vo.format))

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/view_opts.h"
 #include "cli/outfile.h"
 #include "target/layout_runtime.h"
 #include "model/stats.h"
@@ -19,6 +20,7 @@
 #include "output/top_view.h"
 #include "loop/loop_cmds.h"
 #include "loop/loop_session.h"
+#include "util/monotime.h"
 
 static const char top_usage[] =
 	"usage: aps-bpf top [--mode loop|step] [-b] [--iterations N] [--delay DURATION] [--sort KEY]\n"
@@ -54,9 +56,6 @@ struct top_proc {
 };
 
 struct top_ctx {
-	enum cmd_mode mode;
-	enum loop_poll_hook hook;
-	unsigned long hz;
 	struct session s;
 	struct top_proc main;
 	bool follow;
@@ -94,7 +93,7 @@ static int proc_init(struct top_proc *p, pid_t pid)
 	p->pid = pid;
 	if (model_init(&p->model, 4096))
 		return -ENOMEM;
-	if (stats_init(&p->stats, cli_now_ns())) {
+	if (stats_init(&p->stats, monotime_ns())) {
 		model_free(&p->model);
 		return -ENOMEM;
 	}
@@ -226,7 +225,7 @@ static void render(struct top_ctx *c, uint64_t now)
 static void on_tick(struct session *s, void *ctx)
 {
 	struct top_ctx *c = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 
 	(void)s;
 	read_keys(c);
@@ -252,7 +251,6 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 	switch (opt) {
 	case 'b': c->batch = true; return 0;
 	case 'f': c->follow = true; return 0;
-	case 'j': c->view.json = true; c->batch = true; return 0;
 	case 'n':
 		if (cli_uint(cli, "--iterations", arg, 1, 1000000, &v))
 			return 2;
@@ -268,21 +266,7 @@ static int top_opt(struct cli *cli, int opt, const char *arg, void *ctx)
 			return 2;
 		c->delay_ms = (unsigned)(ns / CLI_MS);
 		return 0;
-	case 's':
-		if (top_view_sort_name(arg, &c->view.sort))
-			return cli_bad(cli, "--sort", "busy, max, steps, age or waiting", arg);
-		return 0;
-	case 'y':
-		if (strcmp(arg, "task") && strcmp(arg, "coro"))
-			return cli_bad(cli, "--by", "task or coro", arg);
-		c->view.by_coro = !strcmp(arg, "coro");
-		return 0;
-	case 'm': return loop_mode_parse(arg, &c->mode) ? cli_bad(cli, "--mode", "loop or step", arg) : 0;
-	case 'z': return cli_uint(cli, "--hz", arg, 1, 10000, &c->hz);
-	case 'P':
-		return loop_hook_parse(arg, &c->hook) ?
-		       cli_bad(cli, "--poll-hook", "auto, fentry or tracepoint", arg) : 0;
-	default: return -1;
+	default: return view_opts_top(cli, opt, arg, &c->view);
 	}
 }
 
@@ -292,34 +276,31 @@ int cmd_top(int argc, char **argv)
 		{ "batch", no_argument, NULL, 'b' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "delay", required_argument, NULL, 'd' },
-		{ "sort", required_argument, NULL, 's' },
-		{ "by", required_argument, NULL, 'y' },
-		{ "json", no_argument, NULL, 'j' },
+		VIEW_OPTS_TOP, CLI_OPT_JSON,
 		{ "limit", required_argument, NULL, 'l' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "hz", required_argument, NULL, 'z' },
-		{ "poll-hook", required_argument, NULL, 'P' },
 		{ "follow-forks", no_argument, NULL, 'f' },
-		CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
+		CLI_OPT_MODE, CLI_OPT_HZ, CLI_OPT_POLL_HOOK, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
+		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
 		{},
 	};
 	struct cli cli = { .cmd = "top", .usage = top_usage, .target = CLI_PID };
-	struct top_ctx c = { .delay_ms = 1000, .iterations = -1, .mode = MODE_LOOP,
-			     .hz = LOOP_DEFAULT_HZ };
+	struct top_ctx c = { .delay_ms = 1000, .iterations = -1 };
 	int err, rc = 1;
 
 	top_view_init(&c.view);
-	if (!cli_parse(&cli, argc, argv, "bn:d:s:y:jl:fvh", opts, top_opt, &c, &rc))
+	if (!cli_parse(&cli, argc, argv, "bn:d:jl:fvh", opts, top_opt, &c, &rc))
 		return rc;
 	cli_apply(&cli, &c.s);
-	if (c.follow && c.mode == MODE_LOOP) {
+	if (cli.json)
+		c.view.json = c.batch = true;
+	if (c.follow && cli.mode != MODE_STEP) {
 		fprintf(stderr, "aps-bpf: top: -f/--follow-forks needs --mode step (the loop mode "
 			"traces one process)\n");
 		return 2;
 	}
-	if (c.mode == MODE_LOOP)
+	if (cli.mode != MODE_STEP)
 		return loop_top_run(&(struct loop_opts){ .pid = cli.pid, .threshold = 100 * CLI_MS,
-			.hz = (unsigned)c.hz, .hook = c.hook, .json = c.view.json,
+			.hz = cli.hz ? cli.hz : LOOP_DEFAULT_HZ, .hook = cli.hook, .json = c.view.json,
 			.verbose = cli.verbose }, c.delay_ms, c.iterations);
 	c.tui = !c.batch && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 	cli_signals(NULL);
@@ -344,7 +325,7 @@ int cmd_top(int argc, char **argv)
 	if (c.s.ip.micro >= 0)
 		snprintf(c.view.interp, sizeof(c.view.interp), "Python %d.%d.%d", c.s.ip.major,
 			 c.s.ip.minor, c.s.ip.micro);
-	c.main.stats.start_ts = c.main.stats.mark_ts = cli_now_ns();
+	c.main.stats.start_ts = c.main.stats.mark_ts = monotime_ns();
 	c.next_render = c.main.stats.start_ts + (uint64_t)c.delay_ms * 1000000;
 	if (c.tui) {
 		active = &c;
@@ -361,7 +342,7 @@ int cmd_top(int argc, char **argv)
 	if (why == SESSION_TARGET_EXITED || why == SESSION_TARGET_EXECED) {
 		/* a last snapshot of what was seen, then say why we stopped */
 		if (c.batch && (c.iterations < 0 || c.rendered < c.iterations))
-			render(&c, cli_now_ns());
+			render(&c, monotime_ns());
 		fprintf(stderr, "aps-bpf: process %d %s\n", c.s.pid,
 			why == SESSION_TARGET_EXITED ? "exited" : "executed a new program");
 	}

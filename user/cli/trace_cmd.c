@@ -11,6 +11,7 @@
 #include "live/forks.h"
 #include "live/session.h"
 #include "output/trace_view.h"
+#include "util/monotime.h"
 
 static const char trace_usage[] =
 	"usage: aps-bpf trace [--json] [-o FILE] [--duration D] [--ringbuf-kb N] [-f] [-v] PID\n"
@@ -81,13 +82,13 @@ static void show_lost(struct session *s, void *ctx)
 
 	tracer_counters(s->tracer, &c);
 	if (c.lost_events > p->last_lost) {
-		trace_view_lost(p, c.lost_events, cli_now_ns());
+		trace_view_lost(p, c.lost_events, monotime_ns());
 		fflush(p->out);
 	}
 	/* tasks destroyed a minute ago are not named by new events any more */
-	model_sweep(&p->model, cli_now_ns(), 60ull * 1000000000);
+	model_sweep(&p->model, monotime_ns(), 60ull * 1000000000);
 	if (s->fork_ctx)
-		forks_tick(s->fork_ctx, cli_now_ns());
+		forks_tick(s->fork_ctx, monotime_ns());
 }
 
 /* Where the events go: stdout, or -o FILE (replaced once attached). */
@@ -118,9 +119,8 @@ static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 	struct trace_opts *t = ctx;
 
 	(void)c;
+	(void)arg;
 	switch (opt) {
-	case 'j': t->json = true; return 0;
-	case 'o': t->out_path = arg; return 0;
 	case 'f': t->follow = true; return 0;
 	default: return -1;
 	}
@@ -129,8 +129,7 @@ static int trace_opt(struct cli *c, int opt, const char *arg, void *ctx)
 int cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
+		CLI_OPT_JSON, CLI_OPT_OUTPUT,
 		{ "follow-forks", no_argument, NULL, 'f' },
 		CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB,
 		CLI_OPT_NO_DEBUGINFOD, CLI_OPT_HELP,
@@ -150,19 +149,16 @@ int cmd_trace(int argc, char **argv)
 
 	if (!cli_parse(&cli, argc, argv, "jo:fvh", opts, trace_opt, &t, &rc))
 		return rc;
+	t.json = cli.json;
+	t.out_path = cli.output;
 	cli_apply(&cli, &s);
 	s.hooks.opts.cancel = &session_stop;	/* Ctrl-C stops a debuginfod download */
 	out = open_output(&o, t.out_path);
 	if (!out)
 		goto cleanup_nop;
 	cli_signals(NULL);
-	if (cli.spawn) {
-		err = session_spawn(&s, cli.spawn);
-		if (err) {
-			fprintf(stderr, "aps-bpf: cannot start %s: %s\n", cli.spawn[0], strerror(-err));
-			goto cleanup_nop;
-		}
-	}
+	if (cli_spawn(&cli, &s))
+		goto cleanup_nop;
 	if (trace_view_init(&p, out, t.json, s.pid)) {
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup_nop;
@@ -199,8 +195,8 @@ int cmd_trace(int argc, char **argv)
 	if (tracer_prog_stats(s.tracer, stats))
 		memset(stats, 0, sizeof(stats));
 	if (t.follow)
-		forks_finish(&tf.f, session_end_name(why), cli_now_ns());
-	trace_view_finish(&p, session_end_name(why), cli_now_ns(), c.lost_events, c.read_errors,
+		forks_finish(&tf.f, session_end_name(why), monotime_ns());
+	trace_view_finish(&p, session_end_name(why), monotime_ns(), c.lost_events, c.read_errors,
 			     stats, TRACER_NPROGS);
 	if (why == SESSION_TARGET_EXECED)
 		fprintf(stderr, "aps-bpf: process %d executed a new program; trace ended\n", s.pid);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hooks/sf.h"
+#include "util/grow.h"
+#include "util/search.h"
 
 void sf_note(char *buf, size_t len, const char *fmt, ...)
 {
@@ -36,16 +38,8 @@ static int cmp_rel(const void *a, const void *b)
 
 const struct rel *sf_rel_at(const struct sf *sf, uint64_t off)
 {
-	size_t lo = 0, hi = sf->nrel;
+	size_t lo = search_u64(sf->rel, sf->nrel, sizeof(*sf->rel), offsetof(struct rel, off), off);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sf->rel[mid].off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < sf->nrel && sf->rel[lo].off == off ? &sf->rel[lo] : NULL;
 }
 
@@ -84,15 +78,8 @@ static int load_relocs(struct sf *sf)
 			if (type != R_X86_64_RELATIVE && type != R_X86_64_64 &&
 			    type != R_X86_64_GLOB_DAT && type != R_X86_64_JUMP_SLOT)
 				continue;
-			if (sf->nrel == cap) {
-				size_t ncap = cap ? cap * 2 : 512;
-				struct rel *v = realloc(sf->rel, ncap * sizeof(*v));
-
-				if (!v)
-					return -ENOMEM;
-				sf->rel = v;
-				cap = ncap;
-			}
+			if (GROW(sf->rel, cap, sf->nrel + 1, 512))
+				return -ENOMEM;
 			x = &sf->rel[sf->nrel++];
 			memset(x, 0, sizeof(*x));
 			x->off = r.r_offset;
@@ -376,6 +363,69 @@ static const char *target_name(struct sf *sf, uint64_t vaddr)
 	return r ? r->name : NULL;
 }
 
+int sf_each_insn(struct sf *sf, const struct fde_range *f,
+		 int (*fn)(struct sf *sf, const cs_insn *in, void *arg), void *arg)
+{
+	uint8_t *buf;
+	const uint8_t *code;
+	size_t size = f->size;
+	uint64_t addr = f->start;
+	int err;
+
+	err = x86_code_read(sf->ef, f->start, f->size, &buf);
+	if (err)
+		return err;
+	code = buf;
+	while (size > 0 && !err) {
+		if (!cs_disasm_iter(sf->x.cs, &code, &size, &addr, sf->x.insn))
+			err = -EINVAL;
+		else
+			err = fn(sf, sf->x.insn, arg);
+	}
+	free(buf);
+	return err > 0 ? 0 : err;
+}
+
+struct walk {
+	const struct fde_range *f;
+	int (*fn)(struct sf *sf, const struct branch *b, void *arg);
+	void *arg;
+};
+
+/* A call or jump that leaves the function, to walk->fn. */
+static int walk_insn(struct sf *sf, const cs_insn *in, void *arg)
+{
+	const struct walk *w = arg;
+	const cs_x86 *x = &in->detail->x86;
+	struct branch b = {};
+	uint64_t slot;
+
+	if (in->id == X86_INS_CALL)
+		b.kind = BR_CALL;
+	else if (in->id == X86_INS_JMP)
+		b.kind = BR_JMP;
+	else if (cs_insn_group(sf->x.cs, in, CS_GRP_JUMP))
+		b.kind = BR_JCC;
+	else
+		return 0;
+	b.at = in->address;
+	if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
+		b.target = (uint64_t)x->operands[0].imm;
+		if (b.target >= w->f->start && b.target - w->f->start < w->f->size)
+			return 0;	/* inside the function */
+		b.name = target_name(sf, b.target);
+	} else if (b.kind != BR_JCC && is_rip_mem(in, &slot)) {
+		const struct rel *r = sf_rel_at(sf, slot);
+
+		if (!r || !r->name)
+			return 0;
+		b.name = r->name;
+	} else {
+		return 0;	/* register-indirect: not evidence of anything */
+	}
+	return w->fn(sf, &b, w->arg);
+}
+
 /*
  * Every call and jump leaving the function f (direct, or through the
  * GOT), in address order. Fails when an instruction does not decode: a
@@ -384,57 +434,9 @@ static const char *target_name(struct sf *sf, uint64_t vaddr)
 int sf_walk(struct sf *sf, const struct fde_range *f,
 	    int (*fn)(struct sf *sf, const struct branch *b, void *arg), void *arg)
 {
-	uint8_t *buf;
-	const uint8_t *code;
-	size_t size;
-	uint64_t addr = f->start;
-	int err = 0;
+	struct walk w = { f, fn, arg };
 
-	err = x86_code_read(sf->ef, f->start, f->size, &buf);
-	if (err)
-		return err;
-	code = buf;
-	size = f->size;
-	while (size > 0) {
-		const cs_insn *in = sf->x.insn;
-		const cs_x86 *x;
-		struct branch b = {};
-		uint64_t slot;
-
-		if (!cs_disasm_iter(sf->x.cs, &code, &size, &addr, sf->x.insn)) {
-			err = -EINVAL;
-			break;
-		}
-		x = &in->detail->x86;
-		if (in->id == X86_INS_CALL)
-			b.kind = BR_CALL;
-		else if (in->id == X86_INS_JMP)
-			b.kind = BR_JMP;
-		else if (cs_insn_group(sf->x.cs, in, CS_GRP_JUMP))
-			b.kind = BR_JCC;
-		else
-			continue;
-		b.at = in->address;
-		if (x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
-			b.target = (uint64_t)x->operands[0].imm;
-			if (b.target >= f->start && b.target - f->start < f->size)
-				continue;	/* inside the function */
-			b.name = target_name(sf, b.target);
-		} else if (b.kind != BR_JCC && is_rip_mem(in, &slot)) {
-			const struct rel *r = sf_rel_at(sf, slot);
-
-			if (!r || !r->name)
-				continue;
-			b.name = r->name;
-		} else {
-			continue;	/* register-indirect: not evidence of anything */
-		}
-		err = fn(sf, &b, arg);
-		if (err)
-			break;
-	}
-	free(buf);
-	return err > 0 ? 0 : err;
+	return sf_each_insn(sf, f, walk_insn, &w);
 }
 
 int sf_visit_add(struct visit *v, uint64_t f, int depth, bool entered)

@@ -117,6 +117,12 @@ int sf_bfs_level(struct sf *sf, struct visit *v, int depth);
 int sf_bfs(struct sf *sf, uint64_t root, int max_depth, struct visit *v);
 int sf_calls_named(struct sf *sf, uint64_t f, const char *name, bool *yes);
 /*
+ * Every instruction of f, in order, to fn (a positive return stops, a
+ * negative one fails); -EINVAL when one does not decode.
+ */
+int sf_each_insn(struct sf *sf, const struct fde_range *f,
+		 int (*fn)(struct sf *sf, const cs_insn *in, void *arg), void *arg);
+/*
  * Every call and jump leaving the function f (direct, or through the
  * GOT), in address order, to fn (a positive return stops the walk).
  */

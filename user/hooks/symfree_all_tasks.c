@@ -16,49 +16,37 @@ struct loads {
 	int n;
 };
 
-/* Every 8-byte rip-relative load from writable data with no relocation (a static variable) in f. */
+/* The 8-byte rip-relative loads of one instruction from writable data with no relocation. */
+static int note_loads(struct sf *sf, const cs_insn *in, void *arg)
+{
+	const cs_x86 *x = &in->detail->x86;
+	struct loads *out = arg;
+
+	if (in->id == X86_INS_LEA)
+		return 0;
+	for (int i = 0; i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+		uint64_t slot;
+		const struct sec *sec;
+
+		if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->size != 8 ||
+		    (op->access & CS_AC_READ) == 0)
+			continue;
+		slot = in->address + in->size + (uint64_t)op->mem.disp;
+		sec = sf_sec_of(sf, slot);
+		if (sf_rel_at(sf, slot) || (sec && sec->exec))
+			continue;
+		/* .bss is not PROGBITS: sf_sec_of() does not know it, the loader zero-fills it */
+		if (!sf_in_set(out->v, out->n, slot) && out->n < MAX_LOADS)
+			out->v[out->n++] = slot;
+	}
+	return 0;
+}
+
+/* Every such load in f (a static variable). */
 static int collect_loads(struct sf *sf, const struct fde_range *f, struct loads *out)
 {
-	uint8_t *buf;
-	const uint8_t *code;
-	size_t size;
-	uint64_t addr = f->start;
-	int err = 0;
-
-	err = x86_code_read(sf->ef, f->start, f->size, &buf);
-	if (err)
-		return err;
-	code = buf;
-	size = f->size;
-	while (size > 0) {
-		const cs_x86 *x;
-
-		if (!cs_disasm_iter(sf->x.cs, &code, &size, &addr, sf->x.insn)) {
-			err = -EINVAL;
-			break;
-		}
-		x = &sf->x.insn->detail->x86;
-		if (sf->x.insn->id == X86_INS_LEA)
-			continue;
-		for (int i = 0; i < x->op_count; i++) {
-			const cs_x86_op *op = &x->operands[i];
-			uint64_t slot;
-			const struct sec *sec;
-
-			if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->size != 8 ||
-			    (op->access & CS_AC_READ) == 0)
-				continue;
-			slot = sf->x.insn->address + sf->x.insn->size + (uint64_t)op->mem.disp;
-			sec = sf_sec_of(sf, slot);
-			if (sf_rel_at(sf, slot) || (sec && sec->exec))
-				continue;
-			/* .bss is not PROGBITS: sf_sec_of() does not know it, the loader zero-fills it */
-			if (!sf_in_set(out->v, out->n, slot) && out->n < MAX_LOADS)
-				out->v[out->n++] = slot;
-		}
-	}
-	free(buf);
-	return err;
+	return sf_each_insn(sf, f, note_loads, out);
 }
 
 int symfree_find_all_tasks(struct elf_file *obj, uint64_t *vaddr, char *how, size_t len)

@@ -38,35 +38,62 @@ static bool uprobe_refuses(const cs_insn *in)
 	}
 }
 
+/* The function that starts at addr (start) or holds it; NULL with why. */
+static const struct fde_range *func_of(const struct eh_frame_index *fdes, uint64_t addr, bool start,
+				       char *why, size_t len)
+{
+	const struct fde_range *f = start ? eh_frame_at(fdes, addr) : eh_frame_containing(fdes, addr);
+
+	if (!f)
+		sf_note(why, len, start ? "0x%llx does not start a function in .eh_frame"
+					: "call site 0x%llx is in no function of .eh_frame",
+		        (unsigned long long)addr);
+	return f;
+}
+
+/*
+ * A disassembler on the instruction at addr of f: 0 (x open, x->insn
+ * decoded), -ENOSYS, or -EINVAL when no instruction of f starts there.
+ */
+static int decode_at(struct x86_code *x, struct elf_file *obj, const struct fde_range *f,
+		     uint64_t addr, char *why, size_t len)
+{
+	if (x86_code_open(x)) {
+		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
+		return -ENOSYS;
+	}
+	if (x86_code_is_boundary(x, obj, f->start, f->size, addr))
+		return 0;
+	sf_note(why, len, "0x%llx is not an instruction boundary of the function at 0x%llx",
+	        (unsigned long long)addr, (unsigned long long)f->start);
+	x86_code_close(x);
+	return -EINVAL;
+}
+
 int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 			uint64_t func, uint64_t probe, char *why, size_t len)
 {
 	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-	const struct fde_range *f = eh_frame_at(fdes, func);
+	const struct fde_range *f = func_of(fdes, func, true, why, len);
 	uint8_t head[4];
 	struct x86_code x;
 	cs_insn *insn;
-	int err = -EINVAL;
+	int err;
 
-	if (!f) {
-		sf_note(why, len, "0x%llx does not start a function in .eh_frame",
-		        (unsigned long long)func);
+	if (!f)
 		return -EINVAL;
-	}
 	if (probe != func &&
 	    (probe != func + 4 || elf_read_vaddr(obj, func, head, 4) || memcmp(head, endbr64, 4))) {
 		sf_note(why, len, "probe point 0x%llx is neither the start of the function at 0x%llx nor past its endbr64",
 		        (unsigned long long)probe, (unsigned long long)func);
 		return -EINVAL;
 	}
-	if (x86_code_open(&x)) {
-		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
-		return -ENOSYS;
-	}
+	err = decode_at(&x, obj, f, probe, why, len);
+	if (err)
+		return err;
+	err = -EINVAL;
 	insn = x.insn;
-	if (!x86_code_is_boundary(&x, obj, f->start, f->size, probe))
-		sf_note(why, len, "no instruction decodes at 0x%llx", (unsigned long long)probe);
-	else if (uprobe_refuses(insn))
+	if (uprobe_refuses(insn))
 		sf_note(why, len, "the instruction at 0x%llx (%s %s) cannot carry a uprobe",
 		        (unsigned long long)probe, insn->mnemonic, insn->op_str);
 	else if (probe - f->start + insn->size > f->size)
@@ -78,41 +105,34 @@ int symfree_check_entry(struct elf_file *obj, const struct eh_frame_index *fdes,
 	return err;
 }
 
+/* A 5-byte call or jmp to target (rel32). */
+static bool is_direct_branch(const cs_insn *in, uint64_t target)
+{
+	const cs_x86 *op = &in->detail->x86;
+
+	return (in->id == X86_INS_CALL || in->id == X86_INS_JMP) && op->op_count == 1 &&
+	       op->operands[0].type == X86_OP_IMM && (uint64_t)op->operands[0].imm == target &&
+	       in->size == 5;
+}
+
 int symfree_check_call_site(struct elf_file *obj, const struct eh_frame_index *fdes,
 			    uint64_t site, uint64_t target, char *why, size_t len)
 {
-	const struct fde_range *f = eh_frame_containing(fdes, site);
-	const cs_x86 *op;
+	const struct fde_range *f = func_of(fdes, site, false, why, len);
 	struct x86_code x;
-	cs_insn *insn;
-	int err = -EINVAL;
+	int err;
 
-	if (!f) {
-		sf_note(why, len, "call site 0x%llx is in no function of .eh_frame",
-		        (unsigned long long)site);
+	if (!f)
 		return -EINVAL;
-	}
-	if (x86_code_open(&x)) {
-		sf_note(why, len, "capstone: cannot open an x86-64 disassembler");
-		return -ENOSYS;
-	}
-	insn = x.insn;
-	if (!x86_code_is_boundary(&x, obj, f->start, f->size, site)) {
-		sf_note(why, len, "0x%llx is not an instruction boundary of the function at 0x%llx",
-		        (unsigned long long)site, (unsigned long long)f->start);
-		goto out;
-	}
-	op = &insn->detail->x86;
-	if ((insn->id != X86_INS_CALL && insn->id != X86_INS_JMP) || op->op_count != 1 ||
-	    op->operands[0].type != X86_OP_IMM || (uint64_t)op->operands[0].imm != target ||
-	    insn->size != 5) {
+	err = decode_at(&x, obj, f, site, why, len);
+	if (err)
+		return err;
+	if (!is_direct_branch(x.insn, target)) {
 		sf_note(why, len, "0x%llx is not a direct call/jmp to 0x%llx (%s %s)",
-		        (unsigned long long)site, (unsigned long long)target, insn->mnemonic,
-		        insn->op_str);
-		goto out;
+		        (unsigned long long)site, (unsigned long long)target, x.insn->mnemonic,
+		        x.insn->op_str);
+		err = -EINVAL;
 	}
-	err = 0;
-out:
 	x86_code_close(&x);
 	return err;
 }

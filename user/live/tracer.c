@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include "model/step_switch.h"
 #include "live/kernel_probe.h"
+#include "live/ringbuf.h"
 #include "live/tracer.h"
 #include "live/verifier_log.h"
 #include "tasks.skel.h"
@@ -121,12 +122,9 @@ int tracer_load(struct tracer **out, tracer_event_fn fn, void *ctx, bool verbose
 				 strerror(-rc));
 		goto cleanup;
 	}
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, t, NULL);
-	if (!t->rb) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot open the ring buffer: %s", strerror(-rc));
+	rc = ringbuf_open(&t->rb, bpf_map__fd(t->skel->maps.events), on_ringbuf, t, err, errlen);
+	if (rc)
 		goto cleanup;
-	}
 	*out = t;
 	return 0;
 cleanup:
@@ -271,13 +269,7 @@ bool tracer_has_poll_boundary(const struct tracer *t)
 
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms), m;
-
-	if (n < 0)
-		return n;
-	/* records submitted without a wakeup are there too: take them now */
-	m = ring_buffer__consume(t->rb);
-	return m < 0 ? m : n + m;
+	return ringbuf_poll(t->rb, timeout_ms);
 }
 
 int tracer_drain(struct tracer *t)
@@ -318,15 +310,10 @@ int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS
 	};
 
 	for (int i = 0; i < TRACER_NPROGS; i++) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
+		int err = prog_stat_read(progs[i], &out[i]);
 
-		out[i].name = bpf_program__name(progs[i]);
-		out[i].runs = out[i].run_ns = 0;
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
-			return -errno;
-		out[i].runs = info.run_cnt;
-		out[i].run_ns = info.run_time_ns;
+		if (err)
+			return err;
 	}
 	return 0;
 }

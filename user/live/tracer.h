@@ -10,6 +10,7 @@
 #include "hooks/hooks.h"
 #include "target/interp.h"
 #include "target/layout.h"
+#include "live/prog_stat.h"
 
 struct tracer;
 typedef int (*tracer_event_fn)(void *ctx, const void *data, size_t len);
@@ -46,10 +47,6 @@ typedef void (*tracer_open_step_fn)(void *ctx, uint32_t tid, uint64_t task, uint
 int tracer_open_steps(const struct tracer *t, tracer_open_step_fn fn, void *ctx);
 
 /* Run counts of our BPF programs (kernel.bpf_stats_enabled=1), by name. */
-struct prog_stat {
-	const char *name;
-	unsigned long long runs, run_ns;
-};
 #define TRACER_NPROGS 7
 int tracer_prog_stats(const struct tracer *t, struct prog_stat out[TRACER_NPROGS]);
 void tracer_close(struct tracer *t);

@@ -11,30 +11,7 @@
 #include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "output/fmt.h"
-
-int loop_mode_parse(const char *s, enum cmd_mode *out)
-{
-	if (!strcmp(s, "loop"))
-		*out = MODE_LOOP;
-	else if (!strcmp(s, "step"))
-		*out = MODE_STEP;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-int loop_hook_parse(const char *s, enum loop_poll_hook *out)
-{
-	if (!strcmp(s, "auto"))
-		*out = LOOP_HOOK_AUTO;
-	else if (!strcmp(s, "fentry"))
-		*out = LOOP_HOOK_FENTRY;
-	else if (!strcmp(s, "tracepoint"))
-		*out = LOOP_HOOK_TRACEPOINT;
-	else
-		return -EINVAL;
-	return 0;
-}
+#include "util/monotime.h"
 
 struct lb_ctx {
 	struct loop_session s;
@@ -69,7 +46,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 /* -v: what the loop probes cost and sent. */
 static void print_costs(struct lb_ctx *c, uint64_t secs_ns)
 {
-	struct loop_prog_stat ps[LOOP_NPROGS];
+	struct prog_stat ps[LOOP_NPROGS];
 	struct aps_loop_counters k;
 
 	loop_tracer_counters(c->s.lt, &k);
@@ -92,12 +69,6 @@ static void on_tick(struct loop_session *s, void *ctx)
 	loop_stall_look(&((struct lb_ctx *)ctx)->w);
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
-
 int loop_blocked_run(const struct loop_opts *o)
 {
 	static struct lb_ctx c;
@@ -106,40 +77,25 @@ int loop_blocked_run(const struct loop_opts *o)
 
 	memset(&c, 0, sizeof(c));
 	c.json = o->json;
-	c.s.pid = o->pid;
-	c.s.verbose = o->verbose;
-	c.s.hook = o->hook;
-	c.s.flags = APS_LOOP_SPANS | (o->hz ? APS_LOOP_SAMPLE : 0);
 	c.s.hz = o->hz;
-	c.s.span_min_ns = o->threshold;
-	c.s.poll_ms = (int)(o->threshold / 4000000);
-	if (c.s.poll_ms > 20)
-		c.s.poll_ms = 20;
-	if (c.s.poll_ms < 1)
-		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+	err = loop_stall_start(&c.w, &c.s, o, APS_LOOP_SPANS | (o->hz ? APS_LOOP_SAMPLE : 0),
+			       on_stall, on_record, &c);
+	if (err)
 		goto cleanup;
-	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
-	uint64_t t0 = loop_now_ns();
+	uint64_t t0 = monotime_ns();
 	why = loop_session_run(&c.s, (unsigned)(o->duration / 1000000));
 	if (why == SESSION_ERROR) {
 		fprintf(stderr, "aps-bpf: %s\n", c.s.err);
 		goto cleanup;
 	}
-	loop_stall_finish(&c.w, loop_now_ns());
+	loop_stall_finish(&c.w, monotime_ns());
 	fprintf(stderr, "aps-bpf: %" PRIu64 " loop stall%s (threshold %s)%s\n", c.w.reported,
 		c.w.reported == 1 ? "" : "s", fmt_dur(o->threshold, d, sizeof(d)),
 		c.w.missed_stacks ? ", some ended before their stack could be taken" : "");
 	if (o->verbose)
-		print_costs(&c, loop_now_ns() - t0);
+		print_costs(&c, monotime_ns() - t0);
 	rc = 0;
 cleanup:
 	loop_session_close(&c.s);

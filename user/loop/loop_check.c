@@ -11,6 +11,7 @@
 #include "loop/loop_stall.h"
 #include "output/escape.h"
 #include "output/fmt.h"
+#include "util/monotime.h"
 
 #define MAX_STALLS 1000
 
@@ -53,26 +54,10 @@ static void on_stall(void *ctx, const struct loop_stall *st)
 	snprintf(r->task, sizeof(r->task), "%s", st->task_name[0] ? st->task_name : "?");
 }
 
-static int on_record(void *ctx, const void *data, size_t len)
-{
-	struct lc_ctx *c = ctx;
-	const struct aps_event_hdr *h = data;
-
-	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
-		loop_stall_span(&c->w, data);
-	return 0;
-}
-
 static void on_tick(struct loop_session *s, void *ctx)
 {
 	(void)s;
 	loop_stall_look(&((struct lc_ctx *)ctx)->w);
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
 }
 
 static const char *kind_name(enum stall_kind k)
@@ -134,24 +119,9 @@ int loop_check_run(const struct loop_opts *o)
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		return 3;
 	}
-	c.s.pid = o->pid;
-	c.s.verbose = o->verbose;
-	c.s.hook = o->hook;
-	c.s.flags = APS_LOOP_SPANS;
-	c.s.span_min_ns = o->threshold;
-	c.s.poll_ms = (int)(o->threshold / 4000000);
-	if (c.s.poll_ms > 20)
-		c.s.poll_ms = 20;
-	if (c.s.poll_ms < 1)
-		c.s.poll_ms = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+	err = loop_stall_start(&c.w, &c.s, o, APS_LOOP_SPANS, on_stall, NULL, &c);
+	if (err)
 		goto cleanup;
-	}
 	c.s.on_tick = on_tick;
 	c.s.tick_ctx = &c;
 	why = loop_session_run(&c.s, (unsigned)(o->duration / 1000000));
@@ -166,7 +136,7 @@ int loop_check_run(const struct loop_opts *o)
 	if (why == SESSION_TARGET_EXITED)
 		fprintf(stderr, "aps-bpf check: process %d exited during the check; judging what was seen\n",
 			c.s.pid);
-	loop_stall_finish(&c.w, loop_now_ns());
+	loop_stall_finish(&c.w, monotime_ns());
 	print_rows(&c, o->json);
 	rc = c.n ? 1 : 0;
 cleanup:

@@ -19,10 +19,6 @@ struct loop_opts {
 	bool json, verbose;
 };
 
-/* "loop" / "step"; -EINVAL otherwise. */
-int loop_mode_parse(const char *s, enum cmd_mode *out);
-/* "auto" / "fentry" / "tracepoint" (--poll-hook); -EINVAL otherwise. */
-int loop_hook_parse(const char *s, enum loop_poll_hook *out);
 /* Exit codes as the step-mode commands'. */
 int loop_blocked_run(const struct loop_opts *o);
 int loop_check_run(const struct loop_opts *o);

@@ -19,6 +19,7 @@
 #include "recording/rec_writer.h"
 #include "target/proc.h"
 #include "util/u64_map.h"
+#include "util/monotime.h"
 
 #define SEGMENT_BYTES (4u << 20)	/* a file starts a segment past this */
 #define TASKS_EVERY_NS 1000000000ull
@@ -422,7 +423,7 @@ static int flight_dump(struct lrec *r, uint64_t now, const char *reason)
 static void on_tick(struct loop_session *s, void *ctx)
 {
 	struct lrec *r = ctx;
-	uint64_t now = loop_now_ns();
+	uint64_t now = monotime_ns();
 
 	(void)s;
 	loop_stall_look(&r->sw);
@@ -486,7 +487,7 @@ static int start(struct lrec *r, struct session *s, bool spawn, const struct loo
 		r->s.poll_ms = 20;
 	if (r->s.poll_ms < 1)
 		r->s.poll_ms = 1;
-	t0 = loop_now_ns();
+	t0 = monotime_ns();
 	err = loop_session_open(&r->s, on_record, r);
 	if (err) {
 		memcpy(s->err, r->s.err, sizeof(s->err));
@@ -538,9 +539,9 @@ static int finish(struct lrec *r, int why)
 		fprintf(stderr, "aps-bpf: %s\n", r->s.err[0] ? r->s.err : "reading events failed");
 		return 1;
 	}
-	loop_stall_finish(&r->sw, loop_now_ns());
-	tasks_tick(r, loop_now_ns(), true);
-	now = loop_now_ns();
+	loop_stall_finish(&r->sw, monotime_ns());
+	tasks_tick(r, monotime_ns(), true);
+	now = monotime_ns();
 	write_lost(r, now);
 	if (r->werr) {
 		fprintf(stderr, "aps-bpf: %s\n", r->err);
@@ -573,7 +574,7 @@ static int finish(struct lrec *r, int why)
 				secs > 0 ? (double)(r->file.bytes + r->hdr_len) / secs : 0.0, r->spans,
 				r->samples, r->stalls, r->tasks_written, r->lost.samples, r->lost.spans);
 		if (r->s.verbose) {
-			struct loop_prog_stat ps[LOOP_NPROGS];
+			struct prog_stat ps[LOOP_NPROGS];
 
 			fprintf(stderr, "aps-bpf: poll by %s; %" PRIu64 " frames defined; %" PRIu64
 				" samples named by their coroutine, %" PRIu64 " coroutines named by the read after; "

@@ -11,17 +11,10 @@
 #include "memory/py_runtime.h"
 #include "target/layout_runtime.h"
 #include "target/proc.h"
+#include "util/monotime.h"
 
 #define SYNC_PERIOD_NS 500000000ull	/* thread states re-read this often */
 #define MAX_TIDS 4096
-
-uint64_t loop_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int loop_target_config(const struct interp *ip, const struct py_layout *l,
 		       struct aps_loop_target *cfg)
@@ -117,7 +110,7 @@ void loop_session_sync_threads(struct loop_session *s)
 	if (s->ip.minor == 10 && c.last_tstate)
 		loop_tracer_set_tstate(s->lt, (uint32_t)s->pid, c.last_tstate);
 	loop_tracer_threads(s->lt, s->pid, forget_dead, &c);
-	s->last_sync_ns = loop_now_ns();
+	s->last_sync_ns = monotime_ns();
 }
 
 int loop_session_open(struct loop_session *s, loop_event_fn fn, void *ctx)
@@ -187,7 +180,7 @@ int loop_session_open(struct loop_session *s, loop_event_fn fn, void *ctx)
 
 int loop_session_run(struct loop_session *s, unsigned duration_ms)
 {
-	uint64_t start = loop_now_ns(), deadline = duration_ms ? start + duration_ms * 1000000ull : 0;
+	uint64_t start = monotime_ns(), deadline = duration_ms ? start + duration_ms * 1000000ull : 0;
 	uint64_t period = (uint64_t)(s->poll_ms > 0 ? s->poll_ms : 100) * 1000000ull;
 	uint64_t next_tick = start + period, now;
 	int err, why;
@@ -197,14 +190,14 @@ int loop_session_run(struct loop_session *s, unsigned duration_ms)
 			why = SESSION_INTERRUPTED;
 			break;
 		}
-		now = loop_now_ns();
+		now = monotime_ns();
 		err = loop_tracer_poll(s->lt, now < next_tick ? (int)((next_tick - now) / 1000000) : 0);
 		if (err < 0 && err != -EINTR) {
 			snprintf(s->err, sizeof(s->err), "reading events: %s", strerror(-err));
 			why = SESSION_ERROR;
 			break;
 		}
-		now = loop_now_ns();
+		now = monotime_ns();
 		if (now < next_tick)
 			continue;
 		next_tick = now + period;
@@ -212,7 +205,7 @@ int loop_session_run(struct loop_session *s, unsigned duration_ms)
 			loop_session_sync_threads(s);
 		if (s->on_tick)
 			s->on_tick(s, s->tick_ctx);
-		if (deadline && loop_now_ns() >= deadline) {
+		if (deadline && monotime_ns() >= deadline) {
 			why = SESSION_DURATION;
 			break;
 		}

@@ -52,6 +52,5 @@ void loop_session_sync_threads(struct loop_session *s);
  * session_end value. */
 int loop_session_run(struct loop_session *s, unsigned duration_ms);
 void loop_session_close(struct loop_session *s);
-uint64_t loop_now_ns(void);
 
 #endif

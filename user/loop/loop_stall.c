@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include "live/session.h"
+#include "loop/loop_cmds.h"
 #include "loop/loop_stall.h"
 #include "memory/snapshot.h"
 #include "output/escape.h"
 #include "output/fmt.h"
 #include "target/proc.h"
+#include "util/monotime.h"
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
 		     void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx)
@@ -153,7 +157,7 @@ static uint64_t thread_run_delay(pid_t pid, uint32_t tid)
 static void on_thread(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct loop_stall_watch *w = ctx;
-	uint64_t now = loop_now_ns(), wait = 0;
+	uint64_t now = monotime_ns(), wait = 0;
 	struct loop_stall *st;
 
 	if (!lt->busy_since || now < lt->busy_since || now - lt->busy_since < w->threshold ||
@@ -273,14 +277,45 @@ void loop_stall_print(FILE *out, bool json, const struct loop_stall *st)
 		blocked_print_stack(out, false, &st->cap);
 }
 
-static int side_record(void *ctx, const void *data, size_t len)
+int loop_stall_record(void *w, const void *data, size_t len)
 {
-	struct loop_side *ls = ctx;
 	const struct aps_event_hdr *h = data;
 
 	if (len >= sizeof(struct aps_ev_loop_span) && h->type == APS_EV_LOOP_SPAN)
-		loop_stall_span(&ls->w, data);
+		loop_stall_span(w, data);
 	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	session_stop = 1;
+}
+
+int loop_stall_start(struct loop_stall_watch *w, struct loop_session *s, const struct loop_opts *o,
+		     unsigned flags, void (*on_stall)(void *ctx, const struct loop_stall *st),
+		     loop_event_fn fn, void *ctx)
+{
+	int err;
+
+	s->pid = o->pid;
+	s->verbose = o->verbose;
+	s->hook = o->hook;
+	s->flags = flags;
+	s->span_min_ns = o->threshold;
+	s->poll_ms = (int)(o->threshold / 4000000);
+	if (s->poll_ms > 20)
+		s->poll_ms = 20;
+	if (s->poll_ms < 1)
+		s->poll_ms = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	loop_stall_init(w, s, o->threshold, on_stall, ctx);
+	err = fn ? loop_session_open(s, fn, ctx) : loop_session_open(s, loop_stall_record, w);
+	if (err)
+		fprintf(stderr, "aps-bpf: %s\n", s->err[0] ? s->err : strerror(-err));
+	return err;
 }
 
 int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool verbose,
@@ -295,7 +330,7 @@ int loop_side_open(struct loop_side *ls, pid_t pid, uint64_t threshold, bool ver
 	ls->s.flags = APS_LOOP_SPANS;
 	ls->s.span_min_ns = threshold;
 	loop_stall_init(&ls->w, &ls->s, threshold, on_stall, ctx);
-	err = loop_session_open(&ls->s, side_record, ls);
+	err = loop_session_open(&ls->s, loop_stall_record, &ls->w);
 	if (err) {
 		fprintf(stderr, "aps-bpf: warning: loop stalls outside task steps not watched: %s\n",
 			ls->s.err[0] ? ls->s.err : strerror(-err));
@@ -311,7 +346,7 @@ void loop_side_tick(struct loop_side *ls)
 	if (!ls->open)
 		return;
 	loop_tracer_poll(ls->s.lt, 0);
-	if (loop_now_ns() - ls->s.last_sync_ns >= 500000000ull)
+	if (monotime_ns() - ls->s.last_sync_ns >= 500000000ull)
 		loop_session_sync_threads(&ls->s);
 	loop_stall_look(&ls->w);
 }
@@ -321,7 +356,7 @@ void loop_side_close(struct loop_side *ls)
 	if (!ls->open)
 		return;
 	loop_tracer_drain(ls->s.lt);
-	loop_stall_finish(&ls->w, loop_now_ns());
+	loop_stall_finish(&ls->w, monotime_ns());
 	loop_session_close(&ls->s);
 	ls->open = false;
 }

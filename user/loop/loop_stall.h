@@ -51,6 +51,22 @@ struct loop_stall_watch {
 
 void loop_stall_init(struct loop_stall_watch *w, struct loop_session *s, uint64_t threshold,
 		     void (*on_stall)(void *ctx, const struct loop_stall *st), void *ctx);
+/*
+ * A record of a session watched by w (a loop_event_fn, ctx the watch):
+ * a span record reports the stall it ends.
+ */
+int loop_stall_record(void *w, const void *data, size_t len);
+/*
+ * The start of a loop-mode command: s on o->pid (o's verbose and poll hook;
+ * spans from o->threshold; a look every threshold/4, 1 to 20 ms), w on its
+ * stalls, SIGINT/SIGTERM stop it (session_stop), SIGPIPE is ignored; then
+ * the session opens with fn(ctx) (NULL: loop_stall_record). 0, or -errno
+ * printed.
+ */
+struct loop_opts;
+int loop_stall_start(struct loop_stall_watch *w, struct loop_session *s, const struct loop_opts *o,
+		     unsigned flags, void (*on_stall)(void *ctx, const struct loop_stall *st),
+		     loop_event_fn fn, void *ctx);
 /* Look at every loop thread now (call every threshold/4 or so). */
 void loop_stall_look(struct loop_stall_watch *w);
 /* A span record: reports the stall it ends, if it is one. */

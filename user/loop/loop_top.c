@@ -20,6 +20,7 @@
 #include "output/escape.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
+#include "util/monotime.h"
 
 #define MAX_LOOP_THREADS LTV_MAX_THREADS
 #define MAX_SNAP_TASKS 65536
@@ -59,12 +60,6 @@ struct lt_ctx {
 	struct loop_sample smp;
 	struct thread_stack st;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	session_stop = 1;
-}
 
 static void on_sample(struct lt_ctx *c, const void *data, size_t len)
 {
@@ -134,7 +129,7 @@ static int on_record(void *ctx, const void *data, size_t len)
 static void on_busy(void *ctx, uint32_t tid, const struct aps_loop_thread *lt)
 {
 	struct lt_ctx *c = ctx;
-	uint64_t now = loop_now_ns(), total, span;
+	uint64_t now = monotime_ns(), total, span;
 	struct busy_thread *b = NULL;
 
 	for (uint32_t i = 0; i < c->nbt; i++)
@@ -254,7 +249,7 @@ static void render(struct lt_ctx *c, uint64_t now)
 static void on_tick(struct loop_session *s, void *ctx)
 {
 	struct lt_ctx *c = ctx;
-	uint64_t now = loop_now_ns();
+	uint64_t now = monotime_ns();
 
 	(void)s;
 	loop_stall_look(&c->w);
@@ -286,25 +281,15 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 		fprintf(stderr, "aps-bpf: out of memory\n");
 		goto cleanup;
 	}
-	c.s.pid = o->pid;
-	c.s.verbose = o->verbose;
-	c.s.hook = o->hook;
 	c.s.hz = c.hz;
-	c.s.flags = APS_LOOP_SPANS | APS_LOOP_SAMPLE;
-	c.s.span_min_ns = o->threshold;
-	c.s.poll_ms = 20;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	loop_stall_init(&c.w, &c.s, o->threshold, on_stall, &c);
-	err = loop_session_open(&c.s, on_record, &c);
-	if (err) {
-		fprintf(stderr, "aps-bpf: %s\n", c.s.err[0] ? c.s.err : strerror(-err));
+	/* threshold 100ms: a look every 20 ms */
+	err = loop_stall_start(&c.w, &c.s, o, APS_LOOP_SPANS | APS_LOOP_SAMPLE, on_stall, on_record,
+			       &c);
+	if (err)
 		goto cleanup;
-	}
 	task_sampler_init(&c.ts, &c.s.ip, &c.s.layout);
 	task_sampler_start(&c.ts);
-	c.interval_start = loop_now_ns();
+	c.interval_start = monotime_ns();
 	c.next_render = c.interval_start + c.delay_ns;
 	loop_tracer_threads(c.s.lt, c.s.pid, on_busy, &c);
 	c.s.on_tick = on_tick;
@@ -318,7 +303,7 @@ int loop_top_run(const struct loop_opts *o, unsigned interval_ms, long iteration
 	}
 	if (why == SESSION_TARGET_EXITED) {
 		if (c.iterations < 0 || c.rendered < c.iterations)
-			render(&c, loop_now_ns());
+			render(&c, monotime_ns());
 		fprintf(stderr, "aps-bpf: process %d exited\n", c.s.pid);
 	}
 	rc = 0;

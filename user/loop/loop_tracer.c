@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include "live/ringbuf.h"
 #include "live/verifier_log.h"
 #include "loop/loop_tracer.h"
 #include "loop.skel.h"
@@ -160,12 +161,9 @@ int loop_tracer_open(struct loop_tracer **out, enum loop_poll_hook want, loop_ev
 			goto cleanup;
 		}
 	}
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, t, NULL);
-	if (!t->rb) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot open the ring buffer: %s", strerror(-rc));
+	rc = ringbuf_open(&t->rb, bpf_map__fd(t->skel->maps.events), on_ringbuf, t, err, errlen);
+	if (rc)
 		goto cleanup;
-	}
 	*out = t;
 	return 0;
 cleanup:
@@ -269,12 +267,7 @@ int loop_tracer_set_tstate(struct loop_tracer *t, uint32_t tid, uint64_t tstate)
 
 int loop_tracer_poll(struct loop_tracer *t, int timeout_ms)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms), m;
-
-	if (n < 0)
-		return n;
-	m = ring_buffer__consume(t->rb);
-	return m < 0 ? m : n + m;
+	return ringbuf_poll(t->rb, timeout_ms);
 }
 
 int loop_tracer_drain(struct loop_tracer *t)
@@ -313,25 +306,15 @@ void loop_tracer_counters(const struct loop_tracer *t, struct aps_loop_counters 
 	*c = t->skel->bss->lcounters;
 }
 
-int loop_tracer_prog_stats(const struct loop_tracer *t, struct loop_prog_stat out[LOOP_NPROGS])
+int loop_tracer_prog_stats(const struct loop_tracer *t, struct prog_stat out[LOOP_NPROGS])
 {
 	struct bpf_program *progs[LOOP_NPROGS] = {
 		t->skel->progs.sample, t->skel->progs.epoll_fentry, t->skel->progs.epoll_fexit,
 		t->skel->progs.epoll_tp_enter, t->skel->progs.epoll_tp_exit,
 	};
 
-	for (int i = 0; i < LOOP_NPROGS; i++) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(progs[i]);
-
-		out[i].name = bpf_program__name(progs[i]);
-		out[i].runs = out[i].run_ns = 0;
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		out[i].runs = info.run_cnt;
-		out[i].run_ns = info.run_time_ns;
-	}
+	for (int i = 0; i < LOOP_NPROGS; i++)
+		prog_stat_read(progs[i], &out[i]);	/* a program not loaded: 0 */
 	return 0;
 }
 

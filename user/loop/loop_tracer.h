@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "aps_events.h"
+#include "live/prog_stat.h"
 
 enum loop_poll_hook {
 	LOOP_HOOK_AUTO = 0,	/* fentry/fexit where the kernel allows, else tracepoints */
@@ -51,11 +52,7 @@ void loop_tracer_counters(const struct loop_tracer *t, struct aps_loop_counters 
 /* What was lost of one target (zero when it has no entry): 0 or -errno. */
 int loop_tracer_pid_counters(const struct loop_tracer *t, pid_t pid, struct aps_loop_pid_counters *c);
 /* Run counts of the programs (kernel.bpf_stats_enabled=1). */
-struct loop_prog_stat {
-	const char *name;
-	unsigned long long runs, run_ns;
-};
-int loop_tracer_prog_stats(const struct loop_tracer *t, struct loop_prog_stat out[LOOP_NPROGS]);
+int loop_tracer_prog_stats(const struct loop_tracer *t, struct prog_stat out[LOOP_NPROGS]);
 void loop_tracer_close(struct loop_tracer *t);
 
 #endif

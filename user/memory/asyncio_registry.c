@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "memory/asyncio_registry.h"
 #include "target/proc.h"
+#include "util/grow.h"
 
 #define RETRIES 3
 #define LIST_RETRIES 16	/* reads of one 3.14 task list that keeps changing */
@@ -13,21 +14,9 @@
 /* Room for n more tasks. */
 static int reserve(struct task_refs *t, size_t n)
 {
-	size_t cap = t->cap ? t->cap : 64;
-	struct task_ref *v;
-
 	if (n > REG_MAX_TASKS - t->n)
 		return -E2BIG;
-	while (cap < t->n + n)
-		cap *= 2;
-	if (cap == t->cap)
-		return 0;
-	v = realloc(t->v, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	t->v = v;
-	t->cap = cap;
-	return 0;
+	return GROW(t->v, t->cap, t->n + n, 64);
 }
 
 static int add_task(struct task_refs *t, uint64_t addr, uint32_t tid)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memory/awaiters.h"
+#include "util/search.h"
 
 #define MAX_CALLBACKS 64	/* done callbacks of one future we look at */
 #define MAX_CELLS 16
@@ -104,16 +105,9 @@ void awaiters_index_forget(struct await_index *ix)
 /* The tasks waiting on fut; how many. */
 static size_t waiters_of(const struct await_index *ix, uint64_t fut, struct found *f)
 {
-	size_t lo = 0, hi = ix->n, k = 0;
+	size_t lo = search_u64(ix->v, ix->n, sizeof(*ix->v), offsetof(struct await_pair, fut), fut);
+	size_t k = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ix->v[mid].fut < fut)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	for (; lo < ix->n && ix->v[lo].fut == fut; lo++, k++)
 		add(f, ix->v[lo].task);
 	return k;

@@ -7,6 +7,7 @@
 #include "memory/coro_stack.h"
 #include "memory/linetable.h"
 #include "util/bytes.h"
+#include "util/grow.h"
 
 #define TABLE_MAX (256 * 1024)	/* bytes of one line table we copy */
 #define QUALNAME_MAX 256
@@ -90,15 +91,8 @@ static int code_get(struct coro_reader *c, uint64_t addr, const struct coro_code
 	err = pyread_read(c->r, addr, buf, head);
 	if (err)
 		return err;
-	if (c->ncodes == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct coro_code *v = realloc(c->codes, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		c->codes = v;
-		c->cap = cap;
-	}
+	if (GROW(c->codes, c->cap, c->ncodes + 1, 64))
+		return -ENOMEM;
 	k.firstlineno = bytes_i32(buf, s->co_firstlineno);
 	k.filename = str_dup(c->r, bytes_u64(buf, s->co_filename), FILENAME_MAX_BYTES);
 	if (s->co_qualname)
@@ -135,15 +129,8 @@ static const char *qualname_310(struct coro_reader *c, uint64_t obj)
 
 	if (u64_map_get(&c->str_index, obj, &idx))
 		return c->strs[idx];
-	if (c->nstrs == c->strs_cap) {
-		size_t cap = c->strs_cap ? c->strs_cap * 2 : 64;
-		char **v = realloc(c->strs, cap * sizeof(*v));
-
-		if (!v)
-			return "?";
-		c->strs = v;
-		c->strs_cap = cap;
-	}
+	if (GROW(c->strs, c->strs_cap, c->nstrs + 1, 64))
+		return "?";
 	s = str_dup(c->r, obj, QUALNAME_MAX);
 	if (!s || u64_map_put(&c->str_index, obj, (uint32_t)c->nstrs)) {
 		free(s);

@@ -175,15 +175,28 @@ static int type_of_head(struct pyreader *r, const uint8_t *head, struct pytype *
 	return pyread_type(r, bytes_u64(head, r->l->bpf.ob_type), t);
 }
 
-int pyread_typeof(struct pyreader *r, uint64_t obj, struct pytype *t)
+/*
+ * The first len bytes of obj, and its type, which has one of the flags
+ * (0: any type). 0, or -EFAULT, -EINVAL or a read error.
+ */
+static int read_head(struct pyreader *r, uint64_t obj, uint8_t *head, size_t len, uint64_t flags,
+		     struct pytype *t)
 {
-	uint8_t head[16];
 	int err;
 
 	if (!pyread_addr_ok(obj))
 		return -EFAULT;
-	err = pyread_read(r, obj, head, sizeof(head));
-	return err ? err : type_of_head(r, head, t);
+	err = pyread_read(r, obj, head, len);
+	if (err || (err = type_of_head(r, head, t)))
+		return err;
+	return !flags || (t->flags & flags) ? 0 : -EINVAL;
+}
+
+int pyread_typeof(struct pyreader *r, uint64_t obj, struct pytype *t)
+{
+	uint8_t head[16];
+
+	return read_head(r, obj, head, sizeof(head), 0, t);
 }
 
 bool pyread_is(const struct pytype *t, const char *name)
@@ -230,13 +243,9 @@ int pyread_str(struct pyreader *r, uint64_t obj, char *out, size_t len)
 	if (len < sizeof(mark))
 		return -EINVAL;
 	out[0] = '\0';
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, head, r->l->bpf.unicode_compact_data);
-	if (err || (err = type_of_head(r, head, &t)))
+	err = read_head(r, obj, head, r->l->bpf.unicode_compact_data, PYR_TPF_UNICODE, &t);
+	if (err)
 		return err;
-	if (!(t.flags & PYR_TPF_UNICODE))
-		return -EINVAL;
 	err = str_head(r, obj, head, &u);
 	if (err)
 		return err;
@@ -307,13 +316,9 @@ int pyread_long(struct pyreader *r, uint64_t obj, int64_t *v)
 	bool neg;
 	int err;
 
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, buf, b->long_digits + 8);
-	if (err || (err = type_of_head(r, buf, &t)))
+	err = read_head(r, obj, buf, b->long_digits + 8, PYR_TPF_LONG, &t);
+	if (err)
 		return err;
-	if (!(t.flags & PYR_TPF_LONG))
-		return -EINVAL;
 	tag = bytes_u64(buf, b->long_size);
 	if (b->long_tagged) {
 		/* lv_tag: sign in bits 0-1 (0 +, 1 zero, 2 -), digit count from bit 3 */
@@ -340,13 +345,9 @@ int pyread_bytes(struct pyreader *r, uint64_t obj, uint8_t *buf, size_t max, siz
 	int err;
 
 	*n = 0;
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, head, sizeof(head));
-	if (err || (err = type_of_head(r, head, &t)))
+	err = read_head(r, obj, head, sizeof(head), PYR_TPF_BYTES, &t);
+	if (err)
 		return err;
-	if (!(t.flags & PYR_TPF_BYTES))
-		return -EINVAL;
 	size = (int64_t)bytes_u64(head, s->bytes_size);
 	if (size < 0)
 		return -EINVAL;
@@ -373,55 +374,39 @@ static int read_ptrs(struct pyreader *r, uint64_t addr, uint64_t *v, size_t n)
 	return 0;
 }
 
-int pyread_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
+/* A tuple's or a list's item pointers (ob_size at 16), the first max. */
+static int read_seq(struct pyreader *r, uint64_t obj, bool list, uint64_t *items, size_t max,
+		    size_t *n)
 {
-	uint8_t head[24];
+	uint8_t head[40];
 	struct pytype t;
 	int64_t size;
+	uint64_t at;
 	int err;
 
 	*n = 0;
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, head, sizeof(head));
-	if (err || (err = type_of_head(r, head, &t)))
+	err = read_head(r, obj, head, list ? 40 : 24, list ? PYR_TPF_LIST : PYR_TPF_TUPLE, &t);
+	if (err)
 		return err;
-	if (!(t.flags & PYR_TPF_TUPLE))
-		return -EINVAL;
 	size = (int64_t)bytes_u64(head, 16);
-	if (size < 0 || size > PYR_MAX_ITEMS)
+	if (size < 0 || size > PYR_MAX_ITEMS || (list && size > (int64_t)bytes_u64(head, 32)))
 		return -EINVAL;
+	at = list ? bytes_u64(head, r->l->snap.list_item) : obj + r->l->snap.tuple_item;
 	*n = (size_t)size < max ? (size_t)size : max;
-	err = read_ptrs(r, obj + r->l->snap.tuple_item, items, *n);
+	err = read_ptrs(r, at, items, *n);
 	if (err)
 		*n = 0;
 	return err;
 }
 
+int pyread_tuple(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
+{
+	return read_seq(r, obj, false, items, max, n);
+}
+
 int pyread_list(struct pyreader *r, uint64_t obj, uint64_t *items, size_t max, size_t *n)
 {
-	uint8_t head[40];
-	struct pytype t;
-	int64_t size, alloc;
-	int err;
-
-	*n = 0;
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, head, sizeof(head));
-	if (err || (err = type_of_head(r, head, &t)))
-		return err;
-	if (!(t.flags & PYR_TPF_LIST))
-		return -EINVAL;
-	size = (int64_t)bytes_u64(head, 16);
-	alloc = (int64_t)bytes_u64(head, 32);
-	if (size < 0 || size > alloc || size > PYR_MAX_ITEMS)
-		return -EINVAL;
-	*n = (size_t)size < max ? (size_t)size : max;
-	err = read_ptrs(r, bytes_u64(head, r->l->snap.list_item), items, *n);
-	if (err)
-		*n = 0;
-	return err;
+	return read_seq(r, obj, true, items, max, n);
 }
 
 static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max, size_t *n)
@@ -434,10 +419,8 @@ static int set_read(struct pyreader *r, uint64_t obj, uint64_t *keys, size_t max
 	int err;
 
 	*n = 0;
-	if (!pyread_addr_ok(obj))
-		return -EFAULT;
-	err = pyread_read(r, obj, head, sizeof(head));
-	if (err || (err = type_of_head(r, head, &t)))
+	err = read_head(r, obj, head, sizeof(head), 0, &t);
+	if (err)
 		return err;
 	if (!pyread_is(&t, "set") && !pyread_is(&t, "frozenset"))
 		return -EINVAL;
@@ -569,13 +552,9 @@ int pyread_dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t
 	struct pytype t;
 	int err;
 
-	if (!pyread_addr_ok(dict))
-		return -EFAULT;
-	err = pyread_read(r, dict, head, sizeof(head));
-	if (err || (err = type_of_head(r, head, &t)))
+	err = read_head(r, dict, head, sizeof(head), PYR_TPF_DICT, &t);
+	if (err)
 		return err;
-	if (!(t.flags & PYR_TPF_DICT))
-		return -EINVAL;
 	return keys_lookup(r, bytes_u64(head, s->dict_keys), bytes_u64(head, s->dict_values), key, val);
 }
 

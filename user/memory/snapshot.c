@@ -11,6 +11,7 @@
 #include "memory/snapshot.h"
 #include "target/proc.h"
 #include "util/bytes.h"
+#include "util/grow.h"
 
 #define READ_BUDGET 64000000	/* memory reads for one snapshot (~30 per task) */
 #define CACHE_BYTES (16ULL << 20)	/* of the target's memory cached at once */
@@ -80,15 +81,8 @@ static const struct snap_frame *keep_frames(struct snap_ctx *c, const struct sna
 		v[i].gen = 0;
 	if (taken)
 		return v;
-	if (c->nstacks == c->stacks_cap) {
-		uint32_t cap = c->stacks_cap ? c->stacks_cap * 2 : 64;
-		struct kept_stack *k = realloc(c->stacks, cap * sizeof(*k));
-
-		if (!k)
-			return v;	/* kept, not shared */
-		c->stacks = k;
-		c->stacks_cap = cap;
-	}
+	if (GROW(c->stacks, c->stacks_cap, c->nstacks + 1, 64))
+		return v;	/* kept, not shared */
 	if (!u64_map_put(&c->stack_index, h, (uint32_t)c->nstacks))
 		c->stacks[c->nstacks++] = (struct kept_stack){ v, n };
 	return v;

@@ -3,14 +3,7 @@
 #include <string.h>
 #include <time.h>
 #include "memory/task_sampler.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "util/monotime.h"
 
 void task_sampler_init(struct task_sampler *s, const struct interp *ip, const struct py_layout *l)
 {
@@ -23,9 +16,9 @@ static void *read_tasks(void *arg)
 {
 	struct task_sampler *s = arg;
 
-	s->t0 = now_ns();
+	s->t0 = monotime_ns();
 	s->err = snapshot_take(s->ip, s->l, &s->snap, s->errmsg, sizeof(s->errmsg));
-	s->t1 = now_ns();
+	s->t1 = monotime_ns();
 	atomic_store(&s->done, true);
 	return NULL;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/model.h"
+#include "util/grow.h"
 #include "util/u64_map.h"
 
 static const char empty_str[] = "";
@@ -43,82 +44,30 @@ static void task_reset(struct task *t, uint64_t addr)
 
 int model_init(struct model *m, uint32_t cap_hint)
 {
-	uint32_t cap = 1024;
-
 	memset(m, 0, sizeof(*m));
-	while (cap < cap_hint * 2 && cap < (1u << 24))
-		cap <<= 1;
-	m->slots = calloc(cap, sizeof(*m->slots));
-	if (!m->slots)
+	m->cap = cap_hint < 1024 ? 1024 : cap_hint;
+	m->slots = calloc(m->cap, sizeof(*m->slots));
+	if (!m->slots || u64_map_reserve(&m->index, m->cap)) {
+		model_free(m);
 		return -ENOMEM;
-	m->cap = cap;
+	}
 	return 0;
 }
 
 void model_free(struct model *m)
 {
-	for (uint32_t i = 0; m->slots && i < m->cap; i++)
-		if (m->slots[i].used)
-			task_release(&m->slots[i]);
+	for (uint32_t i = 0; i < m->live; i++)
+		task_release(&m->slots[i]);
 	free(m->slots);
+	u64_map_free(&m->index);
 	memset(m, 0, sizeof(*m));
 }
 
 struct task *model_find(struct model *m, uint64_t addr)
 {
-	uint32_t mask = m->cap - 1;
+	uint32_t i;
 
-	for (uint32_t i = (uint32_t)u64_map_mix(addr) & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
-		if (!m->slots[i].used)
-			return NULL;
-		if (m->slots[i].addr == addr)
-			return &m->slots[i];
-	}
-	return NULL;
-}
-
-/* Rehash into a table for cap_hint tasks, keeping those keep() accepts. */
-static int rebuild(struct model *m, uint32_t cap_hint, bool (*keep)(const struct task *, uint64_t),
-		   uint64_t arg)
-{
-	struct model bigger;
-	int err = model_init(&bigger, cap_hint);
-
-	if (err)
-		return err;
-	bigger.keep_hists = m->keep_hists;
-	for (uint32_t i = 0; i < m->cap; i++) {
-		struct task *t = &m->slots[i], *n;
-
-		if (!t->used)
-			continue;
-		if (!keep(t, arg)) {
-			task_release(t);
-			continue;
-		}
-		n = model_get(&bigger, t->addr);
-		if (!n) {
-			model_free(&bigger);
-			return -ENOMEM;
-		}
-		*n = *t;	/* the strings move with it */
-		bigger.destroyed += t->destroyed;
-	}
-	bigger.tasks_seen = m->tasks_seen;
-	bigger.steps = m->steps;
-	bigger.bad_events = m->bad_events;
-	memcpy(bigger.types, m->types, sizeof(m->types));
-	bigger.ntypes = m->ntypes;
-	free(m->slots);
-	*m = bigger;
-	return 0;
-}
-
-static bool keep_all(const struct task *t, uint64_t arg)
-{
-	(void)t;
-	(void)arg;
-	return true;
+	return u64_map_get(&m->index, addr, &i) ? &m->slots[i] : NULL;
 }
 
 static bool keep_recent(const struct task *t, uint64_t cutoff)
@@ -126,35 +75,37 @@ static bool keep_recent(const struct task *t, uint64_t cutoff)
 	return !t->destroyed || t->destroyed_ts >= cutoff;
 }
 
-static int grow(struct model *m)
-{
-	return rebuild(m, m->cap, keep_all, 0);
-}
-
 int model_sweep(struct model *m, uint64_t ts, uint64_t keep_ns)
 {
 	uint64_t cutoff = ts > keep_ns ? ts - keep_ns : 0;
+	uint32_t n = 0;
 
 	if (m->destroyed < 1024 || m->destroyed * 4 < m->live)
 		return 0;
-	return rebuild(m, m->live - m->destroyed, keep_recent, cutoff);
-}
+	/* the kept tasks move down, in order; the index follows */
+	u64_map_clear(&m->index);
+	m->destroyed = 0;
+	for (uint32_t i = 0; i < m->live; i++) {
+		struct task *t = &m->slots[i];
 
-/*
- * Linear probing: fill a small table to 3/4, a big one to 7/8 (a slot is
- * ~160 bytes: 100k tasks fit 2^17 slots, 21 MB, rather than 2^18).
- */
-static bool model_full(const struct model *m)
-{
-	uint64_t used = (uint64_t)m->live + 1;
-
-	return m->cap < (1u << 16) ? used * 4 > (uint64_t)m->cap * 3 : used * 8 > (uint64_t)m->cap * 7;
+		if (!keep_recent(t, cutoff)) {
+			task_release(t);
+			continue;
+		}
+		if (n != i)
+			m->slots[n] = *t;	/* the strings move with it */
+		m->destroyed += t->destroyed;
+		if (u64_map_put(&m->index, t->addr, n++))
+			return -ENOMEM;	/* cannot happen: the map only shrank */
+	}
+	memset(m->slots + n, 0, (size_t)(m->live - n) * sizeof(*m->slots));
+	m->live = n;
+	return 0;
 }
 
 struct task *model_get(struct model *m, uint64_t addr)
 {
 	struct task *t = model_find(m, addr);
-	uint32_t mask;
 
 	if (t) {
 		if (t->destroyed) {
@@ -164,17 +115,18 @@ struct task *model_get(struct model *m, uint64_t addr)
 		}
 		return t;
 	}
-	if (model_full(m) && grow(m))
-		return NULL;
-	mask = m->cap - 1;
-	for (uint32_t i = (uint32_t)u64_map_mix(addr) & mask;; i = (i + 1) & mask) {
-		t = &m->slots[i];
-		if (t->used)
-			continue;
-		task_reset(t, addr);
-		m->live++;
-		return t;
+	if (m->live == m->cap) {
+		uint32_t old = m->cap;
+
+		if (GROW(m->slots, m->cap, m->live + 1, 1024))
+			return NULL;
+		memset(m->slots + old, 0, (size_t)(m->cap - old) * sizeof(*m->slots));
 	}
+	if (u64_map_add(&m->index, addr, m->live))
+		return NULL;
+	t = &m->slots[m->live++];
+	task_reset(t, addr);
+	return t;
 }
 
 int event_check(const void *data, size_t len)

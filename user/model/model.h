@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "aps_events.h"
+#include "util/u64_map.h"
 #include "output/escape.h"
 #include "model/hist.h"
 
@@ -64,9 +65,10 @@ struct task {
 };
 
 struct model {
-	struct task *slots;
-	uint32_t cap;			/* power of two */
+	struct task *slots;		/* slots[0 .. live-1] used, the rest zero */
+	uint32_t cap;
 	uint32_t live;			/* used slots (including destroyed, until reused) */
+	struct u64_map index;		/* task address -> slot */
 	uint64_t tasks_seen;
 	uint64_t steps;
 	uint64_t bad_events;

@@ -16,12 +16,13 @@
  * Times are microseconds from the recording's start (3 decimals: ns).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/outfile.h"
 #include "loop/loop_replay.h"
 #include "recording/rec_reader.h"
 #include "output/fmt.h"
@@ -523,41 +524,38 @@ out:
 	return err;
 }
 
+static int export_opt(struct cli *c, int opt, const char *arg, void *ctx)
+{
+	(void)c;
+	if (opt != 'f')
+		return -1;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "from", required_argument, NULL, 'F' },
-		{ "to", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPT_OUTPUT, CLI_OPT_FROM, CLI_OPT_TO, CLI_OPT_HELP,
 		{},
 	};
 	static char outbuf[1 << 20];
-	const char *format = NULL, *out_path = NULL, *from_s = NULL, *to_s = NULL;
+	struct cli cli = { .cmd = "export", .usage = export_usage, .target = CLI_FILE };
+	const char *format = NULL, *out_path, *from_s, *to_s, *path;
 	struct rec_reader r;
 	char err[256];
 	uint64_t from = 0, to = UINT64_MAX, slices = 0;
 	uint32_t ntracks = 0;
 	FILE *out;
-	int opt, rc;
+	int rc;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f': format = optarg; break;
-		case 'o': out_path = optarg; break;
-		case 'F': from_s = optarg; break;
-		case 'T': to_s = optarg; break;
-		case 'h': fputs(export_usage, stdout); return 0;
-		default: fputs(export_usage, stderr); return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "aps-bpf: export: %s\n%s", optind >= argc ? "FILE is required"
-			: "one FILE only", export_usage);
-		return 2;
-	}
+	if (!cli_parse(&cli, argc, argv, "f:o:h", opts, export_opt, &format, &rc))
+		return rc;
+	path = cli.args[0];
+	out_path = cli.output;
+	from_s = cli.from;
+	to_s = cli.to;
 	if (!format || strcmp(format, "perfetto")) {
 		fprintf(stderr, "aps-bpf: export: --format perfetto is required (the only format)\n%s",
 			export_usage);
@@ -567,12 +565,12 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "aps-bpf: export: -o OUT.json is required\n%s", export_usage);
 		return 2;
 	}
-	if (rec_reader_open(&r, argv[optind], err, sizeof(err))) {
+	if (rec_reader_open(&r, path, err, sizeof(err))) {
 		fprintf(stderr, "aps-bpf: %s\n", err);
 		return 1;
 	}
 	if (r.problem[0])
-		fprintf(stderr, "aps-bpf: %s: %s; exporting what comes before\n", argv[optind], r.problem);
+		fprintf(stderr, "aps-bpf: %s: %s; exporting what comes before\n", path, r.problem);
 	if ((from_s && rec_parse_time(&r, from_s, &from)) || (to_s && rec_parse_time(&r, to_s, &to)) ||
 	    to < from) {
 		fprintf(stderr, "aps-bpf: export: bad --from/--to (seconds from the start, or HH:MM:SS[.fff])\n");
@@ -594,10 +592,8 @@ int cmd_export(int argc, char **argv)
 	}
 	if (rc)
 		fprintf(stderr, "aps-bpf: export: %s\n", err);
-	if (fflush(out) || (out != stdout && fclose(out))) {
-		fprintf(stderr, "aps-bpf: writing %s: %s\n", out_path, strerror(errno));
+	if (outfile_close_stream(out, out_path))
 		rc = 1;
-	}
 	if (!rc && out != stdout && slices != UINT64_MAX)
 		fprintf(stderr, "aps-bpf: wrote %s: %u task tracks, %" PRIu64 " step slices\n", out_path,
 			ntracks, slices);

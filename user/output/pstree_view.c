@@ -6,6 +6,7 @@
 #include "output/task_view.h"
 #include "output/fmt.h"
 #include "util/u64_map.h"
+#include "util/grow.h"
 
 #define MAX_DEPTH 2000		/* tree levels printed; deeper is cut with a mark */
 #define LABEL_MAX 1024
@@ -54,15 +55,8 @@ struct tree {
 
 static int32_t new_node(struct tree *t, uint8_t kind, uint32_t ref, uint64_t addr)
 {
-	if (t->n == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 1024;
-		struct node *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	if (GROW(t->v, t->cap, t->n + 1, 1024))
+		return -ENOMEM;
 	memset(&t->v[t->n], 0, sizeof(t->v[0]));
 	t->v[t->n].kind = kind;
 	t->v[t->n].ref = ref;
@@ -80,15 +74,8 @@ static int add_kid(struct tree *t, uint32_t parent, uint32_t kid)
 
 	if (p->nkids && p->kids[p->nkids - 1] == kid)
 		return 0;
-	if (p->nkids == p->cap) {
-		uint32_t cap = p->cap ? p->cap * 2 : 4;
-		uint32_t *k = realloc(p->kids, cap * sizeof(*k));
-
-		if (!k)
-			return -ENOMEM;
-		p->kids = k;
-		p->cap = cap;
-	}
+	if (GROW(p->kids, p->cap, p->nkids + 1, 4))
+		return -ENOMEM;
 	p->kids[p->nkids++] = kid;
 	t->v[kid].is_child = true;
 	return 0;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "profile/prof_agg.h"
+#include "util/grow.h"
 
 #define PROBES 64		/* keys tried per hash (collisions of 64-bit hashes) */
 
@@ -28,26 +29,6 @@ static uint64_t probe_key(uint64_t h, int i)
 	return k ? k : 1;
 }
 
-static int grow(void **v, uint32_t *cap, uint32_t need, size_t size)
-{
-	uint32_t c = *cap ? *cap : 64;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need) {
-		if (c > (1u << 30))
-			return -ENOMEM;
-		c *= 2;
-	}
-	p = realloc(*v, (size_t)c * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
-
 int prof_agg_init(struct prof_agg *a)
 {
 	uint32_t id;
@@ -69,43 +50,69 @@ void prof_agg_free(struct prof_agg *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int prof_agg_str(struct prof_agg *a, const char *s, uint32_t *id)
+/*
+ * The entry equal to key (eq) under hash h, else a new one (add appends it
+ * and gives its id), indexed under the first free of h's probe keys.
+ * 0 and *id, -ENOMEM, or -ENOSPC (every probe key taken by others).
+ */
+static int intern(struct prof_agg *a, struct u64_map *index, uint64_t h,
+		  bool (*eq)(const struct prof_agg *a, uint32_t id, const void *key),
+		  int (*add)(struct prof_agg *a, const void *key, uint32_t *id), const void *key,
+		  uint32_t *id)
 {
-	uint64_t h = fnv(FNV0, s, strlen(s));
-	const char *copy;
-	uint32_t v;
-	int err;
-
 	for (int i = 0; i < PROBES; i++) {
 		uint64_t k = probe_key(h, i);
+		int err;
 
-		if (u64_map_get(&a->str_index, k, &v)) {
-			if (!strcmp(a->strs[v], s)) {
-				*id = (uint32_t)v;
+		if (u64_map_get(index, k, id)) {
+			if (eq(a, *id, key))
 				return 0;
-			}
 			continue;
 		}
-		err = grow((void **)&a->strs, &a->strs_cap, a->nstrs + 1, sizeof(*a->strs));
-		if (err)
-			return err;
-		copy = mem_pool_strdup(&a->pool, s);
-		if (!copy)
-			return -ENOMEM;
-		err = u64_map_put(&a->str_index, k, (uint32_t)a->nstrs);
-		if (err)
-			return err;
-		a->strs[a->nstrs] = copy;
-		*id = a->nstrs++;
-		return 0;
+		err = add(a, key, id);
+		if (!err && u64_map_put(index, k, *id))
+			err = -ENOMEM;
+		return err;
 	}
 	return -ENOSPC;
 }
 
-static bool node_eq(const struct prof_node *x, const struct prof_node *y)
+static bool str_is(const struct prof_agg *a, uint32_t id, const void *key)
 {
+	return !strcmp(a->strs[id], key);
+}
+
+static int str_add(struct prof_agg *a, const void *key, uint32_t *id)
+{
+	const char *copy;
+
+	if (GROW(a->strs, a->strs_cap, a->nstrs + 1, 64) || !(copy = mem_pool_strdup(&a->pool, key)))
+		return -ENOMEM;
+	a->strs[a->nstrs] = copy;
+	*id = a->nstrs++;
+	return 0;
+}
+
+int prof_agg_str(struct prof_agg *a, const char *s, uint32_t *id)
+{
+	return intern(a, &a->str_index, fnv(FNV0, s, strlen(s)), str_is, str_add, s, id);
+}
+
+static bool node_is(const struct prof_agg *a, uint32_t id, const void *key)
+{
+	const struct prof_node *x = &a->nodes[id], *y = key;
+
 	return x->kind == y->kind && x->name == y->name && x->file == y->file &&
 	       x->line == y->line && x->start_line == y->start_line;
+}
+
+static int node_add(struct prof_agg *a, const void *key, uint32_t *id)
+{
+	if (GROW(a->nodes, a->nodes_cap, a->nnodes + 1, 64))
+		return -ENOMEM;
+	a->nodes[a->nnodes] = *(const struct prof_node *)key;
+	*id = a->nnodes++;
+	return 0;
 }
 
 int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
@@ -115,34 +122,13 @@ int prof_agg_node(struct prof_agg *a, const struct prof_node *n, uint32_t *id)
 		.line = n->line, .start_line = n->start_line,
 	};
 	uint64_t h = FNV0;
-	uint32_t v;
-	int err;
 
 	h = fnv(h, &key.kind, sizeof(key.kind));
 	h = fnv(h, &key.name, sizeof(key.name));
 	h = fnv(h, &key.file, sizeof(key.file));
 	h = fnv(h, &key.line, sizeof(key.line));
 	h = fnv(h, &key.start_line, sizeof(key.start_line));
-	for (int i = 0; i < PROBES; i++) {
-		uint64_t k = probe_key(h, i);
-
-		if (u64_map_get(&a->node_index, k, &v)) {
-			if (node_eq(&a->nodes[v], &key)) {
-				*id = (uint32_t)v;
-				return 0;
-			}
-			continue;
-		}
-		err = grow((void **)&a->nodes, &a->nodes_cap, a->nnodes + 1, sizeof(*a->nodes));
-		if (!err)
-			err = u64_map_put(&a->node_index, k, (uint32_t)a->nnodes);
-		if (err)
-			return err;
-		a->nodes[a->nnodes] = key;
-		*id = a->nnodes++;
-		return 0;
-	}
-	return -ENOSPC;
+	return intern(a, &a->node_index, h, node_is, node_add, &key, id);
 }
 
 int prof_agg_label(struct prof_agg *a, enum prof_node_kind kind, const char *label, uint32_t *id)
@@ -153,68 +139,57 @@ int prof_agg_label(struct prof_agg *a, enum prof_node_kind kind, const char *lab
 	return err ? err : prof_agg_node(a, &n, id);
 }
 
-static bool stack_eq(const struct prof_agg *a, const struct prof_stack *s, const uint32_t *nodes,
-		     uint32_t n, uint32_t thread, uint32_t group, bool off_cpu)
+struct stack_key {
+	const uint32_t *nodes;
+	uint32_t n, thread, group;
+	bool off_cpu;
+};
+
+static bool stack_is(const struct prof_agg *a, uint32_t id, const void *key)
 {
-	return s->n == n && s->thread == thread && s->group == group && s->off_cpu == off_cpu &&
-	       !memcmp(a->ids + s->first, nodes, n * sizeof(*nodes));
+	const struct prof_stack *s = &a->stacks[id];
+	const struct stack_key *k = key;
+
+	return s->n == k->n && s->thread == k->thread && s->group == k->group &&
+	       s->off_cpu == k->off_cpu && !memcmp(a->ids + s->first, k->nodes, k->n * sizeof(*k->nodes));
+}
+
+static int stack_add(struct prof_agg *a, const void *key, uint32_t *id)
+{
+	const struct stack_key *k = key;
+
+	if (a->nids + k->n > UINT32_MAX || GROW(a->stacks, a->stacks_cap, a->nstacks + 1, 64) ||
+	    GROW(a->ids, a->ids_cap, a->nids + k->n, 1024))
+		return -ENOMEM;
+	a->stacks[a->nstacks] = (struct prof_stack){
+		.first = (uint32_t)a->nids, .n = k->n, .thread = k->thread, .group = k->group,
+		.off_cpu = k->off_cpu,
+	};
+	memcpy(a->ids + a->nids, k->nodes, k->n * sizeof(*k->nodes));
+	a->nids += k->n;
+	*id = a->nstacks++;
+	return 0;
 }
 
 int prof_agg_add(struct prof_agg *a, const uint32_t *nodes, uint32_t n, uint32_t thread,
 		 uint32_t group, bool off_cpu, uint64_t count, uint64_t weight_ns)
 {
+	struct stack_key key = { nodes, n < PROF_MAX_DEPTH ? n : PROF_MAX_DEPTH, thread, group,
+				 off_cpu };
 	uint64_t h = FNV0;
 	struct prof_stack *s;
 	uint8_t off = off_cpu;
 	uint32_t v;
 	int err;
 
-	if (n > PROF_MAX_DEPTH)
-		n = PROF_MAX_DEPTH;
-	h = fnv(h, nodes, n * sizeof(*nodes));
+	h = fnv(h, nodes, key.n * sizeof(*nodes));
 	h = fnv(h, &thread, sizeof(thread));
 	h = fnv(h, &group, sizeof(group));
 	h = fnv(h, &off, 1);
-	for (int i = 0; i < PROBES; i++) {
-		uint64_t k = probe_key(h, i);
-
-		if (u64_map_get(&a->stack_index, k, &v)) {
-			s = &a->stacks[v];
-			if (!stack_eq(a, s, nodes, n, thread, group, off_cpu))
-				continue;
-			goto count;
-		}
-		if (a->nids + n > UINT32_MAX)
-			return -ENOMEM;
-		err = grow((void **)&a->stacks, &a->stacks_cap, a->nstacks + 1, sizeof(*a->stacks));
-		if (err)
-			return err;
-		if (a->nids + n > a->ids_cap) {
-			size_t cap = a->ids_cap ? a->ids_cap : 1024;
-			uint32_t *p;
-
-			while (cap < a->nids + n)
-				cap *= 2;
-			p = realloc(a->ids, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			a->ids = p;
-			a->ids_cap = cap;
-		}
-		err = u64_map_put(&a->stack_index, k, (uint32_t)a->nstacks);
-		if (err)
-			return err;
-		s = &a->stacks[a->nstacks++];
-		*s = (struct prof_stack){
-			.first = (uint32_t)a->nids, .n = n, .thread = thread, .group = group,
-			.off_cpu = off_cpu,
-		};
-		memcpy(a->ids + a->nids, nodes, n * sizeof(*nodes));
-		a->nids += n;
-		goto count;
-	}
-	return -ENOSPC;
-count:
+	err = intern(a, &a->stack_index, h, stack_is, stack_add, &key, &v);
+	if (err)
+		return err;
+	s = &a->stacks[v];
 	s->count += count;
 	s->weight_ns += weight_ns;
 	a->count += count;

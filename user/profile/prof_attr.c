@@ -6,6 +6,7 @@
 #include <string.h>
 #include "loop/loop_stall.h"
 #include "profile/prof_attr.h"
+#include "util/grow.h"
 
 #define LABEL_MAX 512
 
@@ -198,27 +199,10 @@ int prof_attr_sample(struct prof_attr *p, const char *thread, const struct threa
 	if (t || (!s.task && !s.coro) || p->npids + s.n > PROF_PENDING_MAX)
 		return emit(p, &s, frames, t);
 	/* a task made since the last table: wait for the next one */
-	if (p->npend == p->pend_cap) {
-		uint32_t cap = p->pend_cap ? p->pend_cap * 2 : 256;
-		struct prof_pending *v = realloc(p->pend, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->pend = v;
-		p->pend_cap = cap;
-	}
-	if (p->npids + s.n > p->pids_cap) {
-		uint32_t cap = p->pids_cap ? p->pids_cap : 4096;
-		uint32_t *v;
-
-		while (cap < p->npids + s.n)
-			cap *= 2;
-		v = realloc(p->pids, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->pids = v;
-		p->pids_cap = cap;
-	}
+	if (GROW(p->pend, p->pend_cap, p->npend + 1, 256))
+		return -ENOMEM;
+	if (GROW(p->pids, p->pids_cap, p->npids + s.n, 4096))
+		return -ENOMEM;
 	s.first = p->npids;
 	memcpy(p->pids + p->npids, frames, s.n * sizeof(*frames));
 	p->npids += s.n;

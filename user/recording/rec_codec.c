@@ -5,6 +5,7 @@
 #include "aps_events.h"
 #include "recording/rec_codec.h"
 #include "recording/varint.h"
+#include "util/grow.h"
 
 /* The id of key in m, or -1. */
 int64_t rec_codec_map_find(const struct u64_map *m, uint64_t key)
@@ -73,39 +74,18 @@ uint32_t rec_codec_ns_tid(const struct rec_codec *c, uint32_t tid)
 	return tid;
 }
 
-/* Room for one more thread / type (the tables grow up to their limits). */
+/* Room for one more in a table of at most max entries: 0, -1 (full) or -ENOMEM. */
+#define GROW_TABLE(arr, n, cap, max, first) \
+	((n) < (cap) ? 0 : (cap) >= (max) ? -1 : GROW(arr, cap, (n) + 1, first))
+
 int rec_codec_grow_threads(struct rec_codec *c)
 {
-	uint32_t cap = c->threads_cap ? c->threads_cap * 2 : 16;
-	struct rec_thread *t;
-
-	if (c->nthreads < c->threads_cap)
-		return 0;
-	if (c->threads_cap >= REC_MAX_THREADS)
-		return -1;
-	t = realloc(c->threads, sizeof(*t) * cap);
-	if (!t)
-		return -ENOMEM;
-	c->threads = t;
-	c->threads_cap = cap;
-	return 0;
+	return GROW_TABLE(c->threads, c->nthreads, c->threads_cap, REC_MAX_THREADS, 16);
 }
 
 int rec_codec_grow_types(struct rec_codec *c)
 {
-	uint32_t cap = c->types_cap ? c->types_cap * 2 : 32;
-	uint64_t *t;
-
-	if (c->ntypes < c->types_cap)
-		return 0;
-	if (c->types_cap >= REC_MAX_TYPES)
-		return -1;
-	t = realloc(c->types, sizeof(*t) * cap);
-	if (!t)
-		return -ENOMEM;
-	c->types = t;
-	c->types_cap = cap;
-	return 0;
+	return GROW_TABLE(c->types, c->ntypes, c->types_cap, REC_MAX_TYPES, 32);
 }
 
 int64_t rec_codec_task_id(const struct rec_codec *c, uint64_t addr)
@@ -122,18 +102,11 @@ int rec_codec_assign_id(struct rec_codec *c, uint64_t addr)
 	} else {
 		if (c->nids >= REC_MAX_TASK_IDS)
 			return -1;
-		if (c->nids == c->ids_cap) {
-			uint32_t cap = c->ids_cap ? c->ids_cap * 2 : 256;
-			struct rec_taskid *ids = realloc(c->ids, sizeof(*ids) * cap);
-			uint32_t *fr;
+		if (c->nids == c->ids_cap) {	/* free_ids: as many */
+			uint32_t cap = c->ids_cap, fcap = c->ids_cap;
 
-			if (!ids)
+			if (GROW(c->ids, cap, c->nids + 1, 256) || GROW(c->free_ids, fcap, c->nids + 1, 256))
 				return -ENOMEM;
-			c->ids = ids;
-			fr = realloc(c->free_ids, sizeof(*fr) * cap);
-			if (!fr)
-				return -ENOMEM;
-			c->free_ids = fr;
 			c->ids_cap = cap;
 		}
 		id = c->nids++;
@@ -235,30 +208,15 @@ int rec_codec_intern(struct rec_codec *c, const uint8_t *lit, size_t n)
 {
 	if (c->nstrings >= REC_MAX_STRINGS || c->arena_len + n > REC_MAX_STRING_BYTES)
 		return -1;
-	if (c->arena_len + n > c->arena_cap) {
-		size_t cap = c->arena_cap ? c->arena_cap : 4096;
-		uint8_t *a;
+	if (GROW(c->arena, c->arena_cap, c->arena_len + n, 4096))
+		return -ENOMEM;
+	if (c->nstrings == c->str_cap) {	/* str_off and str_len in step */
+		uint32_t ocap = c->str_cap, lcap = c->str_cap;
 
-		while (cap < c->arena_len + n)
-			cap *= 2;
-		a = realloc(c->arena, cap);
-		if (!a)
+		if (GROW(c->str_off, ocap, c->nstrings + 1, 64) ||
+		    GROW(c->str_len, lcap, c->nstrings + 1, 64))
 			return -ENOMEM;
-		c->arena = a;
-		c->arena_cap = cap;
-	}
-	if (c->nstrings == c->str_cap) {
-		uint32_t cap = c->str_cap ? c->str_cap * 2 : 64;
-		uint32_t *o = realloc(c->str_off, sizeof(*o) * cap), *l;
-
-		if (!o)
-			return -ENOMEM;
-		c->str_off = o;
-		l = realloc(c->str_len, sizeof(*l) * cap);
-		if (!l)
-			return -ENOMEM;
-		c->str_len = l;
-		c->str_cap = cap;
+		c->str_cap = ocap;
 	}
 	memcpy(c->arena + c->arena_len, lit, n);
 	c->str_off[c->nstrings] = (uint32_t)c->arena_len;

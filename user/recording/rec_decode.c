@@ -57,68 +57,85 @@ static void bad(struct dec *r)
 		r->err = -1;
 }
 
+enum ref { REF_NONE, REF_LITERAL, REF_ID };
+
+/* A reference as put_ref() wrote it: *v the literal (*last follows it) or the id. */
+static enum ref get_ref(struct dec *r, uint64_t *last, uint64_t *v)
+{
+	uint64_t k = getv(r);
+
+	*v = 0;
+	if (r->err || k == 0)
+		return REF_NONE;
+	if (k > 1) {
+		*v = k - 2;
+		return REF_ID;
+	}
+	*v = *last = zigzag_undelta(*last, getv(r));
+	return REF_LITERAL;
+}
+
+/* A table's growth (0, -1 full, or -ENOMEM) into r->err: true when it grew. */
+static bool grew(struct dec *r, int rc)
+{
+	if (rc == -1)
+		bad(r);
+	else if (rc)
+		r->err = -ENOMEM;
+	return !rc;
+}
+
 static uint64_t get_task_ref(struct rec_codec *c, struct dec *r, bool assign)
 {
-	uint64_t v = getv(r), addr;
+	uint64_t v;
 
-	if (r->err || v == 0)
-		return 0;
-	if (v == 1) {
-		addr = zigzag_undelta(c->last_lit, getv(r));
-		c->last_lit = addr;
-		if (!assign || r->err)
-			return addr;
-		if (!addr || rec_codec_task_id(c, addr) >= 0) {
-			bad(r);	/* the writer names a known task by its id */
+	switch (get_ref(r, &c->last_lit, &v)) {
+	case REF_NONE: return 0;
+	case REF_ID:
+		if (v >= c->nids || !c->ids[v].live) {
+			bad(r);
 			return 0;
 		}
-		switch (rec_codec_assign_id(c, addr)) {
-		case 0: return addr;
-		case -1: bad(r); return 0;
-		default: r->err = -ENOMEM; return 0;
-		}
+		return c->ids[v].addr;
+	case REF_LITERAL: break;
 	}
-	v -= 2;
-	if (v >= c->nids || !c->ids[v].live) {
-		bad(r);
+	if (!assign || r->err)
+		return v;
+	if (!v || rec_codec_task_id(c, v) >= 0) {
+		bad(r);	/* the writer names a known task by its id */
 		return 0;
 	}
-	return c->ids[v].addr;
+	return grew(r, rec_codec_assign_id(c, v)) ? v : 0;
 }
 
 static uint64_t get_type_ref(struct rec_codec *c, struct dec *r)
 {
-	uint64_t v = getv(r), type;
+	uint64_t v;
 
-	if (r->err || v == 0)
-		return 0;
-	if (v == 1) {
-		type = zigzag_undelta(c->last_type_lit, getv(r));
-		c->last_type_lit = type;
-		if (r->err)
-			return 0;
-		if (!type || rec_codec_map_find(&c->type_map, type) >= 0) {
+	switch (get_ref(r, &c->last_type_lit, &v)) {
+	case REF_NONE: return 0;
+	case REF_ID:
+		if (v >= c->ntypes) {
 			bad(r);
 			return 0;
 		}
-		switch (rec_codec_grow_types(c)) {
-		case 0: break;
-		case -1: bad(r); return 0;
-		default: r->err = -ENOMEM; return 0;
-		}
-		if (u64_map_put(&c->type_map, type, c->ntypes)) {
-			r->err = -ENOMEM;
-			return 0;
-		}
-		c->types[c->ntypes++] = type;
-		return type;
+		return c->types[v];
+	case REF_LITERAL: break;
 	}
-	v -= 2;
-	if (v >= c->ntypes) {
+	if (r->err)
+		return 0;
+	if (!v || rec_codec_map_find(&c->type_map, v) >= 0) {
 		bad(r);
 		return 0;
 	}
-	return c->types[v];
+	if (!grew(r, rec_codec_grow_types(c)))
+		return 0;
+	if (u64_map_put(&c->type_map, v, c->ntypes)) {
+		r->err = -ENOMEM;
+		return 0;
+	}
+	c->types[c->ntypes++] = v;
+	return v;
 }
 
 static void get_pystr_literal(struct dec *r, struct aps_pystr *s)

@@ -22,54 +22,40 @@ static void putv(struct enc *w, uint64_t v)
 	w->p += varint_put(w->p, v);
 }
 
-static int put_task_ref(struct rec_codec *c, struct enc *w, uint64_t addr)
+/*
+ * A reference: 0 for none, id + 2 for a known one (id >= 0), else 1 and
+ * the zigzag delta from *last. True when v went out as such a literal.
+ */
+static bool put_ref(struct enc *w, uint64_t v, int64_t id, uint64_t *last)
 {
-	int64_t id = rec_codec_task_id(c, addr);
-
-	if (!addr) {
-		putv(w, 0);
-		return 0;
-	}
-	if (id >= 0) {
-		putv(w, (uint64_t)id + 2);
-		return 0;
+	if (!v || id >= 0) {
+		putv(w, v ? (uint64_t)id + 2 : 0);
+		return false;
 	}
 	putv(w, 1);
-	putv(w, zigzag_delta(addr, c->last_lit));
-	c->last_lit = addr;
+	putv(w, zigzag_delta(v, *last));
+	*last = v;
+	return true;
+}
+
+static int put_task_ref(struct rec_codec *c, struct enc *w, uint64_t addr)
+{
+	if (!put_ref(w, addr, rec_codec_task_id(c, addr), &c->last_lit))
+		return 0;
 	return rec_codec_assign_id(c, addr) ? -ENOMEM : 0;
 }
 
 static void put_value_ref(struct rec_codec *c, struct enc *w, uint64_t addr)
 {
-	int64_t id = rec_codec_task_id(c, addr);
-
-	if (!addr) {
-		putv(w, 0);
-	} else if (id >= 0) {
-		putv(w, (uint64_t)id + 2);
-	} else {
-		putv(w, 1);
-		putv(w, zigzag_delta(addr, c->last_lit));
-		c->last_lit = addr;
-	}
+	put_ref(w, addr, rec_codec_task_id(c, addr), &c->last_lit);
 }
 
 static int put_type_ref(struct rec_codec *c, struct enc *w, uint64_t type)
 {
 	int64_t id = type ? rec_codec_map_find(&c->type_map, type) : -1;
 
-	if (!type) {
-		putv(w, 0);
+	if (!put_ref(w, type, id, &c->last_type_lit))
 		return 0;
-	}
-	if (id >= 0) {
-		putv(w, (uint64_t)id + 2);
-		return 0;
-	}
-	putv(w, 1);
-	putv(w, zigzag_delta(type, c->last_type_lit));
-	c->last_type_lit = type;
 	if (rec_codec_grow_types(c) || u64_map_put(&c->type_map, type, c->ntypes))
 		return -ENOMEM;
 	c->types[c->ntypes++] = type;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "recording/rec_flight.h"
 #include "recording/varint.h"
+#include "util/grow.h"
 
 int rec_flight_init(struct rec_flight *f, uint64_t window_ns, uint64_t max_bytes)
 {
@@ -72,18 +73,8 @@ int rec_flight_sink(void *ctx, const uint8_t *frame, size_t len, bool segment_st
 		f->chunks[f->n++] = (struct rec_flight_chunk){ .start_ts = base };
 	}
 	c = &f->chunks[f->n - 1];
-	if (c->len + len > c->cap) {
-		size_t cap = c->cap ? c->cap : 256 << 10;
-		uint8_t *p;
-
-		while (cap < c->len + len)
-			cap *= 2;
-		p = realloc(c->p, cap);
-		if (!p)
-			return -ENOMEM;
-		c->p = p;
-		c->cap = cap;
-	}
+	if (GROW(c->p, c->cap, c->len + len, 256 << 10))
+		return -ENOMEM;
 	memcpy(c->p + c->len, frame, len);
 	c->len += len;
 	f->bytes += len;

@@ -6,6 +6,7 @@
 #include "output/escape.h"
 #include "recording/rec_model.h"
 #include "recording/varint.h"
+#include "util/grow.h"
 
 /* Per-task field bits: a field is written only if its bit is set. */
 enum {
@@ -19,19 +20,7 @@ enum {
 
 int rec_buf_reserve(struct rec_buf *b, size_t more)
 {
-	size_t cap = b->cap ? b->cap : 4096;
-	uint8_t *p;
-
-	if (b->len + more <= b->cap)
-		return 0;
-	while (cap < b->len + more)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
+	return GROW(b->p, b->cap, b->len + more, 4096);
 }
 
 void rec_buf_free(struct rec_buf *b)

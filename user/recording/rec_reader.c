@@ -390,9 +390,10 @@ static int ext_record(struct rec_cursor *c, unsigned kind, const uint8_t *body, 
 		c->started = true;
 		return 1;
 	case REC_SNAPSHOT:
+	case REC_BLOCKED:	/* the time, then the body the item's reader decodes */
 		if (varint_get(&q, end, &v[0]))
-			return malformed(c, "SNAPSHOT record");
-		it->kind = REC_ITEM_SNAPSHOT;
+			return malformed(c, kind == REC_SNAPSHOT ? "SNAPSHOT record" : "BLOCKED record");
+		it->kind = kind == REC_SNAPSHOT ? REC_ITEM_SNAPSHOT : REC_ITEM_BLOCKED;
 		it->ts = v[0];
 		return 1;
 	case REC_LOST:
@@ -419,12 +420,6 @@ static int ext_record(struct rec_cursor *c, unsigned kind, const uint8_t *body, 
 			return malformed(c, "TASKS record");
 		it->kind = REC_ITEM_TASKS;
 		it->ts = v[1];
-		return 1;
-	case REC_BLOCKED:
-		if (varint_get(&q, end, &v[0]))
-			return malformed(c, "BLOCKED record");
-		it->kind = REC_ITEM_BLOCKED;
-		it->ts = v[0];
 		return 1;
 	case REC_LOOP:	/* u8 sub-type, zigzag(ts - the segment's base) */
 		if (q >= end || (q++, varint_get(&q, end, &v[0])))

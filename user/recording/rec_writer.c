@@ -184,30 +184,34 @@ static int ready(struct rec_writer *w, uint64_t ts)
 	return w->in_segment ? 0 : rec_writer_segment(w, ts, REC_SEG_START);
 }
 
+/* A record of kind at ts, in a segment (started if need be). */
+static int put_record(struct rec_writer *w, uint64_t ts, unsigned kind, const void *body, size_t len)
+{
+	int err = ready(w, ts);
+
+	return err ? err : put_ext(w, kind, body, len);
+}
+
 int rec_writer_lost(struct rec_writer *w, uint64_t ts, uint64_t count, uint64_t total)
 {
 	uint8_t body[3 * VARINT_MAX];
 	size_t n = 0;
 	int err;
 
-	err = ready(w, ts);
-	if (err)
-		return err;
 	n += varint_put(body + n, ts);
 	n += varint_put(body + n, count);
 	n += varint_put(body + n, total);
-	err = put_ext(w, REC_LOST, body, n);
+	err = put_record(w, ts, REC_LOST, body, n);
 	return err ? err : maybe_flush(w);
 }
 
 int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len)
 {
-	int err;
+	/* a frame of its own: the pending one first */
+	int err = ready(w, w->last_ts);
 
-	err = ready(w, w->last_ts);
-	if (err)
-		return err;
-	err = rec_writer_flush(w);
+	if (!err)
+		err = rec_writer_flush(w);
 	if (!err)
 		err = put_ext(w, REC_TASKS, body, len);
 	if (!err)
@@ -217,12 +221,8 @@ int rec_writer_tasks(struct rec_writer *w, const void *body, size_t len)
 
 int rec_writer_blocked(struct rec_writer *w, const void *body, size_t len)
 {
-	int err;
+	int err = put_record(w, w->last_ts, REC_BLOCKED, body, len);
 
-	err = ready(w, w->last_ts);
-	if (err)
-		return err;
-	err = put_ext(w, REC_BLOCKED, body, len);
 	return err ? err : maybe_flush(w);
 }
 
@@ -255,12 +255,8 @@ static size_t end_body(const struct rec_end *e, uint8_t *body)
 int rec_writer_end(struct rec_writer *w, const struct rec_end *e)
 {
 	uint8_t body[5 * VARINT_MAX + sizeof(e->reason)];
-	int err;
+	int err = put_record(w, e->ts, REC_END, body, end_body(e, body));
 
-	err = ready(w, e->ts);
-	if (err)
-		return err;
-	err = put_ext(w, REC_END, body, end_body(e, body));
 	return err ? err : rec_writer_flush(w);
 }
 

@@ -10,7 +10,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli/options.h"
 #include "cli/outfile.h"
 #include "memory/blocked_capture.h"
 #include "target/layout_runtime.h"
@@ -18,6 +17,7 @@
 #include "recording/rec_blocked.h"
 #include "recording/rec_tasks.h"
 #include "recording/recorder.h"
+#include "util/monotime.h"
 
 #define SEGMENT_BYTES (32u << 20)
 #define FLUSH_EVERY_NS 100000000ull
@@ -256,7 +256,7 @@ static void on_open_step(void *ctx, uint32_t tid, uint64_t task, uint64_t begin_
 {
 	static struct blocked_capture cap;
 	struct recorder *r = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	struct rec_buf b = {};
 	unsigned slot;
 	int err;
@@ -336,7 +336,7 @@ static void *open_child(void *ctx, pid_t pid, void *parent_ctx)
 	if (c->r.stack_ns)
 		c->r.stacks_ready = !thread_stack_reader_init(&c->r.stacks, &c->s.ip, &c->s.layout,
 							       c->s.err, sizeof(c->s.err));
-	if (begin(&c->r, cli_now_ns())) {
+	if (begin(&c->r, monotime_ns())) {
 		fprintf(stderr, "aps-bpf: process %d: %s\n", pid, c->s.err);
 		goto fail;
 	}
@@ -392,7 +392,7 @@ static void children_tick(struct recorder *r, uint64_t now)
 static void on_tick(struct session *s, void *ctx)
 {
 	struct recorder *r = ctx;
-	uint64_t now = cli_now_ns();
+	uint64_t now = monotime_ns();
 	int err;
 
 	write_lost(r, now);
@@ -588,7 +588,7 @@ int recorder_start(struct recorder *r, bool spawn)
 	if (err)
 		return err;
 	/* before attaching: the first probe fires while the others attach */
-	start = cli_now_ns();
+	start = monotime_ns();
 	err = session_attach(s);
 	if (err)
 		return err;
@@ -650,7 +650,7 @@ int recorder_finish(struct recorder *r, enum session_end why)
 	int rc = 0;
 
 	if (r->forks && why != SESSION_ERROR && !(r->printing ? r->p.fatal : r->fatal)) {
-		forks_finish(r->forks, session_end_name(why), cli_now_ns());
+		forks_finish(r->forks, session_end_name(why), monotime_ns());
 		rc = children_rc;
 	}
 	return finish(r, why, session_end_name(why)) || rc;
@@ -674,7 +674,7 @@ static int finish(struct recorder *r, enum session_end why, const char *reason)
 	}
 	if (r->tasks_on)
 		collect_tasks_read(r, true);
-	now = cli_now_ns();	/* the end */
+	now = monotime_ns();	/* the end */
 	write_lost(r, now);
 	if (r->flight) {
 		char freason[40];

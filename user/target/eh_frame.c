@@ -82,11 +82,22 @@ static int get_sleb(struct cursor *c, int64_t *v)
 	return 0;
 }
 
+/* n (2 or 4) little-endian bytes, sign-extended when sgn. */
+static int get_fixed(struct cursor *c, unsigned n, bool sgn, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (get_bytes(c, &x, n))
+		return -EINVAL;
+	if (sgn && (x >> (8 * n - 1) & 1))
+		x |= ~(uint64_t)0 << (8 * n);
+	*v = x;
+	return 0;
+}
+
 /* The value part of an encoded pointer (no application). */
 static int get_encoded_value(struct cursor *c, uint8_t enc, uint64_t *v)
 {
-	uint16_t u16;
-	uint32_t u32;
 	int64_t s;
 
 	switch (PE_FORMAT(enc)) {
@@ -94,26 +105,10 @@ static int get_encoded_value(struct cursor *c, uint8_t enc, uint64_t *v)
 	case PE_UDATA8:
 	case PE_SDATA8:
 		return get_bytes(c, v, 8);
-	case PE_UDATA4:
-		if (get_bytes(c, &u32, 4))
-			return -EINVAL;
-		*v = u32;
-		return 0;
-	case PE_SDATA4:
-		if (get_bytes(c, &u32, 4))
-			return -EINVAL;
-		*v = (uint64_t)(int64_t)(int32_t)u32;
-		return 0;
-	case PE_UDATA2:
-		if (get_bytes(c, &u16, 2))
-			return -EINVAL;
-		*v = u16;
-		return 0;
-	case PE_SDATA2:
-		if (get_bytes(c, &u16, 2))
-			return -EINVAL;
-		*v = (uint64_t)(int64_t)(int16_t)u16;
-		return 0;
+	case PE_UDATA4: return get_fixed(c, 4, false, v);
+	case PE_SDATA4: return get_fixed(c, 4, true, v);
+	case PE_UDATA2: return get_fixed(c, 2, false, v);
+	case PE_SDATA2: return get_fixed(c, 2, true, v);
 	case PE_ULEB128:
 		return get_uleb(c, v);
 	case PE_SLEB128:

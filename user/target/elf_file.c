@@ -250,40 +250,44 @@ int elf_find_section(struct elf_file *ef, const char *name, uint64_t *vaddr,
 	return 0;
 }
 
-int elf_vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+/* The next PT_LOAD program header from *i on: 1, 0 at the end, or -EINVAL. */
+static int next_load(struct elf_file *ef, size_t *i, GElf_Phdr *ph)
 {
 	size_t n;
 
 	if (elf_getphdrnum(ef->elf, &n))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
+	while (*i < n)
+		if (gelf_getphdr(ef->elf, (int)(*i)++, ph) && ph->p_type == PT_LOAD)
+			return 1;
+	return 0;
+}
 
-		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
+int elf_vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+{
+	GElf_Phdr ph;
+	size_t i = 0;
+	int rc;
+
+	while ((rc = next_load(ef, &i, &ph)) > 0) {
 		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
 			*offset = vaddr - ph.p_vaddr + ph.p_offset;
 			return 0;
 		}
 	}
-	return -ERANGE;
+	return rc ? rc : -ERANGE;
 }
 
 int elf_load_base(struct elf_file *ef, uint64_t *vaddr)
 {
-	size_t n;
+	GElf_Phdr ph;
+	size_t i = 0;
+	int rc = next_load(ef, &i, &ph);
 
-	if (elf_getphdrnum(ef->elf, &n))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(ef->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		*vaddr = ph.p_align ? ph.p_vaddr - ph.p_vaddr % ph.p_align : ph.p_vaddr;
-		return 0;
-	}
-	return -ENOENT;
+	if (rc <= 0)
+		return rc ? rc : -ENOENT;
+	*vaddr = ph.p_align ? ph.p_vaddr - ph.p_vaddr % ph.p_align : ph.p_vaddr;
+	return 0;
 }
 
 int elf_read_vaddr(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)

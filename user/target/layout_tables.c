@@ -7,10 +7,8 @@
  *   3.11.2 (Debian 12, GCC 12; same numbers as 3.11.7),
  *   3.14.10 (Debian sid, GCC 16).
  *
- * Same in every build: ob_type 8, tp_name 24, tp_basicsize 32,
- * tp_base 256, fut_loop 16, fut_exception 48, sw_task 16,
- * unicode length 16 / state 32 (kind bits 2-4, compact bit 5,
- * ascii bit 6), long size 16 / digits 24 (30-bit digits).
+ * In every build: unicode state's kind bits 2-4, compact bit 5, ascii
+ * bit 6; 30-bit long digits.
  */
 #include <stddef.h>
 
@@ -18,234 +16,126 @@
 
 #define SRC "version table (DWARF-verified)"
 
-#define COMMON_BPF			\
-	.ob_type = 8,			\
-	.tp_name = 24,			\
-	.tp_flags = 168,		\
-	.fut_exception = 48,		\
-	.unicode_length = 16,		\
-	.unicode_state = 32,		\
-	.long_size = 16,		\
-	.long_digits = 24
-
-#define COMMON_USER			\
-	.tp_basicsize = 32,		\
-	.tp_base = 256,			\
-	.fut_loop = 16,			\
-	.sw_task = 16,			\
-	.source = SRC
-
 /*
- * Snapshot offsets (struct py_snap_layout), from the DWARF of the same
- * builds (gdb `ptype /o`, docs/layouts.md); the same in every build:
+ * The offsets: a row a field, a column a version (0: the version has no
+ * such field).
+ *   3.10.13: task_step_impl(task, exc); ob_size
+ *   3.11.7 and Debian 3.11.2: identical
+ *   3.12.1: (state, task, exc); swap(state, loop, task); lv_tag
+ *   3.13.0: no dict/weakreflist in TaskObj, bitfield flags
+ *   3.14.10: swap_current_task(loop, task); matches .AsyncioDebug
  */
-#define COMMON_SNAP			\
-	.tp_dictoffset = 288,		\
-	.list_item = 24,		\
-	.set_used = 24,			\
-	.set_mask = 32,			\
-	.set_table = 40,		\
-	.dict_keys = 32,		\
-	.dict_values = 40,		\
-	.wr_object = 16,		\
-	.meth_func = 16,		\
-	.meth_self = 24,		\
-	.func_qualname = 40,		\
-	.func_closure = 72,		\
-	.cell_ref = 16,			\
-	.partial_fn = 16,		\
-	.partial_args = 24,		\
-	.fut_callback0 = 24,		\
-	.fut_callbacks = 40,		\
-	.bytes_size = 16,		\
-	.bytes_data = 32,		\
-	.md_state = 32,			\
-	.ts_next = 8
+/* B: struct aps_layout (BPF), U: userspace, S: struct py_snap_layout
+ *     field                    3.10   3.11   3.12   3.13   3.14 */
+#define LAYOUT_FIELDS(B, U, S)                                  \
+	B(ob_type,                     8,     8,     8,     8,     8)  \
+	B(tp_name,                    24,    24,    24,    24,    24)  \
+	B(tp_flags,                  168,   168,   168,   168,   168)  \
+	B(fut_exception,              48,    48,    48,    48,    48)  \
+	B(unicode_length,             16,    16,    16,    16,    16)  \
+	B(unicode_state,              32,    32,    32,    32,    32)  \
+	B(long_size,                  16,    16,    16,    16,    16)  \
+	B(long_digits,                24,    24,    24,    24,    24)  \
+	B(step_task_arg,               1,     1,     2,     2,     2)  \
+	B(step_exc_arg,                2,     2,     3,     3,     3)  \
+	B(swap_task_arg,               0,     0,     3,     3,     2)  \
+	B(long_tagged,                 0,     0,     1,     1,     1)  \
+	B(fut_state,                  88,    88,    88,    96,   104)  \
+	B(task_fut_waiter,           152,   128,   128,   112,   120)  \
+	B(task_coro,                 160,   136,   136,   120,   128)  \
+	B(task_name,                 168,   144,   144,   128,   136)  \
+	B(coro_qualname,              48,    40,    32,    32,    32)  \
+	B(unicode_ascii_data,         48,    48,    40,    40,    40)  \
+	B(unicode_compact_data,       72,    72,    56,    56,    56)  \
+	B(task_must_cancel,          184,   160,   160,   100,   110)  \
+	B(must_cancel_mask,         0xff,  0xff,  0xff,  0x04,  0x04)  \
+	B(gen_frame,                  16,     0,     0,     0,     0)  \
+	B(frame_state,               108,    75,    67,    67,    67)  \
+	B(task_size,                 192,   176,   176,   144,   168)  \
+	U(tp_basicsize,               32,    32,    32,    32,    32)  \
+	U(tp_base,                   256,   256,   256,   256,   256)  \
+	U(fut_loop,                   16,    16,    16,    16,    16)  \
+	U(sw_task,                    16,    16,    16,    16,    16)  \
+	S(tp_dictoffset,             288,   288,   288,   288,   288)  \
+	S(list_item,                  24,    24,    24,    24,    24)  \
+	S(set_used,                   24,    24,    24,    24,    24)  \
+	S(set_mask,                   32,    32,    32,    32,    32)  \
+	S(set_table,                  40,    40,    40,    40,    40)  \
+	S(dict_keys,                  32,    32,    32,    32,    32)  \
+	S(dict_values,                40,    40,    40,    40,    40)  \
+	S(wr_object,                  16,    16,    16,    16,    16)  \
+	S(meth_func,                  16,    16,    16,    16,    16)  \
+	S(meth_self,                  24,    24,    24,    24,    24)  \
+	S(func_qualname,              40,    40,    40,    40,    40)  \
+	S(func_closure,               72,    72,    72,    72,    72)  \
+	S(cell_ref,                   16,    16,    16,    16,    16)  \
+	S(partial_fn,                 16,    16,    16,    16,    16)  \
+	S(partial_args,               24,    24,    24,    24,    24)  \
+	S(fut_callback0,              24,    24,    24,    24,    24)  \
+	S(fut_callbacks,              40,    40,    40,    40,    40)  \
+	S(bytes_size,                 16,    16,    16,    16,    16)  \
+	S(bytes_data,                 32,    32,    32,    32,    32)  \
+	S(md_state,                   32,    32,    32,    32,    32)  \
+	S(ts_next,                     8,     8,     8,     8,     8)  \
+	S(ht_cached_keys,            872,   872,   880,   880,   880)  \
+	S(tuple_item,                 24,    24,    24,    24,    32)  \
+	S(dk_nentries,                32,    24,    24,    24,    24)  \
+	S(dk_indices,                 40,    32,    32,    32,    32)  \
+	S(dv_values,                   0,     0,     0,     8,     8)  \
+	S(co_firstlineno,             40,    72,    68,    68,    68)  \
+	S(co_filename,               104,   112,   112,   112,   112)  \
+	S(co_qualname,                 0,   128,   128,   128,   128)  \
+	S(co_linetable,              120,   136,   136,   136,   136)  \
+	S(co_code,                    48,     0,     0,     0,     0)  \
+	S(co_code_adaptive,            0,   184,   192,   200,   208)  \
+	S(gen_frame,                  16,     0,     0,     0,     0)  \
+	S(fr_code,                    32,    32,     0,     0,     0)  \
+	S(fr_instr,                   96,    56,    56,    56,    56)  \
+	S(fr_stack,                   80,    64,    64,    64,    64)  \
+	S(fr_localsplus,              64,    72,    72,    72,    80)  \
+	S(fr_state,                  108,     0,     0,     0,     0)  \
+	S(rl_loop,                    16,    16,     0,     0,     0)  \
+	S(rt_interp_head,             32,    40,    40,   632,   808)  \
+	S(is_next,                     0,     0,     0,  7264,  7272)  \
+	S(is_threads_head,             8,    16,    72,  7344,  7344)  \
+	S(is_modules,                856,   888,   944,  7656,  7688)  \
+	S(ts_native_tid,               0,   160,   144,   160,   160)  \
+	S(ts_dict,                   152,   128,   112,   128,   128)  \
+	S(ts_thread_id,              176,     0,     0,     0,     0)  \
+	S(gen_frame_state,             0,    75,    67,    67,    67)  \
+	S(gen_iframe,                  0,    80,    72,    72,    72)  \
+	S(st_scheduled_tasks,          0,     0,    56,    56,     0)  \
+	S(st_eager_tasks,              0,     0,    64,    64,     0)  \
+	S(ts_running_loop,             0,     0,     0,   304,   864)  \
+	S(task_awaited_by,             0,     0,     0,     0,    96)  \
+	S(task_is_task,                0,     0,     0,     0,   108)  \
+	S(task_awaited_by_is_set,      0,     0,     0,     0,   109)  \
+	S(task_node,                   0,     0,     0,     0,   152)  \
+	S(is_tasks_head,               0,     0,     0,     0, 10880)  \
+	S(ts_tasks_head,               0,     0,     0,     0,   880)
+
+/* Column N of the rows above: one version's designated initializers. */
+#define COL_310(f, a, b, c, d, e) .f = a,
+#define COL_311(f, a, b, c, d, e) .f = b,
+#define COL_312(f, a, b, c, d, e) .f = c,
+#define COL_313(f, a, b, c, d, e) .f = d,
+#define COL_314(f, a, b, c, d, e) .f = e,
+
+#define SKIP(...)
+#define LAYOUT(mi, col) {						\
+	.major = 3, .minor = mi,					\
+	.bpf = { LAYOUT_FIELDS(col, SKIP, SKIP) },			\
+	LAYOUT_FIELDS(SKIP, col, SKIP)					\
+	.source = SRC,							\
+	.snap = { LAYOUT_FIELDS(SKIP, SKIP, col) },			\
+}
 
 static const struct py_layout layouts[] = {
-	{
-		/* 3.10.13: task_step_impl(task, exc); ob_size */
-		.major = 3, .minor = 10,
-		.bpf = {
-			COMMON_BPF,
-			.step_task_arg = 1,
-			.step_exc_arg = 2,
-			.swap_task_arg = 0,
-			.long_tagged = 0,
-			.fut_state = 88,
-			.task_fut_waiter = 152,
-			.task_coro = 160,
-			.task_name = 168,
-			.coro_qualname = 48,
-			.unicode_ascii_data = 48,
-			.unicode_compact_data = 72,
-			.task_must_cancel = 184,
-			.must_cancel_mask = 0xff,
-			.gen_frame = 16,
-			.frame_state = 108,
-			.task_size = 192,
-		},
-		COMMON_USER,
-		.snap = {
-			COMMON_SNAP,
-			.ht_cached_keys = 872, .tuple_item = 24,
-			.dk_nentries = 32, .dk_indices = 40, .dv_values = 0,
-			.co_firstlineno = 40, .co_filename = 104, .co_qualname = 0,
-			.co_linetable = 120, .co_code = 48, .co_code_adaptive = 0,
-			.gen_frame = 16,
-			/* PyFrameObject */
-			.fr_code = 32, .fr_instr = 96, .fr_stack = 80,
-			.fr_localsplus = 64, .fr_state = 108,
-			.rl_loop = 16,
-			.rt_interp_head = 32, .is_next = 0, .is_threads_head = 8,
-			.is_modules = 856, .ts_native_tid = 0, .ts_dict = 152,
-			.ts_thread_id = 176,
-		},
-	},
-	{
-		/* 3.11.7 and Debian 3.11.2: identical */
-		.major = 3, .minor = 11,
-		.bpf = {
-			COMMON_BPF,
-			.step_task_arg = 1,
-			.step_exc_arg = 2,
-			.swap_task_arg = 0,
-			.long_tagged = 0,
-			.fut_state = 88,
-			.task_fut_waiter = 128,
-			.task_coro = 136,
-			.task_name = 144,
-			.coro_qualname = 40,
-			.unicode_ascii_data = 48,
-			.unicode_compact_data = 72,
-			.task_must_cancel = 160,
-			.must_cancel_mask = 0xff,
-			.frame_state = 75,
-			.task_size = 176,
-		},
-		COMMON_USER,
-		.snap = {
-			COMMON_SNAP,
-			.ht_cached_keys = 872, .tuple_item = 24,
-			.dk_nentries = 24, .dk_indices = 32, .dv_values = 0,
-			.co_firstlineno = 72, .co_filename = 112, .co_qualname = 128,
-			.co_linetable = 136, .co_code_adaptive = 184,
-			.gen_frame_state = 75, .gen_iframe = 80,
-			.fr_code = 32, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
-			.rl_loop = 16,
-			.rt_interp_head = 40, .is_next = 0, .is_threads_head = 16,
-			.is_modules = 888, .ts_native_tid = 160, .ts_dict = 128,
-		},
-	},
-	{
-		/* 3.12.1: (state, task, exc); swap(state, loop, task); lv_tag */
-		.major = 3, .minor = 12,
-		.bpf = {
-			COMMON_BPF,
-			.step_task_arg = 2,
-			.step_exc_arg = 3,
-			.swap_task_arg = 3,
-			.long_tagged = 1,
-			.fut_state = 88,
-			.task_fut_waiter = 128,
-			.task_coro = 136,
-			.task_name = 144,
-			.coro_qualname = 32,
-			.unicode_ascii_data = 40,
-			.unicode_compact_data = 56,
-			.task_must_cancel = 160,
-			.must_cancel_mask = 0xff,
-			.frame_state = 67,
-			.task_size = 176,
-		},
-		COMMON_USER,
-		.snap = {
-			COMMON_SNAP,
-			.ht_cached_keys = 880, .tuple_item = 24,
-			.dk_nentries = 24, .dk_indices = 32, .dv_values = 0,
-			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
-			.co_linetable = 136, .co_code_adaptive = 192,
-			.gen_frame_state = 67, .gen_iframe = 72,
-			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
-			.st_scheduled_tasks = 56, .st_eager_tasks = 64,
-			.rt_interp_head = 40, .is_next = 0, .is_threads_head = 72,
-			.is_modules = 944, .ts_native_tid = 144, .ts_dict = 112,
-		},
-	},
-	{
-		/* 3.13.0: no dict/weakreflist in TaskObj, bitfield flags */
-		.major = 3, .minor = 13,
-		.bpf = {
-			COMMON_BPF,
-			.step_task_arg = 2,
-			.step_exc_arg = 3,
-			.swap_task_arg = 3,
-			.long_tagged = 1,
-			.fut_state = 96,
-			.task_fut_waiter = 112,
-			.task_coro = 120,
-			.task_name = 128,
-			.coro_qualname = 32,
-			.unicode_ascii_data = 40,
-			.unicode_compact_data = 56,
-			.task_must_cancel = 100,
-			.must_cancel_mask = 0x04,
-			.frame_state = 67,
-			.task_size = 144,
-		},
-		COMMON_USER,
-		.snap = {
-			COMMON_SNAP,
-			.ht_cached_keys = 880, .tuple_item = 24,
-			.dk_nentries = 24, .dk_indices = 32, .dv_values = 8,
-			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
-			.co_linetable = 136, .co_code_adaptive = 200,
-			.gen_frame_state = 67, .gen_iframe = 72,
-			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 72,
-			.st_scheduled_tasks = 56, .st_eager_tasks = 64,
-			.rt_interp_head = 632, .is_next = 7264, .is_threads_head = 7344,
-			.is_modules = 7656, .ts_native_tid = 160, .ts_dict = 128,
-			.ts_running_loop = 304,
-		},
-	},
-	{
-		/* 3.14.10: swap_current_task(loop, task); matches .AsyncioDebug */
-		.major = 3, .minor = 14,
-		.bpf = {
-			COMMON_BPF,
-			.step_task_arg = 2,
-			.step_exc_arg = 3,
-			.swap_task_arg = 2,
-			.long_tagged = 1,
-			.fut_state = 104,
-			.task_fut_waiter = 120,
-			.task_coro = 128,
-			.task_name = 136,
-			.coro_qualname = 32,
-			.unicode_ascii_data = 40,
-			.unicode_compact_data = 56,
-			.task_must_cancel = 110,
-			.must_cancel_mask = 0x04,
-			.frame_state = 67,
-			.task_size = 168,
-		},
-		COMMON_USER,
-		.snap = {
-			COMMON_SNAP,
-			.ht_cached_keys = 880, .tuple_item = 32,
-			.dk_nentries = 24, .dk_indices = 32, .dv_values = 8,
-			.co_firstlineno = 68, .co_filename = 112, .co_qualname = 128,
-			.co_linetable = 136, .co_code_adaptive = 208,
-			.gen_frame_state = 67, .gen_iframe = 72,
-			.fr_code = 0, .fr_instr = 56, .fr_stack = 64, .fr_localsplus = 80,
-			.task_awaited_by = 96, .task_is_task = 108,
-			.task_awaited_by_is_set = 109, .task_node = 152,
-			.rt_interp_head = 808, .is_next = 7272, .is_threads_head = 7344,
-			.is_modules = 7688, .is_tasks_head = 10880,
-			.ts_native_tid = 160, .ts_dict = 128,
-			.ts_running_loop = 864, .ts_tasks_head = 880,
-		},
-	},
+	LAYOUT(10, COL_310),
+	LAYOUT(11, COL_311),
+	LAYOUT(12, COL_312),
+	LAYOUT(13, COL_313),
+	LAYOUT(14, COL_314),
 };
 
 const struct py_layout *layout_table_lookup(int major, int minor)

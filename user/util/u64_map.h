@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * user/util/: primitives shared by every subsystem: the hash map, the byte
- * reader, the memory pool, lazily loaded libraries.
+ * user/util/: primitives shared by every subsystem: the hash map, the
+ * growable array, the binary search, the byte reader, the clock, the memory
+ * pool, lazily loaded libraries.
  */
 /*
  * The one hash map: u64 keys (any value, 0 included) to u32 values, open

@@ -88,13 +88,13 @@ TEST(pid_and_uint)
 
 static const struct option opts[] = {
 	{ "threshold", required_argument, NULL, 't' },
-	{ "json", no_argument, NULL, 'j' },
-	CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD,
+	CLI_OPT_JSON, CLI_OPT_MODE, CLI_OPT_POLL_HOOK, CLI_OPT_HZ, CLI_OPT_FROM, CLI_OPT_TO,
+	CLI_OPT_OUTPUT, CLI_OPT_DURATION, CLI_OPT_KILL, CLI_OPT_VERBOSE, CLI_OPT_RINGBUF_KB, CLI_OPT_NO_DEBUGINFOD,
 	CLI_OPT_HELP,
 	{},
 };
 
-struct own { uint64_t threshold; int json; };
+struct own { uint64_t threshold; int json; };	/* json: 'j' must not reach it */
 
 static int own_opt(struct cli *c, int opt, const char *arg, void *ctx)
 {
@@ -137,8 +137,97 @@ TEST(parse_options_anywhere_before_dashdash)
 	CHECK_EQ_INT(c.duration_ns, 1500 * CLI_MS);
 	CHECK(c.verbose && c.no_debuginfod);
 	CHECK_EQ_INT(c.ringbuf_kb, 64);
-	CHECK_EQ_INT(o.json, 1);
+	CHECK(c.json);
+	CHECK_EQ_INT(o.json, 0);
 	CHECK(c.spawn == NULL);
+	CHECK_EQ_INT(c.mode, 0);	/* not given */
+	CHECK_EQ_INT(c.hz, 0);
+}
+
+/* The options of the loop-mode commands and of the recordings: one parser. */
+TEST(parse_shared_values)
+{
+	const char *a[] = { "top", "--mode", "step", "--poll-hook", "tracepoint", "--hz", "250",
+			    "--output", "out.json", "--from", "1.5", "--to", "12:00:01", "7", NULL };
+	const char *hz_max[] = { "profile", "--hz", "1001", "7", NULL };
+	const char *bad_mode[] = { "top", "--mode", "both", "7", NULL };
+	const char *bad_hook[] = { "top", "--poll-hook", "kprobe", "7", NULL };
+	static const char *const words[] = { "task", "coro", "thread" };
+	struct cli c = { .cmd = "top", .usage = "usage\n", .target = CLI_PID };
+	struct own o = {};
+	int rc;
+
+	REQUIRE(parse(&c, &o, a, &rc));
+	CHECK_EQ_INT(c.mode, MODE_STEP);
+	CHECK_EQ_INT(c.hook, LOOP_HOOK_TRACEPOINT);
+	CHECK_EQ_INT(c.hz, 250);
+	CHECK_EQ_STR(c.output, "out.json");
+	CHECK_EQ_STR(c.from, "1.5");
+	CHECK_EQ_STR(c.to, "12:00:01");
+	CHECK_EQ_INT(c.pid, 7);
+	c = (struct cli){ .cmd = "profile", .usage = "usage\n", .target = CLI_PID, .max_hz = 1000 };
+	CHECK(!parse(&c, &o, hz_max, &rc));
+	CHECK_EQ_INT(rc, 2);
+	c = (struct cli){ .cmd = "top", .usage = "usage\n", .target = CLI_PID };
+	CHECK(!parse(&c, &o, bad_mode, &rc));
+	CHECK_EQ_INT(rc, 2);
+	c = (struct cli){ .cmd = "top", .usage = "usage\n", .target = CLI_PID };
+	CHECK(!parse(&c, &o, bad_hook, &rc));
+	CHECK_EQ_INT(rc, 2);
+	CHECK_EQ_INT(cli_word("coro", words, 3), 1);
+	CHECK_EQ_INT(cli_word("thread", words, 3), 2);
+	CHECK_EQ_INT(cli_word("Task", words, 3), -1);
+}
+
+/* An option with a flag pointer sets it; nothing reaches the command's function. */
+TEST(parse_flag_option)
+{
+	static int flag;
+	static const struct option fopts[] = {
+		{ "explain", no_argument, &flag, 1 }, CLI_OPT_HELP, {},
+	};
+	char *argv[] = { "doctor", "42", "--explain", NULL };
+	struct cli c = { .cmd = "doctor", .usage = "usage\n", .target = CLI_PID };
+	int rc = -100;
+
+	flag = 0;
+	REQUIRE(cli_parse(&c, 3, argv, "h", fopts, NULL, NULL, &rc));
+	CHECK_EQ_INT(flag, 1);
+	CHECK_EQ_INT(c.pid, 42);
+	CHECK_EQ_INT(rc, -100);
+}
+
+/* replay FILE [VIEW], export FILE: options before, between and after the words. */
+TEST(parse_file_target)
+{
+	const char *replay[] = { "replay", "--json", "a.rec", "--from", "2", "top", NULL };
+	const char *dashdash[] = { "replay", "--json", "--", "-odd.rec", NULL };
+	const char *none[] = { "replay", "--json", NULL };
+	const char *three[] = { "replay", "a.rec", "top", "extra", NULL };
+	const char *two_files[] = { "export", "a.rec", "b.rec", NULL };
+	struct cli c = { .cmd = "replay", .usage = "usage\n", .target = CLI_FILE, .max_args = 1 };
+	struct own o = {};
+	int rc;
+
+	REQUIRE(parse(&c, &o, replay, &rc));
+	REQUIRE(c.nargs == 2);
+	CHECK_EQ_STR(c.args[0], "a.rec");
+	CHECK_EQ_STR(c.args[1], "top");
+	CHECK_EQ_STR(c.from, "2");
+	CHECK(c.json);
+	c = (struct cli){ .cmd = "replay", .usage = "usage\n", .target = CLI_FILE, .max_args = 1 };
+	REQUIRE(parse(&c, &o, dashdash, &rc));
+	REQUIRE(c.nargs == 1);
+	CHECK_EQ_STR(c.args[0], "-odd.rec");
+	c = (struct cli){ .cmd = "replay", .usage = "usage\n", .target = CLI_FILE, .max_args = 1 };
+	CHECK(!parse(&c, &o, none, &rc));
+	CHECK_EQ_INT(rc, 2);
+	c = (struct cli){ .cmd = "replay", .usage = "usage\n", .target = CLI_FILE, .max_args = 1 };
+	CHECK(!parse(&c, &o, three, &rc));
+	CHECK_EQ_INT(rc, 2);
+	c = (struct cli){ .cmd = "export", .usage = "usage\n", .target = CLI_FILE };
+	CHECK(!parse(&c, &o, two_files, &rc));
+	CHECK_EQ_INT(rc, 2);
 }
 
 TEST(parse_spawn)
